@@ -1,0 +1,72 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/certflow/certflow/internal/connect"
+	"github.com/certflow/certflow/workflows"
+)
+
+// options are the flags shared by the subcommands. Each flag's default comes
+// from its environment variable (named in its help), so the same settings work
+// in a Deployment's env and on the command line. Temporal's variables follow
+// the temporal CLI's names.
+type options struct {
+	kubeconfig     string
+	temporal       connect.Temporal
+	taskQueue      string
+	connectTimeout time.Duration
+	healthAddr     string
+	leaderElect    bool
+	leaderElectNS  string
+	logLevel       string
+}
+
+func (o *options) bindGlobal(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig path; empty uses in-cluster config, then ~/.kube/config (KUBECONFIG)")
+	f.StringVar(&o.temporal.Address, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (TEMPORAL_ADDRESS)")
+	f.StringVar(&o.temporal.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
+	f.StringVar(&o.taskQueue, "task-queue", env("CERTFLOW_TASK_QUEUE", workflows.TaskQueue), "Temporal task queue (CERTFLOW_TASK_QUEUE)")
+	f.BoolVar(&o.temporal.TLS, "temporal-tls", envBool("TEMPORAL_TLS"), "connect to Temporal over TLS with the system roots (TEMPORAL_TLS)")
+	f.StringVar(&o.temporal.ClientCertPath, "temporal-tls-cert", os.Getenv("TEMPORAL_TLS_CLIENT_CERT_PATH"), "mTLS client certificate file (TEMPORAL_TLS_CLIENT_CERT_PATH)")
+	f.StringVar(&o.temporal.ClientKeyPath, "temporal-tls-key", os.Getenv("TEMPORAL_TLS_CLIENT_KEY_PATH"), "mTLS client key file (TEMPORAL_TLS_CLIENT_KEY_PATH)")
+	f.StringVar(&o.temporal.ServerCAPath, "temporal-tls-ca", os.Getenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH"), "CA file that verifies the Temporal server (TEMPORAL_TLS_SERVER_CA_CERT_PATH)")
+	f.StringVar(&o.temporal.ServerName, "temporal-tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name expected in Temporal's certificate (TEMPORAL_TLS_SERVER_NAME)")
+	// The API key is read from the environment only, so it never shows in a process list.
+	o.temporal.APIKey = os.Getenv("TEMPORAL_API_KEY")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to wait for Temporal and Kubernetes at start before giving up")
+	f.StringVar(&o.logLevel, "log-level", env("CERTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CERTFLOW_LOG_LEVEL)")
+}
+
+func (o *options) bindController(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.healthAddr, "health-addr", env("CERTFLOW_HEALTH_ADDR", ":8081"), "address serving /healthz and /readyz; 0 turns them off (CERTFLOW_HEALTH_ADDR)")
+	f.BoolVar(&o.leaderElect, "leader-elect", envBool("CERTFLOW_LEADER_ELECT"), "elect one active controller among replicas (CERTFLOW_LEADER_ELECT)")
+	f.StringVar(&o.leaderElectNS, "leader-election-namespace", env("POD_NAMESPACE", "certflow"), "namespace of the leader election Lease (POD_NAMESPACE)")
+}
+
+func (o *options) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+func env(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}

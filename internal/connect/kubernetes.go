@@ -1,0 +1,54 @@
+package connect
+
+import (
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// CRDGroupVersion is the API certflow's CRDs serve; its kinds must be installed.
+const CRDGroupVersion = "certflow.dev/v1alpha1"
+
+// Kubernetes says how to reach the API server.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig path; empty uses $KUBECONFIG, then the
+	// in-cluster service account, then ~/.kube/config.
+	Kubeconfig string
+	// Timeout bounds the reachability check.
+	Timeout time.Duration
+}
+
+// KubernetesConfig loads the client configuration and checks that the API
+// server answers and serves certflow's CRDs.
+func KubernetesConfig(k Kubernetes) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.Kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading the Kubernetes client configuration: %w (set --kubeconfig or KUBECONFIG)", err)
+	}
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	probe := rest.CopyConfig(cfg)
+	probe.Timeout = timeout
+	dc, err := discovery.NewDiscoveryClientForConfig(probe)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Kubernetes at %s: %w", cfg.Host, err)
+	}
+	if _, err := dc.ServerVersion(); err != nil {
+		return nil, fmt.Errorf("connecting to Kubernetes at %s: %w: is the API server running and the kubeconfig right?", cfg.Host, err)
+	}
+	if _, err := dc.ServerResourcesForGroupVersion(CRDGroupVersion); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("connecting to Kubernetes at %s: the certflow CRDs (%s) are not installed: kubectl apply -f deploy/crds", cfg.Host, CRDGroupVersion)
+		}
+		return nil, fmt.Errorf("connecting to Kubernetes at %s: listing %s: %w", cfg.Host, CRDGroupVersion, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,122 @@
+package connect
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+)
+
+// Temporal says how to reach a Temporal service: a dev server, a self-hosted
+// cluster (mTLS) or Temporal Cloud (mTLS or API key).
+type Temporal struct {
+	Address   string
+	Namespace string
+	// TLS turns on TLS with the system roots; implied by the fields below.
+	TLS bool
+	// ClientCertPath and ClientKeyPath are the mTLS client certificate and key.
+	ClientCertPath string
+	ClientKeyPath  string
+	// ServerCAPath replaces the system roots for verifying the server.
+	ServerCAPath string
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string
+	// APIKey authenticates to Temporal Cloud; it implies TLS.
+	APIKey string
+	// Timeout bounds the first connection and the namespace check.
+	Timeout time.Duration
+	// Logger receives the SDK's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DialTemporal connects to Temporal and checks that the namespace exists.
+func DialTemporal(ctx context.Context, cfg Temporal) (client.Client, error) {
+	where := fmt.Sprintf("connecting to Temporal at %s (namespace %s)", cfg.Address, cfg.Namespace)
+	opts, err := cfg.clientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout())
+	defer cancel()
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: is the server running and the address right? (--temporal-address, TEMPORAL_ADDRESS)", where, err)
+	}
+	_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: cfg.Namespace})
+	if err != nil {
+		c.Close()
+		var notFound *serviceerror.NamespaceNotFound
+		if errors.As(err, &notFound) {
+			return nil, fmt.Errorf("%s: the namespace does not exist: create it (temporal operator namespace create %s) or set --temporal-namespace", where, cfg.Namespace)
+		}
+		return nil, fmt.Errorf("%s: describing the namespace: %w", where, err)
+	}
+	return c, nil
+}
+
+func (cfg Temporal) clientOptions() (client.Options, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := client.Options{
+		HostPort:  cfg.Address,
+		Namespace: cfg.Namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	}
+	if cfg.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey)
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts.ConnectionOptions.TLS = tlsCfg
+	return opts, nil
+}
+
+// tlsConfig is nil (plain gRPC) unless TLS is asked for, directly or by a TLS field or an API key.
+func (cfg Temporal) tlsConfig() (*tls.Config, error) {
+	if !cfg.TLS && cfg.ClientCertPath == "" && cfg.ServerCAPath == "" && cfg.ServerName == "" && cfg.APIKey == "" {
+		return nil, nil
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.ServerName}
+	if (cfg.ClientCertPath == "") != (cfg.ClientKeyPath == "") {
+		return nil, errors.New("TLS client certificate and key must be given together")
+	}
+	if cfg.ClientCertPath != "" {
+		pair, err := tls.LoadX509KeyPair(cfg.ClientCertPath, cfg.ClientKeyPath)
+		if err != nil {
+			return nil, fmt.Errorf("loading TLS client certificate: %w", err)
+		}
+		tlsCfg.Certificates = []tls.Certificate{pair}
+	}
+	if cfg.ServerCAPath != "" {
+		pem, err := os.ReadFile(cfg.ServerCAPath)
+		if err != nil {
+			return nil, fmt.Errorf("reading server CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("reading server CA: %s holds no PEM certificate", cfg.ServerCAPath)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	return tlsCfg, nil
+}
+
+func (cfg Temporal) timeout() time.Duration {
+	if cfg.Timeout > 0 {
+		return cfg.Timeout
+	}
+	return 10 * time.Second
+}
