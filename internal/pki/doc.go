@@ -1,4 +1,5 @@
-// Package pki holds small certificate helpers shared by the sandbox and the tests:
-// a throwaway CA and serving certificates for loopback servers. It does no I/O
-// beyond what its callers ask for and imports only the standard library.
+// Package pki holds certflow's key and certificate helpers: private keys in the
+// algorithms and encodings a Certificate's spec.privateKey names, and a
+// throwaway CA with serving certificates for the sandbox's loopback servers.
+// It imports only the standard library.
 package pki
