@@ -20,6 +20,9 @@ type BINDOptions struct {
 	Dir string
 	// Zone is the zone BIND is authoritative for; default "certflow.test".
 	Zone string
+	// Records are added to the zone file as they are, one per line
+	// ("_acme-challenge.alias IN CNAME _acme-challenge.target").
+	Records []string
 }
 
 // BIND is a running BIND 9 authoritative for one zone, accepting RFC 2136
@@ -72,7 +75,8 @@ const zoneFile = `$TTL 60
 @	IN A 127.0.0.1
 ns1	IN A 127.0.0.1
 *	IN A 127.0.0.1
-`
+{{range .Records}}{{.}}
+{{end}}`
 
 // StartBIND starts named on a free loopback port and waits until it answers SOA.
 func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
@@ -105,6 +109,7 @@ func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
 	values := map[string]any{
 		"Dir": dir, "Port": port, "Zone": b.Zone,
 		"KeyName": b.TSIGKeyName, "Algorithm": b.TSIGAlgorithm, "Secret": b.TSIGSecret,
+		"Records": opts.Records,
 	}
 	conf := filepath.Join(dir, "named.conf")
 	if err := writeTemplate(conf, namedConf, values); err != nil {
