@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the pinned binaries that the tests and the demo run (kube-apiserver, etcd, temporal,
-# pebble, pebble-challtestsrv, controller-gen) from Go modules, into a cache outside the clone
+# Builds the pinned binaries that the tests and the demo run (kube-apiserver, etcd, kubectl,
+# temporal, pebble, pebble-challtestsrv, controller-gen) from Go modules, into a cache outside the clone
 # keyed by tool and version, and links them into bin/. A warm run builds nothing.
 #
 # Usage: hack/tools.sh [tool...]   (default: all)
@@ -11,7 +11,7 @@ cache=${CERTFLOW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certflow/tools}
 mkdir -p "$root/bin" "$cache"
 
 # Versions: DESIGN.md section 7. Change a version here and the next run builds it anew.
-KUBE_VERSION=v1.37.2      # hack/tools/kube-apiserver/go.mod pins the same
+KUBE_VERSION=v1.37.2      # hack/tools/kubernetes/go.mod pins the same
 ETCD_VERSION=v3.6.16      # hack/tools/etcd/go.mod pins the same
 TEMPORAL_CLI_VERSION=v1.5.1
 PEBBLE_VERSION=v2.10.3
@@ -37,11 +37,11 @@ build() {
 }
 
 go_install() { GOBIN=$out go install "$1"; }
-kube_apiserver() { (cd "$root/hack/tools/kube-apiserver" && go build -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver); }
+kubernetes() { (cd "$root/hack/tools/kubernetes" && go build -o "$out/$1" "k8s.io/kubernetes/cmd/$1"); }
 etcd() { (cd "$root/hack/tools/etcd" && go build -o "$out/etcd" go.etcd.io/etcd/server/v3); }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(controller-gen pebble pebble-challtestsrv etcd temporal kube-apiserver)
+[ ${#want[@]} -gt 0 ] || want=(controller-gen pebble pebble-challtestsrv etcd temporal kube-apiserver kubectl)
 for tool in "${want[@]}"; do
   case $tool in
     controller-gen) build controller-gen $CONTROLLER_TOOLS_VERSION go_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION ;;
@@ -49,7 +49,8 @@ for tool in "${want[@]}"; do
     pebble-challtestsrv) build pebble-challtestsrv $PEBBLE_VERSION go_install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION ;;
     etcd) build etcd $ETCD_VERSION etcd ;;
     temporal) build temporal $TEMPORAL_CLI_VERSION go_install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION ;;
-    kube-apiserver) build kube-apiserver $KUBE_VERSION kube_apiserver ;;
+    kube-apiserver) build kube-apiserver $KUBE_VERSION kubernetes kube-apiserver ;;
+    kubectl) build kubectl $KUBE_VERSION kubernetes kubectl ;;
     *) echo "tools: unknown tool $tool" >&2; exit 2 ;;
   esac
 done

@@ -1,6 +1,9 @@
 //go:build tools
 
-// Package tools pins kube-apiserver so that go.mod and go.sum record its dependencies.
+// Package tools pins kube-apiserver and kubectl so that go.mod and go.sum record their dependencies.
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
