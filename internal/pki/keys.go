@@ -31,8 +31,8 @@ func GenerateKey(algorithm string, size int) (crypto.Signer, error) {
 		if size == 0 {
 			size = 2048
 		}
-		if size != 2048 && size != 3072 && size != 4096 {
-			return nil, fmt.Errorf("RSA key size %d: want 2048, 3072 or 4096", size)
+		if size != 2048 && size != 3072 && size != 4096 && size != 8192 {
+			return nil, fmt.Errorf("RSA key size %d: want 2048, 3072, 4096 or 8192", size)
 		}
 		return rsa.GenerateKey(rand.Reader, size)
 	case ECDSA:

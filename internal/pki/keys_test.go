@@ -60,7 +60,7 @@ func TestBadKeySpecsAreRefused(t *testing.T) {
 		size      int
 		want      string
 	}{
-		{"RSA 1024 is too small", pki.RSA, 1024, "want 2048, 3072 or 4096"},
+		{"RSA 1024 is too small", pki.RSA, 1024, "want 2048, 3072, 4096 or 8192"},
 		{"ECDSA 512 is not a curve", pki.ECDSA, 512, "want 256, 384 or 521"},
 		{"Ed25519 takes no size", pki.Ed25519, 256, "no size"},
 		{"unknown algorithm", "DSA", 0, `"DSA"`},
