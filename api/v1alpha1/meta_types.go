@@ -7,7 +7,7 @@ package v1alpha1
 // than left unserved.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind in ['Issuer', 'ClusterIssuer']",message="issuerRef.kind must be Issuer or ClusterIssuer",fieldPath=".kind"
-// +kubebuilder:validation:XValidation:rule="!has(self.group) || self.group in [”, 'certflow.dev', 'cert-manager.io']",message="issuerRef.group must be certflow.dev (or cert-manager.io, read as certflow.dev) or unset: certflow serves only its own Issuer and ClusterIssuer",fieldPath=".group"
+// +kubebuilder:validation:XValidation:rule="!has(self.group) || size(self.group) == 0 || self.group in ['certflow.dev', 'cert-manager.io']",message="issuerRef.group must be certflow.dev (or cert-manager.io, read as certflow.dev) or unset: certflow serves only its own Issuer and ClusterIssuer",fieldPath=".group"
 type ObjectReference struct {
 	// Name of the issuer.
 	// +required
