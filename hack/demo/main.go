@@ -48,6 +48,7 @@ func run() error {
 
 	envFile := filepath.Join(dir, "env")
 	env := []string{
+		"PATH=" + filepath.Join(root, "bin") + ":" + os.Getenv("PATH"),
 		"KUBECONFIG=" + stack.Kubernetes.Kubeconfig,
 		"TEMPORAL_ADDRESS=" + stack.Temporal.Address,
 		"TEMPORAL_NAMESPACE=" + stack.Temporal.Namespace,
@@ -82,7 +83,7 @@ certflow is running against the local stack:
   DNS               %s, zone %s (BIND, RFC 2136 key %s)
   logs              %s
 
-In another shell:  source %s
+In another shell:  source %s   (puts bin/ on PATH: kubectl, temporal)
 Press Ctrl-C to stop everything.
 `, stack.Temporal.UIURL, stack.Temporal.Address, stack.Temporal.Namespace, stack.Kubernetes.Config.Host,
 		stack.Pebble.DirectoryURL, stack.BIND.Addr, stack.BIND.Zone, stack.BIND.TSIGKeyName, dir, envFile)

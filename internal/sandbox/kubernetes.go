@@ -71,6 +71,9 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 	// envtest has no context; it enforces ControlPlaneStartTimeout itself.
 	cfg, err := k.env.Start()
 	if err != nil {
+		// Start may fail after the control plane came up (a CRD the API server
+		// refuses): stop whatever runs.
+		_ = k.env.Stop()
 		k.closeLogs()
 		return nil, fmt.Errorf("starting kube-apiserver: %w\netcd log:\n%s\nkube-apiserver log:\n%s",
 			err, tail(etcdLog.Name(), 15), tail(apiLog.Name(), 15))
