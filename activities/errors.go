@@ -1,0 +1,28 @@
+package activities
+
+// Error types of non-retryable application errors
+// (temporal.NewNonRetryableApplicationError(msg, ErrType..., cause)). The
+// workflow reads the type to decide what to do; the message goes to status.
+const (
+	// ErrTypeRateLimited: the CA refused with rateLimited; the error's details
+	// carry a RateLimitDetails with the time to wait.
+	ErrTypeRateLimited = "RateLimited"
+	// ErrTypeACMEPermanent: the CA refused for good (unauthorized, caa,
+	// rejectedIdentifier, malformed, an invalid challenge, ...).
+	ErrTypeACMEPermanent = "ACMEPermanent"
+	// ErrTypeConfig: the issuer or certificate cannot work as configured (no
+	// solver for a name, a missing credentials Secret, a bad TSIG key, ...):
+	// a user must fix something.
+	ErrTypeConfig = "Config"
+	// ErrTypeSecretConflict: the target Secret belongs to something else or
+	// changed under us.
+	ErrTypeSecretConflict = "SecretConflict"
+	// ErrTypeIssuerNotFound: the referenced Issuer or ClusterIssuer is gone.
+	ErrTypeIssuerNotFound = "IssuerNotFound"
+)
+
+// RateLimitDetails is the detail of an ErrTypeRateLimited error.
+type RateLimitDetails struct {
+	RetryAfterSeconds int64
+	Detail            string
+}

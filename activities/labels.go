@@ -1,0 +1,28 @@
+package activities
+
+// Labels and annotations certflow puts on the Secrets it writes. The
+// certificate-name label is also how the controller's metadata-only Secret
+// watch finds the Certificate a Secret belongs to.
+const (
+	LabelCertificateName = "certflow.dev/certificate-name"
+	// LabelPendingKey marks a pending key Secret (value "true").
+	LabelPendingKey = "certflow.dev/pending-key"
+
+	AnnotationCertificateName = "certflow.dev/certificate-name"
+	AnnotationIssuerName      = "certflow.dev/issuer-name"
+	AnnotationIssuerKind      = "certflow.dev/issuer-kind"
+	AnnotationCommonName      = "certflow.dev/common-name"
+	AnnotationAltNames        = "certflow.dev/alt-names"
+	AnnotationIPSANs          = "certflow.dev/ip-sans"
+	AnnotationRevision        = "certflow.dev/revision"
+	// AnnotationOrderURL on a pending key Secret records the ACME order of
+	// that issuance, so a retried BeginOrder finds it.
+	AnnotationOrderURL = "certflow.dev/order-url"
+)
+
+// PendingKeySecretName is the Secret that holds the private key of the
+// issuance in progress for a Certificate, until StoreSecret moves it into the
+// target Secret.
+func PendingKeySecretName(certificate string) string {
+	return certificate + "-certflow-pending-key"
+}

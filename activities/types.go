@@ -1,0 +1,350 @@
+package activities
+
+import "time"
+
+// CertificateRef names a Certificate.
+type CertificateRef struct {
+	Namespace string
+	Name      string
+}
+
+func (r CertificateRef) String() string { return r.Namespace + "/" + r.Name }
+
+// IssuerRef names an Issuer (Kind "Issuer", in Namespace) or a ClusterIssuer
+// (Kind "ClusterIssuer", Namespace empty).
+type IssuerRef struct {
+	Kind      string
+	Namespace string
+	Name      string
+}
+
+func (r IssuerRef) String() string { return r.Kind + "/" + r.Name }
+
+// KeySpec is a Certificate's spec.privateKey.
+type KeySpec struct {
+	Algorithm      string // RSA, ECDSA, Ed25519; empty is RSA
+	Size           int    // 0 is the algorithm's default
+	Encoding       string // PKCS1 (default) or PKCS8
+	RotationPolicy string // Always (default) or Never
+}
+
+// Request is the certificate a Certificate asks for: the public part of its spec.
+type Request struct {
+	CommonName     string
+	DNSNames       []string
+	IPAddresses    []string
+	URIs           []string
+	EmailAddresses []string
+	Duration       time.Duration // 0: the issuer decides
+	IsCA           bool
+	Usages         []string
+	PrivateKey     KeySpec
+
+	SecretName        string
+	SecretLabels      map[string]string
+	SecretAnnotations map[string]string
+	// AdditionalOutputFormats: DER, CombinedPEM.
+	AdditionalOutputFormats []string
+}
+
+// Identifiers are the names an ACME order covers: DNS names and IP addresses,
+// plus the common name when no SAN repeats it, deduplicated, in request order.
+func (r Request) Identifiers() []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			ids = append(ids, v)
+		}
+	}
+	add(r.CommonName)
+	for _, n := range r.DNSNames {
+		add(n)
+	}
+	for _, ip := range r.IPAddresses {
+		add(ip)
+	}
+	return ids
+}
+
+// Issued describes a certificate that is stored or about to be: public data only.
+type Issued struct {
+	NotBefore time.Time
+	NotAfter  time.Time
+	Serial    string // hex
+	// ARICertID is the RFC 9773 identifier (base64url(AKI).base64url(serial)),
+	// empty when the certificate has no AKI.
+	ARICertID string
+}
+
+// ---- acme ----
+
+// EnsureAccountInput asks for the issuer's ACME account to exist.
+type EnsureAccountInput struct {
+	Issuer IssuerRef
+}
+
+// EnsureAccountResult is the registered account.
+type EnsureAccountResult struct {
+	AccountURL string
+	Server     string
+	Email      string
+	// KeySHA256 is the hex SHA-256 of the account public key (DER), to notice
+	// when the key Secret changes.
+	KeySHA256 string
+}
+
+// BeginOrderInput starts (or finds again) the ACME order of one issuance.
+type BeginOrderInput struct {
+	Certificate CertificateRef
+	Issuer      IssuerRef
+	Request     Request
+	// Revision this issuance will produce; with Certificate it names the
+	// pending key Secret, which also records the order URL so that a retried
+	// BeginOrder finds the order it made instead of creating another.
+	Revision int
+	// ReplacesCertID is the ARI ID of the certificate being renewed, if any.
+	ReplacesCertID string
+}
+
+// BeginOrderResult is the order and what must be solved.
+type BeginOrderResult struct {
+	OrderURL    string
+	FinalizeURL string
+	Status      string // pending, ready, processing, valid
+	// PendingKeySecret holds the private key of this issuance (and the order URL).
+	PendingKeySecret string
+	Authorizations   []Authorization
+}
+
+// Authorization is one identifier of an order with the challenge chosen for it.
+type Authorization struct {
+	URL        string
+	Identifier string // without "*."
+	Wildcard   bool
+	Status     string // pending, valid, invalid, ...
+	Challenge  Challenge
+}
+
+// Challenge is the chosen challenge and how to solve it. For dns-01 the
+// record to present; Solver indexes the issuer's spec.acme.solvers.
+type Challenge struct {
+	Type   string // dns-01 or http-01
+	URL    string
+	Token  string
+	Solver int
+	// DNS-01: the TXT record the CA will look up and its value (the key
+	// authorization digest: public, it is published in DNS).
+	FQDN  string
+	Value string
+	// ValidateError is the CA's error for an invalid challenge.
+	ValidateError string
+}
+
+// ValidateInput asks the CA to check the pending challenges and waits until
+// every authorization is valid or one is invalid.
+type ValidateInput struct {
+	Issuer         IssuerRef
+	Authorizations []Authorization
+}
+
+// ValidateResult carries the authorizations in their final states.
+type ValidateResult struct {
+	Authorizations []Authorization
+}
+
+// FinalizeInput sends the CSR made from the pending key and fetches the chain.
+type FinalizeInput struct {
+	Certificate      CertificateRef
+	Issuer           IssuerRef
+	Request          Request
+	OrderURL         string
+	FinalizeURL      string
+	PendingKeySecret string
+}
+
+// FinalizeResult is the issued chain (PEM, leaf first) and what it says.
+type FinalizeResult struct {
+	ChainPEM string
+	// CAPEM is the root of the chain when the CA provides it, for ca.crt.
+	CAPEM  string
+	Issued Issued
+}
+
+// RenewalInfoInput asks the CA's ARI endpoint about a certificate.
+type RenewalInfoInput struct {
+	Issuer    IssuerRef
+	ARICertID string
+}
+
+// RenewalInfoResult is the suggested window, if the CA offers ARI.
+type RenewalInfoResult struct {
+	Supported      bool
+	WindowStart    time.Time
+	WindowEnd      time.Time
+	ExplanationURL string
+	RetryAfter     time.Duration
+}
+
+// ---- challenges ----
+
+// PresentInput publishes the DNS-01 records of the authorizations still pending.
+type PresentInput struct {
+	Certificate    CertificateRef
+	Issuer         IssuerRef
+	Authorizations []Authorization
+}
+
+// PresentedRecord is one record as published: what cleanup needs.
+type PresentedRecord struct {
+	FQDN   string // as asked by the CA (before CNAME following)
+	Value  string
+	Zone   string
+	Solver int
+}
+
+// PresentResult lists the records published.
+type PresentResult struct {
+	Records []PresentedRecord
+}
+
+// WaitPropagationInput waits until every record is visible on its zone's
+// authoritative nameservers. It heartbeats while it polls.
+type WaitPropagationInput struct {
+	Issuer  IssuerRef
+	Records []PresentedRecord
+}
+
+// WaitPropagationResult says how long it took.
+type WaitPropagationResult struct {
+	Checks  int
+	Elapsed time.Duration
+}
+
+// CleanUpChallengesInput removes the published records. It runs always, even
+// when the issuance failed or was cancelled.
+type CleanUpChallengesInput struct {
+	Issuer  IssuerRef
+	Records []PresentedRecord
+}
+
+// CleanUpChallengesResult is empty; errors are returned.
+type CleanUpChallengesResult struct{}
+
+// ---- secrets ----
+
+// InspectSecretInput looks at the Certificate's target Secret.
+type InspectSecretInput struct {
+	Certificate CertificateRef
+	Issuer      IssuerRef
+	Request     Request
+}
+
+// SecretState is what InspectSecret found.
+type SecretState string
+
+// States of the target Secret.
+const (
+	SecretMissing    SecretState = "Missing"    // no Secret of that name
+	SecretCurrent    SecretState = "Current"    // ours (or adoptable), valid, matches the request
+	SecretMismatched SecretState = "Mismatched" // ours, but its certificate no longer matches the request
+	SecretForeign    SecretState = "Foreign"    // someone else's (not made by certflow), not adoptable
+	SecretConflict   SecretState = "Conflict"   // made by certflow for another Certificate
+	SecretInvalid    SecretState = "Invalid"    // ours, but unreadable or its key does not match
+)
+
+// InspectSecretResult tells the workflow what to do with the Secret.
+type InspectSecretResult struct {
+	State SecretState
+	// Reason explains the state for status and Events.
+	Reason string
+	// ResourceVersion of the Secret as inspected; empty when missing.
+	ResourceVersion string
+	// Issued describes the stored certificate when there is a readable one.
+	Issued *Issued
+	// Adopted is true when the Secret was not labelled as certflow's but its
+	// certificate matches the request (cert-manager migration): it has now
+	// been labelled as this Certificate's.
+	Adopted bool
+	// ChainPEM is the stored chain (public), for ARI and status.
+	ChainPEM string
+}
+
+// StoreSecretInput writes the issued certificate and the pending key into the
+// target Secret, then deletes the pending key Secret.
+type StoreSecretInput struct {
+	Certificate      CertificateRef
+	Issuer           IssuerRef
+	Request          Request
+	PendingKeySecret string
+	ChainPEM         string
+	CAPEM            string
+	Revision         int
+	// ExpectResourceVersion guards the write: when the Secret exists and is not
+	// at this version, someone changed it since InspectSecret and the store
+	// fails (non-retryable) instead of overwriting. Empty means "must not exist
+	// or must be ours".
+	ExpectResourceVersion string
+}
+
+// StoreSecretResult is the written Secret's version.
+type StoreSecretResult struct {
+	ResourceVersion string
+}
+
+// ---- status ----
+
+// Condition is a status condition as the workflow decides it.
+type Condition struct {
+	Type    string // Ready, Issuing
+	Status  string // True, False, Unknown
+	Reason  string
+	Message string
+}
+
+// CertificateStatus is the whole status the workflow wants written. Zero
+// times are written as unset.
+type CertificateStatus struct {
+	Certificate        CertificateRef
+	ObservedGeneration int64
+	Conditions         []Condition
+	NotBefore          time.Time
+	NotAfter           time.Time
+	RenewalTime        time.Time
+	Revision           int
+	LastFailureTime    time.Time
+	FailedAttempts     int
+	NextAttemptTime    time.Time
+	NextAttemptReason  string
+	Step               string
+	Authorizations     []Authorization
+	WorkflowID         string
+	IssuedBy           string
+	// Event, when set, is also recorded as a Kubernetes Event on the Certificate.
+	Event *Event
+}
+
+// Event is a Kubernetes Event to record.
+type Event struct {
+	Type    string // Normal or Warning
+	Reason  string
+	Message string
+}
+
+// UpdateCertificateStatusResult is empty.
+type UpdateCertificateStatusResult struct{}
+
+// IssuerStatus is an issuer's status as its workflow decides it.
+type IssuerStatus struct {
+	Issuer     IssuerRef
+	Generation int64
+	Ready      Condition
+	AccountURL string
+	Email      string
+	KeySHA256  string
+	Event      *Event
+}
+
+// UpdateIssuerStatusResult is empty.
+type UpdateIssuerStatusResult struct{}

@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// Registered workflow, signal and query names: API, never renamed.
+const (
+	CertificateWorkflowName = "Certificate"
+	OrderWorkflowName       = "Order"
+	IssuerWorkflowName      = "Issuer"
+
+	// SignalSpec carries a CertificateSpec: the controller sends it (with
+	// SignalWithStart) whenever the Certificate's generation changes or its
+	// target Secret changes.
+	SignalSpec = "spec"
+	// SignalRenew forces a renewal now, skipping any backoff. It takes no value.
+	SignalRenew = "renew"
+	// QueryStatus returns a CertificateStatus.
+	QueryStatus = "status"
+)
+
+// IssuerWorkflowID is the ID of the workflow that registers an issuer's ACME
+// account for one generation of its spec: "issuer/<kind>/<namespace>/<name>/<generation>"
+// (namespace empty for a ClusterIssuer).
+func IssuerWorkflowID(ref activities.IssuerRef, generation int64) string {
+	return "issuer/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + strconv.FormatInt(generation, 10)
+}
+
+// CertificateSpec is the controller's snapshot of a Certificate: the
+// workflow's own input type, not the CRD type, so CRD changes do not break
+// running histories.
+type CertificateSpec struct {
+	// Generation of the Certificate this snapshot was taken from. The workflow
+	// ignores a snapshot older than the one it has.
+	Generation            int64
+	Issuer                activities.IssuerRef
+	Request               activities.Request
+	RenewBefore           time.Duration
+	RenewBeforePercentage int
+	// SecretResourceVersion is the target Secret's resourceVersion as the
+	// controller last saw it, "" when it does not exist. A value the workflow
+	// did not write itself makes it look at the Secret again.
+	SecretResourceVersion string
+}
+
+// CertificateInput starts (and continues) a Certificate workflow.
+type CertificateInput struct {
+	Certificate activities.CertificateRef
+	Spec        CertificateSpec
+	// State is carried across continue-as-new; zero on the first start.
+	State CertificateState
+}
+
+// CertificateState is what a Certificate workflow remembers between cycles.
+type CertificateState struct {
+	Revision          int
+	Issued            *activities.Issued
+	SecretVersion     string // resourceVersion after our last write or inspection
+	FailedAttempts    int
+	LastFailureTime   time.Time
+	NextAttemptTime   time.Time
+	NextAttemptReason string
+	ForceRenewal      bool
+}
+
+// IssuerInput starts an Issuer workflow.
+type IssuerInput struct {
+	Issuer     activities.IssuerRef
+	Generation int64
+}
+
+// OrderInput is one issuance attempt, run as a child of the Certificate workflow.
+type OrderInput struct {
+	Certificate    activities.CertificateRef
+	Issuer         activities.IssuerRef
+	Request        activities.Request
+	Revision       int
+	ReplacesCertID string
+	// SecretVersion guards the Secret write (see StoreSecretInput).
+	SecretVersion string
+}
+
+// OrderResult is the stored certificate.
+type OrderResult struct {
+	Issued        activities.Issued
+	ChainPEM      string
+	SecretVersion string
+}
