@@ -93,6 +93,9 @@ type EnsureAccountResult struct {
 	// KeySHA256 is the hex SHA-256 of the account public key (DER), to notice
 	// when the key Secret changes.
 	KeySHA256 string
+	// Generation of the issuer as read; a workflow started for an older
+	// generation stops without writing status.
+	Generation int64
 }
 
 // BeginOrderInput starts (or finds again) the ACME order of one issuance.

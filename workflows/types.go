@@ -57,14 +57,26 @@ type CertificateInput struct {
 
 // CertificateState is what a Certificate workflow remembers between cycles.
 type CertificateState struct {
-	Revision          int
-	Issued            *activities.Issued
-	SecretVersion     string // resourceVersion after our last write or inspection
+	// Revision of the stored certificate (0: none issued by certflow yet).
+	Revision int
+	// Issued describes the stored certificate; nil when there is none.
+	Issued *activities.Issued
+	// IssuedBy is the issuer of the stored certificate, as Kind/name.
+	IssuedBy string
+	// SecretVersion is the target Secret's resourceVersion after our last
+	// write or inspection.
+	SecretVersion string
+	// ForceRenewal asks the next cycle to issue whatever the Secret holds.
+	ForceRenewal bool
+	// Failure bookkeeping for backoff; reset by a successful issuance.
 	FailedAttempts    int
 	LastFailureTime   time.Time
+	LastFailure       string
 	NextAttemptTime   time.Time
 	NextAttemptReason string
-	ForceRenewal      bool
+	// Blocked is set while the Secret belongs to something else: no issuance
+	// until the spec or the Secret changes.
+	Blocked string
 }
 
 // IssuerInput starts an Issuer workflow.
@@ -82,6 +94,11 @@ type OrderInput struct {
 	ReplacesCertID string
 	// SecretVersion guards the Secret write (see StoreSecretInput).
 	SecretVersion string
+	// Attempt counts the attempts at this revision, for the child's ID.
+	Attempt int
+	// Status is the Certificate's status when the order starts; the order
+	// updates its step and authorizations as it goes.
+	Status activities.CertificateStatus
 }
 
 // OrderResult is the stored certificate.

@@ -1,0 +1,261 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// Certificate owns one Certificate's life. Each run is one cycle: look at the
+// Secret, issue when it is missing, mismatched or due (an Order child), then
+// wait on a durable timer (renewal time or backoff) raced with the signals,
+// and continue as new. The history of a run stays small however long the
+// certificate lives.
+func Certificate(ctx workflow.Context, in CertificateInput) error {
+	c := newCertificate(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (activities.CertificateStatus, error) {
+		return c.status, nil
+	}); err != nil {
+		return err
+	}
+	c.specs = workflow.GetSignalChannel(ctx, SignalSpec)
+	c.renews = workflow.GetSignalChannel(ctx, SignalRenew)
+	c.drainSignals(ctx)
+
+	if err := c.cycle(ctx); err != nil {
+		return err
+	}
+	c.drainSignals(ctx)
+	return workflow.NewContinueAsNewError(ctx, CertificateWorkflowName, CertificateInput{
+		Certificate: c.ref, Spec: c.spec, State: c.state,
+	})
+}
+
+type certificate struct {
+	ref    activities.CertificateRef
+	id     string
+	spec   CertificateSpec
+	state  CertificateState
+	status activities.CertificateStatus
+	specs  workflow.ReceiveChannel
+	renews workflow.ReceiveChannel
+}
+
+func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
+	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State}
+	c.status = activities.CertificateStatus{Certificate: c.ref, WorkflowID: c.id}
+	c.describeState()
+	return c
+}
+
+// cycle decides and acts once, then waits until the next reason to act.
+func (c *certificate) cycle(ctx workflow.Context) error {
+	inspected, err := c.inspect(ctx)
+	if err != nil {
+		return c.fail(ctx, fmt.Errorf("inspecting Secret %s: %w", c.spec.Request.SecretName, err))
+	}
+	switch inspected.State {
+	case activities.SecretConflict:
+		if c.state.Blocked != inspected.Reason {
+			c.state.Blocked = inspected.Reason
+			setCondition(&c.status, condReady, condFalse, reasonSecretConflict, inspected.Reason)
+			c.status.Event = event("Warning", reasonSecretConflict, inspected.Reason+": not issuing until the Secret or the Certificate changes")
+			publish(ctx, &c.status)
+		}
+		return c.wait(ctx, time.Time{})
+	case activities.SecretCurrent:
+		c.state.Issued = inspected.Issued
+		if inspected.Adopted {
+			c.status.Event = event("Normal", "Adopted", fmt.Sprintf("adopted the existing certificate in Secret %s (serial %s)", c.spec.Request.SecretName, inspected.Issued.Serial))
+		}
+	}
+	c.state.Blocked = ""
+
+	renewAt := c.renewalTime(ctx)
+	due := inspected.State != activities.SecretCurrent || c.state.ForceRenewal || !workflow.Now(ctx).Before(renewAt)
+	if !due {
+		c.describeState()
+		setCondition(&c.status, condReady, condTrue, reasonIssued, "certificate is up to date and stored in Secret "+c.spec.Request.SecretName)
+		setCondition(&c.status, condIssuing, condFalse, reasonIssued, "next renewal at "+renewAt.UTC().Format(time.RFC3339))
+		c.status.RenewalTime = renewAt
+		publish(ctx, &c.status)
+		return c.wait(ctx, renewAt)
+	}
+	if !c.state.ForceRenewal && workflow.Now(ctx).Before(c.state.NextAttemptTime) {
+		return c.wait(ctx, c.state.NextAttemptTime)
+	}
+	if inspected.State == activities.SecretForeign {
+		c.status.Event = event("Warning", "ReplacingSecret", fmt.Sprintf("Secret %s was not made by certflow and will be replaced: %s", c.spec.Request.SecretName, inspected.Reason))
+	}
+	if err := c.issue(ctx, inspected); err != nil {
+		return c.fail(ctx, err)
+	}
+	return c.wait(ctx, c.status.RenewalTime)
+}
+
+func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretResult, error) {
+	var res activities.InspectSecretResult
+	err := workflow.ExecuteActivity(shortStep(ctx), activities.InspectSecretName, activities.InspectSecretInput{
+		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request,
+	}).Get(ctx, &res)
+	if err == nil {
+		c.state.SecretVersion = res.ResourceVersion
+	}
+	return res, err
+}
+
+// renewalTime asks the CA for its ARI window when it has one, else follows
+// the spec. A CA that cannot be asked does not block renewal: the spec decides.
+func (c *certificate) renewalTime(ctx workflow.Context) time.Time {
+	iss := c.state.Issued
+	if iss == nil {
+		return time.Time{}
+	}
+	var window *Window
+	if iss.ARICertID != "" {
+		var ari activities.RenewalInfoResult
+		err := workflow.ExecuteActivity(shortStep(ctx), activities.RenewalInfoName, activities.RenewalInfoInput{
+			Issuer: c.spec.Issuer, ARICertID: iss.ARICertID,
+		}).Get(ctx, &ari)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("asking the CA for a renewal window", "error", err)
+		} else if ari.Supported {
+			window = &Window{Start: ari.WindowStart, End: ari.WindowEnd}
+		}
+	}
+	policy := RenewalPolicy{RenewBefore: c.spec.RenewBefore, RenewBeforePercentage: c.spec.RenewBeforePercentage}
+	return RenewalTime(iss.NotBefore, iss.NotAfter, policy, window, c.id)
+}
+
+// issue runs one Order attempt as a child workflow and records its result.
+func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSecretResult) error {
+	reason, message := reasonIssuing, "issuing a new certificate"
+	if c.state.Issued != nil && inspected.State == activities.SecretCurrent {
+		reason, message = reasonRenewing, "renewing the certificate"
+	}
+	setCondition(&c.status, condIssuing, condTrue, reason, message)
+	if inspected.State != activities.SecretCurrent {
+		setCondition(&c.status, condReady, condFalse, reasonPending, "waiting for the certificate: "+secretReason(inspected))
+	}
+
+	revision := c.state.Revision + 1
+	attempt := c.state.FailedAttempts + 1
+	replaces := ""
+	if c.state.Issued != nil && inspected.State == activities.SecretCurrent {
+		replaces = c.state.Issued.ARICertID
+	}
+	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          c.id + "/order/" + strconv.Itoa(revision) + "/" + strconv.Itoa(attempt),
+		WaitForCancellation: true,
+	})
+	var res OrderResult
+	err := workflow.ExecuteChildWorkflow(childCtx, OrderWorkflowName, OrderInput{
+		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request, Revision: revision,
+		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Status: c.status,
+	}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+
+	c.state = CertificateState{Revision: revision, Issued: &res.Issued, IssuedBy: c.spec.Issuer.String(), SecretVersion: res.SecretVersion}
+	c.describeState()
+	renewAt := c.renewalTime(ctx)
+	c.status.RenewalTime = renewAt
+	c.status.Step, c.status.Authorizations = "", nil
+	setCondition(&c.status, condReady, condTrue, reasonIssued, "certificate is up to date and stored in Secret "+c.spec.Request.SecretName)
+	setCondition(&c.status, condIssuing, condFalse, reasonIssued, "next renewal at "+renewAt.UTC().Format(time.RFC3339))
+	c.status.Event = event("Normal", reasonIssued, fmt.Sprintf("issued revision %d (serial %s), valid until %s",
+		revision, res.Issued.Serial, res.Issued.NotAfter.UTC().Format(time.RFC3339)))
+	publish(ctx, &c.status)
+	return nil
+}
+
+// fail records a failed attempt, decides when the next one starts, and waits
+// for it. Only a cancellation (the Certificate is being deleted) ends the run.
+func (c *certificate) fail(ctx workflow.Context, err error) error {
+	if temporal.IsCanceledError(err) || ctx.Err() != nil {
+		return err
+	}
+	now := workflow.Now(ctx)
+	kind, detail, retryAfter := classify(err)
+	c.state.FailedAttempts++
+	c.state.LastFailureTime, c.state.LastFailure = now, detail
+	c.state.ForceRenewal = false
+	if kind == activities.ErrTypeRateLimited {
+		c.state.NextAttemptReason = nextAttemptRateLimited
+		c.state.NextAttemptTime = now.Add(retryAfter + time.Duration(fraction(c.id+detail)*float64(time.Minute)))
+	} else {
+		c.state.NextAttemptReason = nextAttemptBackoff
+		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts))))
+	}
+	c.describeState()
+	reason := reasonFailed
+	switch kind {
+	case activities.ErrTypeRateLimited:
+		reason = reasonRateLimited
+	case activities.ErrTypeIssuerNotFound:
+		reason = reasonIssuerNotFound
+	case activities.ErrTypeSecretConflict:
+		reason = reasonSecretConflict
+	}
+	message := fmt.Sprintf("attempt %d failed: %s; next attempt at %s", c.state.FailedAttempts, detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
+	setCondition(&c.status, condIssuing, condFalse, reason, message)
+	if c.state.Issued == nil || !now.Before(c.state.Issued.NotAfter) {
+		setCondition(&c.status, condReady, condFalse, reason, message)
+	}
+	c.status.Step = ""
+	c.status.Event = event("Warning", reason, message)
+	publish(ctx, &c.status)
+	return c.wait(ctx, c.state.NextAttemptTime)
+}
+
+// classify finds certflow's error type in the chain (activity and child
+// workflow errors wrap it) and the CA's Retry-After of a rate limit.
+func classify(err error) (kind, detail string, retryAfter time.Duration) {
+	detail = err.Error()
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		var app *temporal.ApplicationError
+		if !errors.As(e, &app) {
+			break
+		}
+		switch app.Type() {
+		case activities.ErrTypeRateLimited:
+			var d activities.RateLimitDetails
+			if app.HasDetails() && app.Details(&d) == nil {
+				retryAfter = time.Duration(d.RetryAfterSeconds) * time.Second
+			}
+			return app.Type(), app.Message(), max(retryAfter, time.Minute)
+		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound:
+			return app.Type(), app.Message(), 0
+		}
+		e = app
+	}
+	return "", detail, 0
+}
+
+func secretReason(r activities.InspectSecretResult) string {
+	if r.Reason != "" {
+		return r.Reason
+	}
+	return "Secret " + string(r.State)
+}
+
+// describeState copies what the state says into the status.
+func (c *certificate) describeState() {
+	s := &c.status
+	s.ObservedGeneration = c.spec.Generation
+	s.Revision = c.state.Revision
+	s.IssuedBy = c.state.IssuedBy
+	s.FailedAttempts = c.state.FailedAttempts
+	s.LastFailureTime = c.state.LastFailureTime
+	s.NextAttemptTime, s.NextAttemptReason = c.state.NextAttemptTime, c.state.NextAttemptReason
+	if c.state.Issued != nil {
+		s.NotBefore, s.NotAfter = c.state.Issued.NotBefore, c.state.Issued.NotAfter
+	}
+}

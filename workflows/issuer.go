@@ -1,0 +1,72 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// Issuer registers an ACME issuer's account for one generation of its spec
+// and reports the outcome in the issuer's Ready condition. It retries with
+// the failure backoff until the account is registered, the issuer is
+// deleted, or a newer generation's workflow takes over.
+func Issuer(ctx workflow.Context, in IssuerInput) error {
+	for attempt := 1; ; attempt++ {
+		var account activities.EnsureAccountResult
+		err := workflow.ExecuteActivity(shortStep(ctx), activities.EnsureAccountName,
+			activities.EnsureAccountInput{Issuer: in.Issuer}).Get(ctx, &account)
+		if err == nil {
+			if account.Generation > in.Generation {
+				return nil // a newer generation's workflow reports
+			}
+			return updateIssuerStatus(ctx, activities.IssuerStatus{
+				Issuer: in.Issuer, Generation: in.Generation,
+				Ready:      activities.Condition{Type: condReady, Status: condTrue, Reason: "ACMEAccountRegistered", Message: "the ACME account is registered: " + account.AccountURL},
+				AccountURL: account.AccountURL, Email: account.Email, KeySHA256: account.KeySHA256,
+			})
+		}
+		kind, detail, _ := classify(err)
+		if kind == activities.ErrTypeIssuerNotFound {
+			return nil // deleted
+		}
+		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)))
+		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", detail, wait)
+		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
+			Issuer: in.Issuer, Generation: in.Generation,
+			Ready: activities.Condition{Type: condReady, Status: condFalse, Reason: accountFailureReason(kind), Message: message},
+			Event: event("Warning", accountFailureReason(kind), message),
+		}); err != nil {
+			return err
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func accountFailureReason(kind string) string {
+	switch kind {
+	case activities.ErrTypeConfig:
+		return "Misconfigured"
+	case activities.ErrTypeRateLimited:
+		return reasonRateLimited
+	}
+	return "ErrRegisterACMEAccount"
+}
+
+func updateIssuerStatus(ctx workflow.Context, st activities.IssuerStatus) error {
+	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateIssuerStatusName, st).Get(ctx, nil)
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return err
+	}
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("writing issuer status", "issuer", st.Issuer.String(), "error", err)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// Retry policy of every activity. An activity retries a transient fault (a
+// 5xx, a timeout, a refused connection) a few times, quickly; when it still
+// fails, the attempt fails and the Certificate workflow records the error in
+// status and backs off on a durable timer (backoff below). Problems a user
+// must fix, and the CA's refusals, are non-retryable at the source.
+var activityRetry = &temporal.RetryPolicy{
+	InitialInterval:    time.Second,
+	BackoffCoefficient: 2,
+	MaximumInterval:    30 * time.Second,
+	MaximumAttempts:    5, // 1+2+4+8 s between them: about 15 s before the attempt fails
+	NonRetryableErrorTypes: []string{
+		activities.ErrTypeRateLimited, activities.ErrTypeACMEPermanent, activities.ErrTypeConfig,
+		activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound,
+	},
+}
+
+// withActivity sets the options of one step. Steps that poll (propagation,
+// validation, finalization) heartbeat, so a dead worker is noticed in
+// heartbeat seconds and the step resumes on another.
+func withActivity(ctx workflow.Context, startToClose, heartbeat time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    heartbeat,
+		RetryPolicy:         activityRetry,
+	})
+}
+
+// Options of each step: how long one attempt may take.
+func shortStep(ctx workflow.Context) workflow.Context   { return withActivity(ctx, time.Minute, 0) }
+func pollingStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, 10*time.Minute, 20*time.Second) }
+
+// withStatusWrite runs status writes as local activities: they are short
+// Kubernetes calls that need no server round trip of their own.
+func withStatusWrite(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 15 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second, MaximumAttempts: 5},
+	})
+}
+
+// Failure backoff between issuance attempts: 1 minute doubling to 24 hours,
+// with up to 10% jitter. cert-manager waits 1h doubling to 32h.
+const (
+	minBackoff = time.Minute
+	maxBackoff = 24 * time.Hour
+)
+
+// backoff is the wait after the n-th failure in a row (n >= 1). jitter in
+// [0, 1) comes from the workflow ID, so replays decide the same.
+func backoff(n int, jitter float64) time.Duration {
+	d := minBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return d + time.Duration(jitter*0.1*float64(d))
+}

@@ -1,0 +1,61 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// publish writes the status (and its Event, if any) to the Certificate. A
+// status that cannot be written is logged, not fatal: the next step writes again.
+func publish(ctx workflow.Context, st *activities.CertificateStatus) {
+	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateCertificateStatusName, *st).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
+	}
+	st.Event = nil
+}
+
+// setCondition replaces the condition of the same type.
+func setCondition(st *activities.CertificateStatus, typ, status, reason, message string) {
+	c := activities.Condition{Type: typ, Status: status, Reason: reason, Message: message}
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == typ {
+			st.Conditions[i] = c
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
+}
+
+func event(typ, reason, message string) *activities.Event {
+	return &activities.Event{Type: typ, Reason: reason, Message: message}
+}
+
+// Condition types, reasons and steps as api/v1alpha1 spells them (the
+// workflows do not import the API package: their inputs are their own types).
+const (
+	condReady   = "Ready"
+	condIssuing = "Issuing"
+	condTrue    = "True"
+	condFalse   = "False"
+
+	reasonIssued         = "Issued"
+	reasonIssuing        = "Issuing"
+	reasonRenewing       = "Renewing"
+	reasonPending        = "Pending"
+	reasonFailed         = "Failed"
+	reasonRateLimited    = "RateLimited"
+	reasonSecretConflict = "SecretConflict"
+	reasonIssuerNotFound = "IssuerNotFound"
+
+	stepOrdering    = "ordering"
+	stepPresenting  = "presenting"
+	stepPropagating = "propagating"
+	stepValidating  = "validating"
+	stepFinalizing  = "finalizing"
+	stepStoring     = "storing"
+
+	nextAttemptBackoff     = "Backoff"
+	nextAttemptRateLimited = "RateLimited"
+)

@@ -1,0 +1,283 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// These tests run the workflows in Temporal's test environment with the
+// activities replaced by mocks, and time skipped: a 90-day lifetime passes in
+// milliseconds.
+
+var (
+	cert   = activities.CertificateRef{Namespace: "default", Name: "web"}
+	issuer = activities.IssuerRef{Kind: "ClusterIssuer", Name: "pebble"}
+	spec1  = CertificateSpec{Generation: 1, Issuer: issuer, Request: activities.Request{
+		DNSNames: []string{"*.web.certflow.test", "web.certflow.test"}, SecretName: "web-tls",
+	}}
+	day = 24 * time.Hour
+)
+
+// newEnv registers the workflows and a placeholder for every activity under
+// its registered name, so the mocks below can stand in for them.
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Certificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
+	env.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: OrderWorkflowName})
+	env.RegisterWorkflowWithOptions(Issuer, workflow.RegisterOptions{Name: IssuerWorkflowName})
+	register := func(name string, fn any) {
+		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
+	register(activities.InspectSecretName, func(context.Context, activities.InspectSecretInput) (activities.InspectSecretResult, error) { panic("mocked") })
+	register(activities.BeginOrderName, func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) { panic("mocked") })
+	register(activities.PresentName, func(context.Context, activities.PresentInput) (activities.PresentResult, error) { panic("mocked") })
+	register(activities.WaitPropagationName, func(context.Context, activities.WaitPropagationInput) (activities.WaitPropagationResult, error) { panic("mocked") })
+	register(activities.ValidateName, func(context.Context, activities.ValidateInput) (activities.ValidateResult, error) { panic("mocked") })
+	register(activities.FinalizeName, func(context.Context, activities.FinalizeInput) (activities.FinalizeResult, error) { panic("mocked") })
+	register(activities.StoreSecretName, func(context.Context, activities.StoreSecretInput) (activities.StoreSecretResult, error) { panic("mocked") })
+	register(activities.CleanUpChallengesName, func(context.Context, activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) { panic("mocked") })
+	register(activities.RenewalInfoName, func(context.Context, activities.RenewalInfoInput) (activities.RenewalInfoResult, error) { panic("mocked") })
+	register(activities.EnsureAccountName, func(context.Context, activities.EnsureAccountInput) (activities.EnsureAccountResult, error) { panic("mocked") })
+	register(activities.UpdateCertificateStatusName, func(context.Context, activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) { panic("mocked") })
+	register(activities.UpdateIssuerStatusName, func(context.Context, activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) { panic("mocked") })
+	t.Cleanup(func() { env.AssertExpectations(t) })
+	return env
+}
+
+// statuses records every status the workflow writes.
+func statuses(env *testsuite.TestWorkflowEnvironment) *[]activities.CertificateStatus {
+	var written []activities.CertificateStatus
+	env.OnActivity(activities.UpdateCertificateStatusName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, st activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
+			written = append(written, st)
+			return activities.UpdateCertificateStatusResult{}, nil
+		}).Maybe()
+	return &written
+}
+
+// issuance mocks a successful DNS-01 order whose certificate lives 90 days
+// from the test clock's now.
+func issuance(env *testsuite.TestWorkflowEnvironment, serial string) {
+	authz := activities.Authorization{URL: "https://ca/authz/1", Identifier: "web.certflow.test", Status: "pending",
+		Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{
+		OrderURL: "https://ca/order/" + serial, Status: "pending", PendingKeySecret: "web-certflow-pending-key",
+		Authorizations: []activities.Authorization{authz},
+	}, nil).Once()
+	records := []activities.PresentedRecord{{FQDN: authz.Challenge.FQDN, Value: "v", Zone: "certflow.test."}}
+	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
+	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1}, nil).Once()
+	valid := authz
+	valid.Status = "valid"
+	env.OnActivity(activities.ValidateName, mock.Anything, mock.Anything).Return(activities.ValidateResult{Authorizations: []activities.Authorization{valid}}, nil).Once()
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.FinalizeInput) (activities.FinalizeResult, error) {
+			now := env.Now()
+			return activities.FinalizeResult{ChainPEM: "chain-" + serial, Issued: activities.Issued{
+				NotBefore: now, NotAfter: now.Add(90 * day), Serial: serial, ARICertID: "aki." + serial,
+			}}, nil
+		}).Once()
+	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv-" + serial}, nil).Once()
+	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+}
+
+func continuedWith(t *testing.T, env *testsuite.TestWorkflowEnvironment) CertificateInput {
+	t.Helper()
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var can *workflow.ContinueAsNewError
+	if err := env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow ended with %v, want continue-as-new", err)
+	}
+	var next CertificateInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
+func lastCondition(written []activities.CertificateStatus, typ string) activities.Condition {
+	for i := len(written) - 1; i >= 0; i-- {
+		for _, c := range written[i].Conditions {
+			if c.Type == typ {
+				return c
+			}
+		}
+	}
+	return activities.Condition{}
+}
+
+func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	issuance(env, "01")
+	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	next := continuedWith(t, env)
+
+	if next.State.Revision != 1 || next.State.Issued == nil || next.State.Issued.Serial != "01" || next.State.SecretVersion != "rv-01" {
+		t.Fatalf("state after issuance: %+v", next.State)
+	}
+	// The run slept until the renewal time: a third of 90 days before expiry,
+	// less up to an hour of spread.
+	if slept := env.Now().Sub(start); slept < 60*day-time.Hour || slept > 60*day {
+		t.Fatalf("renewal came after %s, want about 60 days", slept)
+	}
+	if c := lastCondition(*written, condReady); c.Status != condTrue || c.Reason != reasonIssued {
+		t.Fatalf("Ready condition %+v", c)
+	}
+	var steps []string
+	for _, st := range *written {
+		if st.Step != "" && (len(steps) == 0 || steps[len(steps)-1] != st.Step) {
+			steps = append(steps, st.Step)
+		}
+	}
+	want := []string{stepOrdering, stepPresenting, stepPropagating, stepValidating, stepFinalizing, stepStoring}
+	if len(steps) != len(want) {
+		t.Fatalf("steps written %v, want %v", steps, want)
+	}
+
+	// The next run finds the stored certificate due and renews it, naming it in
+	// the order (ARI "replaces").
+	env2 := newEnv(t)
+	statuses(env2)
+	env2.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
+		State: activities.SecretCurrent, ResourceVersion: "rv-01", Issued: next.State.Issued,
+	}, nil).Once()
+	env2.SetStartTime(env.Now())
+	issuance(env2, "02")
+	env2.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool {
+		return in.ReplacesCertID == "aki.01" && in.Revision == 2
+	}))
+	env2.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	env2.ExecuteWorkflow(Certificate, next)
+	if after := continuedWith(t, env2); after.State.Revision != 2 || after.State.Issued.Serial != "02" {
+		t.Fatalf("state after renewal: %+v", after.State)
+	}
+}
+
+func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+		temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
+			activities.RateLimitDetails{RetryAfterSeconds: 3 * 3600, Detail: "too many new orders"})).Once()
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	next := continuedWith(t, env)
+	waited := env.Now().Sub(start)
+	if waited < 3*time.Hour || waited > 3*time.Hour+time.Minute {
+		t.Fatalf("waited %s after a 3h Retry-After, want 3h plus under a minute of jitter", waited)
+	}
+	if next.State.NextAttemptReason != nextAttemptRateLimited || next.State.FailedAttempts != 1 {
+		t.Fatalf("state: %+v", next.State)
+	}
+	if c := lastCondition(*written, condReady); c.Status != condFalse || c.Reason != reasonRateLimited {
+		t.Fatalf("Ready condition %+v", c)
+	}
+}
+
+func TestRenewSignalSkipsTheBackoff(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+		temporal.NewNonRetryableApplicationError("no solver for web.certflow.test", activities.ErrTypeConfig, nil)).Once()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRenew, nil) }, 10*time.Second)
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	next := continuedWith(t, env)
+	if waited := env.Now().Sub(start); waited > time.Minute {
+		t.Fatalf("continued after %s: the renew signal did not cut the 1-minute backoff short", waited)
+	}
+	if !next.State.ForceRenewal || !next.State.NextAttemptTime.IsZero() {
+		t.Fatalf("state after renew: %+v", next.State)
+	}
+}
+
+func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
+		State: activities.SecretConflict, Reason: "Secret web-tls belongs to Certificate default/other",
+	}, nil).Once()
+	// A day later the user points the Certificate at another Secret.
+	spec2 := spec1
+	spec2.Generation = 2
+	spec2.Request.SecretName = "web2-tls"
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec2) }, day)
+
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	next := continuedWith(t, env)
+	if next.Spec.Generation != 2 || next.State.Blocked != "" {
+		t.Fatalf("after the new spec: generation %d, blocked %q", next.Spec.Generation, next.State.Blocked)
+	}
+	if c := lastCondition(*written, condReady); c.Reason != reasonSecretConflict {
+		t.Fatalf("Ready condition %+v", c)
+	}
+	// BeginOrder was never mocked: any attempt to issue fails the test.
+}
+
+func TestCancellationCleansUpPresentedRecords(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	records := []activities.PresentedRecord{{FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{
+		Authorizations: []activities.Authorization{{URL: "a", Status: "pending", Challenge: activities.Challenge{Type: "dns-01"}}},
+	}, nil).Once()
+	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
+	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).After(time.Hour).Return(activities.WaitPropagationResult{}, nil).Maybe()
+	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("workflow ended with %v, want cancelled", err)
+	}
+}
+
+func TestIssuerReportsItsAccount(t *testing.T) {
+	env := newEnv(t)
+	ref := activities.IssuerRef{Kind: "ClusterIssuer", Name: "pebble"}
+	env.OnActivity(activities.EnsureAccountName, mock.Anything, mock.Anything).Return(activities.EnsureAccountResult{},
+		errors.New("acme: connecting to https://127.0.0.1:1/dir: connection refused")).Times(5) // the activity's own retries
+	env.OnActivity(activities.EnsureAccountName, mock.Anything, mock.Anything).Return(activities.EnsureAccountResult{
+		AccountURL: "https://ca/acct/1", Generation: 3}, nil).Once()
+	var written []activities.IssuerStatus
+	env.OnActivity(activities.UpdateIssuerStatusName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, st activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) {
+			written = append(written, st)
+			return activities.UpdateIssuerStatusResult{}, nil
+		})
+	env.ExecuteWorkflow(Issuer, IssuerInput{Issuer: ref, Generation: 3})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 2 || written[0].Ready.Status != condFalse || written[1].Ready.Status != condTrue || written[1].AccountURL != "https://ca/acct/1" {
+		t.Fatalf("issuer statuses written: %+v", written)
+	}
+}
