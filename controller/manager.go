@@ -2,7 +2,8 @@
 // workflows: it starts or signals the workflow of each Certificate and never
 // talks to a CA or DNS itself (DESIGN.md section 2). It imports the API types,
 // the workflows' names and input types, the Temporal client and
-// controller-runtime; never activities.
+// controller-runtime; from activities only the types the workflows' inputs are
+// made of and the Secret label names, never an activity.
 package controller
 
 import (
@@ -10,18 +11,27 @@ import (
 	"fmt"
 	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	tclient "go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/activities"
 	certflowv1alpha1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/workflows"
 )
 
-// Options configures the controller manager.
+// Options configures the controller manager (NewManager) and its reconcilers
+// (Setup).
 type Options struct {
 	// HealthAddr serves /healthz and /readyz; "0" turns them off.
 	HealthAddr string
@@ -29,6 +39,37 @@ type Options struct {
 	LeaderElection bool
 	// LeaderElectionNamespace holds the election's Lease.
 	LeaderElectionNamespace string
+
+	// Temporal starts, signals and cancels the workflows. Setup requires it;
+	// the caller owns it and closes it after the manager stops.
+	Temporal tclient.Client
+	// TaskQueue the controller starts workflows on; empty is workflows.TaskQueue.
+	TaskQueue string
+	// MaxConcurrentReconciles per reconciler; 0 is 4. Each reconcile is one or
+	// two Temporal calls, so a few in parallel keep a restart with thousands
+	// of Certificates short without loading the Temporal frontend.
+	MaxConcurrentReconciles int
+}
+
+// Setup registers the Certificate, Issuer and ClusterIssuer reconcilers on a
+// manager made by NewManager.
+func Setup(mgr manager.Manager, opts Options) error {
+	if opts.Temporal == nil {
+		return errors.New("setting up the controller: no Temporal client")
+	}
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
+	}
+	if opts.MaxConcurrentReconciles <= 0 {
+		opts.MaxConcurrentReconciles = 4
+	}
+	if err := setupCertificates(mgr, opts); err != nil {
+		return fmt.Errorf("setting up the Certificate reconciler: %w", err)
+	}
+	if err := setupIssuers(mgr, opts); err != nil {
+		return fmt.Errorf("setting up the issuer reconcilers: %w", err)
+	}
+	return nil
 }
 
 // Scheme knows the Kubernetes built-in kinds and certflow's.
@@ -45,13 +86,19 @@ func Scheme() (*runtime.Scheme, error) {
 
 // NewManager returns a controller-runtime manager with health checks and, when
 // asked, leader election. Its cache holds only the kinds a reconciler watches.
+// Setup registers the reconcilers on it.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
 	}
+	cacheOpts, err := cacheOptions()
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   cacheOpts,
 		HealthProbeBindAddress:  opts.HealthAddr,
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		LeaderElection:          opts.LeaderElection,
@@ -73,4 +120,29 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// cacheOptions keeps the cache to what certflow owns (DESIGN.md section 8:
+// caching every Secret cost cert-manager 8 GB at 30k Secrets). Secrets are
+// cached as metadata only, and only those labelled as a Certificate's target
+// (pending key Secrets left out): the reconciler needs their resourceVersion,
+// never their data. A read of a kind no reconciler watches fails instead of
+// quietly starting an informer for it, so a stray Get of a full Secret is an
+// error in the tests, not a cluster-wide cache in production.
+func cacheOptions() (cache.Options, error) {
+	certificateSecrets, err := labels.NewRequirement(activities.LabelCertificateName, selection.Exists, nil)
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("building the Secret label selector: %w", err)
+	}
+	notPending, err := labels.NewRequirement(activities.LabelPendingKey, selection.DoesNotExist, nil)
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("building the Secret label selector: %w", err)
+	}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*certificateSecrets, *notPending)},
+		},
+		DefaultTransform:            cache.TransformStripManagedFields(),
+		ReaderFailOnMissingInformer: true,
+	}, nil
 }

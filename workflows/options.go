@@ -37,8 +37,10 @@ func withActivity(ctx workflow.Context, startToClose, heartbeat time.Duration) w
 }
 
 // Options of each step: how long one attempt may take.
-func shortStep(ctx workflow.Context) workflow.Context   { return withActivity(ctx, time.Minute, 0) }
-func pollingStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, 10*time.Minute, 20*time.Second) }
+func shortStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, time.Minute, 0) }
+func pollingStep(ctx workflow.Context) workflow.Context {
+	return withActivity(ctx, 10*time.Minute, 20*time.Second)
+}
 
 // withStatusWrite runs status writes as local activities: they are short
 // Kubernetes calls that need no server round trip of their own.

@@ -40,18 +40,36 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	register := func(name string, fn any) {
 		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
-	register(activities.InspectSecretName, func(context.Context, activities.InspectSecretInput) (activities.InspectSecretResult, error) { panic("mocked") })
-	register(activities.BeginOrderName, func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) { panic("mocked") })
+	register(activities.InspectSecretName, func(context.Context, activities.InspectSecretInput) (activities.InspectSecretResult, error) {
+		panic("mocked")
+	})
+	register(activities.BeginOrderName, func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) {
+		panic("mocked")
+	})
 	register(activities.PresentName, func(context.Context, activities.PresentInput) (activities.PresentResult, error) { panic("mocked") })
-	register(activities.WaitPropagationName, func(context.Context, activities.WaitPropagationInput) (activities.WaitPropagationResult, error) { panic("mocked") })
+	register(activities.WaitPropagationName, func(context.Context, activities.WaitPropagationInput) (activities.WaitPropagationResult, error) {
+		panic("mocked")
+	})
 	register(activities.ValidateName, func(context.Context, activities.ValidateInput) (activities.ValidateResult, error) { panic("mocked") })
 	register(activities.FinalizeName, func(context.Context, activities.FinalizeInput) (activities.FinalizeResult, error) { panic("mocked") })
-	register(activities.StoreSecretName, func(context.Context, activities.StoreSecretInput) (activities.StoreSecretResult, error) { panic("mocked") })
-	register(activities.CleanUpChallengesName, func(context.Context, activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) { panic("mocked") })
-	register(activities.RenewalInfoName, func(context.Context, activities.RenewalInfoInput) (activities.RenewalInfoResult, error) { panic("mocked") })
-	register(activities.EnsureAccountName, func(context.Context, activities.EnsureAccountInput) (activities.EnsureAccountResult, error) { panic("mocked") })
-	register(activities.UpdateCertificateStatusName, func(context.Context, activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) { panic("mocked") })
-	register(activities.UpdateIssuerStatusName, func(context.Context, activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) { panic("mocked") })
+	register(activities.StoreSecretName, func(context.Context, activities.StoreSecretInput) (activities.StoreSecretResult, error) {
+		panic("mocked")
+	})
+	register(activities.CleanUpChallengesName, func(context.Context, activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) {
+		panic("mocked")
+	})
+	register(activities.RenewalInfoName, func(context.Context, activities.RenewalInfoInput) (activities.RenewalInfoResult, error) {
+		panic("mocked")
+	})
+	register(activities.EnsureAccountName, func(context.Context, activities.EnsureAccountInput) (activities.EnsureAccountResult, error) {
+		panic("mocked")
+	})
+	register(activities.UpdateCertificateStatusName, func(context.Context, activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
+		panic("mocked")
+	})
+	register(activities.UpdateIssuerStatusName, func(context.Context, activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) {
+		panic("mocked")
+	})
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
 }

@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/activities"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // Loader reads issuers and their Secrets.
