@@ -1,7 +1,9 @@
 // Command demo is `make demo`: it brings up the local stack (kube-apiserver +
 // etcd, the Temporal dev server with its Web UI, BIND, Pebble) on loopback,
-// runs `certflow run` against it, prints how to reach each part, and stays up
-// until interrupted. Everything it starts lives under .sandbox/ and stops with it.
+// runs `certflow run` against it, applies a ClusterIssuer and a Certificate
+// for a wildcard and its apex, shows the issuance step by step, prints the
+// certificate and how to look at and renew it, and stays up until
+// interrupted. Everything it starts lives under .sandbox/ and stops with it.
 package main
 
 import (
@@ -57,7 +59,8 @@ func run() error {
 		return fmt.Errorf("writing %s: %w", envFile, err)
 	}
 
-	certflow := exec.CommandContext(ctx, filepath.Join(root, "bin", "certflow"), "run", "--health-addr", "127.0.0.1:0")
+	args := append([]string{"run", "--health-addr", "127.0.0.1:0"}, stack.CertflowArgs()...)
+	certflow := exec.CommandContext(ctx, filepath.Join(root, "bin", "certflow"), args...)
 	certflow.Env = append(os.Environ(), env...)
 	logPath := filepath.Join(dir, "certflow.log")
 	logFile, err := os.Create(logPath)
@@ -84,10 +87,20 @@ certflow is running against the local stack:
   logs              %s
 
 In another shell:  source %s   (puts bin/ on PATH: kubectl, temporal)
-Press Ctrl-C to stop everything.
 `, stack.Temporal.UIURL, stack.Temporal.Address, stack.Temporal.Namespace, stack.Kubernetes.Config.Host,
 		stack.Pebble.DirectoryURL, stack.BIND.Addr, stack.BIND.Zone, stack.BIND.TSIGKeyName, dir, envFile)
 
+	issued := make(chan error, 1)
+	go func() { issued <- issue(ctx, stack, envFile) }()
+	select {
+	case err := <-issued:
+		if err != nil {
+			return err
+		}
+	case err := <-exited:
+		return fmt.Errorf("certflow exited: %v; its log:\n%s", err, lastLines(logPath, 20))
+	}
+	fmt.Println("\nPress Ctrl-C to stop everything.")
 	select {
 	case <-ctx.Done():
 		<-exited

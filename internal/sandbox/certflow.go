@@ -1,0 +1,66 @@
+package sandbox
+
+import (
+	"net"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+// What the tests and the demo run certflow with on the stack.
+const (
+	// ClusterResourceNamespace holds the ClusterIssuers' Secrets.
+	ClusterResourceNamespace = "certflow"
+	// TSIGSecretName is the Secret (key "secret") with BIND's TSIG secret.
+	TSIGSecretName = "bind-tsig"
+)
+
+// CertflowArgs are the flags that point `certflow run` at the stack: its
+// Kubernetes, its Temporal, and BIND for propagation checks (BIND is the
+// zone's only nameserver and listens on a port other than 53).
+func (s *Stack) CertflowArgs() []string {
+	_, port, _ := net.SplitHostPort(s.BIND.Addr)
+	args := []string{
+		"--kubeconfig", s.Kubernetes.Kubeconfig,
+		"--temporal-address", s.Temporal.Address,
+		"--cluster-resource-namespace", ClusterResourceNamespace,
+		"--dns01-recursive-nameservers", s.BIND.Addr,
+		"--dns01-nameserver-port", port,
+	}
+	if s.Temporal.UIURL != "" {
+		args = append(args, "--temporal-ui-url", s.Temporal.UIURL)
+	}
+	return args
+}
+
+// TSIGSecret holds BIND's TSIG secret for ClusterIssuers.
+func (s *Stack) TSIGSecret() *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ClusterResourceNamespace, Name: TSIGSecretName},
+		Data:       map[string][]byte{"secret": []byte(s.BIND.TSIGSecret)},
+	}
+}
+
+// ClusterIssuer is an ACME ClusterIssuer for the CA at directoryURL (Pebble,
+// or a proxy in front of it) whose DNS-01 solver updates BIND over RFC 2136
+// with the TSIG key in tsigSecret.
+func (s *Stack) ClusterIssuer(name, directoryURL string, caBundle []byte, tsigSecret string) *certflowv1.ClusterIssuer {
+	return &certflowv1.ClusterIssuer{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
+			Server:     directoryURL,
+			CABundle:   caBundle,
+			PrivateKey: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: name + "-account"}},
+			Solvers: []certflowv1.ACMEChallengeSolver{{DNS01: &certflowv1.ACMEChallengeSolverDNS01{
+				RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
+					Nameserver:    s.BIND.Addr,
+					TSIGKeyName:   s.BIND.TSIGKeyName,
+					TSIGAlgorithm: "HMACSHA256",
+					TSIGSecret:    &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: tsigSecret}, Key: "secret"},
+				},
+			}}},
+		}},
+	}
+}
