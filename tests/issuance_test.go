@@ -90,6 +90,10 @@ func TestIssuance(t *testing.T) {
 		w.verify(after, "web.certflow.test")
 	})
 
+	t.Run("no private key or TSIG secret is in any workflow history", func(t *testing.T) {
+		w.assertNoSecretsInHistories(t)
+	})
+
 	t.Run("deleting the Certificate ends its workflow", func(t *testing.T) {
 		if err := w.kube.Delete(w.ctx, web); err != nil {
 			t.Fatal(err)
