@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 
+	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	tclient "go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1alpha1 "github.com/certflow/certflow/api/v1alpha1"

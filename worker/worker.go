@@ -1,22 +1,88 @@
 // Package worker builds the Temporal worker that runs certflow's workflows and
 // activities on a task queue: it registers them under their API names and
-// builds the activities' dependencies. It imports workflows and activities and
-// is imported only by cmd/certflow.
+// builds the activities' dependencies (Kubernetes client, event recorder,
+// issuer loader, DNS propagation checker). It imports workflows and
+// activities and is imported only by cmd/certflow.
 package worker
 
 import (
+	"fmt"
+
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/activities/acme"
+	"github.com/certflow/certflow/activities/challenges"
+	"github.com/certflow/certflow/activities/dns/propagation"
+	"github.com/certflow/certflow/activities/issuers"
+	"github.com/certflow/certflow/activities/secrets"
+	"github.com/certflow/certflow/activities/status"
+	"github.com/certflow/certflow/workflows"
 )
 
 // Options configures a worker.
 type Options struct {
 	// TaskQueue to poll; workflows.TaskQueue unless several certflows share a namespace.
 	TaskQueue string
+	// Kubernetes is the API server the activities read and write.
+	Kubernetes *rest.Config
+	// ClusterResourceNamespace holds the Secrets of ClusterIssuers.
+	ClusterResourceNamespace string
+	// DNS01Resolvers answer the SOA/NS walk of propagation checks (host:port).
+	DNS01Resolvers []string
+	// DNS01ResolversOnly checks propagation on the resolvers instead of the
+	// authoritative nameservers.
+	DNS01ResolversOnly bool
+	// DNS01NameserverPort is where authoritative nameservers are asked; 53.
+	DNS01NameserverPort int
+	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
+	TemporalNamespace string
+	TemporalUIURL     string
 }
 
 // New returns a worker for the task queue with certflow's workflows and
-// activities registered; the caller starts and stops it.
-func New(c client.Client, opts Options) sdkworker.Worker {
-	return sdkworker.New(c, opts.TaskQueue, sdkworker.Options{})
+// activities registered; the caller starts and stops it (Stop also stops the
+// event broadcaster through the returned stop function).
+func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, nil, fmt.Errorf("building scheme: %w", err)
+	}
+	if err := certflowv1.AddToScheme(scheme); err != nil {
+		return nil, nil, fmt.Errorf("building scheme: %w", err)
+	}
+	kube, err := ctrlclient.New(opts.Kubernetes, ctrlclient.Options{Scheme: scheme})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating Kubernetes client: %w", err)
+	}
+	clientset, err := kubernetes.NewForConfig(opts.Kubernetes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
+	}
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
+
+	loader := &issuers.Loader{Client: kube, ClusterResourceNamespace: opts.ClusterResourceNamespace}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Issuer, workflow.RegisterOptions{Name: workflows.IssuerWorkflowName})
+	(&acme.Activities{Issuers: loader, Kube: kube}).Register(w)
+	(&challenges.Activities{Issuers: loader, Checker: &propagation.Checker{
+		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
+	}}).Register(w)
+	(&secrets.Activities{Kube: kube}).Register(w)
+	(&status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}).Register(w)
+	return w, broadcaster.Shutdown, nil
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,12 @@ type options struct {
 	leaderElect    bool
 	leaderElectNS  string
 	logLevel       string
+
+	clusterResourceNamespace string
+	temporalUIURL            string
+	dns01Resolvers           []string
+	dns01ResolversOnly       bool
+	dns01NameserverPort      int
 }
 
 func (o *options) bindGlobal(cmd *cobra.Command) {
@@ -42,6 +49,15 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	o.temporal.APIKey = os.Getenv("TEMPORAL_API_KEY")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to wait for Temporal and Kubernetes at start before giving up")
 	f.StringVar(&o.logLevel, "log-level", env("CERTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CERTFLOW_LOG_LEVEL)")
+	f.StringVar(&o.clusterResourceNamespace, "cluster-resource-namespace", env("CERTFLOW_CLUSTER_RESOURCE_NAMESPACE", "certflow"), "namespace of the Secrets ClusterIssuers refer to (CERTFLOW_CLUSTER_RESOURCE_NAMESPACE)")
+	f.StringVar(&o.temporalUIURL, "temporal-ui-url", os.Getenv("CERTFLOW_TEMPORAL_UI_URL"), "Temporal Web UI base URL, for workflow links in status (CERTFLOW_TEMPORAL_UI_URL)")
+}
+
+func (o *options) bindWorker(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSliceVar(&o.dns01Resolvers, "dns01-recursive-nameservers", envList("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS"), "host:port of DNS resolvers for propagation checks; default: those in /etc/resolv.conf (CERTFLOW_DNS01_RECURSIVE_NAMESERVERS)")
+	f.BoolVar(&o.dns01ResolversOnly, "dns01-recursive-nameservers-only", envBool("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS_ONLY"), "check propagation on the resolvers only, not on the zone's authoritative nameservers")
+	f.IntVar(&o.dns01NameserverPort, "dns01-nameserver-port", 53, "port of the authoritative nameservers asked in propagation checks")
 }
 
 func (o *options) bindController(cmd *cobra.Command) {
@@ -64,6 +80,13 @@ func env(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+func envList(name string) []string {
+	if v := os.Getenv(name); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
 }
 
 func envBool(name string) bool {

@@ -3,9 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
 
 	"github.com/go-logr/logr"
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
+	tclient "go.temporal.io/sdk/client"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/certflow/certflow/controller"
@@ -27,6 +33,9 @@ func newRunCommand(opts *options, name, short string, withController, withWorker
 	if withController {
 		opts.bindController(cmd)
 	}
+	if withWorker {
+		opts.bindWorker(cmd)
+	}
 	return cmd
 }
 
@@ -46,34 +55,71 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	defer tc.Close()
 	log.Info("connected to Temporal", "address", opts.temporal.Address, "namespace", opts.temporal.Namespace, "taskQueue", opts.taskQueue)
 
+	kube, err := connect.KubernetesConfig(connect.Kubernetes{Kubeconfig: opts.kubeconfig, Timeout: opts.connectTimeout})
+	if err != nil {
+		return err
+	}
+	log.Info("connected to Kubernetes", "host", kube.Host)
+
 	if withWorker {
-		w := worker.New(tc, worker.Options{TaskQueue: opts.taskQueue})
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("starting worker on task queue %s: %w", opts.taskQueue, err)
+		stop, err := startWorker(opts, tc, kube, log)
+		if err != nil {
+			return err
 		}
-		defer w.Stop()
-		log.Info("worker started", "taskQueue", opts.taskQueue)
+		defer stop()
 	}
 	if !withController {
 		<-ctx.Done()
 		return nil
 	}
-
-	cfg, err := connect.KubernetesConfig(connect.Kubernetes{Kubeconfig: opts.kubeconfig, Timeout: opts.connectTimeout})
-	if err != nil {
-		return err
-	}
-	log.Info("connected to Kubernetes", "host", cfg.Host)
-	mgr, err := controller.NewManager(cfg, controller.Options{
+	copts := controller.Options{
 		HealthAddr:              opts.healthAddr,
 		LeaderElection:          opts.leaderElect,
 		LeaderElectionNamespace: opts.leaderElectNS,
-	})
+		Temporal:                tc,
+		TaskQueue:               opts.taskQueue,
+	}
+	mgr, err := controller.NewManager(kube, copts)
 	if err != nil {
+		return err
+	}
+	if err := controller.Setup(mgr, copts); err != nil {
 		return err
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running controller: %w", err)
 	}
 	return nil
+}
+
+func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.Logger) (func(), error) {
+	resolvers := opts.dns01Resolvers
+	if len(resolvers) == 0 {
+		conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, fmt.Errorf("finding DNS resolvers for propagation checks: %w (set --dns01-recursive-nameservers)", err)
+		}
+		for _, s := range conf.Servers {
+			resolvers = append(resolvers, net.JoinHostPort(s, conf.Port))
+		}
+	}
+	w, stopEvents, err := worker.New(tc, worker.Options{
+		TaskQueue:                opts.taskQueue,
+		Kubernetes:               kube,
+		ClusterResourceNamespace: opts.clusterResourceNamespace,
+		DNS01Resolvers:           resolvers,
+		DNS01ResolversOnly:       opts.dns01ResolversOnly,
+		DNS01NameserverPort:      opts.dns01NameserverPort,
+		TemporalNamespace:        opts.temporal.Namespace,
+		TemporalUIURL:            opts.temporalUIURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(); err != nil {
+		stopEvents()
+		return nil, fmt.Errorf("starting worker on task queue %s: %w", opts.taskQueue, err)
+	}
+	log.Info("worker started", "taskQueue", opts.taskQueue, "dns01Resolvers", resolvers, "dns01NameserverPort", strconv.Itoa(opts.dns01NameserverPort))
+	return func() { w.Stop(); stopEvents() }, nil
 }

@@ -1,15 +1,12 @@
 package sandbox
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +17,9 @@ import (
 // ACMEProxy is a reverse proxy in front of Pebble that counts requests by
 // ACME action and can hold back chosen ones, for tests that need to know how
 // many orders certflow made or to stop a process in the middle of a step. It
-// rewrites Pebble's URLs in bodies and headers to its own, so clients that
-// start at its directory never bypass it.
+// forwards the Host header unchanged: Pebble builds the URLs in its answers
+// (and checks the URL signed into each request) from it, so clients that
+// start at the proxy's directory never bypass it.
 type ACMEProxy struct {
 	// DirectoryURL is the proxy's ACME directory; CACertPEM verifies it.
 	DirectoryURL string
@@ -61,26 +59,8 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 		counts:       map[string]int{},
 		delays:       map[string]time.Duration{},
 	}
-	from, to := []byte(upstream.Host), []byte(l.Addr().String())
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "https", Host: upstream.Host})
 	rp.Transport = pebble.HTTPClient().Transport
-	rp.ModifyResponse = func(resp *http.Response) error {
-		for _, h := range []string{"Location", "Link"} {
-			for i, v := range resp.Header.Values(h) {
-				resp.Header[h][i] = strings.ReplaceAll(v, string(from), string(to))
-			}
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		body = bytes.ReplaceAll(body, from, to)
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		return nil
-	}
 	p.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		action := acmeAction(r)
 		p.mu.Lock()
@@ -94,7 +74,6 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 				return
 			}
 		}
-		r.Host = upstream.Host
 		rp.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = p.server.Serve(l) }()

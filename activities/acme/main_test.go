@@ -1,0 +1,213 @@
+package acme_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/acme"
+	"github.com/certflow/certflow/activities/issuers"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+)
+
+// The stack is started once per test binary: Kubernetes (envtest with the
+// CRDs), BIND for the zone certflow.test, and Pebble resolving through BIND.
+var (
+	kube   client.Client
+	bind   *sandbox.BIND
+	pebble *sandbox.Pebble
+)
+
+// clusterNS holds the Secrets of ClusterIssuers.
+const clusterNS = "certflow-system"
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "certflow-acme-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		k8s        *sandbox.Kubernetes
+		kErr, dErr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() {
+		k8s, kErr = sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: filepath.Join(dir, "kubernetes")})
+	})
+	wg.Go(func() {
+		for _, d := range []string{"bind", "pebble"} {
+			if dErr = os.MkdirAll(filepath.Join(dir, d), 0o755); dErr != nil {
+				return
+			}
+		}
+		if bind, dErr = sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: filepath.Join(dir, "bind")}); dErr != nil {
+			return
+		}
+		pebble, dErr = sandbox.StartPebble(ctx, sandbox.PebbleOptions{Dir: filepath.Join(dir, "pebble"), DNSServer: bind.Addr})
+	})
+	wg.Wait()
+	defer func() {
+		if pebble != nil {
+			_ = pebble.Stop()
+		}
+		if bind != nil {
+			_ = bind.Stop()
+		}
+		if k8s != nil {
+			_ = k8s.Stop()
+		}
+	}()
+	if err := errors.Join(kErr, dErr); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test stack:", err)
+		return 1
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), certflowv1.AddToScheme(scheme)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if kube, err = client.New(k8s.Config, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}
+	if err := kube.Create(ctx, ns); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	tsig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "tsig"},
+		Data: map[string][]byte{"secret": []byte(bind.TSIGSecret)}}
+	if err := kube.Create(ctx, tsig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	if code == 0 {
+		_ = os.RemoveAll(dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "logs of the test stack are in", dir)
+	}
+	return code
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newActivities() *acme.Activities {
+	return &acme.Activities{
+		Issuers: &issuers.Loader{Client: kube, ClusterResourceNamespace: clusterNS},
+		Kube:    kube,
+	}
+}
+
+// rfc2136Solver is a DNS-01 solver for BIND's zone.
+func rfc2136Solver() certflowv1.ACMEChallengeSolver {
+	return certflowv1.ACMEChallengeSolver{DNS01: &certflowv1.ACMEChallengeSolverDNS01{
+		RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
+			Nameserver: bind.Addr, TSIGKeyName: bind.TSIGKeyName, TSIGAlgorithm: "HMACSHA256",
+			TSIGSecret: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "tsig"}, Key: "secret"},
+		},
+	}}
+}
+
+var seq atomic.Int32
+
+// unique makes a name used once per test binary, so that -count=N reruns
+// against the same stack start from nothing (a new account, no pending key).
+func unique(name string) string {
+	return fmt.Sprintf("%s-%d", name, seq.Add(1))
+}
+
+// createIssuer makes a ClusterIssuer for Pebble named unique(base), with its
+// own account key Secret (<name>-account) and a DNS-01 solver for BIND; edit
+// changes the spec.
+func createIssuer(t *testing.T, base string, edit func(*certflowv1.IssuerSpec)) activities.IssuerRef {
+	t.Helper()
+	name := unique(base)
+	spec := certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
+		Server:     pebble.DirectoryURL,
+		Email:      base + "@certflow.test",
+		CABundle:   pebble.CACertPEM,
+		PrivateKey: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: name + "-account"}},
+		Solvers:    []certflowv1.ACMEChallengeSolver{rfc2136Solver()},
+	}}
+	if edit != nil {
+		edit(&spec)
+	}
+	ci := &certflowv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	if err := kube.Create(testContext(t), ci); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.Delete(context.Background(), ci) })
+	return activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: name}
+}
+
+// call runs one activity by its registered name, as a worker would, so that
+// heartbeats work and the Register helper is exercised.
+func call[R any](t *testing.T, a *acme.Activities, name string, in any) (R, error) {
+	t.Helper()
+	var res R
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	a.Register(env)
+	val, err := env.ExecuteActivity(name, in)
+	if err != nil {
+		return res, err
+	}
+	if err := val.Get(&res); err != nil {
+		t.Fatalf("decoding the result of %s: %v", name, err)
+	}
+	return res, nil
+}
+
+// must is call for steps that have to succeed.
+func must[R any](t *testing.T, a *acme.Activities, name string, in any) R {
+	t.Helper()
+	res, err := call[R](t, a, name, in)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+// applicationError finds the classified error under what the test
+// environment returns.
+func applicationError(t *testing.T, err error) *temporal.ApplicationError {
+	t.Helper()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) {
+		t.Fatalf("error %v (%T) is not an application error", err, err)
+	}
+	return app
+}
+
+func mustContain(t *testing.T, what, s, want string) {
+	t.Helper()
+	if !strings.Contains(s, want) {
+		t.Fatalf("%s = %q, want it to contain %q", what, s, want)
+	}
+}

@@ -1,0 +1,195 @@
+package challenges
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.temporal.io/sdk/testsuite"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/dns/propagation"
+	"github.com/certflow/certflow/activities/issuers"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+)
+
+// The real parts every test here shares: BIND authoritative for
+// certflow.test (with a CNAME for cnameStrategy Follow) and a Kubernetes API
+// server holding the issuers and their Secrets.
+var (
+	bind *sandbox.BIND
+	kube client.Client
+)
+
+// clusterNS is the cluster-resource namespace: ClusterIssuers' Secrets live there.
+const clusterNS = "certflow"
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "certflow-challenges-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	bind, err = sandbox.StartBIND(ctx, sandbox.BINDOptions{
+		Dir:     dir,
+		Records: []string{"_acme-challenge.alias IN CNAME _acme-challenge.delegated"},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting BIND:", err)
+		return 1
+	}
+	defer bind.Stop()
+
+	k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir + "/kubernetes"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
+		return 1
+	}
+	defer k.Stop()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = certflowv1.AddToScheme(scheme)
+	if kube, err = client.New(k.Config, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, "building client:", err)
+		return 1
+	}
+	for _, ns := range []string{clusterNS, "team-a"} {
+		if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			fmt.Fprintln(os.Stderr, "creating namespace:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// newActivities returns the activities wired as the worker wires them, with
+// BIND as the resolver and its port as the authoritative port.
+func newActivities() *Activities {
+	_, port, _ := net.SplitHostPort(bind.Addr)
+	authPort, _ := strconv.Atoi(port)
+	return &Activities{
+		Issuers:      &issuers.Loader{Client: kube, ClusterResourceNamespace: clusterNS},
+		Checker:      &propagation.Checker{Resolvers: []string{bind.Addr}, AuthoritativePort: authPort},
+		PollInterval: 100 * time.Millisecond,
+	}
+}
+
+// env runs the activities as a worker would, so heartbeats and error
+// conversion are Temporal's.
+func env(a *Activities) *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestActivityEnvironment()
+	a.Register(e)
+	return e
+}
+
+func execute[R any](t *testing.T, e *testsuite.TestActivityEnvironment, name string, in any) (R, error) {
+	t.Helper()
+	var res R
+	val, err := e.ExecuteActivity(name, in)
+	if err != nil {
+		return res, err
+	}
+	if err := val.Get(&res); err != nil {
+		t.Fatalf("decoding %s result: %v", name, err)
+	}
+	// Whatever an activity returns is stored in workflow history.
+	if data, _ := json.Marshal(res); strings.Contains(string(data), bind.TSIGSecret) {
+		t.Fatalf("%s result carries the TSIG secret", name)
+	}
+	return res, nil
+}
+
+// rfc2136Solver is a dns01 solver that updates BIND, its TSIG secret in
+// Secret secretName (key "secret").
+func rfc2136Solver(secretName string, follow bool) certflowv1.ACMEChallengeSolver {
+	s := &certflowv1.ACMEChallengeSolverDNS01{RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
+		Nameserver:    bind.Addr,
+		TSIGKeyName:   bind.TSIGKeyName,
+		TSIGAlgorithm: "HMACSHA256",
+		TSIGSecret:    &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: secretName}, Key: "secret"},
+	}}
+	if follow {
+		s.CNAMEStrategy = certflowv1.FollowStrategy
+	}
+	return certflowv1.ACMEChallengeSolver{DNS01: s}
+}
+
+func cloudflareSolver() certflowv1.ACMEChallengeSolver {
+	return certflowv1.ACMEChallengeSolver{DNS01: &certflowv1.ACMEChallengeSolverDNS01{Cloudflare: &certflowv1.ACMEIssuerDNS01ProviderCloudflare{
+		APIToken: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "cf"}, Key: "token"},
+	}}}
+}
+
+func acmeSpec(solvers ...certflowv1.ACMEChallengeSolver) certflowv1.IssuerSpec {
+	return certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
+		Server:     "https://acme.certflow.test/directory",
+		PrivateKey: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "account"}},
+		Solvers:    solvers,
+	}}
+}
+
+// clusterIssuer creates a ClusterIssuer and returns its reference.
+func clusterIssuer(t *testing.T, name string, solvers ...certflowv1.ACMEChallengeSolver) activities.IssuerRef {
+	t.Helper()
+	ci := &certflowv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: acmeSpec(solvers...)}
+	if err := kube.Create(context.Background(), ci); err != nil {
+		t.Fatalf("creating ClusterIssuer %s: %v", name, err)
+	}
+	return activities.IssuerRef{Kind: "ClusterIssuer", Name: name}
+}
+
+// tsigSecret creates the Secret holding a TSIG secret.
+func tsigSecret(t *testing.T, namespace, name, value string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, StringData: map[string]string{"secret": value}}
+	if err := kube.Create(context.Background(), s); err != nil {
+		t.Fatalf("creating Secret %s/%s: %v", namespace, name, err)
+	}
+}
+
+func dnsAuthorization(name, value string, solver int) activities.Authorization {
+	return activities.Authorization{
+		URL: "https://acme.certflow.test/authz/" + name, Identifier: name, Status: "pending",
+		Challenge: activities.Challenge{Type: "dns-01", Solver: solver, FQDN: "_acme-challenge." + name + ".", Value: value},
+	}
+}
+
+// txtValues asks BIND for the TXT values at fqdn.
+func txtValues(t *testing.T, fqdn string) []string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
+	resp, _, err := new(dns.Client).Exchange(q, bind.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	for _, rr := range resp.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			values = append(values, strings.Join(txt.Txt, ""))
+		}
+	}
+	slices.Sort(values)
+	return values
+}

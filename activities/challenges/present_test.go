@@ -1,0 +1,201 @@
+package challenges
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/certflow/certflow/activities"
+	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/rfc2136"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+func TestPresentWaitAndCleanUpOnBIND(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-flow", bind.TSIGSecret)
+	ref := clusterIssuer(t, "flow", rfc2136Solver("tsig-flow", false))
+	e := env(newActivities())
+	www, api := "_acme-challenge.www.certflow.test.", "_acme-challenge.api.certflow.test."
+	done := dnsAuthorization("done.certflow.test", "already-valid", 0)
+	done.Status = "valid"
+	in := activities.PresentInput{
+		Certificate: activities.CertificateRef{Namespace: "default", Name: "web"}, Issuer: ref,
+		Authorizations: []activities.Authorization{
+			dnsAuthorization("www.certflow.test", "www-token", 0),
+			dnsAuthorization("api.certflow.test", "api-token", 0),
+			done,
+		},
+	}
+
+	res, err := execute[activities.PresentResult](t, e, activities.PresentName, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []activities.PresentedRecord{
+		{FQDN: www, Value: "www-token", Zone: "certflow.test.", Solver: 0},
+		{FQDN: api, Value: "api-token", Zone: "certflow.test.", Solver: 0},
+	}
+	if len(res.Records) != 2 || res.Records[0] != want[0] || res.Records[1] != want[1] {
+		t.Fatalf("records = %+v, want %+v (the valid authorization skipped)", res.Records, want)
+	}
+	// A retried Present finds its records: still one value per name.
+	if _, err := execute[activities.PresentResult](t, e, activities.PresentName, in); err != nil {
+		t.Fatalf("presenting again: %v", err)
+	}
+	for fqdn, value := range map[string]string{www: "www-token", api: "api-token"} {
+		if got := txtValues(t, fqdn); len(got) != 1 || got[0] != value {
+			t.Fatalf("TXT %s after presenting twice = %v, want [%s]", fqdn, got, value)
+		}
+	}
+	if got := txtValues(t, "_acme-challenge.done.certflow.test."); len(got) != 0 {
+		t.Fatalf("a valid authorization's record was presented: %v", got)
+	}
+
+	waited, err := execute[activities.WaitPropagationResult](t, e, activities.WaitPropagationName,
+		activities.WaitPropagationInput{Issuer: ref, Records: res.Records})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited.Checks != 1 {
+		t.Fatalf("checks = %d, want 1: the records were on BIND already", waited.Checks)
+	}
+
+	cleanUp := activities.CleanUpChallengesInput{Issuer: ref, Records: res.Records}
+	for range 2 { // the second finds nothing to remove, which is fine
+		if _, err := execute[activities.CleanUpChallengesResult](t, e, activities.CleanUpChallengesName, cleanUp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, fqdn := range []string{www, api} {
+		if got := txtValues(t, fqdn); len(got) != 0 {
+			t.Fatalf("TXT %s after clean-up = %v", fqdn, got)
+		}
+	}
+}
+
+func TestAnIssuerReadsItsTSIGSecretFromItsOwnNamespace(t *testing.T) {
+	tsigSecret(t, "team-a", "tsig", bind.TSIGSecret)
+	is := &certflowv1.Issuer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "dns"},
+		Spec:       acmeSpec(rfc2136Solver("tsig", false)),
+	}
+	if err := kube.Create(context.Background(), is); err != nil {
+		t.Fatal(err)
+	}
+	ref := activities.IssuerRef{Kind: "Issuer", Namespace: "team-a", Name: "dns"}
+	e := env(newActivities())
+	res, err := execute[activities.PresentResult](t, e, activities.PresentName, activities.PresentInput{
+		Issuer: ref, Authorizations: []activities.Authorization{dnsAuthorization("team-a.certflow.test", "team-a-token", 0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := txtValues(t, "_acme-challenge.team-a.certflow.test."); len(got) != 1 {
+		t.Fatalf("TXT = %v, want the team's record", got)
+	}
+	if _, err := execute[activities.CleanUpChallengesResult](t, e, activities.CleanUpChallengesName,
+		activities.CleanUpChallengesInput{Issuer: ref, Records: res.Records}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCNAMEStrategyFollowWritesAtTheTarget(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-follow", bind.TSIGSecret)
+	ref := clusterIssuer(t, "follow", rfc2136Solver("tsig-follow", true))
+	e := env(newActivities())
+	asked, target := "_acme-challenge.alias.certflow.test.", "_acme-challenge.delegated.certflow.test."
+
+	res, err := execute[activities.PresentResult](t, e, activities.PresentName, activities.PresentInput{
+		Issuer: ref, Authorizations: []activities.Authorization{dnsAuthorization("alias.certflow.test", "alias-token", 0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Records) != 1 || res.Records[0].FQDN != asked {
+		t.Fatalf("records = %+v, want the name the CA asks for", res.Records)
+	}
+	if got := txtValues(t, target); len(got) != 1 || got[0] != "alias-token" {
+		t.Fatalf("TXT at the CNAME target = %v", got)
+	}
+	if _, err := execute[activities.WaitPropagationResult](t, e, activities.WaitPropagationName,
+		activities.WaitPropagationInput{Issuer: ref, Records: res.Records}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := execute[activities.CleanUpChallengesResult](t, e, activities.CleanUpChallengesName,
+		activities.CleanUpChallengesInput{Issuer: ref, Records: res.Records}); err != nil {
+		t.Fatal(err)
+	}
+	if got := txtValues(t, target); len(got) != 0 {
+		t.Fatalf("TXT at the CNAME target after clean-up = %v", got)
+	}
+}
+
+func TestWaitPropagationHeartbeatsUntilTheRecordAppears(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-late", bind.TSIGSecret)
+	ref := clusterIssuer(t, "late", rfc2136Solver("tsig-late", false))
+	fqdn := "_acme-challenge.late.certflow.test."
+	rec := activities.PresentedRecord{FQDN: fqdn, Value: "late-token", Zone: "certflow.test."}
+
+	var (
+		mu    sync.Mutex
+		beats []Progress
+	)
+	e := env(newActivities())
+	e.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		var p Progress
+		if err := details.Get(&p); err == nil {
+			mu.Lock()
+			beats = append(beats, p)
+			mu.Unlock()
+		}
+	})
+	provider, err := rfc2136.New(rfc2136.Config{Nameserver: bind.Addr, TSIGKeyName: bind.TSIGKeyName, TSIGSecret: bind.TSIGSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		_, _ = provider.Present(context.Background(), certflowdns.TXT{FQDN: fqdn, Value: rec.Value})
+	}()
+	t.Cleanup(func() { _ = provider.CleanUp(context.Background(), certflowdns.TXT{FQDN: fqdn, Value: rec.Value}) })
+
+	res, err := execute[activities.WaitPropagationResult](t, e, activities.WaitPropagationName,
+		activities.WaitPropagationInput{Issuer: ref, Records: []activities.PresentedRecord{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checks < 3 || res.Elapsed < time.Second {
+		t.Fatalf("result %+v: want several checks over at least the second the record took", res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(beats) == 0 {
+		t.Fatal("no heartbeat while the record was missing")
+	}
+	first := beats[0]
+	if len(first.Pending) != 1 || first.Pending[0].FQDN != fqdn || len(first.Pending[0].Missing) != 1 ||
+		first.Pending[0].Missing[0] != bind.Addr {
+		t.Fatalf("heartbeat %+v: want %s missing at %s", first, fqdn, bind.Addr)
+	}
+}
+
+func TestWaitGivesUpWhenTheContextEndsAndSaysWhatIsMissing(t *testing.T) {
+	a := newActivities()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	fqdn := "_acme-challenge.never.certflow.test."
+	checks, err := a.wait(ctx, []activities.PresentedRecord{{FQDN: fqdn, Value: "v"}}, 0, func(Progress) {})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), fqdn+" not at "+bind.Addr) {
+		t.Fatalf("error = %v, want the deadline and what is missing where", err)
+	}
+	if checks < 2 {
+		t.Fatalf("checks = %d, want polling every 100ms", checks)
+	}
+}

@@ -1,0 +1,122 @@
+package secrets
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/pki"
+)
+
+// InspectSecret reads the Certificate's target Secret and says what it holds:
+//
+//   - Missing: no Secret of that name.
+//   - Conflict: labelled as another Certificate's.
+//   - for a Secret labelled as this Certificate's: Invalid when tls.crt or
+//     tls.key is unreadable or the key is not the leaf's; Mismatched when the
+//     leaf expired or differs from the request (names, key); else Current.
+//   - for an unlabelled Secret (cert-manager's, a user's): when it is a
+//     kubernetes.io/tls Secret whose certificate is valid, matches the request
+//     and has its key, it is adopted (labelled, data untouched) and Current
+//     with Adopted set; otherwise Foreign, with the reason.
+//
+// The result carries the Secret's resourceVersion (after the adoption write
+// when adopting) for StoreSecret's guard, and the stored certificate's public
+// facts when tls.crt is readable.
+func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSecretInput) (activities.InspectSecretResult, error) {
+	name := in.Request.SecretName
+	key := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: name}
+	var s corev1.Secret
+	if err := a.Kube.Get(ctx, key, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return activities.InspectSecretResult{State: activities.SecretMissing, Reason: fmt.Sprintf("Secret %s does not exist", name)}, nil
+		}
+		return activities.InspectSecretResult{}, fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	res := activities.InspectSecretResult{ResourceVersion: s.ResourceVersion}
+	who, labelled := owner(&s)
+	if labelled && who != in.Certificate.Name {
+		res.State = activities.SecretConflict
+		res.Reason = fmt.Sprintf("Secret %s belongs to Certificate %s/%s", name, in.Certificate.Namespace, who)
+		return res, nil
+	}
+
+	e := examine(&s, in.Request, time.Now())
+	res.Issued, res.ChainPEM = e.issued, e.chain
+	switch {
+	case labelled && e.invalid != "":
+		res.State, res.Reason = activities.SecretInvalid, fmt.Sprintf("Secret %s: %s", name, e.invalid)
+	case labelled && e.mismatch != "":
+		res.State, res.Reason = activities.SecretMismatched, fmt.Sprintf("Secret %s: %s", name, e.mismatch)
+	case labelled:
+		res.State, res.Reason = activities.SecretCurrent, fmt.Sprintf("Secret %s is up to date", name)
+	case e.invalid != "":
+		res.State, res.Reason = activities.SecretForeign, fmt.Sprintf("Secret %s was not made by certflow, and %s", name, e.invalid)
+	case e.mismatch != "":
+		res.State, res.Reason = activities.SecretForeign, fmt.Sprintf("Secret %s was not made by certflow, and %s", name, e.mismatch)
+	case s.Type != corev1.SecretTypeTLS:
+		res.State = activities.SecretForeign
+		res.Reason = fmt.Sprintf("Secret %s was not made by certflow, and has type %s, not %s", name, s.Type, corev1.SecretTypeTLS)
+	default:
+		version, err := a.adopt(ctx, &s, in, e.leaf)
+		if err != nil {
+			return activities.InspectSecretResult{}, err
+		}
+		res.State, res.Adopted, res.ResourceVersion = activities.SecretCurrent, true, version
+		res.Reason = fmt.Sprintf("Secret %s was not made by certflow; its certificate matches, so it was adopted", name)
+	}
+	return res, nil
+}
+
+// adopt labels the Secret as the Certificate's with a metadata-only merge
+// patch that carries the inspected resourceVersion: the data is not written,
+// and a Secret changed since it was read is not adopted (the retry looks again).
+func (a *Activities) adopt(ctx context.Context, s *corev1.Secret, in activities.InspectSecretInput, leaf *x509.Certificate) (string, error) {
+	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	labelFor(s, in.Certificate, in.Issuer, in.Request, leaf, 0)
+	if err := a.Kube.Patch(ctx, s, patch); err != nil {
+		return "", fmt.Errorf("adopting Secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return s.ResourceVersion, nil
+}
+
+// examination is what a Secret's data says measured against the request.
+type examination struct {
+	leaf   *x509.Certificate
+	issued *activities.Issued
+	chain  string
+	// invalid says why the data is unusable (unreadable, key not the leaf's).
+	invalid string
+	// mismatch says how a usable certificate differs from the request.
+	mismatch string
+}
+
+func examine(s *corev1.Secret, req activities.Request, now time.Time) examination {
+	var e examination
+	chain, err := parseChain(s.Data[keyCert])
+	if err != nil {
+		e.invalid = fmt.Sprintf("its %s is unreadable: %v", keyCert, err)
+		return e
+	}
+	e.leaf, e.chain = chain[0], string(s.Data[keyCert])
+	issued := describe(e.leaf)
+	e.issued = &issued
+	key, err := pki.ParseKey(s.Data[keyKey])
+	if err != nil {
+		e.invalid = fmt.Sprintf("its %s is unreadable: %v", keyKey, err)
+		return e
+	}
+	if !keyMatches(e.leaf, key) {
+		e.invalid = fmt.Sprintf("its %s is not the key of the certificate in %s", keyKey, keyCert)
+		return e
+	}
+	e.mismatch = mismatch(e.leaf, req, now)
+	return e
+}

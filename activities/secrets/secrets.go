@@ -1,0 +1,106 @@
+// Package secrets holds the activities that look after a Certificate's target
+// Secret: InspectSecret says what the Secret holds (missing, current,
+// mismatched, invalid, someone else's) and adopts a matching Secret another
+// tool made, and StoreSecret writes the issued chain with the pending private
+// key, guarded so that a Secret that changed since it was inspected, or that
+// belongs to something else, is never overwritten silently.
+//
+// Keys are read and written here and go nowhere else: results carry the
+// resourceVersion and public facts (serial, validity, ARI ID, the chain),
+// never key material, and errors never quote Secret data.
+//
+// This package must not import workflows.
+package secrets
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// Keys of the target Secret's data. tls.crt, tls.key and ca.crt are the
+// kubernetes.io/tls convention; the additional outputs are cert-manager's.
+const (
+	keyCert     = corev1.TLSCertKey       // tls.crt: the chain, leaf first
+	keyKey      = corev1.TLSPrivateKeyKey // tls.key: the private key, PEM
+	keyCA       = "ca.crt"
+	keyDER      = "key.der"          // additionalOutputFormats DER: the key, DER
+	keyCombined = "tls-combined.pem" // additionalOutputFormats CombinedPEM: key then chain
+
+	// PendingKeyDataKey is the entry of the pending key Secret that holds the
+	// issuance's private key (PEM).
+	PendingKeyDataKey = corev1.TLSPrivateKeyKey
+)
+
+// Activities inspects and writes target Secrets.
+type Activities struct {
+	// Kube reads straight from the API server (not a cache: certflow caches
+	// no Secret data) and writes Secrets in the Certificates' namespaces.
+	Kube client.Client
+}
+
+// Register registers the activities under their API names.
+func (a *Activities) Register(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}) {
+	r.RegisterActivityWithOptions(a.InspectSecret, activity.RegisterOptions{Name: activities.InspectSecretName})
+	r.RegisterActivityWithOptions(a.StoreSecret, activity.RegisterOptions{Name: activities.StoreSecretName})
+}
+
+// conflictError refuses to touch a Secret that is not this Certificate's to
+// write, or that changed under us: retrying cannot help, a decision can.
+func conflictError(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeSecretConflict, nil)
+}
+
+// owner is the Certificate a Secret is labelled for, "" when unlabelled.
+func owner(s *corev1.Secret) (string, bool) {
+	name, ok := s.Labels[activities.LabelCertificateName]
+	return name, ok
+}
+
+// labelFor marks the Secret as the Certificate's, with the template's labels
+// and annotations and certflow's annotations describing the stored
+// certificate. certflow's keys win over the template's; other keys are left
+// as they are. revision 0 (an adopted certificate) writes no revision.
+func labelFor(s *corev1.Secret, cert activities.CertificateRef, issuer activities.IssuerRef, req activities.Request, leaf *x509.Certificate, revision int) {
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	for k, v := range req.SecretLabels {
+		s.Labels[k] = v
+	}
+	for k, v := range req.SecretAnnotations {
+		s.Annotations[k] = v
+	}
+	s.Labels[activities.LabelCertificateName] = cert.Name
+	ips := make([]string, len(leaf.IPAddresses))
+	for i, ip := range leaf.IPAddresses {
+		ips[i] = ip.String()
+	}
+	ours := map[string]string{
+		activities.AnnotationCertificateName: cert.Name,
+		activities.AnnotationIssuerName:      issuer.Name,
+		activities.AnnotationIssuerKind:      issuer.Kind,
+		activities.AnnotationCommonName:      leaf.Subject.CommonName,
+		activities.AnnotationAltNames:        strings.Join(leaf.DNSNames, ","),
+		activities.AnnotationIPSANs:          strings.Join(ips, ","),
+	}
+	if revision > 0 {
+		ours[activities.AnnotationRevision] = strconv.Itoa(revision)
+	}
+	for k, v := range ours {
+		s.Annotations[k] = v
+	}
+}

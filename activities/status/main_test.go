@@ -1,0 +1,113 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/testsuite"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+)
+
+// What every test here shares: an API server with certflow's CRDs, a client,
+// and an Event recorder wired as the worker wires it.
+var (
+	kube     client.Client
+	recorder record.EventRecorder
+)
+
+const uiBase = "https://temporal.example.test/"
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "certflow-status-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
+		return 1
+	}
+	defer k.Stop()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = certflowv1.AddToScheme(scheme)
+	if kube, err = client.New(k.Config, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, "building client:", err)
+		return 1
+	}
+	cs, err := kubernetes.NewForConfig(k.Config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "building clientset:", err)
+		return 1
+	}
+	// As the worker wires it.
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
+	return m.Run()
+}
+
+func newActivities() *Activities {
+	return &Activities{Kube: kube, Recorder: recorder, UIBaseURL: uiBase, TemporalNamespace: "certflow"}
+}
+
+func env() *testsuite.TestActivityEnvironment {
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestActivityEnvironment()
+	newActivities().Register(e)
+	return e
+}
+
+var namespaces atomic.Int32
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("status-%d", namespaces.Add(1))
+	if err := kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// waitForEvent waits until an Event about the named object with the reason
+// and message is stored in the namespace: the recorder sends in the background.
+func waitForEvent(t *testing.T, ns, kind, name, typ, reason, message string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var list corev1.EventList
+		if err := kube.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range list.Items {
+			if ev.InvolvedObject.Kind == kind && ev.InvolvedObject.Name == name && ev.Type == typ && ev.Reason == reason && ev.Message == message {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s Event %s %q about %s %s in namespace %s; have %d events", typ, reason, message, kind, name, ns, len(list.Items))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,164 @@
+package status
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+func TestCertificateStatusIsWrittenWhole(t *testing.T) {
+	ns, e := namespace(t), env()
+	cert := &certflowv1.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: certflowv1.CertificateSpec{SecretName: "web-tls", DNSNames: []string{"web.certflow.test"},
+			IssuerRef: certflowv1.ObjectReference{Name: "letsencrypt", Kind: "ClusterIssuer"}},
+	}
+	if err := kube.Create(t.Context(), cert); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Truncate(time.Second)
+	first := activities.CertificateStatus{
+		Certificate:        activities.CertificateRef{Namespace: ns, Name: "web"},
+		ObservedGeneration: cert.Generation,
+		Conditions: []activities.Condition{
+			{Type: "Ready", Status: "False", Reason: "Failed", Message: "attempt 1 failed"},
+			{Type: "Issuing", Status: "True", Reason: "Issuing", Message: "issuing"},
+		},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour), RenewalTime: now.Add(60 * 24 * time.Hour),
+		Revision: 2, LastFailureTime: now, FailedAttempts: 1, NextAttemptTime: now.Add(time.Minute), NextAttemptReason: "Backoff",
+		Step: "presenting",
+		Authorizations: []activities.Authorization{{
+			Identifier: "web.certflow.test", Wildcard: true, Status: "invalid",
+			Challenge: activities.Challenge{Type: "dns-01", ValidateError: "no TXT record found"},
+		}},
+		WorkflowID: "certificate/" + ns + "/web", IssuedBy: "ClusterIssuer/letsencrypt",
+		Event: &activities.Event{Type: "Warning", Reason: "Failed", Message: "attempt 1 failed: no TXT record found"},
+	}
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, first); err != nil {
+		t.Fatal(err)
+	}
+	got := getCertificate(t, ns, "web").Status
+	checkTime := func(field string, got *metav1.Time, want time.Time) {
+		t.Helper()
+		if got == nil || !got.Time.Equal(want) {
+			t.Errorf("%s = %v, want %v", field, got, want)
+		}
+	}
+	checkTime("notBefore", got.NotBefore, first.NotBefore)
+	checkTime("notAfter", got.NotAfter, first.NotAfter)
+	checkTime("renewalTime", got.RenewalTime, first.RenewalTime)
+	checkTime("lastFailureTime", got.LastFailureTime, first.LastFailureTime)
+	checkTime("nextAttemptTime", got.NextAttemptTime, first.NextAttemptTime)
+	if got.Revision == nil || *got.Revision != 2 || got.FailedIssuanceAttempts == nil || *got.FailedIssuanceAttempts != 1 ||
+		got.NextAttemptReason != "Backoff" || got.Step != certflowv1.StepPresenting || got.IssuedBy != "ClusterIssuer/letsencrypt" ||
+		got.ObservedGeneration != cert.Generation {
+		t.Errorf("status = %+v", got)
+	}
+	wantAuthz := certflowv1.AuthorizationStatus{Identifier: "web.certflow.test", Wildcard: true, State: "invalid", ChallengeType: "dns-01", Message: "no TXT record found"}
+	if len(got.Authorizations) != 1 || got.Authorizations[0] != wantAuthz {
+		t.Errorf("authorizations = %+v, want [%+v]", got.Authorizations, wantAuthz)
+	}
+	wantURL := "https://temporal.example.test/namespaces/certflow/workflows/certificate%2F" + ns + "%2Fweb"
+	if got.WorkflowID != first.WorkflowID || got.WorkflowURL != wantURL {
+		t.Errorf("workflow %q at %q, want %q at %q", got.WorkflowID, got.WorkflowURL, first.WorkflowID, wantURL)
+	}
+	ready := meta.FindStatusCondition(got.Conditions, "Ready")
+	if len(got.Conditions) != 2 || ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != "Failed" ||
+		ready.ObservedGeneration != cert.Generation {
+		t.Fatalf("conditions = %+v", got.Conditions)
+	}
+	waitForEvent(t, ns, "Certificate", "web", "Warning", "Failed", first.Event.Message)
+
+	// Pretend both conditions have held for an hour, then write a status in
+	// which Ready keeps its status and Issuing changes, and the failure,
+	// authorizations and step are cleared.
+	stored := getCertificate(t, ns, "web")
+	hourAgo := metav1.NewTime(now.Add(-time.Hour))
+	for i := range stored.Status.Conditions {
+		stored.Status.Conditions[i].LastTransitionTime = hourAgo
+	}
+	if err := kube.Status().Update(t.Context(), stored); err != nil {
+		t.Fatal(err)
+	}
+	second := activities.CertificateStatus{
+		Certificate: first.Certificate, ObservedGeneration: cert.Generation,
+		Conditions: []activities.Condition{
+			{Type: "Ready", Status: "False", Reason: "Pending", Message: "not issued yet"},
+			{Type: "Issuing", Status: "False", Reason: "Failed", Message: "waiting"},
+		},
+		Revision: 2, WorkflowID: first.WorkflowID,
+	}
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, second); err != nil {
+		t.Fatal(err)
+	}
+	got = getCertificate(t, ns, "web").Status
+	ready, issuing := meta.FindStatusCondition(got.Conditions, "Ready"), meta.FindStatusCondition(got.Conditions, "Issuing")
+	if !ready.LastTransitionTime.Equal(&hourAgo) || ready.Reason != "Pending" {
+		t.Errorf("Ready = %+v: want the reason updated and the transition time kept", ready)
+	}
+	if issuing.LastTransitionTime.Equal(&hourAgo) || issuing.Status != metav1.ConditionFalse {
+		t.Errorf("Issuing = %+v: want a new transition time", issuing)
+	}
+	if got.LastFailureTime != nil || got.FailedIssuanceAttempts != nil || got.NextAttemptTime != nil || got.NotAfter != nil ||
+		got.Authorizations != nil || got.Step != "" {
+		t.Errorf("status = %+v: zero values must be unset", got)
+	}
+}
+
+func TestTextTheAPIWouldRefuseIsMadeToFit(t *testing.T) {
+	ns, e := namespace(t), env()
+	cert := &certflowv1.Certificate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "odd"},
+		Spec:       certflowv1.CertificateSpec{SecretName: "odd-tls", DNSNames: []string{"odd.certflow.test"}, IssuerRef: certflowv1.ObjectReference{Name: "x"}},
+	}
+	if err := kube.Create(t.Context(), cert); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("é", 40000)
+	in := activities.CertificateStatus{
+		Certificate: activities.CertificateRef{Namespace: ns, Name: "odd"},
+		Conditions:  []activities.Condition{{Type: "Ready", Status: "maybe", Reason: "not a reason", Message: long}},
+		Event:       &activities.Event{Type: "Odd", Reason: "", Message: long},
+	}
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, in); err != nil {
+		t.Fatal(err)
+	}
+	ready := meta.FindStatusCondition(getCertificate(t, ns, "odd").Status.Conditions, "Ready")
+	if ready == nil || ready.Status != metav1.ConditionUnknown || ready.Reason != "Unspecified" || len(ready.Message) > 32768 ||
+		!strings.HasSuffix(ready.Message, "é...") {
+		t.Fatalf("Ready = %s %s, message of %d bytes", ready.Status, ready.Reason, len(ready.Message))
+	}
+	waitForEvent(t, ns, "Certificate", "odd", "Normal", "Unspecified", long[:1020]+"...")
+}
+
+func TestStatusOfAGoneObjectIsNotAnError(t *testing.T) {
+	e := env()
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, activities.CertificateStatus{
+		Certificate: activities.CertificateRef{Namespace: "default", Name: "gone"},
+		Conditions:  []activities.Condition{{Type: "Ready", Status: "False", Reason: "Pending"}},
+	}); err != nil {
+		t.Fatalf("certificate: %v", err)
+	}
+	if _, err := e.ExecuteActivity(activities.UpdateIssuerStatusName, activities.IssuerStatus{
+		Issuer: activities.IssuerRef{Kind: "ClusterIssuer", Name: "gone"},
+		Ready:  activities.Condition{Type: "Ready", Status: "True", Reason: "ACMEAccountRegistered"},
+	}); err != nil {
+		t.Fatalf("issuer: %v", err)
+	}
+}
+
+func getCertificate(t *testing.T, ns, name string) *certflowv1.Certificate {
+	t.Helper()
+	var c certflowv1.Certificate
+	if err := kube.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}

@@ -1,0 +1,242 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/workflows"
+)
+
+// startCertificate creates a ClusterIssuer and a Certificate naming it, and
+// waits until the Certificate's workflow exists.
+func startCertificate(t *testing.T, ctx context.Context) (cert *v1alpha1.Certificate, workflowID string) {
+	t.Helper()
+	ns := newNamespace(t, ctx)
+	issuer := &v1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "le-" + ns}, Spec: acmeIssuerSpec()}
+	if err := k8s.Create(ctx, issuer); err != nil {
+		t.Fatal(err)
+	}
+	cert = newCertificate(ns, "web", v1alpha1.ObjectReference{Name: issuer.Name, Kind: "ClusterIssuer", Group: "certflow.dev"})
+	if err := k8s.Create(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	workflowID = workflows.CertificateWorkflowID(ns, cert.Name)
+	eventually(t, "the Certificate's workflow exists", func() (bool, string) {
+		_, err := describe(ctx, workflowID)
+		return err == nil, fmt.Sprint(err)
+	})
+	return cert, workflowID
+}
+
+func TestApplyingACertificateStartsItsWorkflowWithASnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cert, id := startCertificate(t, ctx)
+
+	desc, err := describe(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.CertificateWorkflowName || info.GetTaskQueue() != testTaskQueue ||
+		info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("workflow %s: type %q on task queue %q, %s; want %q on %q, running",
+			id, info.GetType().GetName(), info.GetTaskQueue(), info.GetStatus(), workflows.CertificateWorkflowName, testTaskQueue)
+	}
+	var in workflows.CertificateInput
+	startInput(t, ctx, id, &in)
+	wantIssuer := activities.IssuerRef{Kind: "ClusterIssuer", Name: cert.Spec.IssuerRef.Name}
+	if in.Certificate != (activities.CertificateRef{Namespace: cert.Namespace, Name: "web"}) ||
+		in.Spec.Generation != 1 || in.Spec.Issuer != wantIssuer ||
+		!slices.Equal(in.Spec.Request.DNSNames, []string{"web.example.test"}) ||
+		in.Spec.Request.SecretName != "web-tls" || in.Spec.SecretResourceVersion != "" {
+		t.Fatalf("start input: %+v", in)
+	}
+	eventually(t, "the Certificate has the finalizer", func() (bool, string) {
+		var got v1alpha1.Certificate
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(cert), &got)
+		return err == nil && controllerutil.ContainsFinalizer(&got, Finalizer), fmt.Sprint(got.Finalizers, err)
+	})
+}
+
+func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cert, id := startCertificate(t, ctx)
+	key := client.ObjectKeyFromObject(cert)
+	generations := func() (gens []int64) {
+		for _, s := range specSignals(t, ctx, id) {
+			gens = append(gens, s.Generation)
+		}
+		return gens
+	}
+	addDNSName := func(name string) {
+		t.Helper()
+		if err := k8s.Get(ctx, key, cert); err != nil {
+			t.Fatal(err)
+		}
+		cert.Spec.DNSNames = append(cert.Spec.DNSNames, name)
+		if err := k8s.Update(ctx, cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	addDNSName("www.example.test")
+	eventually(t, "a spec signal with generation 2 and the new name", func() (bool, string) {
+		specs := specSignals(t, ctx, id)
+		last := specs[len(specs)-1]
+		return last.Generation == 2 && slices.Contains(last.Request.DNSNames, "www.example.test"), fmt.Sprintf("%+v", specs)
+	})
+
+	// A status write (what the workflow does) and a label change leave the
+	// generation alone and must not be signalled.
+	if err := k8s.Get(ctx, key, cert); err != nil {
+		t.Fatal(err)
+	}
+	meta.SetStatusCondition(&cert.Status.Conditions, metav1.Condition{Type: "Ready", Status: "False", Reason: "Pending", Message: "written by the test"})
+	if err := k8s.Status().Update(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	cert.Labels = map[string]string{"team": "shop"}
+	if err := k8s.Update(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the manager's cache sees the label", func() (bool, string) {
+		var cached v1alpha1.Certificate
+		err := mgr.GetClient().Get(ctx, key, &cached)
+		return err == nil && cached.Labels["team"] == "shop", fmt.Sprint(cached.Labels, err)
+	})
+	// Barrier: a later spec change is signalled; nothing came in between.
+	addDNSName("api.example.test")
+	eventually(t, "spec signals of generations 1, 2, 3 and nothing else", func() (bool, string) {
+		gens := generations()
+		return slices.Equal(gens, []int64{1, 2, 3}), fmt.Sprint(gens)
+	})
+}
+
+func TestACertificateWaitsForAMissingIssuerAndStartsWhenItAppears(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	ns := newNamespace(t, ctx)
+	cert := newCertificate(ns, "web", v1alpha1.ObjectReference{Name: "later"})
+	if err := k8s.Create(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(cert)
+	id := workflows.CertificateWorkflowID(ns, "web")
+	wantMessage := fmt.Sprintf("Issuer %q not found in namespace %q", "later", ns)
+	eventually(t, "Ready=False IssuerNotFound", func() (bool, string) {
+		var got v1alpha1.Certificate
+		err := k8s.Get(ctx, key, &got)
+		c := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+		return err == nil && c != nil && c.Status == "False" && c.Reason == v1alpha1.ReasonIssuerNotFound && c.Message == wantMessage,
+			fmt.Sprintf("%+v %v", got.Status.Conditions, err)
+	})
+	eventually(t, "a Warning Event IssuerNotFound", func() (bool, string) {
+		var events eventsv1.EventList
+		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Name == "web" && e.Type == "Warning" && e.Reason == v1alpha1.ReasonIssuerNotFound && e.Note == wantMessage {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(events.Items))
+	})
+	// The reconcile that wrote the condition is the one that decided not to start.
+	if _, err := describe(ctx, id); !isNotFound(err) {
+		t.Fatalf("describing %s with the issuer missing: err = %v, want NotFound", id, err)
+	}
+
+	issuer := &v1alpha1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}, Spec: acmeIssuerSpec()}
+	if err := k8s.Create(ctx, issuer); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the workflow starts once the issuer exists", func() (bool, string) {
+		_, err := describe(ctx, id)
+		return err == nil, fmt.Sprint(err)
+	})
+	var in workflows.CertificateInput
+	startInput(t, ctx, id, &in)
+	if want := (activities.IssuerRef{Kind: "Issuer", Namespace: ns, Name: "later"}); in.Spec.Issuer != want {
+		t.Fatalf("issuer in the snapshot = %+v, want %+v", in.Spec.Issuer, want)
+	}
+	eventually(t, "the IssuerNotFound condition is taken back", func() (bool, string) {
+		var got v1alpha1.Certificate
+		err := k8s.Get(ctx, key, &got)
+		return err == nil && meta.FindStatusCondition(got.Status.Conditions, "Ready") == nil, fmt.Sprintf("%+v %v", got.Status.Conditions, err)
+	})
+}
+
+func TestTargetSecretChangesAreSignalledWithItsResourceVersion(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cert, id := startCertificate(t, ctx)
+	lastVersion := func() (string, int) {
+		specs := specSignals(t, ctx, id)
+		return specs[len(specs)-1].SecretResourceVersion, len(specs)
+	}
+
+	secret := newSecret(cert.Namespace, cert.Spec.SecretName, map[string]string{activities.LabelCertificateName: cert.Name})
+	if err := k8s.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	var signalsBefore int
+	eventually(t, "a spec signal carries the Secret's resourceVersion", func() (bool, string) {
+		v, n := lastVersion()
+		signalsBefore = n
+		return v == secret.ResourceVersion, fmt.Sprintf("%q, want %q", v, secret.ResourceVersion)
+	})
+
+	if err := k8s.Delete(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a later spec signal says the Secret is gone", func() (bool, string) {
+		v, n := lastVersion()
+		return n > signalsBefore && v == "", fmt.Sprintf("%d signals, last %q", n, v)
+	})
+}
+
+func TestDeletingACertificateCancelsItsWorkflowAndWaitsUntilItStops(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	cert, id := startCertificate(t, ctx)
+	key := client.ObjectKeyFromObject(cert)
+	eventually(t, "the finalizer is on", func() (bool, string) {
+		err := k8s.Get(ctx, key, cert)
+		return err == nil && controllerutil.ContainsFinalizer(cert, Finalizer), fmt.Sprint(cert.Finalizers, err)
+	})
+
+	if err := k8s.Delete(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the workflow is asked to cancel", func() (bool, string) {
+		return hasEvent(t, ctx, id, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED), "no WorkflowExecutionCancelRequested"
+	})
+	// No worker runs it, so the workflow stays open and the Certificate stays.
+	var got v1alpha1.Certificate
+	if err := k8s.Get(ctx, key, &got); err != nil || got.DeletionTimestamp.IsZero() {
+		t.Fatalf("while the workflow runs the Certificate must stay, being deleted: %v, deletionTimestamp %v", err, got.DeletionTimestamp)
+	}
+
+	if err := temporal.TerminateWorkflow(ctx, id, "", "the test plays a workflow that has cleaned up"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Certificate is gone once its workflow stopped", func() (bool, string) {
+		err := k8s.Get(ctx, key, &got)
+		return apierrors.IsNotFound(err), fmt.Sprint(got.Finalizers, err)
+	})
+}

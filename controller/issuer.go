@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	tclient "go.temporal.io/sdk/client"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/workflows"
+)
+
+// ReasonNotSupported is the Ready reason of an issuer of a kind certflow does
+// not serve yet (ca, selfSigned, vault).
+const ReasonNotSupported = "NotSupported"
+
+// messageNotSupported is the Ready message of such an issuer.
+const messageNotSupported = "certflow supports only ACME issuers so far"
+
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
+
+// issuerReconciler serves one kind, Issuer or ClusterIssuer. For an ACME
+// issuer it starts workflow issuer/<kind>/<namespace>/<name>/<generation>,
+// which registers the account and writes the issuer's status; the ID names the
+// generation, so each spec change registers once and a restart of the
+// controller starts nothing new (the ID is never reused).
+type issuerReconciler struct {
+	client    client.Client
+	temporal  tclient.Client
+	taskQueue string
+	events    recorder.EventRecorder
+	kind      string
+	newObject func() client.Object
+}
+
+func setupIssuers(mgr manager.Manager, opts Options) error {
+	kinds := []struct {
+		kind      string
+		newObject func() client.Object
+	}{
+		{v1alpha1.IssuerKind, func() client.Object { return &v1alpha1.Issuer{} }},
+		{v1alpha1.ClusterIssuerKind, func() client.Object { return &v1alpha1.ClusterIssuer{} }},
+	}
+	for _, k := range kinds {
+		r := &issuerReconciler{
+			client:    mgr.GetClient(),
+			temporal:  opts.Temporal,
+			taskQueue: opts.TaskQueue,
+			events:    mgr.GetEventRecorder("certflow-controller"),
+			kind:      k.kind,
+			newObject: k.newObject,
+		}
+		err := ctrl.NewControllerManagedBy(mgr).
+			Named(strings.ToLower(k.kind)).
+			For(k.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			WithOptions(crcontroller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+			Complete(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.kind, err)
+		}
+	}
+	return nil
+}
+
+func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := r.newObject()
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return ctrl.Result{}, nil
+	}
+	spec, status := issuerParts(obj)
+	if spec.ACME == nil {
+		return ctrl.Result{}, r.setNotSupported(ctx, obj, status)
+	}
+	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
+	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration()}
+	id := workflows.IssuerWorkflowID(ref, in.Generation)
+	_, err := r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             r.taskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// Say "already started" rather than hand back the existing run: for
+		// this ID that means done, whether the run is open or closed.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}, workflows.IssuerWorkflowName, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return ctrl.Result{}, fmt.Errorf("starting workflow %s: %w", id, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// setNotSupported writes Ready=False NotSupported, unless the condition
+// already says so for this generation. No workflow owns the status of such an
+// issuer, so the controller writes it.
+func (r *issuerReconciler) setNotSupported(ctx context.Context, obj client.Object, status *v1alpha1.IssuerStatus) error {
+	cond := metav1.Condition{
+		Type:               v1alpha1.ConditionReady,
+		Status:             metav1.ConditionFalse,
+		Reason:             ReasonNotSupported,
+		Message:            messageNotSupported,
+		ObservedGeneration: obj.GetGeneration(),
+	}
+	if c := meta.FindStatusCondition(status.Conditions, cond.Type); c != nil && c.Status == cond.Status &&
+		c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+	meta.SetStatusCondition(&status.Conditions, cond)
+	if err := r.client.Status().Patch(ctx, obj, patch); err != nil {
+		return fmt.Errorf("writing condition %s: %w", ReasonNotSupported, err)
+	}
+	r.events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonNotSupported, eventAction, "%s", messageNotSupported)
+	return nil
+}
+
+// issuerParts returns the spec and (modifiable) status of an Issuer or
+// ClusterIssuer, which share their types but no interface.
+func issuerParts(obj client.Object) (*v1alpha1.IssuerSpec, *v1alpha1.IssuerStatus) {
+	switch o := obj.(type) {
+	case *v1alpha1.Issuer:
+		return &o.Spec, &o.Status
+	case *v1alpha1.ClusterIssuer:
+		return &o.Spec, &o.Status
+	}
+	panic(fmt.Sprintf("issuerParts: %T is not an issuer", obj))
+}

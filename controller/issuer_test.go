@@ -1,0 +1,98 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/workflows"
+)
+
+func TestIssuers(t *testing.T) {
+	t.Parallel()
+	selfSigned := v1alpha1.IssuerSpec{SelfSigned: &v1alpha1.SelfSignedIssuer{}}
+	ca := v1alpha1.IssuerSpec{CA: &v1alpha1.CAIssuer{SecretName: "ca-key-pair"}}
+	cases := []struct {
+		name     string
+		cluster  bool
+		spec     v1alpha1.IssuerSpec
+		wantACME bool
+	}{
+		{"an ACME ClusterIssuer starts its issuer workflow, again for each spec change", true, acmeIssuerSpec(), true},
+		{"an ACME Issuer starts its issuer workflow, again for each spec change", false, acmeIssuerSpec(), true},
+		{"a CA Issuer is Ready=False NotSupported and starts nothing", false, ca, false},
+		{"a selfSigned ClusterIssuer is Ready=False NotSupported and starts nothing", true, selfSigned, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t)
+			ns := newNamespace(t, ctx)
+			var obj client.Object
+			ref := activities.IssuerRef{Kind: "Issuer", Namespace: ns, Name: "issuer"}
+			if tc.cluster {
+				obj = &v1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "issuer-" + ns}, Spec: tc.spec}
+				ref = activities.IssuerRef{Kind: "ClusterIssuer", Name: "issuer-" + ns}
+			} else {
+				obj = &v1alpha1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "issuer"}, Spec: tc.spec}
+			}
+			if err := k8s.Create(ctx, obj); err != nil {
+				t.Fatal(err)
+			}
+			id := workflows.IssuerWorkflowID(ref, 1)
+
+			if !tc.wantACME {
+				eventually(t, "Ready=False NotSupported", func() (bool, string) {
+					if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+						return false, err.Error()
+					}
+					_, status := issuerParts(obj)
+					c := meta.FindStatusCondition(status.Conditions, "Ready")
+					return c != nil && c.Status == "False" && c.Reason == ReasonNotSupported && c.Message == messageNotSupported,
+						fmt.Sprintf("%+v", status.Conditions)
+				})
+				if _, err := describe(ctx, id); !isNotFound(err) {
+					t.Fatalf("describing %s: err = %v, want NotFound", id, err)
+				}
+				return
+			}
+
+			waitForIssuerWorkflow(t, id, workflows.IssuerInput{Issuer: ref, Generation: 1})
+			spec, _ := issuerParts(obj)
+			spec.ACME.Email = "ops@example.test"
+			if err := k8s.Update(ctx, obj); err != nil {
+				t.Fatal(err)
+			}
+			waitForIssuerWorkflow(t, workflows.IssuerWorkflowID(ref, 2), workflows.IssuerInput{Issuer: ref, Generation: 2})
+		})
+	}
+}
+
+func waitForIssuerWorkflow(t *testing.T, id string, want workflows.IssuerInput) {
+	t.Helper()
+	ctx := testContext(t)
+	eventually(t, "workflow "+id+" exists", func() (bool, string) {
+		_, err := describe(ctx, id)
+		return err == nil, fmt.Sprint(err)
+	})
+	desc, err := describe(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetType().GetName() != workflows.IssuerWorkflowName || info.GetTaskQueue() != testTaskQueue ||
+		info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("workflow %s: type %q on %q, %s", id, info.GetType().GetName(), info.GetTaskQueue(), info.GetStatus())
+	}
+	var in workflows.IssuerInput
+	startInput(t, ctx, id, &in)
+	if in != want {
+		t.Fatalf("input of %s: %+v, want %+v", id, in, want)
+	}
+}

@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/workflows"
+)
+
+// groupCertManager is read as certflow.dev in an issuerRef, so that a
+// cert-manager manifest ports by changing apiVersion alone.
+const groupCertManager = "cert-manager.io"
+
+// issuerRefOf names the issuer a Certificate points at: an Issuer in the
+// Certificate's namespace, or a ClusterIssuer (namespace empty). The CRD's
+// schema refuses other kinds and groups; an object stored before that rule
+// existed gets an error here, which the reconciler reports as IssuerNotFound.
+func issuerRefOf(cert *v1alpha1.Certificate) (activities.IssuerRef, error) {
+	ref := cert.Spec.IssuerRef
+	switch ref.Group {
+	case "", v1alpha1.GroupName, groupCertManager:
+	default:
+		return activities.IssuerRef{}, fmt.Errorf("issuerRef.group %q is not served by certflow: use %s", ref.Group, v1alpha1.GroupName)
+	}
+	switch ref.Kind {
+	case "", v1alpha1.IssuerKind:
+		return activities.IssuerRef{Kind: v1alpha1.IssuerKind, Namespace: cert.Namespace, Name: ref.Name}, nil
+	case v1alpha1.ClusterIssuerKind:
+		return activities.IssuerRef{Kind: v1alpha1.ClusterIssuerKind, Name: ref.Name}, nil
+	default:
+		return activities.IssuerRef{}, fmt.Errorf("issuerRef.kind %q is neither %s nor %s", ref.Kind, v1alpha1.IssuerKind, v1alpha1.ClusterIssuerKind)
+	}
+}
+
+// snapshot converts a Certificate into the workflow's own input type. It
+// copies the spec as written, without defaults: defaults belong to the
+// workflow and its activities, so that changing one does not need a new
+// controller to take effect. Slices and maps are copied, so the snapshot does
+// not share memory with the object it came from.
+func snapshot(cert *v1alpha1.Certificate, issuer activities.IssuerRef, secretVersion string) workflows.CertificateSpec {
+	s := cert.Spec
+	spec := workflows.CertificateSpec{
+		Generation: cert.Generation,
+		Issuer:     issuer,
+		Request: activities.Request{
+			CommonName:     s.CommonName,
+			DNSNames:       slices.Clone(s.DNSNames),
+			IPAddresses:    slices.Clone(s.IPAddresses),
+			URIs:           slices.Clone(s.URIs),
+			EmailAddresses: slices.Clone(s.EmailAddresses),
+			IsCA:           s.IsCA,
+			SecretName:     s.SecretName,
+		},
+		SecretResourceVersion: secretVersion,
+	}
+	if s.Duration != nil {
+		spec.Request.Duration = s.Duration.Duration
+	}
+	for _, u := range s.Usages {
+		spec.Request.Usages = append(spec.Request.Usages, string(u))
+	}
+	if k := s.PrivateKey; k != nil {
+		spec.Request.PrivateKey = activities.KeySpec{
+			Algorithm:      string(k.Algorithm),
+			Size:           k.Size,
+			Encoding:       string(k.Encoding),
+			RotationPolicy: string(k.RotationPolicy),
+		}
+	}
+	if t := s.SecretTemplate; t != nil {
+		spec.Request.SecretLabels = maps.Clone(t.Labels)
+		spec.Request.SecretAnnotations = maps.Clone(t.Annotations)
+	}
+	for _, f := range s.AdditionalOutputFormats {
+		spec.Request.AdditionalOutputFormats = append(spec.Request.AdditionalOutputFormats, string(f.Type))
+	}
+	if s.RenewBefore != nil {
+		spec.RenewBefore = s.RenewBefore.Duration
+	}
+	if s.RenewBeforePercentage != nil {
+		spec.RenewBeforePercentage = int(*s.RenewBeforePercentage)
+	}
+	return spec
+}
