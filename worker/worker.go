@@ -20,13 +20,13 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
-	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/activities/acme"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/secrets"
 	"github.com/certflow/certflow/activities/status"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/workflows"
 )
 
