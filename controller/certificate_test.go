@@ -28,6 +28,12 @@ func startCertificate(t *testing.T, ctx context.Context) (cert *v1alpha1.Certifi
 	if err := k8s.Create(ctx, issuer); err != nil {
 		t.Fatal(err)
 	}
+	// Once the manager has seen the issuer, its creation no longer maps to
+	// the Certificate: fewer duplicate signals for the tests to sort out.
+	eventually(t, "the manager's cache has the ClusterIssuer", func() (bool, string) {
+		err := mgr.GetClient().Get(ctx, client.ObjectKeyFromObject(issuer), &v1alpha1.ClusterIssuer{})
+		return err == nil, fmt.Sprint(err)
+	})
 	cert = newCertificate(ns, "web", v1alpha1.ObjectReference{Name: issuer.Name, Kind: "ClusterIssuer", Group: "certflow.dev"})
 	if err := k8s.Create(ctx, cert); err != nil {
 		t.Fatal(err)
@@ -82,6 +88,8 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 		}
 		return gens
 	}
+	// Repeats of a generation are allowed (the workflow ignores them): an
+	// issuer event, the resync or a retried reconcile send the same snapshot.
 	addDNSName := func(name string) {
 		t.Helper()
 		if err := k8s.Get(ctx, key, cert); err != nil {
@@ -94,9 +102,11 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 	}
 
 	addDNSName("www.example.test")
+	var before int
 	eventually(t, "a spec signal with generation 2 and the new name", func() (bool, string) {
 		specs := specSignals(t, ctx, id)
 		last := specs[len(specs)-1]
+		before = len(specs)
 		return last.Generation == 2 && slices.Contains(last.Request.DNSNames, "www.example.test"), fmt.Sprintf("%+v", specs)
 	})
 
@@ -120,9 +130,9 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 	})
 	// Barrier: a later spec change is signalled; nothing came in between.
 	addDNSName("api.example.test")
-	eventually(t, "spec signals of generations 1, 2, 3 and nothing else", func() (bool, string) {
+	eventually(t, "after generation 2, one signal: generation 3", func() (bool, string) {
 		gens := generations()
-		return slices.Equal(gens, []int64{1, 2, 3}), fmt.Sprint(gens)
+		return slices.Equal(gens[before:], []int64{3}), fmt.Sprint(gens, " after ", before)
 	})
 }
 

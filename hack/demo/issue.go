@@ -95,7 +95,7 @@ Force a renewal:
   temporal workflow signal --workflow-id %s --name %s
   kubectl get cfcert %s -o wide
 `, time.Since(start).Seconds(), demoNamespace, demoSecret, *cert.Status.Revision,
-		leaf.Subject, strings.Join(leaf.DNSNames, ", "), leaf.Issuer, leaf.SerialNumber,
+		subject(leaf), strings.Join(leaf.DNSNames, ", "), leaf.Issuer, leaf.SerialNumber,
 		leaf.NotAfter.UTC().Format(time.RFC3339), cert.Status.RenewalTime.UTC().Format(time.RFC3339),
 		stack.Temporal.UIURL, stack.Temporal.Namespace, url.PathEscape(id),
 		envFile, id, workflows.SignalRenew, demoName)
@@ -131,4 +131,11 @@ func follow(ctx context.Context, kube client.Client, start time.Time) (*certflow
 		case <-tick.C:
 		}
 	}
+}
+
+func subject(leaf *x509.Certificate) string {
+	if s := leaf.Subject.String(); s != "" {
+		return s
+	}
+	return "(empty: the names are in the SANs, as ACME CAs issue them)"
 }
