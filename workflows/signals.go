@@ -26,10 +26,16 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 		if timer != nil {
 			sel.AddFuture(timer, func(workflow.Future) { act = true })
 		}
+		secretChanged := false
 		sel.AddReceive(c.specs, func(ch workflow.ReceiveChannel, _ bool) {
 			var spec CertificateSpec
 			ch.Receive(ctx, &spec)
-			act = c.applySpec(spec)
+			switch c.applySpec(spec) {
+			case newSpec:
+				act = true
+			case secretMaybeChanged:
+				secretChanged = true
+			}
 		})
 		sel.AddReceive(c.renews, func(ch workflow.ReceiveChannel, _ bool) {
 			ch.Receive(ctx, nil)
@@ -40,6 +46,14 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 		sel.Select(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if secretChanged {
+			// The controller's view may be older than our own write (a signal
+			// sent before the Secret was stored, delivered after): look again.
+			known := c.state.SecretVersion
+			if _, err := c.inspect(ctx); err != nil || c.state.SecretVersion != known {
+				act = true
+			}
 		}
 		if act {
 			return nil
@@ -63,21 +77,29 @@ func (c *certificate) drainSignals(ctx workflow.Context) {
 	}
 }
 
+// What a spec signal means to a waiting workflow.
+type specChange int
+
+const (
+	sameSpec           specChange = iota // stale or repeated: nothing to do
+	newSpec                              // a newer generation: act now
+	secretMaybeChanged                   // the controller saw another Secret version than ours
+)
+
 // applySpec takes a newer spec (skipping any backoff: the user changed
-// something), or notes a Secret changed by someone else. It reports whether
-// the workflow should act on it now.
-func (c *certificate) applySpec(spec CertificateSpec) bool {
+// something), or notes that the controller saw a Secret version other than
+// the one the workflow knows.
+func (c *certificate) applySpec(spec CertificateSpec) specChange {
 	switch {
 	case spec.Generation > c.spec.Generation:
 		c.spec = spec
 		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
 		c.state.Blocked = ""
-		return true
+		return newSpec
 	case spec.Generation == c.spec.Generation && spec.SecretResourceVersion != c.state.SecretVersion:
-		c.spec.SecretResourceVersion = spec.SecretResourceVersion
-		return true
+		return secretMaybeChanged
 	}
-	return false
+	return sameSpec
 }
 
 // applyRenew forces a renewal now, skipping any backoff.

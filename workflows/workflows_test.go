@@ -299,3 +299,46 @@ func TestIssuerReportsItsAccount(t *testing.T) {
 		t.Fatalf("issuer statuses written: %+v", written)
 	}
 }
+
+func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	issuance(env, "01")
+	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	// Sent before the Secret existed, delivered after the store: the look
+	// again finds the version the workflow wrote.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"}, nil).Once()
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	continuedWith(t, env)
+	if slept := env.Now().Sub(start); slept < 59*day {
+		t.Fatalf("the run ended after %s: the stale signal started a new cycle", slept)
+	}
+}
+
+func TestADeletedSecretStartsANewCycle(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	issuance(env, "01")
+	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	next := continuedWith(t, env)
+	if slept := env.Now().Sub(start); slept > 2*time.Hour {
+		t.Fatalf("the run waited %s after its Secret was deleted", slept)
+	}
+	if next.State.SecretVersion != "" {
+		t.Fatalf("state keeps the deleted Secret's version %q", next.State.SecretVersion)
+	}
+}
