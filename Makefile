@@ -7,7 +7,7 @@ GO ?= go
 CONTROLLER_GEN = bin/controller-gen
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all demo test test-unit deps tools build generate verify-generated vet clean
+.PHONY: all demo test test-unit deps tools build generate verify-generated vet clean bench
 
 all: build
 
@@ -60,3 +60,8 @@ vet:
 
 clean:
 	rm -rf bin .sandbox
+
+## bench: issue N certificates at once on the local stack and report times and resources (N=20)
+N ?= 20
+bench: deps tools build
+	$(GO) run ./hack/bench -n $(N)

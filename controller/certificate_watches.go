@@ -59,7 +59,7 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("certificate").
-		For(&v1alpha1.Certificate{}).
+		For(&v1alpha1.Certificate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.Issuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.IssuerKind)),
 			builder.WithPredicates(issuerAppearsOrGoes)).
 		Watches(&v1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.ClusterIssuerKind)),

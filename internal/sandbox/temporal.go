@@ -142,5 +142,8 @@ func (t *Temporal) Restart(ctx context.Context) error {
 	return t.start(ctx, bin)
 }
 
+// Pid is the server's process ID, for resource measurements.
+func (t *Temporal) Pid() int { return t.proc.cmd.Process.Pid }
+
 // LogPath is the server's log file.
 func (t *Temporal) LogPath() string { return t.proc.logPath }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/pki"
+	"github.com/certflow/certflow/internal/sandbox"
+)
+
+const benchNamespace = "bench"
+
+type results struct {
+	total, p50, p90, max time.Duration
+}
+
+func waitIssuerReady(ctx context.Context, kube client.Client) error {
+	for {
+		var ci certflowv1.ClusterIssuer
+		if err := kube.Get(ctx, types.NamespacedName{Name: "pebble"}, &ci); err == nil && meta.IsStatusConditionTrue(ci.Status.Conditions, certflowv1.ConditionReady) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the ClusterIssuer to be Ready: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// issueAll creates n Certificates at once (in parallel, as an import would),
+// polls until every one is Ready, and verifies every Secret.
+func issueAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n int) (results, error) {
+	created := make([]time.Time, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c := &certflowv1.Certificate{
+				ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: name(i)},
+				Spec: certflowv1.CertificateSpec{
+					SecretName: name(i) + "-tls",
+					DNSNames:   []string{name(i) + "." + stack.BIND.Zone},
+					IssuerRef:  certflowv1.ObjectReference{Kind: "ClusterIssuer", Name: "pebble"},
+				},
+			}
+			created[i] = time.Now()
+			if err := kube.Create(ctx, c); err != nil {
+				errs <- fmt.Errorf("creating %s: %w", c.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return results{}, err
+	}
+
+	ready := make([]time.Duration, n)
+	left := n
+	for left > 0 {
+		var list certflowv1.CertificateList
+		if err := kube.List(ctx, &list, client.InNamespace(benchNamespace)); err != nil {
+			return results{}, err
+		}
+		now := time.Now()
+		for _, c := range list.Items {
+			i, _ := strconv.Atoi(c.Name[len("cert-"):])
+			if ready[i] == 0 && meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
+				ready[i] = now.Sub(created[i])
+				left--
+			}
+		}
+		if left > 0 {
+			select {
+			case <-ctx.Done():
+				return results{}, fmt.Errorf("%d of %d certificates not Ready: %w", left, n, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	total := time.Since(start)
+	if err := verifyAll(ctx, kube, stack, n); err != nil {
+		return results{}, err
+	}
+	slices.Sort(ready)
+	return results{total: total, p50: ready[n*50/100], p90: ready[min(n-1, n*90/100)], max: ready[n-1]}, nil
+}
+
+func name(i int) string { return fmt.Sprintf("cert-%d", i) }
+
+// verifyAll checks each Secret: chained to Pebble's root, for its name, with the key of its certificate.
+func verifyAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n int) error {
+	rootPEM, err := stack.Pebble.Root(ctx)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(rootPEM)
+	for i := range n {
+		var s corev1.Secret
+		if err := kube.Get(ctx, types.NamespacedName{Namespace: benchNamespace, Name: name(i) + "-tls"}, &s); err != nil {
+			return fmt.Errorf("reading Secret of %s: %w", name(i), err)
+		}
+		var chain []*x509.Certificate
+		for rest := s.Data["tls.crt"]; ; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				break
+			}
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name(i), err)
+			}
+			chain = append(chain, c)
+		}
+		if len(chain) == 0 {
+			return fmt.Errorf("%s: no certificate in tls.crt", name(i))
+		}
+		inter := x509.NewCertPool()
+		for _, c := range chain[1:] {
+			inter.AddCert(c)
+		}
+		if _, err := chain[0].Verify(x509.VerifyOptions{DNSName: name(i) + "." + stack.BIND.Zone, Roots: roots, Intermediates: inter}); err != nil {
+			return fmt.Errorf("%s: %w", name(i), err)
+		}
+		key, err := pki.ParseKey(s.Data["tls.key"])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name(i), err)
+		}
+		if !key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(chain[0].PublicKey) {
+			return fmt.Errorf("%s: tls.key is not the certificate's key", name(i))
+		}
+	}
+	return nil
+}
