@@ -27,6 +27,8 @@ type options struct {
 	leaderElectNS  string
 	logLevel       string
 
+	kubeQPS                  float32
+	kubeBurst                int
 	clusterResourceNamespace string
 	temporalUIURL            string
 	dns01Resolvers           []string
@@ -49,6 +51,8 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	o.temporal.APIKey = os.Getenv("TEMPORAL_API_KEY")
 	f.DurationVar(&o.connectTimeout, "connect-timeout", 10*time.Second, "how long to wait for Temporal and Kubernetes at start before giving up")
 	f.StringVar(&o.logLevel, "log-level", env("CERTFLOW_LOG_LEVEL", "info"), "debug, info, warn or error (CERTFLOW_LOG_LEVEL)")
+	f.Float32Var(&o.kubeQPS, "kube-api-qps", 100, "requests per second to the Kubernetes API server, sustained")
+	f.IntVar(&o.kubeBurst, "kube-api-burst", 200, "requests to the Kubernetes API server in a burst")
 	f.StringVar(&o.clusterResourceNamespace, "cluster-resource-namespace", env("CERTFLOW_CLUSTER_RESOURCE_NAMESPACE", "certflow"), "namespace of the Secrets ClusterIssuers refer to (CERTFLOW_CLUSTER_RESOURCE_NAMESPACE)")
 	f.StringVar(&o.temporalUIURL, "temporal-ui-url", os.Getenv("CERTFLOW_TEMPORAL_UI_URL"), "Temporal Web UI base URL, for workflow links in status (CERTFLOW_TEMPORAL_UI_URL)")
 }

@@ -55,7 +55,9 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	defer tc.Close()
 	log.Info("connected to Temporal", "address", opts.temporal.Address, "namespace", opts.temporal.Namespace, "taskQueue", opts.taskQueue)
 
-	kube, err := connect.KubernetesConfig(connect.Kubernetes{Kubeconfig: opts.kubeconfig, Timeout: opts.connectTimeout})
+	kube, err := connect.KubernetesConfig(connect.Kubernetes{
+		Kubeconfig: opts.kubeconfig, Timeout: opts.connectTimeout, QPS: opts.kubeQPS, Burst: opts.kubeBurst,
+	})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,12 @@ type Kubernetes struct {
 	Kubeconfig string
 	// Timeout bounds the reachability check.
 	Timeout time.Duration
+	// QPS and Burst limit requests on the client side. client-go's defaults
+	// (5 and 10) would make the API server certflow's bottleneck: an
+	// issuance makes about fifteen requests. The API server's priority and
+	// fairness protects it from a busy client.
+	QPS   float32
+	Burst int
 }
 
 // KubernetesConfig loads the client configuration and checks that the API
@@ -31,6 +37,7 @@ func KubernetesConfig(k Kubernetes) (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the Kubernetes client configuration: %w (set --kubeconfig or KUBECONFIG)", err)
 	}
+	cfg.QPS, cfg.Burst = k.QPS, k.Burst
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
