@@ -40,17 +40,18 @@ tools:
 build:
 	$(GO) build -o bin/certflow ./cmd/certflow
 
-## generate: regenerate deepcopy functions and the CRDs from api/
+## generate: regenerate deepcopy functions and the CRDs from api/, RBAC from the controller's and worker's markers
 generate:
 	hack/tools.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crds
+	$(CONTROLLER_GEN) rbac:roleName=certflow paths=./controller/... paths=./worker/... output:rbac:artifacts:config=deploy/rbac
 
 ## verify-generated: fail when generated files differ from what api/ generates
 verify-generated: generate
-	@git diff --exit-code --stat -- api deploy/crds || \
+	@git diff --exit-code --stat -- api deploy/crds deploy/rbac || \
 		{ echo "generated files are stale: run make generate and commit the result"; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- api deploy/crds); \
+	@untracked=$$(git ls-files --others --exclude-standard -- api deploy/crds deploy/rbac); \
 		[ -z "$$untracked" ] || { echo "generated files not committed: $$untracked"; exit 1; }
 
 vet:

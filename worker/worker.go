@@ -50,6 +50,18 @@ type Options struct {
 	TemporalUIURL     string
 }
 
+// What the activities need of the API server (the worker's part of the
+// ClusterRole in deploy/rbac; the controller's markers are in package controller).
+// Secrets are read and written by name only: the account and pending keys, the
+// credentials issuers refer to, and the certificates' own Secrets.
+//
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
 // New returns a worker for the task queue with certflow's workflows and
 // activities registered; the caller starts and stops it (Stop also stops the
 // event broadcaster through the returned stop function).

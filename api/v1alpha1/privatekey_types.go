@@ -7,8 +7,9 @@ package v1alpha1
 // +kubebuilder:validation:XValidation:rule="!has(self.algorithm) || self.algorithm != 'ECDSA' || !has(self.size) || self.size == 0 || self.size in [256, 384, 521]",message="an ECDSA private key size must be 256, 384 or 521",fieldPath=".size"
 // +kubebuilder:validation:XValidation:rule="!has(self.algorithm) || self.algorithm != 'Ed25519' || !has(self.size) || self.size == 0",message="an Ed25519 private key has a fixed size: leave size unset",fieldPath=".size"
 type CertificatePrivateKey struct {
-	// When to make a new private key: Never (the default) keeps the key already in the
-	// Secret across renewals; Always makes a new key for every issuance.
+	// When to make a new private key: Always (the default, as in cert-manager 1.18 and
+	// later) makes a new key for every issuance; Never keeps the key already in the Secret
+	// across renewals.
 	// +optional
 	RotationPolicy PrivateKeyRotationPolicy `json:"rotationPolicy,omitempty"`
 
