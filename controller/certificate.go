@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -40,14 +42,19 @@ const eventAction = "Reconcile"
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certflow,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // certificateReconciler turns each Certificate into workflow
-// certificate/<namespace>/<name>. It is stateless: every reconcile sends the
-// whole snapshot with SignalWithStart, which starts the workflow when none runs
-// and otherwise only signals it; the workflow ignores a snapshot it has seen.
+// certificate/<namespace>/<name>. A reconcile sends the whole snapshot with
+// SignalWithStart, which starts the workflow when none runs and otherwise only
+// signals it; the workflow ignores a snapshot it has seen. The reconciler
+// remembers what it sent and sends a snapshot equal to the last one only
+// after a restart: every signal is a workflow task and history events, and a
+// resync of thousands of Certificates must not wake thousands of sleeping
+// workflows.
 type certificateReconciler struct {
 	client    client.Client
 	temporal  tclient.Client
 	taskQueue string
 	events    recorder.EventRecorder
+	sent      sync.Map // types.NamespacedName -> workflows.CertificateSpec last sent
 }
 
 func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -84,6 +91,9 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
 		Spec:        snapshot(&cert, *issuer, version),
 	}
+	if last, ok := r.sent.Load(req.NamespacedName); ok && reflect.DeepEqual(last, in.Spec) {
+		return ctrl.Result{}, nil
+	}
 	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
 	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, tclient.StartWorkflowOptions{
 		ID:        id,
@@ -94,6 +104,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("sending spec to workflow %s: %w", id, err)
 	}
+	r.sent.Store(req.NamespacedName, in.Spec)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
@@ -106,6 +117,8 @@ func (r *certificateReconciler) finalize(ctx context.Context, cert *v1alpha1.Cer
 	if !controllerutil.ContainsFinalizer(cert, Finalizer) {
 		return ctrl.Result{}, nil
 	}
+	// A Certificate made again under the same name starts a new workflow.
+	r.sent.Delete(client.ObjectKeyFromObject(cert))
 	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
 	// Cancelling is idempotent: a second request for a run already asked to
 	// stop changes nothing, and a closed or missing workflow is NotFound.
