@@ -83,11 +83,7 @@ func withStack(dir string, run func() int) (int, error) {
 		return 0, err
 	}
 	defer temporal.Close()
-	scheme, err := Scheme()
-	if err != nil {
-		return 0, err
-	}
-	if k8s, err = client.New(kube.Config, client.Options{Scheme: scheme}); err != nil {
+	if k8s, err = kube.Client(); err != nil {
 		return 0, err
 	}
 

@@ -14,9 +14,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,7 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/certflow/certflow/activities"
-	certflowv1alpha1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -72,23 +70,11 @@ func Setup(mgr manager.Manager, opts Options) error {
 	return nil
 }
 
-// Scheme knows the Kubernetes built-in kinds and certflow's.
-func Scheme() (*runtime.Scheme, error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("building scheme: %w", err)
-	}
-	if err := certflowv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, fmt.Errorf("building scheme: %w", err)
-	}
-	return scheme, nil
-}
-
 // NewManager returns a controller-runtime manager with health checks and, when
 // asked, leader election. Its cache holds only the kinds a reconciler watches.
 // Setup registers the reconcilers on it.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
-	scheme, err := Scheme()
+	scheme, err := connect.Scheme()
 	if err != nil {
 		return nil, err
 	}

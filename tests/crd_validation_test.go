@@ -12,9 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -40,13 +38,7 @@ func TestCRDValidation(t *testing.T) {
 		}
 	})
 
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, certflowv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatalf("building scheme: %v", err)
-		}
-	}
-	c, err := client.New(kube.Config, client.Options{Scheme: scheme})
+	c, err := kube.Client()
 	if err != nil {
 		t.Fatalf("building client: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
-	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/pki"
 	"github.com/certflow/certflow/internal/sandbox"
 )
@@ -58,11 +56,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = proxy.Stop() })
-	scheme, err := controller.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kube, err := client.New(stack.Kubernetes.Config, client.Options{Scheme: scheme})
+	kube, err := stack.Kubernetes.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,21 +174,9 @@ func (w *world) tlsSecret(namespace, name string) issued {
 	if err := w.kube.Get(w.ctx, types.NamespacedName{Namespace: namespace, Name: name}, &s); err != nil {
 		w.t.Fatalf("reading Secret %s/%s: %v", namespace, name, err)
 	}
-	var chain []*x509.Certificate
-	for rest := s.Data["tls.crt"]; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			w.t.Fatalf("Secret %s/%s: tls.crt: %v", namespace, name, err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) == 0 {
-		w.t.Fatalf("Secret %s/%s: tls.crt holds no certificate", namespace, name)
+	chain, err := pki.ParseChain(s.Data["tls.crt"])
+	if err != nil {
+		w.t.Fatalf("Secret %s/%s: tls.crt: %v", namespace, name, err)
 	}
 	key, err := pki.ParseKey(s.Data["tls.key"])
 	if err != nil {
@@ -221,7 +203,7 @@ func (w *world) verify(is issued, names ...string) {
 			w.t.Errorf("certificate for %s: %v", name, err)
 		}
 	}
-	if !is.key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(is.leaf.PublicKey) {
+	if !pki.KeyMatches(is.leaf, is.key) {
 		w.t.Error("tls.key does not match the certificate")
 	}
 }

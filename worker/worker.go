@@ -12,9 +12,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -26,7 +24,7 @@ import (
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/secrets"
 	"github.com/certflow/certflow/activities/status"
-	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -66,12 +64,9 @@ type Options struct {
 // activities registered; the caller starts and stops it (Stop also stops the
 // event broadcaster through the returned stop function).
 func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, nil, fmt.Errorf("building scheme: %w", err)
-	}
-	if err := certflowv1.AddToScheme(scheme); err != nil {
-		return nil, nil, fmt.Errorf("building scheme: %w", err)
+	scheme, err := connect.Scheme()
+	if err != nil {
+		return nil, nil, err
 	}
 	kube, err := ctrlclient.New(opts.Kubernetes, ctrlclient.Options{Scheme: scheme})
 	if err != nil {

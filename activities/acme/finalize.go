@@ -173,9 +173,9 @@ func describe(chain []*x509.Certificate, key crypto.Signer, req activities.Reque
 				fmt.Sprintf("the issued certificate does not name %s", id), activities.ErrTypeACMEPermanent, nil)
 		}
 	}
-	res := activities.FinalizeResult{ChainPEM: string(encodeChain(chain)), Issued: issued(leaf)}
+	res := activities.FinalizeResult{ChainPEM: string(pki.EncodeChain(chain)), Issued: activities.IssuedFrom(leaf)}
 	if top := chain[len(chain)-1]; len(chain) > 1 && selfSigned(top) {
-		res.CAPEM = string(encodeChain([]*x509.Certificate{top}))
+		res.CAPEM = string(pki.EncodeChain([]*x509.Certificate{top}))
 	}
 	return res, nil
 }

@@ -16,8 +16,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
@@ -83,12 +81,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "starting the test stack:", err)
 		return 1
 	}
-	scheme := runtime.NewScheme()
-	if err := errors.Join(clientgoscheme.AddToScheme(scheme), certflowv1.AddToScheme(scheme)); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if kube, err = client.New(k8s.Config, client.Options{Scheme: scheme}); err != nil {
+	if kube, err = k8s.Client(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

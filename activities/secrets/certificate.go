@@ -6,9 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -18,64 +15,6 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/pki"
 )
-
-// parseChain reads the certificates of a PEM chain, leaf first. Blocks of
-// other types are skipped; a chain with no certificate, or one that does not
-// parse, is an error.
-func parseChain(data []byte) ([]*x509.Certificate, error) {
-	var chain []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parsing certificate %d of the chain: %w", len(chain)+1, err)
-		}
-		chain = append(chain, cert)
-	}
-	if len(chain) == 0 {
-		return nil, errors.New("no PEM certificate found")
-	}
-	return chain, nil
-}
-
-// keyMatches says whether key is the private key of the leaf.
-func keyMatches(leaf *x509.Certificate, key crypto.Signer) bool {
-	pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && pub.Equal(key.Public())
-}
-
-// describe returns the public facts of a leaf certificate. The serial is
-// lower-case hex without leading zeros, as activities/acme writes it.
-func describe(leaf *x509.Certificate) activities.Issued {
-	return activities.Issued{
-		NotBefore: leaf.NotBefore,
-		NotAfter:  leaf.NotAfter,
-		Serial:    leaf.SerialNumber.Text(16),
-		ARICertID: ariCertID(leaf),
-	}
-}
-
-// ariCertID is the RFC 9773 certificate identifier: base64url of the AKI's
-// keyIdentifier, ".", base64url of the serial's DER content octets (a
-// leading zero byte when the high bit is set, since the serial is positive);
-// unpadded. Empty when the certificate has no AKI.
-func ariCertID(leaf *x509.Certificate) string {
-	if len(leaf.AuthorityKeyId) == 0 {
-		return ""
-	}
-	serial := leaf.SerialNumber.Bytes()
-	if len(serial) == 0 || serial[0]&0x80 != 0 {
-		serial = append([]byte{0}, serial...)
-	}
-	return base64.RawURLEncoding.EncodeToString(leaf.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
-}
 
 // mismatch says how the leaf fails the request, "" when it does not: expired,
 // other names (DNS SANs, IP SANs, common name), another key algorithm or size.

@@ -100,20 +100,20 @@ type examination struct {
 
 func examine(s *corev1.Secret, req activities.Request, now time.Time) examination {
 	var e examination
-	chain, err := parseChain(s.Data[keyCert])
+	chain, err := pki.ParseChain(s.Data[keyCert])
 	if err != nil {
 		e.invalid = fmt.Sprintf("its %s is unreadable: %v", keyCert, err)
 		return e
 	}
 	e.leaf, e.chain = chain[0], string(s.Data[keyCert])
-	issued := describe(e.leaf)
+	issued := activities.IssuedFrom(e.leaf)
 	e.issued = &issued
 	key, err := pki.ParseKey(s.Data[keyKey])
 	if err != nil {
 		e.invalid = fmt.Sprintf("its %s is unreadable: %v", keyKey, err)
 		return e
 	}
-	if !keyMatches(e.leaf, key) {
+	if !pki.KeyMatches(e.leaf, key) {
 		e.invalid = fmt.Sprintf("its %s is not the key of the certificate in %s", keyKey, keyCert)
 		return e
 	}

@@ -19,9 +19,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
@@ -49,9 +47,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer k.Stop()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	if kube, err = client.New(k.Config, client.Options{Scheme: scheme}); err != nil {
+	if kube, err = k.Client(); err != nil {
 		fmt.Fprintln(os.Stderr, "building client:", err)
 		return 1
 	}

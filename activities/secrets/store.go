@@ -32,7 +32,7 @@ import (
 func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretInput) (activities.StoreSecretResult, error) {
 	name := in.Request.SecretName
 	target := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: name}
-	chain, err := parseChain([]byte(in.ChainPEM))
+	chain, err := pki.ParseChain([]byte(in.ChainPEM))
 	if err != nil {
 		return activities.StoreSecretResult{}, fmt.Errorf("storing Secret %s: the issued chain: %w", target, err)
 	}
@@ -76,7 +76,7 @@ func (a *Activities) holds(s *corev1.Secret, in activities.StoreSecretInput, lea
 		return false
 	}
 	key, err := pki.ParseKey(s.Data[keyKey])
-	return err == nil && keyMatches(leaf, key)
+	return err == nil && pki.KeyMatches(leaf, key)
 }
 
 // guard refuses to overwrite a Secret that is not the Certificate's to write.
@@ -107,8 +107,8 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.StoreSecretIn
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading pending key Secret %s: %w", key, err)
 	}
-	if !keyMatches(leaf, signer) {
-		return nil, nil, fmt.Errorf("pending key Secret %s does not hold the key of the issued certificate (serial %s)", key, describe(leaf).Serial)
+	if !pki.KeyMatches(leaf, signer) {
+		return nil, nil, fmt.Errorf("pending key Secret %s does not hold the key of the issued certificate (serial %s)", key, activities.IssuedFrom(leaf).Serial)
 	}
 	return &s, keyPEM, nil
 }
@@ -190,7 +190,7 @@ func (a *Activities) deleteLeftoverPending(ctx context.Context, in activities.St
 	} else if err != nil {
 		return fmt.Errorf("reading pending key Secret %s: %w", key, err)
 	}
-	if signer, err := pki.ParseKey(s.Data[PendingKeyDataKey]); err != nil || !keyMatches(leaf, signer) {
+	if signer, err := pki.ParseKey(s.Data[PendingKeyDataKey]); err != nil || !pki.KeyMatches(leaf, signer) {
 		return nil
 	}
 	return a.deletePending(ctx, &s)

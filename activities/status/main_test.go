@@ -11,14 +11,11 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -48,10 +45,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer k.Stop()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = certflowv1.AddToScheme(scheme)
-	if kube, err = client.New(k.Config, client.Options{Scheme: scheme}); err != nil {
+	if kube, err = k.Client(); err != nil {
 		fmt.Fprintln(os.Stderr, "building client:", err)
 		return 1
 	}
@@ -64,7 +58,7 @@ func run(m *testing.M) int {
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
-	recorder = broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
+	recorder = broadcaster.NewRecorder(kube.Scheme(), corev1.EventSource{Component: "certflow"})
 	return m.Run()
 }
 

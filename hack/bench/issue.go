@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strconv"
@@ -120,20 +118,9 @@ func verifyAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n 
 		if err := kube.Get(ctx, types.NamespacedName{Namespace: benchNamespace, Name: name(i) + "-tls"}, &s); err != nil {
 			return fmt.Errorf("reading Secret of %s: %w", name(i), err)
 		}
-		var chain []*x509.Certificate
-		for rest := s.Data["tls.crt"]; ; {
-			var block *pem.Block
-			if block, rest = pem.Decode(rest); block == nil {
-				break
-			}
-			c, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name(i), err)
-			}
-			chain = append(chain, c)
-		}
-		if len(chain) == 0 {
-			return fmt.Errorf("%s: no certificate in tls.crt", name(i))
+		chain, err := pki.ParseChain(s.Data["tls.crt"])
+		if err != nil {
+			return fmt.Errorf("%s: tls.crt: %w", name(i), err)
 		}
 		inter := x509.NewCertPool()
 		for _, c := range chain[1:] {
@@ -146,7 +133,7 @@ func verifyAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n 
 		if err != nil {
 			return fmt.Errorf("%s: %w", name(i), err)
 		}
-		if !key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(chain[0].PublicKey) {
+		if !pki.KeyMatches(chain[0], key) {
 			return fmt.Errorf("%s: tls.key is not the certificate's key", name(i))
 		}
 	}

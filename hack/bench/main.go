@@ -25,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -63,11 +62,7 @@ func run(n int, keep bool) error {
 	}
 	defer stack.Stop()
 
-	scheme, err := controller.Scheme()
-	if err != nil {
-		return err
-	}
-	kube, err := client.New(stack.Kubernetes.Config, client.Options{Scheme: scheme})
+	kube, err := stack.Kubernetes.Client()
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
-	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/workflows"
 )
@@ -31,11 +30,7 @@ const (
 // and a Certificate for *.demo.<zone> and demo.<zone>, follows the
 // Certificate's status until it is Ready, and prints the result.
 func issue(ctx context.Context, stack *sandbox.Stack, envFile string) error {
-	scheme, err := controller.Scheme()
-	if err != nil {
-		return err
-	}
-	kube, err := client.New(stack.Kubernetes.Config, client.Options{Scheme: scheme})
+	kube, err := stack.Kubernetes.Client()
 	if err != nil {
 		return fmt.Errorf("creating Kubernetes client: %w", err)
 	}

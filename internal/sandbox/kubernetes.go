@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/certflow/certflow/internal/connect"
 )
 
 // KubernetesOptions configures StartKubernetes.
@@ -85,6 +88,15 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
 	return k, nil
+}
+
+// Client reaches the API server as a cluster admin, knowing certflow's kinds.
+func (k *Kubernetes) Client() (client.Client, error) {
+	scheme, err := connect.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(k.Config, client.Options{Scheme: scheme})
 }
 
 // Stop stops kube-apiserver and etcd and removes etcd's data.

@@ -1,0 +1,58 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+)
+
+// maxChainLength bounds a chain read from a CA or a Secret: real chains have
+// two to four certificates.
+const maxChainLength = 10
+
+// ParseChain reads the certificates of a PEM chain, leaf first. Blocks of
+// other types are skipped; a chain with no certificate, one that does not
+// parse, or one longer than ten certificates is an error.
+func ParseChain(data []byte) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if len(chain) == maxChainLength {
+			return nil, fmt.Errorf("more than %d certificates in the chain", maxChainLength)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parsing certificate %d of the chain: %w", len(chain)+1, err)
+		}
+		chain = append(chain, cert)
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return chain, nil
+}
+
+// EncodeChain writes certificates as PEM, in order.
+func EncodeChain(chain []*x509.Certificate) []byte {
+	var b bytes.Buffer
+	for _, c := range chain {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.Bytes()
+}
+
+// KeyMatches says whether key is the private key of the certificate.
+func KeyMatches(cert *x509.Certificate, key crypto.Signer) bool {
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(key.Public())
+}
