@@ -23,3 +23,9 @@ const (
 	UpdateCertificateStatusName = "UpdateCertificateStatus"
 	UpdateIssuerStatusName      = "UpdateIssuerStatus"
 )
+
+// permits: the account limiter's new-order permits.
+const (
+	RequestPermitName   = "RequestPermit"
+	ReportRateLimitName = "ReportRateLimit"
+)

@@ -351,3 +351,40 @@ type IssuerStatus struct {
 
 // UpdateIssuerStatusResult is empty.
 type UpdateIssuerStatusResult struct{}
+
+// ---- permits ----
+
+// RequestPermitInput asks the issuer's account limiter for a permit to create
+// a new order. The limiter answers with a SignalPermit to the requester run.
+type RequestPermitInput struct {
+	Issuer              IssuerRef
+	RequesterWorkflowID string
+	RequesterRunID      string
+	// Names are the order's identifiers (Request.Identifiers).
+	Names []string
+	// Replaces is true for an ARI renewal that sends "replaces".
+	Replaces bool
+}
+
+// RequestPermitResult says whether an answer will come.
+type RequestPermitResult struct {
+	// Unlimited is true when the issuer has no budgets (it is not an ACME
+	// issuer): no limiter was asked, no SignalPermit will come.
+	Unlimited bool
+	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
+	LimiterWorkflowID string
+	LimiterRunID      string
+	// Limits are the budgets the request was made with.
+	Limits RateLimits
+}
+
+// ReportRateLimitInput tells the issuer's account limiter that the CA
+// rate-limited the account until Until.
+type ReportRateLimitInput struct {
+	Issuer IssuerRef
+	Until  time.Time
+	Detail string
+}
+
+// ReportRateLimitResult is empty.
+type ReportRateLimitResult struct{}

@@ -75,7 +75,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 
-	issuer, err := r.resolveIssuer(ctx, &cert)
+	issuer, issuerSpec, err := r.resolveIssuer(ctx, &cert)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -89,7 +89,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	in := workflows.CertificateInput{
 		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
-		Spec:        snapshot(&cert, *issuer, version),
+		Spec:        snapshot(&cert, *issuer, issuerSpec.RetryBackoff, version),
 	}
 	if last, ok := r.sent.Load(req.NamespacedName); ok && reflect.DeepEqual(last, in.Spec) {
 		return ctrl.Result{}, nil

@@ -26,31 +26,33 @@ import (
 // one status the controller writes on a Certificate, and it takes the
 // condition back when the issuer is found, so that a stale IssuerNotFound does
 // not outlive its cause when the workflow has nothing new to write.
-func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (*activities.IssuerRef, error) {
+func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (*activities.IssuerRef, *v1alpha1.IssuerSpec, error) {
 	ref, err := issuerRefOf(cert)
 	if err != nil {
-		return nil, r.setIssuerNotFound(ctx, cert, err.Error())
+		return nil, nil, r.setIssuerNotFound(ctx, cert, err.Error())
 	}
-	var obj client.Object = &v1alpha1.ClusterIssuer{}
+	clusterIssuer, issuer := &v1alpha1.ClusterIssuer{}, &v1alpha1.Issuer{}
+	var obj client.Object = clusterIssuer
+	spec := &clusterIssuer.Spec
 	key := client.ObjectKey{Name: ref.Name}
 	missing := fmt.Sprintf("ClusterIssuer %q not found", ref.Name)
 	if ref.Kind == v1alpha1.IssuerKind {
-		obj, key.Namespace = &v1alpha1.Issuer{}, ref.Namespace
+		obj, spec, key.Namespace = issuer, &issuer.Spec, ref.Namespace
 		missing = fmt.Sprintf("Issuer %q not found in namespace %q", ref.Name, ref.Namespace)
 	}
 	if err := r.client.Get(ctx, key, obj); apierrors.IsNotFound(err) {
-		return nil, r.setIssuerNotFound(ctx, cert, missing)
+		return nil, nil, r.setIssuerNotFound(ctx, cert, missing)
 	} else if err != nil {
-		return nil, fmt.Errorf("getting %s: %w", ref, err)
+		return nil, nil, fmt.Errorf("getting %s: %w", ref, err)
 	}
 	if c := meta.FindStatusCondition(cert.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonIssuerNotFound {
 		patch := client.MergeFromWithOptions(cert.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		meta.RemoveStatusCondition(&cert.Status.Conditions, v1alpha1.ConditionReady)
 		if err := r.client.Status().Patch(ctx, cert, patch); err != nil {
-			return nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
+			return nil, nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
 		}
 	}
-	return &ref, nil
+	return &ref, spec, nil
 }
 
 // setIssuerNotFound writes Ready=False IssuerNotFound and records a Warning

@@ -19,7 +19,11 @@ const groupCertManager = "cert-manager.io"
 // schema refuses other kinds and groups; an object stored before that rule
 // existed gets an error here, which the reconciler reports as IssuerNotFound.
 func issuerRefOf(cert *v1alpha1.Certificate) (activities.IssuerRef, error) {
-	ref := cert.Spec.IssuerRef
+	return resolveRef(cert.Namespace, cert.Spec.IssuerRef)
+}
+
+// resolveRef resolves an issuer reference made in a namespace.
+func resolveRef(namespace string, ref v1alpha1.ObjectReference) (activities.IssuerRef, error) {
 	switch ref.Group {
 	case "", v1alpha1.GroupName, groupCertManager:
 	default:
@@ -27,7 +31,7 @@ func issuerRefOf(cert *v1alpha1.Certificate) (activities.IssuerRef, error) {
 	}
 	switch ref.Kind {
 	case "", v1alpha1.IssuerKind:
-		return activities.IssuerRef{Kind: v1alpha1.IssuerKind, Namespace: cert.Namespace, Name: ref.Name}, nil
+		return activities.IssuerRef{Kind: v1alpha1.IssuerKind, Namespace: namespace, Name: ref.Name}, nil
 	case v1alpha1.ClusterIssuerKind:
 		return activities.IssuerRef{Kind: v1alpha1.ClusterIssuerKind, Name: ref.Name}, nil
 	default:
@@ -40,7 +44,11 @@ func issuerRefOf(cert *v1alpha1.Certificate) (activities.IssuerRef, error) {
 // workflow and its activities, so that changing one does not need a new
 // controller to take effect. Slices and maps are copied, so the snapshot does
 // not share memory with the object it came from.
-func snapshot(cert *v1alpha1.Certificate, issuer activities.IssuerRef, secretVersion string) workflows.CertificateSpec {
+//
+// The retry backoff is the Certificate's, else the issuer's (issuerBackoff).
+// A fallback issuer reference that does not resolve is left out: the schema
+// refuses such references, so only objects stored before it carry one.
+func snapshot(cert *v1alpha1.Certificate, issuer activities.IssuerRef, issuerBackoff *v1alpha1.RetryBackoff, secretVersion string) workflows.CertificateSpec {
 	s := cert.Spec
 	spec := workflows.CertificateSpec{
 		Generation: cert.Generation,
@@ -76,6 +84,24 @@ func snapshot(cert *v1alpha1.Certificate, issuer activities.IssuerRef, secretVer
 	}
 	for _, f := range s.AdditionalOutputFormats {
 		spec.Request.AdditionalOutputFormats = append(spec.Request.AdditionalOutputFormats, string(f.Type))
+	}
+	for _, fb := range s.FallbackIssuerRefs {
+		if ref, err := resolveRef(cert.Namespace, fb); err == nil {
+			spec.FallbackIssuers = append(spec.FallbackIssuers, ref)
+		}
+	}
+	if s.FallbackAfter != nil {
+		spec.FallbackAfter = s.FallbackAfter.Duration
+	}
+	backoff := s.RetryBackoff
+	if backoff == nil {
+		backoff = issuerBackoff
+	}
+	if backoff != nil && backoff.Initial != nil {
+		spec.Backoff.Initial = backoff.Initial.Duration
+	}
+	if backoff != nil && backoff.Max != nil {
+		spec.Backoff.Max = backoff.Max.Duration
 	}
 	if s.RenewBefore != nil {
 		spec.RenewBefore = s.RenewBefore.Duration

@@ -130,7 +130,7 @@ func TestSnapshot(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := &v1alpha1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 3}, Spec: tc.spec}
-			got := snapshot(cert, issuer, tc.secretVersion)
+			got := snapshot(cert, issuer, nil, tc.secretVersion)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("snapshot:\n got %+v\nwant %+v", got, tc.want)
 			}
@@ -143,7 +143,7 @@ func TestSnapshotSharesNoMemoryWithTheCertificate(t *testing.T) {
 		DNSNames:       []string{"a.example.test"},
 		SecretTemplate: &v1alpha1.CertificateSecretTemplate{Labels: map[string]string{"team": "shop"}},
 	}}
-	got := snapshot(cert, activities.IssuerRef{}, "")
+	got := snapshot(cert, activities.IssuerRef{}, nil, "")
 	cert.Spec.DNSNames[0] = "changed.example.test"
 	cert.Spec.SecretTemplate.Labels["team"] = "changed"
 	if got.Request.DNSNames[0] != "a.example.test" || got.Request.SecretLabels["team"] != "shop" {

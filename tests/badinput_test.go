@@ -71,6 +71,25 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("an issuer that cannot solve the names falls back to the next issuer", func(t *testing.T) {
+		c := certificate(ns, "fallback", "fallback-tls", "fallback.certflow.test")
+		c.Spec.IssuerRef.Name = "other-zone"
+		c.Spec.FallbackIssuerRefs = []certflowv1.ObjectReference{{Kind: "ClusterIssuer", Name: "pebble"}}
+		w.create(c)
+		cert := w.waitReady(ns, "fallback")
+		if cert.Status.IssuedBy != "ClusterIssuer/pebble" {
+			t.Errorf("issuedBy %q, want ClusterIssuer/pebble", cert.Status.IssuedBy)
+		}
+		w.verify(w.tlsSecret(ns, "fallback-tls"), "fallback.certflow.test")
+		var events corev1.EventList
+		if err := w.kube.List(w.ctx, &events, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if !hasEvent(events, "fallback", certflowv1.ReasonFallingBack) {
+			t.Error("no FallingBack Event on the Certificate")
+		}
+	})
+
 	t.Run("two Certificates naming one Secret: the second is a conflict and overwrites nothing", func(t *testing.T) {
 		w.create(certificate(ns, "first", "shared-tls", "first.certflow.test"))
 		w.waitReady(ns, "first")
@@ -129,14 +148,18 @@ func TestBadInput(t *testing.T) {
 		if err := w.kube.List(w.ctx, &events, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
-		reported := false
-		for _, e := range events.Items {
-			if e.InvolvedObject.Name == "mismatch" && e.Reason == "ReplacingSecret" && e.Type == corev1.EventTypeWarning {
-				reported = true
-			}
-		}
-		if !reported {
+		if !hasEvent(events, "mismatch", "ReplacingSecret") {
 			t.Error("no Warning event ReplacingSecret on the Certificate before its Secret was replaced")
 		}
 	})
+}
+
+// hasEvent says whether a Warning Event with reason is recorded for the named object.
+func hasEvent(events corev1.EventList, object, reason string) bool {
+	for _, e := range events.Items {
+		if e.InvolvedObject.Name == object && e.Reason == reason && e.Type == corev1.EventTypeWarning {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -121,7 +122,7 @@ func (c *certificate) renewalTime(ctx workflow.Context) time.Time {
 	if iss.ARICertID != "" {
 		var ari activities.RenewalInfoResult
 		err := workflow.ExecuteActivity(shortStep(ctx), activities.RenewalInfoName, activities.RenewalInfoInput{
-			Issuer: c.spec.Issuer, ARICertID: iss.ARICertID,
+			Issuer: cmp.Or(c.state.IssuedBy, c.spec.Issuer), ARICertID: iss.ARICertID,
 		}).Get(ctx, &ari)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("asking the CA for a renewal window", "error", err)
@@ -146,9 +147,10 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 
 	revision := c.state.Revision + 1
 	attempt := c.state.FailedAttempts + 1
+	issuer := c.issuer()
 	replaces := ""
-	if c.state.Issued != nil && inspected.State == activities.SecretCurrent {
-		replaces = c.state.Issued.ARICertID
+	if c.state.Issued != nil && inspected.State == activities.SecretCurrent && c.state.IssuedBy == issuer {
+		replaces = c.state.Issued.ARICertID // ARI: only the CA that issued it knows it
 	}
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          c.id + "/order/" + strconv.Itoa(revision) + "/" + strconv.Itoa(attempt),
@@ -156,22 +158,22 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	})
 	var res OrderResult
 	err := workflow.ExecuteChildWorkflow(childCtx, OrderWorkflowName, OrderInput{
-		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request, Revision: revision,
+		Certificate: c.ref, Issuer: issuer, Request: c.spec.Request, Revision: revision,
 		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Status: c.status,
 	}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
 
-	c.state = CertificateState{Revision: revision, Issued: &res.Issued, IssuedBy: c.spec.Issuer.String(), SecretVersion: res.SecretVersion}
+	c.state = CertificateState{Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion}
 	c.describeState()
 	renewAt := c.renewalTime(ctx)
 	c.status.RenewalTime = renewAt
 	c.status.Step, c.status.Authorizations = "", nil
 	setCondition(&c.status, condReady, condTrue, reasonIssued, "certificate is up to date and stored in Secret "+c.spec.Request.SecretName)
 	setCondition(&c.status, condIssuing, condFalse, reasonIssued, "next renewal at "+renewAt.UTC().Format(time.RFC3339))
-	c.status.Event = event("Normal", reasonIssued, fmt.Sprintf("issued revision %d (serial %s), valid until %s",
-		revision, res.Issued.Serial, res.Issued.NotAfter.UTC().Format(time.RFC3339)))
+	c.status.Event = event("Normal", reasonIssued, fmt.Sprintf("issued revision %d by %s (serial %s), valid until %s",
+		revision, issuer, res.Issued.Serial, res.Issued.NotAfter.UTC().Format(time.RFC3339)))
 	publish(ctx, &c.status)
 	return nil
 }
@@ -184,15 +186,31 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	}
 	now := workflow.Now(ctx)
 	kind, detail, retryAfter := classify(err)
+	issuer := c.issuer()
 	c.state.FailedAttempts++
 	c.state.LastFailureTime, c.state.LastFailure = now, detail
 	c.state.ForceRenewal = false
+	if kind == activities.ErrTypeRateLimited && c.state.RateLimitedSince.IsZero() {
+		c.state.RateLimitedSince = now
+	}
+	if next, ok := c.fallback(kind, now.Add(retryAfter)); ok {
+		c.state.IssuerIndex++
+		c.state.RateLimitedSince = time.Time{}
+		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
+		message := fmt.Sprintf("%s failed: %s; trying %s", issuer, detail, next)
+		setCondition(&c.status, condIssuing, condTrue, reasonFallingBack, message)
+		c.status.Event = event("Warning", reasonFallingBack, message)
+		publish(ctx, &c.status)
+		return nil // the next cycle orders from the next issuer at once
+	}
 	if kind == activities.ErrTypeRateLimited {
 		c.state.NextAttemptReason = nextAttemptRateLimited
 		c.state.NextAttemptTime = now.Add(retryAfter + time.Duration(fraction(c.id+detail)*float64(time.Minute)))
 	} else {
 		c.state.NextAttemptReason = nextAttemptBackoff
-		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts))))
+		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts)), c.spec.Backoff))
+		// After the wait, start again with the first issuer.
+		c.state.IssuerIndex, c.state.RateLimitedSince = 0, time.Time{}
 	}
 	c.describeState()
 	reason := reasonFailed
@@ -204,7 +222,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	case activities.ErrTypeSecretConflict:
 		reason = reasonSecretConflict
 	}
-	message := fmt.Sprintf("attempt %d failed: %s; next attempt at %s", c.state.FailedAttempts, detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
+	message := fmt.Sprintf("attempt %d (%s) failed: %s; next attempt at %s", c.state.FailedAttempts, issuer, detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
 	setCondition(&c.status, condIssuing, condFalse, reason, message)
 	if c.state.Issued == nil || !now.Before(c.state.Issued.NotAfter) {
 		setCondition(&c.status, condReady, condFalse, reason, message)
@@ -213,6 +231,33 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	c.status.Event = event("Warning", reason, message)
 	publish(ctx, &c.status)
 	return c.wait(ctx, c.state.NextAttemptTime)
+}
+
+// issuer is the issuer the next attempt orders from.
+func (c *certificate) issuer() activities.IssuerRef {
+	if i := c.state.IssuerIndex; i > 0 && i <= len(c.spec.FallbackIssuers) {
+		return c.spec.FallbackIssuers[i-1]
+	}
+	return c.spec.Issuer
+}
+
+// fallback says whether a failure of kind moves on to the next issuer, and
+// which: when the current one refused for good (the CA, the account or the
+// configuration), or when a rate limit holds it past FallbackAfter
+// (rateLimitedUntil is when the current limit ends).
+func (c *certificate) fallback(kind string, rateLimitedUntil time.Time) (activities.IssuerRef, bool) {
+	if c.state.IssuerIndex >= len(c.spec.FallbackIssuers) {
+		return activities.IssuerRef{}, false
+	}
+	next := c.spec.FallbackIssuers[c.state.IssuerIndex]
+	switch kind {
+	case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeIssuerNotFound:
+		return next, true
+	case activities.ErrTypeRateLimited:
+		held := rateLimitedUntil.Sub(c.state.RateLimitedSince)
+		return next, held > cmp.Or(c.spec.FallbackAfter, defaultFallbackAfter)
+	}
+	return activities.IssuerRef{}, false
 }
 
 // classify finds certflow's error type in the chain (activity and child
@@ -251,7 +296,9 @@ func (c *certificate) describeState() {
 	s := &c.status
 	s.ObservedGeneration = c.spec.Generation
 	s.Revision = c.state.Revision
-	s.IssuedBy = c.state.IssuedBy
+	if c.state.IssuedBy.Name != "" {
+		s.IssuedBy = c.state.IssuedBy.String()
+	}
 	s.FailedAttempts = c.state.FailedAttempts
 	s.LastFailureTime = c.state.LastFailureTime
 	s.NextAttemptTime, s.NextAttemptReason = c.state.NextAttemptTime, c.state.NextAttemptReason

@@ -34,7 +34,7 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		if kind == activities.ErrTypeIssuerNotFound {
 			return nil // deleted
 		}
-		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)))
+		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)), Backoff{})
 		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", detail, wait)
 		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
 			Issuer: in.Issuer, Generation: in.Generation,

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -51,20 +52,25 @@ func withStatusWrite(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// Failure backoff between issuance attempts: 1 minute doubling to 24 hours,
-// with up to 10% jitter. cert-manager waits 1h doubling to 32h.
+// Failure backoff between issuance attempts, unless the Certificate or its
+// issuer sets its own: 1 minute doubling to 24 hours, with up to 10% jitter.
+// cert-manager waits 1h doubling to 32h.
 const (
-	minBackoff = time.Minute
-	maxBackoff = 24 * time.Hour
+	defaultInitialBackoff = time.Minute
+	defaultMaxBackoff     = 24 * time.Hour
+	// defaultFallbackAfter is how long a rate limit may hold an issuance
+	// before the next fallback issuer is tried.
+	defaultFallbackAfter = time.Hour
 )
 
 // backoff is the wait after the n-th failure in a row (n >= 1). jitter in
 // [0, 1) comes from the workflow ID, so replays decide the same.
-func backoff(n int, jitter float64) time.Duration {
-	d := minBackoff
-	for i := 1; i < n && d < maxBackoff; i++ {
+func backoff(n int, jitter float64, b Backoff) time.Duration {
+	initial, limit := cmp.Or(b.Initial, defaultInitialBackoff), cmp.Or(b.Max, defaultMaxBackoff)
+	d := min(initial, limit)
+	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
-	d = min(d, maxBackoff)
+	d = min(d, limit)
 	return d + time.Duration(jitter*0.1*float64(d))
 }

@@ -48,6 +48,7 @@ const (
 	reasonRateLimited    = "RateLimited"
 	reasonSecretConflict = "SecretConflict"
 	reasonIssuerNotFound = "IssuerNotFound"
+	reasonFallingBack    = "FallingBack"
 
 	stepOrdering    = "ordering"
 	stepPresenting  = "presenting"

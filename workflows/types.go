@@ -41,10 +41,23 @@ type CertificateSpec struct {
 	Request               activities.Request
 	RenewBefore           time.Duration
 	RenewBeforePercentage int
+	// FallbackIssuers are tried in order when Issuer fails permanently or
+	// stays rate limited longer than FallbackAfter (default 1h).
+	FallbackIssuers []activities.IssuerRef
+	FallbackAfter   time.Duration
+	// Backoff between failed attempts; zero fields take the defaults.
+	Backoff Backoff
 	// SecretResourceVersion is the target Secret's resourceVersion as the
 	// controller last saw it, "" when it does not exist. A value the workflow
 	// did not write itself makes it look at the Secret again.
 	SecretResourceVersion string
+}
+
+// Backoff is the wait between failed issuance attempts: Initial after the
+// first, doubling, at most Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
 }
 
 // CertificateInput starts (and continues) a Certificate workflow.
@@ -61,8 +74,9 @@ type CertificateState struct {
 	Revision int
 	// Issued describes the stored certificate; nil when there is none.
 	Issued *activities.Issued
-	// IssuedBy is the issuer of the stored certificate, as Kind/name.
-	IssuedBy string
+	// IssuedBy is the issuer of the stored certificate; zero when certflow
+	// did not issue it (an adopted Secret).
+	IssuedBy activities.IssuerRef
 	// SecretVersion is the target Secret's resourceVersion after our last
 	// write or inspection.
 	SecretVersion string
@@ -77,6 +91,11 @@ type CertificateState struct {
 	// Blocked is set while the Secret belongs to something else: no issuance
 	// until the spec or the Secret changes.
 	Blocked string
+	// IssuerIndex is the issuer being tried: 0 the spec's, i the spec's
+	// FallbackIssuers[i-1]. RateLimitedSince is when that issuer first
+	// answered with a rate limit in a row of attempts.
+	IssuerIndex      int
+	RateLimitedSince time.Time
 }
 
 // IssuerInput starts an Issuer workflow.

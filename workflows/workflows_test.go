@@ -85,15 +85,21 @@ func statuses(env *testsuite.TestWorkflowEnvironment) *[]activities.CertificateS
 	return &written
 }
 
-// issuance mocks a successful DNS-01 order whose certificate lives 90 days
-// from the test clock's now.
-func issuance(env *testsuite.TestWorkflowEnvironment, serial string) {
+// issuance mocks a successful DNS-01 order from issuer by whose certificate
+// lives 90 days from the test clock's now. It returns where BeginOrder's
+// input is recorded.
+func issuance(env *testsuite.TestWorkflowEnvironment, serial string, by activities.IssuerRef) *activities.BeginOrderInput {
 	authz := activities.Authorization{URL: "https://ca/authz/1", Identifier: "web.certflow.test", Status: "pending",
 		Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{
-		OrderURL: "https://ca/order/" + serial, Status: "pending", PendingKeySecret: "web-certflow-pending-key",
-		Authorizations: []activities.Authorization{authz},
-	}, nil).Once()
+	var began activities.BeginOrderInput
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == by })).Return(
+		func(_ context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
+			began = in
+			return activities.BeginOrderResult{
+				OrderURL: "https://ca/order/" + serial, Status: "pending", PendingKeySecret: "web-certflow-pending-key",
+				Authorizations: []activities.Authorization{authz},
+			}, nil
+		}).Once()
 	records := []activities.PresentedRecord{{FQDN: authz.Challenge.FQDN, Value: "v", Zone: "certflow.test."}}
 	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
 	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1}, nil).Once()
@@ -108,7 +114,8 @@ func issuance(env *testsuite.TestWorkflowEnvironment, serial string) {
 			}}, nil
 		}).Once()
 	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv-" + serial}, nil).Once()
-	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: by, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+	return &began
 }
 
 func continuedWith(t *testing.T, env *testsuite.TestWorkflowEnvironment) CertificateInput {
@@ -143,7 +150,7 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	written := statuses(env)
 	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	issuance(env, "01")
+	issuance(env, "01", issuer)
 	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 
 	start := env.Now()
@@ -180,14 +187,14 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 		State: activities.SecretCurrent, ResourceVersion: "rv-01", Issued: next.State.Issued,
 	}, nil).Once()
 	env2.SetStartTime(env.Now())
-	issuance(env2, "02")
-	env2.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool {
-		return in.ReplacesCertID == "aki.01" && in.Revision == 2
-	}))
+	began := issuance(env2, "02", issuer)
 	env2.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	env2.ExecuteWorkflow(Certificate, next)
 	if after := continuedWith(t, env2); after.State.Revision != 2 || after.State.Issued.Serial != "02" {
 		t.Fatalf("state after renewal: %+v", after.State)
+	}
+	if began.ReplacesCertID != "aki.01" || began.Revision != 2 {
+		t.Fatalf("renewal order: replaces %q revision %d, want aki.01 and 2", began.ReplacesCertID, began.Revision)
 	}
 }
 
@@ -305,7 +312,7 @@ func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T
 	statuses(env)
 	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	issuance(env, "01")
+	issuance(env, "01", issuer)
 	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	// Sent before the Secret existed, delivered after the store: the look
 	// again finds the version the workflow wrote.
@@ -326,7 +333,7 @@ func TestADeletedSecretStartsANewCycle(t *testing.T) {
 	statuses(env)
 	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	issuance(env, "01")
+	issuance(env, "01", issuer)
 	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
 	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
@@ -340,5 +347,105 @@ func TestADeletedSecretStartsANewCycle(t *testing.T) {
 	}
 	if next.State.SecretVersion != "" {
 		t.Fatalf("state keeps the deleted Secret's version %q", next.State.SecretVersion)
+	}
+}
+
+func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	backup := activities.IssuerRef{Kind: "ClusterIssuer", Name: "backup"}
+	spec := spec1
+	spec.FallbackIssuers = []activities.IssuerRef{backup}
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == issuer })).Return(
+		activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("rejectedIdentifier: policy forbids", activities.ErrTypeACMEPermanent, nil)).Once()
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+	next := continuedWith(t, env)
+	if env.Now().Sub(start) > time.Second || next.State.IssuerIndex != 1 || !next.State.NextAttemptTime.IsZero() {
+		t.Fatalf("after a permanent refusal: waited %s, state %+v; want the next issuer at once", env.Now().Sub(start), next.State)
+	}
+	if c := lastCondition(*written, condIssuing); c.Reason != reasonFallingBack {
+		t.Fatalf("Issuing condition %+v", c)
+	}
+
+	// The next run orders from the backup and records who issued.
+	env2 := newEnv(t)
+	written2 := statuses(env2)
+	env2.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	issuance(env2, "01", backup)
+	env2.OnActivity(activities.RenewalInfoName, mock.Anything, activities.RenewalInfoInput{Issuer: backup, ARICertID: "aki.01"}).Return(activities.RenewalInfoResult{}, nil)
+	env2.ExecuteWorkflow(Certificate, next)
+	after := continuedWith(t, env2)
+	if after.State.IssuedBy != backup || after.State.IssuerIndex != 0 {
+		t.Fatalf("state after issuance by the backup: %+v", after.State)
+	}
+	if got := (*written2)[len(*written2)-1].IssuedBy; got != "ClusterIssuer/backup" {
+		t.Fatalf("status issuedBy %q", got)
+	}
+}
+
+func TestARateLimitFallsBackOnlyWhenItHoldsPastFallbackAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter time.Duration
+		fallback   bool
+	}{
+		{"a 10-minute rate limit waits for the same issuer", 10 * time.Minute, false},
+		{"a 3-hour rate limit moves to the next issuer", 3 * time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			statuses(env)
+			spec := spec1
+			spec.FallbackIssuers = []activities.IssuerRef{{Kind: "ClusterIssuer", Name: "backup"}}
+			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+				temporal.NewNonRetryableApplicationError("too many orders", activities.ErrTypeRateLimited, nil,
+					activities.RateLimitDetails{RetryAfterSeconds: int64(tc.retryAfter.Seconds())})).Once()
+			start := env.Now()
+			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+			next := continuedWith(t, env)
+			waited := env.Now().Sub(start)
+			if fellBack := next.State.IssuerIndex == 1; fellBack != tc.fallback {
+				t.Fatalf("fell back = %v, want %v (state %+v)", fellBack, tc.fallback, next.State)
+			}
+			if !tc.fallback && waited < tc.retryAfter {
+				t.Fatalf("waited %s, want the Retry-After %s", waited, tc.retryAfter)
+			}
+		})
+	}
+}
+
+func TestRetryBackoffFromTheSpec(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	spec := spec1
+	spec.Backoff = Backoff{Initial: 5 * time.Minute, Max: time.Hour}
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+		temporal.NewNonRetryableApplicationError("no solver", activities.ErrTypeConfig, nil)).Once()
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+	continuedWith(t, env)
+	if waited := env.Now().Sub(start); waited < 5*time.Minute || waited > 5*time.Minute+30*time.Second {
+		t.Fatalf("waited %s after the first failure, want the spec's 5m (+ up to 10%%)", waited)
+	}
+}
+
+func TestBackoffDoublesUpToItsMaximum(t *testing.T) {
+	b := Backoff{Initial: time.Minute, Max: 10 * time.Minute}
+	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 4: 8 * time.Minute, 5: 10 * time.Minute, 50: 10 * time.Minute} {
+		if got := backoff(n, 0, b); got != want {
+			t.Errorf("backoff(%d) = %s, want %s", n, got, want)
+		}
+	}
+	if got := backoff(1, 0, Backoff{}); got != defaultInitialBackoff {
+		t.Errorf("default first backoff %s", got)
 	}
 }

@@ -51,6 +51,12 @@ type ACMEIssuer struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
 	Solvers []ACMEChallengeSolver `json:"solvers,omitempty"`
+
+	// The CA's limits on new orders, which certflow keeps to instead of discovering them by
+	// 429: it paces the orders of this issuer's Certificates so that none exceeds a budget.
+	// Unset budgets are Let's Encrypt's. certflow's own field (cert-manager has none).
+	// +optional
+	RateLimits *RateLimits `json:"rateLimits,omitempty"`
 }
 
 // ACMEExternalAccountBinding is an external account binding (RFC 8555 section 7.3.4).

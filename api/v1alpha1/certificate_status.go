@@ -131,6 +131,7 @@ const (
 	ReasonFailed         = "Failed"         // the latest attempt failed; see the message and nextAttemptTime
 	ReasonRateLimited    = "RateLimited"    // the CA refused with a rate limit; retry after nextAttemptTime
 	ReasonSecretConflict = "SecretConflict" // the target Secret belongs to something else
+	ReasonFallingBack    = "FallingBack"    // Issuing=True: an issuer failed, the next fallback issuer is tried
 )
 
 // Values of status.nextAttemptReason.

@@ -158,6 +158,27 @@ type CertificateSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 
+	// Further issuers to try, in order, when the issuer in issuerRef fails permanently (the CA
+	// refuses the names, the account, the configuration) or stays rate limited longer than
+	// fallbackAfter. The next renewal starts again with issuerRef. certflow's own field.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	FallbackIssuerRefs []ObjectReference `json:"fallbackIssuerRefs,omitempty"`
+
+	// How long a rate limit may hold an issuance before certflow tries the next issuer in
+	// fallbackIssuerRefs, a Go duration; default 1h. certflow's own field.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="fallbackAfter must be a Go duration such as 1h or 30m"
+	FallbackAfter *metav1.Duration `json:"fallbackAfter,omitempty"`
+
+	// Wait between failed issuance attempts of this Certificate; overrides the issuer's
+	// retryBackoff. certflow's own field.
+	// +optional
+	RetryBackoff *RetryBackoff `json:"retryBackoff,omitempty"`
+
 	// Extra formats of the key and chain to write into the Secret.
 	// +optional
 	// +listType=atomic

@@ -81,6 +81,11 @@ type IssuerSpec struct {
 	// A HashiCorp Vault PKI backend.
 	// +optional
 	Vault *VaultIssuer `json:"vault,omitempty"`
+
+	// Wait between failed issuance attempts of the Certificates this issuer signs, unless a
+	// Certificate sets its own. certflow's own field.
+	// +optional
+	RetryBackoff *RetryBackoff `json:"retryBackoff,omitempty"`
 }
 
 // CAIssuer signs certificates with the CA key pair stored in a Secret.

@@ -1,0 +1,232 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/workflows"
+)
+
+// The ACME proxy plays a CA that refuses new orders, the way Let's Encrypt
+// does: 429 rateLimited with Retry-After, or a permanent problem. Each test
+// has its own world, so the proxy's counts are its certificate's alone.
+
+// rateLimitDetail is in the detail of the proxy's 429s for new orders.
+const rateLimitDetail = "too many new orders from this account"
+
+// The workflow adds up to a minute of jitter to the CA's Retry-After (and
+// waits at least a minute), so a test that waits for the retry itself would
+// take two minutes: these watch the Retry-After window, then skip the rest of
+// the wait with the renew signal.
+func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const ns, retryAfter = "ratelimited", 20 * time.Second
+	w.namespace(ns)
+	w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, retryAfter)
+	w.create(certificate(ns, "web", "web-tls", "web.certflow.test"))
+
+	cert := w.waitRateLimited(ns, "web", time.Time{})
+	limitedAt := w.refusedAt(1)
+	t.Run("status shows the rate limit, the CA's detail and when the next attempt comes", func(t *testing.T) {
+		checkRateLimited(t, cert, limitedAt, retryAfter)
+		ready := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionReady)
+		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != certflowv1.ReasonRateLimited {
+			t.Errorf("Ready condition %+v, want False RateLimited: nothing was ever issued", ready)
+		}
+	})
+
+	t.Run("nothing reaches the CA until the Retry-After has passed", func(t *testing.T) {
+		w.expectNoRequests(limitedAt, limitedAt.Add(retryAfter))
+		if n := w.proxy.Count(sandbox.ActionNewOrder); n != 1 {
+			t.Errorf("%d new-order requests, want the one refused", n)
+		}
+	})
+
+	t.Run("renew skips the rest of the wait and the certificate is issued", func(t *testing.T) {
+		w.proxy.ClearFaults()
+		if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
+			t.Fatal(err)
+		}
+		cert := w.waitReady(ns, "web")
+		w.verify(w.tlsSecret(ns, "web-tls"), "web.certflow.test")
+		if cert.Status.NextAttemptTime != nil || cert.Status.NextAttemptReason != "" || cert.Status.FailedIssuanceAttempts != nil {
+			t.Errorf("after issuance the status still shows the rate limit: next attempt %v (%q), failed attempts %v",
+				cert.Status.NextAttemptTime, cert.Status.NextAttemptReason, cert.Status.FailedIssuanceAttempts)
+		}
+	})
+
+	// A Retry-After longer than the jitter and the workflow's floor shows the
+	// wait is the CA's, not a fixed one.
+	t.Run("a rate-limited renewal waits a long Retry-After and keeps the certificate Ready", func(t *testing.T) {
+		const long = 10 * time.Minute
+		w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, long)
+		refused := w.proxy.Refused(sandbox.ActionNewOrder)
+		if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
+			t.Fatal(err)
+		}
+		w.waitRefused(refused + 1)
+		limitedAt := w.refusedAt(refused + 1)
+		cert := w.waitRateLimited(ns, "web", limitedAt)
+		checkRateLimited(t, cert, limitedAt, long)
+		if !meta.IsStatusConditionTrue(cert.Status.Conditions, certflowv1.ConditionReady) {
+			t.Errorf("a rate-limited renewal made the valid certificate not Ready: %+v", cert.Status.Conditions)
+		}
+	})
+}
+
+func TestRateLimitWaitSurvivesAWorkerRestart(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const ns, retryAfter = "restarted", 20 * time.Second
+	w.namespace(ns)
+	w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, retryAfter)
+	w.create(certificate(ns, "api", "api-tls", "api.certflow.test"))
+	before := w.waitRateLimited(ns, "api", time.Time{})
+	limitedAt := w.refusedAt(1)
+
+	w.killCertflow()
+	w.startCertflow()
+	// The rest of the Retry-After, and long enough after the restart for a
+	// worker that lost track of the wait to have ordered again.
+	w.expectNoRequests(limitedAt, later(limitedAt.Add(retryAfter), time.Now().Add(8*time.Second)))
+
+	after := w.waitFor(ns, "api", time.Second, "read", func(*certflowv1.Certificate) bool { return true })
+	if !after.Status.NextAttemptTime.Equal(before.Status.NextAttemptTime) || *after.Status.FailedIssuanceAttempts != 1 {
+		t.Errorf("after the restart: next attempt %v (was %v), failed attempts %d (was 1)",
+			after.Status.NextAttemptTime, before.Status.NextAttemptTime, *after.Status.FailedIssuanceAttempts)
+	}
+	// The restarted worker is alive: renew issues at once.
+	w.proxy.ClearFaults()
+	if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "api"), "", workflows.SignalRenew, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.waitReady(ns, "api")
+	if n := w.proxy.Count(sandbox.ActionNewOrder); n != 2 {
+		t.Errorf("%d new-order requests, want 2: the refused one and the one after renew", n)
+	}
+}
+
+func TestRateLimitPermanentErrorStopsRetriesAndIsShown(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const ns, detail = "refused", "certflow.test is on this CA's list of refused names"
+	w.namespace(ns)
+	w.proxy.Refuse(sandbox.ActionNewOrder, "urn:ietf:params:acme:error:rejectedIdentifier", detail)
+	w.create(certificate(ns, "db", "db-tls", "db.certflow.test"))
+
+	cert := w.waitFor(ns, "db", time.Minute, "a failed attempt", func(c *certflowv1.Certificate) bool {
+		return c.Status.FailedIssuanceAttempts != nil
+	})
+	failedAt := w.refusedAt(1)
+	for _, typ := range []string{certflowv1.ConditionIssuing, certflowv1.ConditionReady} {
+		c := meta.FindStatusCondition(cert.Status.Conditions, typ)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != certflowv1.ReasonFailed || !strings.Contains(c.Message, detail) {
+			t.Errorf("%s condition %+v, want False Failed with the CA's detail %q", typ, c, detail)
+		}
+	}
+	if *cert.Status.FailedIssuanceAttempts != 1 || cert.Status.NextAttemptReason != certflowv1.NextAttemptBackoff {
+		t.Errorf("failed attempts %d, next attempt reason %q: want 1, Backoff", *cert.Status.FailedIssuanceAttempts, cert.Status.NextAttemptReason)
+	}
+	// Backoff starts at a minute; metav1.Time keeps whole seconds.
+	if next := cert.Status.NextAttemptTime; next == nil || next.Time.Before(failedAt.Add(time.Minute-2*time.Second)) {
+		t.Errorf("next attempt at %v after a failure at %v: want a backoff of a minute or more", next, failedAt)
+	}
+	// Not retried by the activity's retry policy, nor by the workflow.
+	w.expectNoRequests(failedAt, time.Now().Add(5*time.Second))
+	if n, r := w.proxy.Count(sandbox.ActionNewOrder), w.proxy.Refused(sandbox.ActionNewOrder); n != 1 || r != 1 {
+		t.Errorf("%d new-order requests (%d refused), want the one refused", n, r)
+	}
+}
+
+// waitRateLimited waits until the status shows a rate limit that was
+// recorded at or after since (whole seconds).
+func (w *world) waitRateLimited(namespace, name string, since time.Time) *certflowv1.Certificate {
+	w.t.Helper()
+	return w.waitFor(namespace, name, time.Minute, "RateLimited", func(c *certflowv1.Certificate) bool {
+		issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing)
+		return issuing != nil && issuing.Reason == certflowv1.ReasonRateLimited &&
+			c.Status.LastFailureTime != nil && !c.Status.LastFailureTime.Time.Before(since.Truncate(time.Second))
+	})
+}
+
+// checkRateLimited checks what the status says about a 429 with retryAfter
+// that the CA sent at limitedAt.
+func checkRateLimited(t *testing.T, c *certflowv1.Certificate, limitedAt time.Time, retryAfter time.Duration) {
+	t.Helper()
+	issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing)
+	if issuing == nil || issuing.Status != metav1.ConditionFalse || !strings.Contains(issuing.Message, rateLimitDetail) {
+		t.Errorf("Issuing condition %+v, want False with the CA's detail %q", issuing, rateLimitDetail)
+	}
+	if c.Status.NextAttemptReason != certflowv1.NextAttemptRateLimited {
+		t.Errorf("next attempt reason %q, want %q", c.Status.NextAttemptReason, certflowv1.NextAttemptRateLimited)
+	}
+	if c.Status.FailedIssuanceAttempts == nil || *c.Status.FailedIssuanceAttempts != 1 {
+		t.Errorf("failed attempts %v, want 1", c.Status.FailedIssuanceAttempts)
+	}
+	// At least the Retry-After (metav1.Time keeps whole seconds); at most
+	// that, the workflow's one-minute floor and its minute of jitter.
+	earliest := limitedAt.Add(retryAfter - time.Second)
+	latest := limitedAt.Add(max(retryAfter, time.Minute) + time.Minute + 2*time.Second)
+	if next := c.Status.NextAttemptTime; next == nil || next.Time.Before(earliest) || next.Time.After(latest) {
+		t.Errorf("next attempt at %v after a 429 at %v with Retry-After %s: want between %v and %v",
+			next, limitedAt.Format(time.RFC3339), retryAfter, earliest.Format(time.RFC3339), latest.Format(time.RFC3339))
+	}
+}
+
+// refusedAt is when the nth refused new-order request reached the proxy.
+func (w *world) refusedAt(n int) time.Time {
+	w.t.Helper()
+	seen := 0
+	for _, r := range w.proxy.Requests() {
+		if r.Action == sandbox.ActionNewOrder && r.Status >= 400 {
+			if seen++; seen == n {
+				return r.Time
+			}
+		}
+	}
+	w.t.Fatalf("no refused new-order request number %d; requests: %+v", n, w.proxy.Requests())
+	return time.Time{}
+}
+
+func (w *world) waitRefused(n int) {
+	w.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for w.proxy.Refused(sandbox.ActionNewOrder) < n {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("the proxy refused %d new orders within a minute, want %d", w.proxy.Refused(sandbox.ActionNewOrder), n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// expectNoRequests fails the test as soon as a request of any kind reaches the
+// CA after from, watching until until.
+func (w *world) expectNoRequests(from, until time.Time) {
+	w.t.Helper()
+	for {
+		for _, r := range w.proxy.Requests() {
+			if r.Time.After(from) {
+				w.t.Fatalf("%s request %s after %s, within the wait that ends %s",
+					r.Action, r.Time.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano), until.Format(time.RFC3339))
+			}
+		}
+		if time.Now().After(until) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
