@@ -270,8 +270,6 @@ type InspectSecretResult struct {
 	// certificate matches the request (cert-manager migration): it has now
 	// been labelled as this Certificate's.
 	Adopted bool
-	// ChainPEM is the stored chain (public), for ARI and status.
-	ChainPEM string
 }
 
 // StoreSecretInput writes the issued certificate and the pending key into the

@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -75,6 +76,12 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 
+	// An issuer that was missing (the workflow backs off, or never started)
+	// and is back: the workflow hears at once, rather than after its backoff.
+	issuerWasMissing := false
+	if c := meta.FindStatusCondition(cert.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonIssuerNotFound {
+		issuerWasMissing = true
+	}
 	issuer, issuerSpec, err := r.resolveIssuer(ctx, &cert)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -91,7 +98,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
 		Spec:        snapshot(&cert, *issuer, issuerSpec.RetryBackoff, version),
 	}
-	if last, ok := r.sent.Load(req.NamespacedName); ok && reflect.DeepEqual(last, in.Spec) {
+	if last, ok := r.sent.Load(req.NamespacedName); ok && reflect.DeepEqual(last, in.Spec) && !issuerWasMissing {
 		return ctrl.Result{}, nil
 	}
 	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
@@ -105,6 +112,11 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, fmt.Errorf("sending spec to workflow %s: %w", id, err)
 	}
 	r.sent.Store(req.NamespacedName, in.Spec)
+	if issuerWasMissing {
+		if err := r.temporal.SignalWorkflow(ctx, id, "", workflows.SignalRenew, nil); err != nil {
+			return ctrl.Result{}, fmt.Errorf("signalling workflow %s that its issuer is back: %w", id, err)
+		}
+	}
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil

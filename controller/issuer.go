@@ -91,7 +91,7 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
 	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration()}
-	id := workflows.IssuerWorkflowID(ref, in.Generation)
+	id := workflows.IssuerWorkflowID(ref, string(obj.GetUID()), in.Generation)
 	_, err := r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             r.taskQueue,

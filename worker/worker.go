@@ -1,7 +1,8 @@
 // Package worker builds the Temporal worker that runs certflow's workflows and
 // activities on a task queue: it registers them under their API names and
 // builds the activities' dependencies (Kubernetes client, event recorder,
-// issuer loader, DNS propagation checker). It imports workflows and
+// issuer loader, DNS propagation checker, the Temporal client the permits
+// activities signal the account limiters with). It imports workflows and
 // activities and is imported only by cmd/certflow.
 package worker
 
@@ -22,6 +23,7 @@ import (
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
+	"github.com/certflow/certflow/activities/permits"
 	"github.com/certflow/certflow/activities/secrets"
 	"github.com/certflow/certflow/activities/status"
 	"github.com/certflow/certflow/internal/connect"
@@ -46,6 +48,9 @@ type Options struct {
 	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
 	TemporalNamespace string
 	TemporalUIURL     string
+	// OnFatalError is called when the worker stops for good (the namespace
+	// is gone, the server refuses it): the process should exit, not linger.
+	OnFatalError func(error)
 }
 
 // What the activities need of the API server (the worker's part of the
@@ -81,15 +86,17 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
 
 	loader := &issuers.Loader{Client: kube, ClusterResourceNamespace: opts.ClusterResourceNamespace}
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{OnFatalError: opts.OnFatalError})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Issuer, workflow.RegisterOptions{Name: workflows.IssuerWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
 	(&acme.Activities{Issuers: loader, Kube: kube}).Register(w)
 	(&challenges.Activities{Issuers: loader, Checker: &propagation.Checker{
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
 	}}).Register(w)
 	(&secrets.Activities{Kube: kube}).Register(w)
+	(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: loader}).Register(w)
 	(&status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}).Register(w)
 	return w, broadcaster.Shutdown, nil
 }

@@ -52,6 +52,11 @@ func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
 	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State}
 	c.status = activities.CertificateStatus{Certificate: c.ref, WorkflowID: c.id}
 	c.describeState()
+	// A new run starts with what the state says; a stored certificate that
+	// is still valid keeps the Certificate Ready while a renewal runs or fails.
+	if iss := c.state.Issued; iss != nil && workflow.Now(ctx).Before(iss.NotAfter) {
+		setCondition(&c.status, condReady, condTrue, reasonIssued, "certificate is valid and stored in Secret "+c.spec.Request.SecretName)
+	}
 	return c
 }
 
@@ -78,7 +83,7 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 	}
 	c.state.Blocked = ""
 
-	renewAt := c.renewalTime(ctx)
+	renewAt, recheck := c.renewalTime(ctx)
 	due := inspected.State != activities.SecretCurrent || c.state.ForceRenewal || !workflow.Now(ctx).Before(renewAt)
 	if !due {
 		c.describeState()
@@ -86,7 +91,7 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 		setCondition(&c.status, condIssuing, condFalse, reasonIssued, "next renewal at "+renewAt.UTC().Format(time.RFC3339))
 		c.status.RenewalTime = renewAt
 		publish(ctx, &c.status)
-		return c.wait(ctx, renewAt)
+		return c.wait(ctx, sooner(renewAt, recheck))
 	}
 	if !c.state.ForceRenewal && workflow.Now(ctx).Before(c.state.NextAttemptTime) {
 		return c.wait(ctx, c.state.NextAttemptTime)
@@ -94,10 +99,11 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 	if inspected.State == activities.SecretForeign {
 		c.status.Event = event("Warning", "ReplacingSecret", fmt.Sprintf("Secret %s was not made by certflow and will be replaced: %s", c.spec.Request.SecretName, inspected.Reason))
 	}
-	if err := c.issue(ctx, inspected); err != nil {
+	recheck, err = c.issue(ctx, inspected)
+	if err != nil {
 		return c.fail(ctx, err)
 	}
-	return c.wait(ctx, c.status.RenewalTime)
+	return c.wait(ctx, sooner(c.status.RenewalTime, recheck))
 }
 
 func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretResult, error) {
@@ -111,12 +117,18 @@ func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretRes
 	return res, err
 }
 
+// ariRecheck is how often the CA's renewal window is asked again while the
+// certificate waits: at least twice a day, as Let's Encrypt asks, so a window
+// the CA moves earlier (a revocation, an incident) is seen in time.
+const ariRecheck = 12 * time.Hour
+
 // renewalTime asks the CA for its ARI window when it has one, else follows
-// the spec. A CA that cannot be asked does not block renewal: the spec decides.
-func (c *certificate) renewalTime(ctx workflow.Context) time.Time {
+// the spec. A CA that cannot be asked does not block renewal: the spec
+// decides. recheck is when to ask the CA again (zero without ARI).
+func (c *certificate) renewalTime(ctx workflow.Context) (renewAt, recheck time.Time) {
 	iss := c.state.Issued
 	if iss == nil {
-		return time.Time{}
+		return time.Time{}, time.Time{}
 	}
 	var window *Window
 	if iss.ARICertID != "" {
@@ -128,14 +140,24 @@ func (c *certificate) renewalTime(ctx workflow.Context) time.Time {
 			workflow.GetLogger(ctx).Warn("asking the CA for a renewal window", "error", err)
 		} else if ari.Supported {
 			window = &Window{Start: ari.WindowStart, End: ari.WindowEnd}
+			recheck = workflow.Now(ctx).Add(max(ari.RetryAfter, ariRecheck))
 		}
 	}
 	policy := RenewalPolicy{RenewBefore: c.spec.RenewBefore, RenewBeforePercentage: c.spec.RenewBeforePercentage}
-	return RenewalTime(iss.NotBefore, iss.NotAfter, policy, window, c.id)
+	return RenewalTime(iss.NotBefore, iss.NotAfter, policy, window, c.id), recheck
+}
+
+// sooner is the earlier of two times, ignoring a zero one.
+func sooner(a, b time.Time) time.Time {
+	if b.IsZero() || (!a.IsZero() && a.Before(b)) {
+		return a
+	}
+	return b
 }
 
 // issue runs one Order attempt as a child workflow and records its result.
-func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSecretResult) error {
+// It returns when to ask the CA for a renewal window again.
+func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSecretResult) (time.Time, error) {
 	reason, message := reasonIssuing, "issuing a new certificate"
 	if c.state.Issued != nil && inspected.State == activities.SecretCurrent {
 		reason, message = reasonRenewing, "renewing the certificate"
@@ -162,12 +184,15 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Status: c.status,
 	}).Get(ctx, &res)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 
 	c.state = CertificateState{Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion}
 	c.describeState()
-	renewAt := c.renewalTime(ctx)
+	renewAt, recheck := c.renewalTime(ctx)
+	// A certificate just issued is not renewed before a tenth of its life
+	// has passed, whatever a window or the clock says: no reissue loop.
+	renewAt = latest(renewAt, workflow.Now(ctx).Add(res.Issued.NotAfter.Sub(res.Issued.NotBefore)/10))
 	c.status.RenewalTime = renewAt
 	c.status.Step, c.status.Authorizations = "", nil
 	setCondition(&c.status, condReady, condTrue, reasonIssued, "certificate is up to date and stored in Secret "+c.spec.Request.SecretName)
@@ -175,7 +200,14 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	c.status.Event = event("Normal", reasonIssued, fmt.Sprintf("issued revision %d by %s (serial %s), valid until %s",
 		revision, issuer, res.Issued.Serial, res.Issued.NotAfter.UTC().Format(time.RFC3339)))
 	publish(ctx, &c.status)
-	return nil
+	return recheck, nil
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // fail records a failed attempt, decides when the next one starts, and waits

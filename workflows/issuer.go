@@ -30,11 +30,14 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 				AccountURL: account.AccountURL, Email: account.Email, KeySHA256: account.KeySHA256,
 			})
 		}
-		kind, detail, _ := classify(err)
+		kind, detail, retryAfter := classify(err)
 		if kind == activities.ErrTypeIssuerNotFound {
 			return nil // deleted
 		}
 		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)), Backoff{})
+		if kind == activities.ErrTypeRateLimited {
+			wait = retryAfter // the CA said how long
+		}
 		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", detail, wait)
 		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
 			Issuer: in.Issuer, Generation: in.Generation,

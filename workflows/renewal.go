@@ -23,7 +23,8 @@ type Window struct {
 const maxJitter = time.Hour
 
 // RenewalTime decides when a certificate valid from notBefore to notAfter is
-// renewed. A window from the CA wins; inside it the time is spread by key.
+// renewed. A window from the CA wins when it lies within the lifetime;
+// inside it the time is spread by key.
 // Otherwise the policy decides (renewBefore, else the percentage, else one
 // third of the lifetime, as cert-manager does), a renewBefore as long as the
 // lifetime falls back to the default, and the result moves earlier by up to 1%
@@ -32,7 +33,7 @@ const maxJitter = time.Hour
 // spread stable across replays without randomness.
 func RenewalTime(notBefore, notAfter time.Time, policy RenewalPolicy, ari *Window, key string) time.Time {
 	spread := fraction(key)
-	if ari != nil && ari.End.After(ari.Start) {
+	if ari != nil && ari.End.After(ari.Start) && !ari.Start.Before(notBefore) && !ari.End.After(notAfter) {
 		return ari.Start.Add(time.Duration(spread * float64(ari.End.Sub(ari.Start))))
 	}
 	lifetime := notAfter.Sub(notBefore)

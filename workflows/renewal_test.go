@@ -27,6 +27,8 @@ func TestRenewalTime(t *testing.T) {
 		{"the CA's ARI window wins over the policy",
 			RenewalPolicy{RenewBefore: 10 * day}, &Window{notAfter.Add(-40 * day), notAfter.Add(-38 * day)},
 			notAfter.Add(-40 * day), notAfter.Add(-38 * day)},
+		{"an ARI window outside the lifetime is ignored",
+			RenewalPolicy{}, &Window{notBefore.Add(-2 * day), notBefore.Add(-day)}, notAfter.Add(-30*day - time.Hour), notAfter.Add(-30 * day)},
 		{"an empty ARI window is ignored",
 			RenewalPolicy{}, &Window{notAfter, notAfter}, notAfter.Add(-30*day - time.Hour), notAfter.Add(-30 * day)},
 	}

@@ -92,6 +92,10 @@ const (
 func (c *certificate) applySpec(spec CertificateSpec) specChange {
 	switch {
 	case spec.Generation > c.spec.Generation:
+		if spec.Issuer != c.spec.Issuer {
+			// Moving to another issuer (staging to production) reissues now.
+			c.state.ForceRenewal = true
+		}
 		c.spec = spec
 		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
 		c.state.Blocked = ""

@@ -24,10 +24,12 @@ const (
 )
 
 // IssuerWorkflowID is the ID of the workflow that registers an issuer's ACME
-// account for one generation of its spec: "issuer/<kind>/<namespace>/<name>/<generation>"
-// (namespace empty for a ClusterIssuer).
-func IssuerWorkflowID(ref activities.IssuerRef, generation int64) string {
-	return "issuer/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + strconv.FormatInt(generation, 10)
+// account for one generation of one object (uid: an issuer deleted and made
+// again under its name starts at generation 1 anew):
+// "issuer/<kind>/<namespace>/<name>/<uid>/<generation>" (namespace empty for a
+// ClusterIssuer).
+func IssuerWorkflowID(ref activities.IssuerRef, uid string, generation int64) string {
+	return "issuer/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + uid + "/" + strconv.FormatInt(generation, 10)
 }
 
 // CertificateSpec is the controller's snapshot of a Certificate: the

@@ -47,6 +47,7 @@ func (a *Activities) EnsureAccount(ctx context.Context, in activities.EnsureAcco
 	}
 	return activities.EnsureAccountResult{
 		AccountURL: acct.Location, Server: s.spec.Server, Email: s.spec.Email, KeySHA256: s.key.hash,
+		Generation: s.iss.Generation,
 	}, nil
 }
 

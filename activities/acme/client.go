@@ -43,6 +43,11 @@ type Activities struct {
 	transports sync.Map // TLS settings -> *http.Transport, to reuse connections
 }
 
+// caRequestTimeout bounds one request to the CA. It stays below the
+// heartbeat timeout of the polling steps, so a slow CA is an error of that
+// request, retried, not a heartbeat timeout that looks like a dead worker.
+const caRequestTimeout = 25 * time.Second
+
 // Register registers every ACME activity under its name in package activities.
 func (a *Activities) Register(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
@@ -72,7 +77,7 @@ func (a *Activities) DefaultHTTPClient(iss *issuers.Issuer) (*http.Client, error
 	spec := iss.Spec.ACME
 	key := fmt.Sprintf("%t/%x", spec.SkipTLSVerify, spec.CABundle)
 	if t, ok := a.transports.Load(key); ok {
-		return &http.Client{Transport: t.(*http.Transport), Timeout: time.Minute}, nil
+		return &http.Client{Transport: t.(*http.Transport), Timeout: caRequestTimeout}, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	switch {
@@ -90,7 +95,7 @@ func (a *Activities) DefaultHTTPClient(iss *issuers.Issuer) (*http.Client, error
 	t.TLSClientConfig = cfg
 	t.ResponseHeaderTimeout = 30 * time.Second
 	actual, _ := a.transports.LoadOrStore(key, t)
-	return &http.Client{Transport: actual.(*http.Transport), Timeout: time.Minute}, nil
+	return &http.Client{Transport: actual.(*http.Transport), Timeout: caRequestTimeout}, nil
 }
 
 // dial reads the CA's directory and returns a client that signs with key as

@@ -49,7 +49,7 @@ func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSec
 	}
 
 	e := examine(&s, in.Request, time.Now())
-	res.Issued, res.ChainPEM = e.issued, e.chain
+	res.Issued = e.issued
 	switch {
 	case labelled && e.invalid != "":
 		res.State, res.Reason = activities.SecretInvalid, fmt.Sprintf("Secret %s: %s", name, e.invalid)
@@ -91,7 +91,6 @@ func (a *Activities) adopt(ctx context.Context, s *corev1.Secret, in activities.
 type examination struct {
 	leaf   *x509.Certificate
 	issued *activities.Issued
-	chain  string
 	// invalid says why the data is unusable (unreadable, key not the leaf's).
 	invalid string
 	// mismatch says how a usable certificate differs from the request.
@@ -105,7 +104,7 @@ func examine(s *corev1.Secret, req activities.Request, now time.Time) examinatio
 		e.invalid = fmt.Sprintf("its %s is unreadable: %v", keyCert, err)
 		return e
 	}
-	e.leaf, e.chain = chain[0], string(s.Data[keyCert])
+	e.leaf = chain[0]
 	issued := activities.IssuedFrom(e.leaf)
 	e.issued = &issued
 	key, err := pki.ParseKey(s.Data[keyKey])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -40,6 +41,8 @@ func newRunCommand(opts *options, name, short string, withController, withWorker
 }
 
 func run(ctx context.Context, opts *options, withController, withWorker bool) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	log, err := opts.logger()
 	if err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -64,7 +67,7 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	log.Info("connected to Kubernetes", "host", kube.Host)
 
 	if withWorker {
-		stop, err := startWorker(opts, tc, kube, log)
+		stop, err := startWorker(opts, tc, kube, log, func(err error) { cancel(fmt.Errorf("worker stopped: %w", err)) })
 		if err != nil {
 			return err
 		}
@@ -72,7 +75,7 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	}
 	if !withController {
 		<-ctx.Done()
-		return nil
+		return fatal(ctx)
 	}
 	copts := controller.Options{
 		HealthAddr:              opts.healthAddr,
@@ -91,10 +94,18 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running controller: %w", err)
 	}
+	return fatal(ctx)
+}
+
+// fatal is why ctx ended when that was not a signal to stop (SIGINT, SIGTERM).
+func fatal(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
 	return nil
 }
 
-func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.Logger) (func(), error) {
+func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.Logger, onFatal func(error)) (func(), error) {
 	resolvers := opts.dns01Resolvers
 	if len(resolvers) == 0 {
 		conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
@@ -114,6 +125,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		DNS01NameserverPort:      opts.dns01NameserverPort,
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
+		OnFatalError:             onFatal,
 	})
 	if err != nil {
 		return nil, err
