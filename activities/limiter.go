@@ -76,6 +76,12 @@ type PermitRequest struct {
 	Replaces bool
 	// Limits are the issuer's budgets as the request was made.
 	Limits RateLimits
+	// Attempt counts the requester's requests for new permits, from 0. A
+	// requester that did not use its permit (it woke too late to use it on
+	// time) asks again with the next attempt: the limiter releases the
+	// permit it granted before and grants a new one. A repeated request of an
+	// attempt already answered gets the same answer.
+	Attempt int
 }
 
 // PermitGrant is the limiter's answer: the order may be created at At.
@@ -84,11 +90,23 @@ type PermitGrant struct {
 	// Reason says which budget decided At when At is later than the request,
 	// for status ("the account's order budget (300 per 3h) is used up").
 	Reason string
+	// Attempt is the request's Attempt this grant answers.
+	Attempt int
 }
 
 // RateLimitReport says the CA refused an order of the issuer's account with a
-// rate limit and asked to wait until Until: no permit is granted before then.
+// rate limit and asked to wait until Until: the orders the limit is on get no
+// permit before then. What the limit is on, the permits activity reads from
+// the CA's detail; when it cannot tell, it is the account.
 type RateLimitReport struct {
-	Until  time.Time
+	Until time.Time
+	// Detail is the CA's problem detail.
 	Detail string
+	// Identifier, when set, is the name or registered domain the limit is on
+	// ("too many certificates already issued for \"example.com\""): requests
+	// that name it, or a name under it, wait.
+	Identifier string
+	// Names, when set, is the exact set of names the limit is on ("... for this
+	// exact set of identifiers"), as in PermitRequest: requests for that set wait.
+	Names []string
 }

@@ -362,6 +362,8 @@ type RequestPermitInput struct {
 	Names []string
 	// Replaces is true for an ARI renewal that sends "replaces".
 	Replaces bool
+	// Attempt is PermitRequest.Attempt.
+	Attempt int
 }
 
 // RequestPermitResult says whether an answer will come.
@@ -376,12 +378,15 @@ type RequestPermitResult struct {
 	Limits RateLimits
 }
 
-// ReportRateLimitInput tells the issuer's account limiter that the CA
-// rate-limited the account until Until.
+// ReportRateLimitInput tells the issuer's account limiter that the CA refused
+// an order for Names with a rate limit, asking to wait until Until.
 type ReportRateLimitInput struct {
 	Issuer IssuerRef
 	Until  time.Time
+	// Detail is the CA's problem detail: it says what the limit is on.
 	Detail string
+	// Names are the refused order's identifiers (Request.Identifiers).
+	Names []string
 }
 
 // ReportRateLimitResult is empty.

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/workflows"
@@ -15,15 +17,17 @@ import (
 
 // The ACME proxy plays a CA that refuses new orders, the way Let's Encrypt
 // does: 429 rateLimited with Retry-After, or a permanent problem. Each test
-// has its own world, so the proxy's counts are its certificate's alone.
+// has its own world, so the proxy counts only its own Certificates' requests.
 
 // rateLimitDetail is in the detail of the proxy's 429s for new orders.
 const rateLimitDetail = "too many new orders from this account"
 
-// The workflow adds up to a minute of jitter to the CA's Retry-After (and
-// waits at least a minute), so a test that waits for the retry itself would
-// take two minutes: these watch the Retry-After window, then skip the rest of
-// the wait with the renew signal.
+// The workflow waits at least a minute and adds up to a minute of jitter to
+// the CA's Retry-After, so waiting for its own retry would take up to two
+// minutes: the test watches the Retry-After window, then ends the CA's limit
+// and sends renew. The account's limiter holds every order of the account
+// until a minute after the 429 (the same floor), so that is when the renewed
+// order and the second Certificate's go out.
 func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -34,6 +38,8 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 
 	cert := w.waitRateLimited(ns, "web", time.Time{})
 	limitedAt := w.refusedAt(1)
+	// The limit is the account's: another Certificate of the issuer waits too.
+	w.create(certificate(ns, "other", "other-tls", "other.certflow.test"))
 	t.Run("status shows the rate limit, the CA's detail and when the next attempt comes", func(t *testing.T) {
 		checkRateLimited(t, cert, limitedAt, retryAfter)
 		ready := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionReady)
@@ -42,20 +48,22 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 		}
 	})
 
-	t.Run("nothing reaches the CA until the Retry-After has passed", func(t *testing.T) {
+	t.Run("nothing reaches the CA until the Retry-After has passed, for any Certificate of the account", func(t *testing.T) {
 		w.expectNoRequests(limitedAt, limitedAt.Add(retryAfter))
 		if n := w.proxy.Count(sandbox.ActionNewOrder); n != 1 {
 			t.Errorf("%d new-order requests, want the one refused", n)
 		}
 	})
 
-	t.Run("renew skips the rest of the wait and the certificate is issued", func(t *testing.T) {
+	t.Run("after the wait both are issued, the rate-limited one on renew", func(t *testing.T) {
 		w.proxy.ClearFaults()
 		if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
 			t.Fatal(err)
 		}
 		cert := w.waitReady(ns, "web")
 		w.verify(w.tlsSecret(ns, "web-tls"), "web.certflow.test")
+		w.waitReady(ns, "other")
+		w.verify(w.tlsSecret(ns, "other-tls"), "other.certflow.test")
 		if cert.Status.NextAttemptTime != nil || cert.Status.NextAttemptReason != "" || cert.Status.FailedIssuanceAttempts != nil {
 			t.Errorf("after issuance the status still shows the rate limit: next attempt %v (%q), failed attempts %v",
 				cert.Status.NextAttemptTime, cert.Status.NextAttemptReason, cert.Status.FailedIssuanceAttempts)
@@ -93,23 +101,20 @@ func TestRateLimitWaitSurvivesAWorkerRestart(t *testing.T) {
 
 	w.killCertflow()
 	w.startCertflow()
+	// The new worker has replayed the workflow when it answers a query, and
+	// still knows when the next attempt comes.
+	st := w.queryStatus(workflows.CertificateWorkflowID(ns, "api"), 30*time.Second)
+	if !st.NextAttemptTime.Truncate(time.Second).Equal(before.Status.NextAttemptTime.Time) || st.FailedAttempts != 1 {
+		t.Errorf("after the restart the workflow waits until %v after %d failed attempts; before: %v after 1",
+			st.NextAttemptTime, st.FailedAttempts, before.Status.NextAttemptTime)
+	}
 	// The rest of the Retry-After, and long enough after the restart for a
 	// worker that lost track of the wait to have ordered again.
 	w.expectNoRequests(limitedAt, later(limitedAt.Add(retryAfter), time.Now().Add(8*time.Second)))
-
 	after := w.waitFor(ns, "api", time.Second, "read", func(*certflowv1.Certificate) bool { return true })
 	if !after.Status.NextAttemptTime.Equal(before.Status.NextAttemptTime) || *after.Status.FailedIssuanceAttempts != 1 {
-		t.Errorf("after the restart: next attempt %v (was %v), failed attempts %d (was 1)",
+		t.Errorf("after the restart the status says next attempt %v (was %v), failed attempts %d (was 1)",
 			after.Status.NextAttemptTime, before.Status.NextAttemptTime, *after.Status.FailedIssuanceAttempts)
-	}
-	// The restarted worker is alive: renew issues at once.
-	w.proxy.ClearFaults()
-	if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "api"), "", workflows.SignalRenew, nil); err != nil {
-		t.Fatal(err)
-	}
-	w.waitReady(ns, "api")
-	if n := w.proxy.Count(sandbox.ActionNewOrder); n != 2 {
-		t.Errorf("%d new-order requests, want 2: the refused one and the one after renew", n)
 	}
 }
 
@@ -185,7 +190,7 @@ func (w *world) refusedAt(n int) time.Time {
 	w.t.Helper()
 	seen := 0
 	for _, r := range w.proxy.Requests() {
-		if r.Action == sandbox.ActionNewOrder && r.Status >= 400 {
+		if r.Action == sandbox.ActionNewOrder && r.Refused {
 			if seen++; seen == n {
 				return r.Time
 			}
@@ -219,6 +224,28 @@ func (w *world) expectNoRequests(from, until time.Time) {
 		}
 		if time.Now().After(until) {
 			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// queryStatus asks the Certificate workflow for its status until a worker
+// answers.
+func (w *world) queryStatus(workflowID string, timeout time.Duration) activities.CertificateStatus {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+		v, err := w.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryStatus)
+		cancel()
+		var st activities.CertificateStatus
+		if err == nil {
+			if err = v.Get(&st); err == nil {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("querying %s: no answer within %s: %v", workflowID, timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

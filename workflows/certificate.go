@@ -237,7 +237,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	}
 	if kind == activities.ErrTypeRateLimited {
 		c.state.NextAttemptReason = nextAttemptRateLimited
-		c.state.NextAttemptTime = now.Add(retryAfter + time.Duration(fraction(c.id+detail)*float64(time.Minute)))
+		c.state.NextAttemptTime = now.Add(retryAfter + rateLimitJitter(retryAfter, fraction(c.id+detail)))
 	} else {
 		c.state.NextAttemptReason = nextAttemptBackoff
 		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts)), c.spec.Backoff))
@@ -292,6 +292,16 @@ func (c *certificate) fallback(kind string, rateLimitedUntil time.Time) (activit
 	return activities.IssuerRef{}, false
 }
 
+// defaultRetryAfter is the wait after a rate limit that named no time.
+const defaultRetryAfter = time.Minute
+
+// rateLimitJitter spreads the certificates one rate limit stopped a little
+// past the CA's Retry-After (up to a tenth of it, at most a minute), so they
+// do not all ask again in the same second.
+func rateLimitJitter(retryAfter time.Duration, fraction float64) time.Duration {
+	return time.Duration(fraction * float64(min(retryAfter/10, time.Minute)))
+}
+
 // classify finds certflow's error type in the chain (activity and child
 // workflow errors wrap it) and the CA's Retry-After of a rate limit.
 func classify(err error) (kind, detail string, retryAfter time.Duration) {
@@ -307,7 +317,10 @@ func classify(err error) (kind, detail string, retryAfter time.Duration) {
 			if app.HasDetails() && app.Details(&d) == nil {
 				retryAfter = time.Duration(d.RetryAfterSeconds) * time.Second
 			}
-			return app.Type(), app.Message(), max(retryAfter, time.Minute)
+			if retryAfter <= 0 {
+				retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
+			}
+			return app.Type(), app.Message(), retryAfter
 		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound:
 			return app.Type(), app.Message(), 0
 		}

@@ -15,7 +15,11 @@ import (
 // store the Secret. The records are removed at the end whatever happened,
 // even when the attempt is cancelled. Each step writes the Certificate's
 // status (step, authorizations) as it starts.
-func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
+//
+// A new order waits for a permit from the issuer's account limiter first,
+// unless it is an ARI renewal (exempt from the CA's limits); a rate limit
+// from the CA is reported to the limiter (permit.go).
+func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	st := in.Status
 	step := func(name string) {
 		st.Step = name
@@ -23,8 +27,16 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	}
 
 	step(stepOrdering)
+	if workflow.GetVersion(ctx, changeAccountLimiter, workflow.DefaultVersion, 1) >= 1 {
+		defer func() { reportRateLimit(ctx, in, err) }()
+		if in.ReplacesCertID == "" {
+			if err := awaitPermit(ctx, in, &st); err != nil {
+				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
+			}
+		}
+	}
 	var begin activities.BeginOrderResult
-	err := workflow.ExecuteActivity(shortStep(ctx), activities.BeginOrderName, activities.BeginOrderInput{
+	err = workflow.ExecuteActivity(shortStep(ctx), activities.BeginOrderName, activities.BeginOrderInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		Revision: in.Revision, ReplacesCertID: in.ReplacesCertID,
 	}).Get(ctx, &begin)

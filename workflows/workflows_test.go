@@ -70,6 +70,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	register(activities.UpdateIssuerStatusName, func(context.Context, activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) {
 		panic("mocked")
 	})
+	registerPermits(env) // limiter_test.go: every permit at once, unless a test mocks them
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
 }
@@ -199,26 +200,30 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 }
 
 func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
-	env := newEnv(t)
-	written := statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
-		temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
-			activities.RateLimitDetails{RetryAfterSeconds: 3 * 3600, Detail: "too many new orders"})).Once()
+	for _, retryAfter := range []time.Duration{20 * time.Second, 3 * time.Hour} {
+		t.Run(retryAfter.String(), func(t *testing.T) {
+			env := newEnv(t)
+			written := statuses(env)
+			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
+					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), Detail: "too many new orders"})).Once()
 
-	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
-	next := continuedWith(t, env)
-	waited := env.Now().Sub(start)
-	if waited < 3*time.Hour || waited > 3*time.Hour+time.Minute {
-		t.Fatalf("waited %s after a 3h Retry-After, want 3h plus under a minute of jitter", waited)
-	}
-	if next.State.NextAttemptReason != nextAttemptRateLimited || next.State.FailedAttempts != 1 {
-		t.Fatalf("state: %+v", next.State)
-	}
-	if c := lastCondition(*written, condReady); c.Status != condFalse || c.Reason != reasonRateLimited {
-		t.Fatalf("Ready condition %+v", c)
+			start := env.Now()
+			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+			next := continuedWith(t, env)
+			waited := env.Now().Sub(start)
+			if jitter := min(retryAfter/10, time.Minute); waited < retryAfter || waited > retryAfter+jitter+time.Second {
+				t.Fatalf("waited %s after a %s Retry-After, want it plus at most %s of jitter", waited, retryAfter, jitter)
+			}
+			if next.State.NextAttemptReason != nextAttemptRateLimited || next.State.FailedAttempts != 1 {
+				t.Fatalf("state: %+v", next.State)
+			}
+			if c := lastCondition(*written, condReady); c.Status != condFalse || c.Reason != reasonRateLimited {
+				t.Fatalf("Ready condition %+v", c)
+			}
+		})
 	}
 }
 

@@ -39,7 +39,6 @@ type ACMEProxy struct {
 
 	mu         sync.Mutex
 	requests   []Request
-	refused    map[string]int
 	delays     map[string]time.Duration
 	rateLimits map[string]*rateLimit
 	limitNames map[string]bool // lower-case identifier values
@@ -50,6 +49,10 @@ type ACMEProxy struct {
 type Request struct {
 	Action string // ActionNewOrder, ...
 	Time   time.Time
+	// Names are the identifiers a new-order request asks for.
+	Names []string
+	// Refused says the proxy answered itself (a rate limit or a refusal).
+	Refused bool
 	// Status is the HTTP status of the answer: the proxy's own when it
 	// refused, Pebble's otherwise (201 for an order Pebble created, 400 for a
 	// nonce it rejected, ...); 0 while the request is in flight.
@@ -93,7 +96,6 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 		CACertPEM:    ca.CertPEM,
 		upstream:     &url.URL{Scheme: "https", Host: upstream.Host},
 		client:       pebble.HTTPClient(),
-		refused:      map[string]int{},
 		delays:       map[string]time.Duration{},
 		rateLimits:   map[string]*rateLimit{},
 		limitNames:   map[string]bool{},
@@ -108,13 +110,10 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 			names = orderNames(r)
 		}
 		p.mu.Lock()
-		i := len(p.requests)
-		p.requests = append(p.requests, Request{Action: action, Time: time.Now()})
-		delay := p.delays[action]
 		refusal, refused := p.decide(action, names)
-		if refused {
-			p.refused[action]++
-		}
+		i := len(p.requests)
+		p.requests = append(p.requests, Request{Action: action, Time: time.Now(), Names: names, Refused: refused})
+		delay := p.delays[action]
 		p.mu.Unlock()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -324,9 +323,13 @@ func (p *ACMEProxy) Times(action string) []time.Time {
 // Refused is how many requests of an action the proxy answered itself, with
 // a rate limit or a refusal, instead of forwarding them.
 func (p *ACMEProxy) Refused(action string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.refused[action]
+	n := 0
+	for _, r := range p.Requests() {
+		if r.Action == action && r.Refused {
+			n++
+		}
+	}
+	return n
 }
 
 // Delay holds every later request of an action for d before forwarding it.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,6 +36,9 @@ func (s *Stack) CertflowArgs() []string {
 	return args
 }
 
+// unlimited is a budget no sandbox run reaches.
+var unlimited = &certflowv1.RateLimit{Limit: 1_000_000, Period: metav1.Duration{Duration: time.Second}}
+
 // TSIGSecret holds BIND's TSIG secret for ClusterIssuers.
 func (s *Stack) TSIGSecret() *corev1.Secret {
 	return &corev1.Secret{
@@ -45,13 +49,21 @@ func (s *Stack) TSIGSecret() *corev1.Secret {
 
 // ClusterIssuer is an ACME ClusterIssuer for the CA at directoryURL (Pebble,
 // or a proxy in front of it) whose DNS-01 solver updates BIND over RFC 2136
-// with the TSIG key in tsigSecret.
+// with the TSIG key in tsigSecret. Pebble has no rate limits, and every name
+// here is under one registered domain: the issuer's budgets are set far above
+// what a test or a benchmark orders (the defaults are Let's Encrypt's, 50
+// certificates per registered domain a week).
 func (s *Stack) ClusterIssuer(name, directoryURL string, caBundle []byte, tsigSecret string) *certflowv1.ClusterIssuer {
 	return &certflowv1.ClusterIssuer{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
-			Server:     directoryURL,
-			CABundle:   caBundle,
+			Server:   directoryURL,
+			CABundle: caBundle,
+			RateLimits: &certflowv1.RateLimits{
+				NewOrders:                       unlimited,
+				CertificatesPerRegisteredDomain: unlimited,
+				DuplicateCertificates:           unlimited,
+			},
 			PrivateKey: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: name + "-account"}},
 			Solvers: []certflowv1.ACMEChallengeSolver{{DNS01: &certflowv1.ACMEChallengeSolverDNS01{
 				RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{

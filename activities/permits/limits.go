@@ -1,0 +1,115 @@
+package permits
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/certflow/certflow/activities"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+// LetsEncrypt are Let's Encrypt's limits on new orders, the budgets of an
+// issuer that sets none: 300 new orders per account per 3 hours, 50
+// certificates per registered domain per week, 5 duplicate certificates per
+// week (https://letsencrypt.org/docs/rate-limits/).
+var LetsEncrypt = activities.RateLimits{
+	NewOrders:                       activities.RateLimit{Limit: 300, Period: 3 * time.Hour},
+	CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 50, Period: 7 * 24 * time.Hour},
+	DuplicateCertificates:           activities.RateLimit{Limit: 5, Period: 7 * 24 * time.Hour},
+}
+
+// Limits resolves an issuer's spec.acme.rateLimits: each budget it sets,
+// Let's Encrypt's for the others.
+func Limits(spec *certflowv1.RateLimits) activities.RateLimits {
+	l := LetsEncrypt
+	if spec == nil {
+		return l
+	}
+	set := func(dst *activities.RateLimit, src *certflowv1.RateLimit) {
+		if src != nil {
+			*dst = activities.RateLimit{Limit: int(src.Limit), Period: src.Period.Duration}
+		}
+	}
+	set(&l.NewOrders, spec.NewOrders)
+	set(&l.CertificatesPerRegisteredDomain, spec.CertificatesPerRegisteredDomain)
+	set(&l.DuplicateCertificates, spec.DuplicateCertificates)
+	return l
+}
+
+// Names are an order's identifiers as the CA compares them for duplicates:
+// lowercased, without a trailing dot, deduplicated and sorted.
+func Names(identifiers []string) []string {
+	out := make([]string, 0, len(identifiers))
+	for _, id := range identifiers {
+		if id = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(id)), "."); id != "" {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// RegisteredDomains are the registered domains the names belong to, sorted:
+// the public suffix plus one label (example.com for *.www.example.com,
+// example.co.uk for www.example.co.uk), following the Public Suffix List as
+// Let's Encrypt does. An IPv4 address stands for itself, an IPv6 address for
+// its /64; a name that is a public suffix itself stands for itself.
+func RegisteredDomains(names []string) []string {
+	var out []string
+	for _, n := range names {
+		out = append(out, registeredDomain(n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func registeredDomain(name string) string {
+	if ip, err := netip.ParseAddr(name); err == nil {
+		if ip.Is4() || ip.Is4In6() {
+			return ip.Unmap().String()
+		}
+		p, _ := ip.Prefix(64) // cannot fail for an IPv6 address
+		return p.String()
+	}
+	name = strings.TrimPrefix(name, "*.")
+	if d, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
+		return d
+	}
+	return name
+}
+
+// Scope reads what a rate limit is on from the CA's problem detail, in Let's
+// Encrypt's wording: the exact set of the order's names ("too many
+// certificates (5) already issued for this exact set of identifiers"), one
+// name or registered domain of the order, quoted ("too many certificates (50)
+// already issued for \"example.com\"", "too many failed authorizations (5)
+// for \"example.com\""), or else the account ("too many new orders (300) from
+// this account", and whatever it does not recognise). Blocking the account
+// when unsure errs on the side of asking the CA less.
+func Scope(detail string, names []string) (identifier string, nameSet []string) {
+	lower := strings.ToLower(detail)
+	switch {
+	case strings.Contains(lower, "from this account"):
+		return "", nil
+	case strings.Contains(lower, "exact set"):
+		return "", Names(names)
+	}
+	_, rest, ok := strings.Cut(lower, `"`)
+	if !ok {
+		return "", nil
+	}
+	quoted, _, ok := strings.Cut(rest, `"`)
+	quoted = strings.TrimSuffix(quoted, ".")
+	if !ok || quoted == "" {
+		return "", nil
+	}
+	ns := Names(names)
+	if slices.Contains(ns, quoted) || slices.Contains(RegisteredDomains(ns), quoted) {
+		return quoted, nil
+	}
+	return "", nil
+}

@@ -1,0 +1,94 @@
+// Package permits holds the activities that talk to an issuer's account
+// limiter, the workflow that hands out new-order permits so that a flood of
+// Certificates stays inside the CA's limits: RequestPermit asks it for a
+// permit (starting it when it does not run) and ReportRateLimit tells it that
+// the CA rate-limited the account. The limiter answers the requesting
+// workflow with a signal, not through these activities.
+//
+// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
+// same signal again, and the limiter answers a repeated request with its
+// first answer. The limiter's names and signal values are in package
+// activities; this package must not import workflows.
+package permits
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/issuers"
+)
+
+// Activities asks account limiters for permits.
+type Activities struct {
+	// Temporal starts and signals the limiter workflows.
+	Temporal client.Client
+	// TaskQueue the limiters run on: the worker's own.
+	TaskQueue string
+	// Issuers reads an issuer's spec.acme.rateLimits.
+	Issuers Issuers
+}
+
+// Issuers reads an issuer; a missing one is a non-retryable
+// activities.ErrTypeIssuerNotFound. *issuers.Loader is one.
+type Issuers interface {
+	Get(ctx context.Context, ref activities.IssuerRef) (*issuers.Issuer, error)
+}
+
+// Register registers the activities under their API names.
+func (a *Activities) Register(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}) {
+	r.RegisterActivityWithOptions(a.RequestPermit, activity.RegisterOptions{Name: activities.RequestPermitName})
+	r.RegisterActivityWithOptions(a.ReportRateLimit, activity.RegisterOptions{Name: activities.ReportRateLimitName})
+}
+
+// RequestPermit asks the issuer's limiter for a permit to create a new order
+// for the names, with the issuer's budgets as they are now. The limiter
+// answers the requester run with a SignalPermit. An issuer that is not an
+// ACME issuer has no budgets: nothing is asked, and the result says so.
+func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+	iss, err := a.Issuers.Get(ctx, in.Issuer)
+	if err != nil {
+		return activities.RequestPermitResult{}, err
+	}
+	if iss.Spec.ACME == nil {
+		return activities.RequestPermitResult{Unlimited: true}, nil
+	}
+	limits := Limits(iss.Spec.ACME.RateLimits)
+	names := Names(in.Names)
+	req := activities.PermitRequest{
+		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
+		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces, Limits: limits, Attempt: in.Attempt,
+	}
+	run, err := a.signalWithStart(ctx, in.Issuer, activities.SignalPermitRequest, req)
+	if err != nil {
+		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
+	}
+	return activities.RequestPermitResult{LimiterWorkflowID: run.GetID(), LimiterRunID: run.GetRunID(), Limits: limits}, nil
+}
+
+// ReportRateLimit tells the issuer's limiter that the CA refused an order with
+// a rate limit until in.Until: it grants no permit for the orders the limit
+// is on (Scope) before then.
+func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
+	report := activities.RateLimitReport{Until: in.Until, Detail: in.Detail}
+	report.Identifier, report.Names = Scope(in.Detail, in.Names)
+	_, err := a.signalWithStart(ctx, in.Issuer, activities.SignalRateLimited, report)
+	if err != nil {
+		return activities.ReportRateLimitResult{}, fmt.Errorf("reporting a rate limit to the account limiter of %s: %w", in.Issuer, err)
+	}
+	return activities.ReportRateLimitResult{}, nil
+}
+
+// signalWithStart signals the issuer's limiter, starting it when it does not
+// run (never started, or ended by an operator).
+func (a *Activities) signalWithStart(ctx context.Context, issuer activities.IssuerRef, signal string, value any) (client.WorkflowRun, error) {
+	id := activities.LimiterWorkflowID(issuer)
+	return a.Temporal.SignalWithStartWorkflow(ctx, id, signal, value,
+		client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue},
+		activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: issuer})
+}

@@ -1,0 +1,212 @@
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+)
+
+// TestLimiterKeeps300CertificatesInsideTheNewOrderBudget creates 300
+// Certificates at once (as an import would) for an issuer whose account may
+// make 50 new orders in any 20 s, and checks at the CA that no 20 s window
+// ever saw more than 50 orders and that all 300 become Ready as the budget
+// refills. Without the limiter the flood sends ~100 orders in 20 s here.
+func TestLimiterKeeps300CertificatesInsideTheNewOrderBudget(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const (
+		ns     = "flood"
+		n      = 300
+		limit  = 50
+		period = 20 * time.Second
+	)
+	w.namespace(ns)
+	issuer := w.stack.ClusterIssuer("paced", w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
+	issuer.Spec.ACME.RateLimits = &certflowv1.RateLimits{
+		NewOrders: &certflowv1.RateLimit{Limit: limit, Period: metav1.Duration{Duration: period}},
+		// All names are in certflow.test: Let's Encrypt's 50 a week for one
+		// registered domain (the default) would stop the flood at 50.
+		CertificatesPerRegisteredDomain: &certflowv1.RateLimit{Limit: n, Period: metav1.Duration{Duration: period}},
+	}
+	w.create(issuer)
+
+	start := time.Now()
+	w.createFlood(ns, n, "paced")
+	waited := false // some Certificate showed the wait for the budget
+	deadline := start.Add(4 * time.Minute)
+	for {
+		var list certflowv1.CertificateList
+		if err := w.kube.List(w.ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, c := range list.Items {
+			if meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
+				ready++
+			}
+			if issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing); issuing != nil &&
+				strings.Contains(issuing.Message, "waiting for the account's order budget") {
+				waited = true
+			}
+		}
+		if ready == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d Certificates Ready after %s; busiest %s of new orders at the CA: %d",
+				ready, n, time.Since(start).Round(time.Second), period, busiest(w.ordersCreatedAt(), period))
+		}
+		time.Sleep(time.Second)
+	}
+	elapsed := time.Since(start)
+
+	orders := w.ordersCreatedAt()
+	most := busiest(orders, period)
+	t.Logf("%d Certificates Ready in %s; %d orders created, at most %d in any %s; %s",
+		n, elapsed.Round(time.Second), len(orders), most, period, w.permitLag("paced", period))
+	if most > limit {
+		t.Errorf("the CA saw %d new orders within %s, over the budget of %d; orders per second from the first:\n%s",
+			most, period, limit, perSecond(orders))
+	}
+	if len(orders) < n {
+		t.Errorf("%d orders created for %d Certificates", len(orders), n)
+	}
+	// The budget lets the first 50 go at once and 50 more every period.
+	if least := (n/limit - 1) * period; elapsed < least {
+		t.Errorf("all Ready in %s: faster than the budget allows (%s)", elapsed, least)
+	}
+	if !waited {
+		t.Error("no Certificate's status said it was waiting for the account's order budget")
+	}
+}
+
+// createFlood creates n Certificates named cert-<i> for issuer at once.
+func (w *world) createFlood(ns string, n int, issuer string) {
+	w.t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("cert-%d", i)
+			c := certificate(ns, name, name+"-tls", name+".certflow.test")
+			c.Spec.IssuerRef.Name = issuer
+			if err := w.kube.Create(w.ctx, c); err != nil {
+				errs <- fmt.Errorf("creating %s: %w", name, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// ordersCreatedAt is when each order the CA created reached it.
+func (w *world) ordersCreatedAt() []time.Time {
+	var times []time.Time
+	for _, r := range w.proxy.Requests() {
+		if r.Action == sandbox.ActionNewOrder && r.Status == http.StatusCreated {
+			times = append(times, r.Time)
+		}
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	return times
+}
+
+// busiest is the most of the sorted times that fall in one window of length
+// period, over every window (the busiest window starts at one of the times).
+func busiest(times []time.Time, period time.Duration) int {
+	most, end := 0, 0
+	for start := range times {
+		for end < len(times) && times[end].Sub(times[start]) < period {
+			end++
+		}
+		most = max(most, end-start)
+	}
+	return most
+}
+
+// perSecond shows the sorted times as counts per second since the first.
+func perSecond(times []time.Time) string {
+	if len(times) == 0 {
+		return ""
+	}
+	counts := map[int]int{}
+	last := 0
+	for _, t := range times {
+		s := int(t.Sub(times[0]) / time.Second)
+		counts[s]++
+		last = s
+	}
+	var b strings.Builder
+	for s := 0; s <= last; s++ {
+		if counts[s] > 0 {
+			fmt.Fprintf(&b, "  +%ds: %d\n", s, counts[s])
+		}
+	}
+	return b.String()
+}
+
+// permitLag compares the permits the issuer's limiter granted (from its
+// history's permit signals) with when each order reached the CA: how full the
+// busiest window of permits was, and how long orders came after their
+// permits. It tells a limiter that counts wrong from orders that arrive late.
+func (w *world) permitLag(issuer string, period time.Duration) string {
+	id := activities.LimiterWorkflowID(activities.IssuerRef{Kind: "ClusterIssuer", Name: issuer})
+	granted := map[string]time.Time{} // by requesting Order workflow ID
+	iter := w.temporal.GetWorkflowHistory(w.ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			return fmt.Sprintf("(reading the history of %s: %v)", id, err)
+		}
+		a := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes()
+		if a == nil || a.GetSignalName() != activities.SignalPermit {
+			continue
+		}
+		var g struct{ At time.Time }
+		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &g); err == nil {
+			granted[a.GetWorkflowExecution().GetWorkflowId()] = g.At
+		}
+	}
+	var permits []time.Time
+	var lags []time.Duration
+	for _, r := range w.proxy.Requests() {
+		if r.Action != sandbox.ActionNewOrder || r.Status != http.StatusCreated || len(r.Names) != 1 {
+			continue
+		}
+		name := strings.TrimSuffix(r.Names[0], ".certflow.test")
+		for wf, at := range granted {
+			if strings.Contains(wf, "/"+name+"/order/") {
+				permits = append(permits, at)
+				lags = append(lags, r.Time.Sub(at))
+			}
+		}
+	}
+	if len(lags) == 0 {
+		return fmt.Sprintf("no permits found in the history of %s (%d signals)", id, len(granted))
+	}
+	slices.SortFunc(permits, time.Time.Compare)
+	slices.Sort(lags)
+	return fmt.Sprintf("the limiter's permits: at most %d in any %s; orders reached the CA after their permits by p50 %s, p90 %s, max %s",
+		busiest(permits, period), period, lags[len(lags)/2].Round(time.Millisecond),
+		lags[len(lags)*9/10].Round(time.Millisecond), lags[len(lags)-1].Round(time.Millisecond))
+}

@@ -1,0 +1,228 @@
+package workflows
+
+import (
+	"cmp"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// The account limiter's names are defined in package activities (the permits
+// activities start and signal it, and may not import workflows); these are
+// the same values.
+const (
+	LimiterWorkflowName = activities.LimiterWorkflowName
+	SignalPermitRequest = activities.SignalPermitRequest
+	SignalRateLimited   = activities.SignalRateLimited
+	SignalPermit        = activities.SignalPermit
+)
+
+// LimiterWorkflowID is the ID of an issuer's account limiter:
+// "limiter/<kind>/<namespace>/<name>". Issuers that share an ACME account get
+// a limiter, and so a budget, each.
+func LimiterWorkflowID(issuer activities.IssuerRef) string {
+	return activities.LimiterWorkflowID(issuer)
+}
+
+// LimiterInput starts and continues an AccountLimiter. The permits activities
+// start it with an activities.LimiterStartInput, which is its first field.
+type LimiterInput struct {
+	Issuer activities.IssuerRef
+	// State is carried across continue-as-new; zero on the first start.
+	State LimiterState
+	// ContinueAfter is how many requests a run answers before it continues as
+	// new; 0 means defaultContinueAfter.
+	ContinueAfter int
+}
+
+// LimiterState is what a limiter remembers: the permits granted inside each
+// budget's window (granted times may lie in the future: a permit for later
+// is a reservation that later requests see), the CA's own block, and the
+// answers already sent.
+type LimiterState struct {
+	// Orders are the times of the permits inside the newOrders window, ascending.
+	Orders []time.Time
+	// Domains are the permit times per registered domain, ascending.
+	Domains map[string][]time.Time
+	// Duplicates are the permit times per set of names (joined by ","), ascending.
+	Duplicates map[string][]time.Time
+	// BlockedUntil: the CA rate-limited the account; no permit before it.
+	BlockedUntil time.Time
+	// BlockedIdentifiers: the CA rate-limited orders naming a name or
+	// registered domain; no permit for such an order before the time.
+	BlockedIdentifiers map[string]time.Time
+	// BlockedNameSets: the CA rate-limited orders for a set of names (joined
+	// by ","); no permit for that set before the time.
+	BlockedNameSets map[string]time.Time
+	// Answered are the grants sent, by requester (workflow ID and run ID), so
+	// that a repeated request gets the same answer and costs nothing. Kept
+	// until answerRetention after the permit time.
+	Answered map[string]activities.PermitGrant
+}
+
+const (
+	// defaultContinueAfter keeps a run's history at a few thousand events:
+	// each request adds about four (signal, signal sent and acknowledged, task).
+	defaultContinueAfter = 500
+	// answerRetention: a requester asks again only while it waits for its
+	// answer (a retried activity, or no answer after permitPatience), never
+	// after its permit time.
+	answerRetention = time.Hour
+)
+
+// AccountLimiter is the single decider of new-order permits for one issuer's
+// ACME account. It answers each PermitRequest with the earliest time at which
+// every budget the order counts against has room (its share of the account's
+// new orders, of each registered domain's certificates, and of duplicates of
+// its set of names) and no CA rate limit is in force, records the permit at
+// that time, and signals the grant to the requester. It runs as long as its
+// issuer is used, continuing as new every defaultContinueAfter requests.
+func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
+	l := newLimiter(in)
+	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
+	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
+	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
+
+	for l.handled < limit && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(requests, func(c workflow.ReceiveChannel, _ bool) {
+			var r activities.PermitRequest
+			c.Receive(ctx, &r)
+			l.request(ctx, r)
+		})
+		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
+			var r activities.RateLimitReport
+			c.Receive(ctx, &r)
+			l.report(ctx, r)
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	// Answer what is buffered and wait until every answer is delivered; only
+	// then continue as new, so that no signal is lost between runs.
+	for {
+		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
+			return err
+		}
+		if !l.drain(ctx, requests, reports) {
+			break
+		}
+	}
+	return workflow.NewContinueAsNewError(ctx, LimiterWorkflowName, LimiterInput{
+		Issuer: in.Issuer, State: l.state, ContinueAfter: in.ContinueAfter,
+	})
+}
+
+type limiter struct {
+	issuer  activities.IssuerRef
+	state   LimiterState
+	handled int // requests answered by this run
+	sending int // answers not yet acknowledged by the server
+}
+
+func newLimiter(in LimiterInput) *limiter {
+	l := &limiter{issuer: in.Issuer, state: in.State}
+	if l.state.Domains == nil {
+		l.state.Domains = map[string][]time.Time{}
+	}
+	if l.state.Duplicates == nil {
+		l.state.Duplicates = map[string][]time.Time{}
+	}
+	if l.state.Answered == nil {
+		l.state.Answered = map[string]activities.PermitGrant{}
+	}
+	if l.state.BlockedIdentifiers == nil {
+		l.state.BlockedIdentifiers = map[string]time.Time{}
+	}
+	if l.state.BlockedNameSets == nil {
+		l.state.BlockedNameSets = map[string]time.Time{}
+	}
+	return l
+}
+
+// drain handles the signals already buffered, without waiting, and says
+// whether there were any.
+func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.ReceiveChannel) bool {
+	found := false
+	for {
+		var r activities.RateLimitReport
+		if !reports.ReceiveAsync(&r) {
+			break
+		}
+		l.report(ctx, r)
+		found = true
+	}
+	for {
+		var r activities.PermitRequest
+		if !requests.ReceiveAsync(&r) {
+			break
+		}
+		l.request(ctx, r)
+		found = true
+	}
+	return found
+}
+
+// report records a block: no permit for the orders the CA's limit is on
+// before r.Until.
+func (l *limiter) report(ctx workflow.Context, r activities.RateLimitReport) {
+	later := func(m map[string]time.Time, key string) {
+		if r.Until.After(m[key]) {
+			m[key] = r.Until
+		}
+	}
+	switch {
+	case len(r.Names) > 0:
+		later(l.state.BlockedNameSets, strings.Join(r.Names, ","))
+	case r.Identifier != "":
+		later(l.state.BlockedIdentifiers, r.Identifier)
+	case r.Until.After(l.state.BlockedUntil):
+		l.state.BlockedUntil = r.Until
+	}
+	workflow.GetLogger(ctx).Info("the CA rate-limited orders", "issuer", l.issuer.String(), "identifier", r.Identifier,
+		"names", strings.Join(r.Names, ","), "until", r.Until.UTC().Format(time.RFC3339), "detail", r.Detail)
+}
+
+// request answers one permit request: the same answer again when the
+// requester asked before for this attempt, else a new grant (releasing the
+// permit of an earlier attempt, which the requester did not use).
+func (l *limiter) request(ctx workflow.Context, r activities.PermitRequest) {
+	l.handled++
+	now := workflow.Now(ctx)
+	l.prune(now, r.Limits)
+	key := r.RequesterWorkflowID + " " + r.RequesterRunID
+	g, ok := l.state.Answered[key]
+	if !ok || r.Attempt > g.Attempt {
+		if ok {
+			l.release(r, g.At)
+		}
+		g = l.grant(now, r)
+		g.Attempt = r.Attempt
+		l.state.Answered[key] = g
+		if g.At.After(now) {
+			workflow.GetLogger(ctx).Info("permit for later", "issuer", l.issuer.String(), "requester", r.RequesterWorkflowID,
+				"at", g.At.UTC().Format(time.RFC3339), "reason", g.Reason)
+		}
+	}
+	l.answer(ctx, r, g)
+}
+
+// answer signals the grant to the requester without waiting for the server's
+// acknowledgement; a requester that is gone (cancelled, terminated) is
+// logged: its permit stays counted, as the CA may have seen its order.
+func (l *limiter) answer(ctx workflow.Context, r activities.PermitRequest, g activities.PermitGrant) {
+	f := workflow.SignalExternalWorkflow(ctx, r.RequesterWorkflowID, r.RequesterRunID, SignalPermit, g)
+	l.sending++
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { l.sending-- }()
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("sending a permit", "issuer", l.issuer.String(), "requester", r.RequesterWorkflowID, "error", err)
+		}
+	})
+}

@@ -1,0 +1,146 @@
+package workflows
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// The Order's side of the account limiter: before a new order it asks the
+// issuer's limiter for a permit and waits for it, and when the CA rate-limits
+// the account anyway it tells the limiter, so that the issuer's other
+// Certificates stop asking the CA until the CA's Retry-After has passed.
+
+// changeAccountLimiter guards the permit step: Orders that started before it
+// existed replay without it (workflow.GetVersion).
+const changeAccountLimiter = "account-limiter"
+
+// permitPatience is how long an Order waits for the limiter's answer before
+// it asks again. The answer normally comes within a second; asking again
+// (the limiter answers a repeated request with the same grant) gets one when
+// the limiter was terminated or reset in between.
+const permitPatience = 5 * time.Minute
+
+// awaitPermit asks for a permit and waits until it is granted: for the answer,
+// then, when the permit is for later, on a durable timer, with the wait in
+// status ("waiting for the account's order budget, next permit at ..."). An
+// Order that wakes too late to use its permit on time asks again: the
+// permits granted after it counted on this one being used then.
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus) error {
+	run := workflow.GetInfo(ctx).WorkflowExecution
+	req := activities.RequestPermitInput{
+		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
+		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "",
+	}
+	saved := *st
+	saved.Conditions = slices.Clone(st.Conditions)
+	defer func() { *st = saved }() // the next step's status no longer shows the wait
+	for ; ; req.Attempt++ {
+		grant, res, err := requestPermit(ctx, req)
+		if err != nil || res.Unlimited {
+			return err
+		}
+		wait := grant.At.Sub(workflow.Now(ctx))
+		if wait <= 0 {
+			return nil // late answers to an immediate permit are the margin's to absorb
+		}
+		showWait(ctx, st, saved, grant)
+		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return err
+			}
+		}
+		late := workflow.Now(ctx).Sub(grant.At)
+		if late <= permitTolerance(res.Limits) {
+			return nil
+		}
+		workflow.GetLogger(ctx).Warn("woke too late to use the permit: asking again", "limiter", res.LimiterWorkflowID, "late", late)
+	}
+}
+
+// requestPermit asks the limiter and waits for its answer to this attempt,
+// asking again after permitPatience without one.
+func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (activities.PermitGrant, activities.RequestPermitResult, error) {
+	permits := workflow.GetSignalChannel(ctx, SignalPermit)
+	for {
+		var res activities.RequestPermitResult
+		if err := workflow.ExecuteActivity(shortStep(ctx), activities.RequestPermitName, req).Get(ctx, &res); err != nil {
+			return activities.PermitGrant{}, res, err
+		}
+		if res.Unlimited {
+			return activities.PermitGrant{}, res, nil
+		}
+		for {
+			var grant activities.PermitGrant
+			got, err := receiveWithin(ctx, permits, &grant, permitPatience)
+			if err != nil {
+				return grant, res, err
+			}
+			if !got {
+				break
+			}
+			if grant.Attempt >= req.Attempt { // else an answer to an earlier attempt, sent again
+				return grant, res, nil
+			}
+		}
+		workflow.GetLogger(ctx).Warn("no answer from the account limiter: asking again", "limiter", res.LimiterWorkflowID)
+	}
+}
+
+// showWait writes the wait for a permit into status (and an Event).
+func showWait(ctx workflow.Context, st *activities.CertificateStatus, saved activities.CertificateStatus, grant activities.PermitGrant) {
+	reason := reasonIssuing
+	if i := slices.IndexFunc(saved.Conditions, func(c activities.Condition) bool { return c.Type == condIssuing }); i >= 0 {
+		reason = saved.Conditions[i].Reason // Issuing or Renewing
+	}
+	message := "waiting for the account's order budget, next permit at " + grant.At.UTC().Format(time.RFC3339)
+	if grant.Reason != "" {
+		message += ": " + grant.Reason
+	}
+	setCondition(st, condIssuing, condTrue, reason, message)
+	st.NextAttemptTime, st.NextAttemptReason = grant.At, ""
+	st.Event = event("Normal", "WaitingForPermit", message)
+	publish(ctx, st)
+}
+
+// receiveWithin receives a value from ch, waiting at most d; it says whether
+// one came.
+func receiveWithin(ctx workflow.Context, ch workflow.ReceiveChannel, v any, d time.Duration) (bool, error) {
+	if ch.ReceiveAsync(v) {
+		return true, nil
+	}
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	got := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, v); got = true })
+	sel.AddFuture(workflow.NewTimer(timerCtx, d), func(workflow.Future) {})
+	sel.Select(ctx)
+	return got, ctx.Err()
+}
+
+// reportRateLimit tells the issuer's limiter when err is the CA's rate limit.
+// A report that cannot be sent is logged: the Certificate waits the CA's
+// Retry-After anyway; only the issuer's other Certificates may ask too soon.
+func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
+	var app *temporal.ApplicationError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &app) || app.Type() != activities.ErrTypeRateLimited {
+		return
+	}
+	var d activities.RateLimitDetails
+	if app.HasDetails() {
+		_ = app.Details(&d) // without details: the minimum wait, and the account
+	}
+	retryAfter := max(time.Duration(d.RetryAfterSeconds)*time.Second, time.Minute)
+	report := activities.ReportRateLimitInput{
+		Issuer: in.Issuer, Until: workflow.Now(ctx).Add(retryAfter), Detail: d.Detail, Names: in.Request.Identifiers(),
+	}
+	if err := workflow.ExecuteActivity(shortStep(ctx), activities.ReportRateLimitName, report).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)
+	}
+}

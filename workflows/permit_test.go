@@ -1,0 +1,197 @@
+package workflows
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// These tests run the Order workflow alone, with the permits activities
+// mocked and the limiter's answer delivered as the permit signal.
+
+func orderInput() OrderInput {
+	st := activities.CertificateStatus{Certificate: cert}
+	setCondition(&st, condIssuing, condTrue, reasonIssuing, "issuing a new certificate")
+	return OrderInput{Certificate: cert, Issuer: issuer, Request: spec1.Request, Revision: 1, Attempt: 1, Status: st}
+}
+
+// quickOrder mocks an order whose authorizations are valid already, and
+// returns when BeginOrder ran (zero while it has not).
+func quickOrder(env *testsuite.TestWorkflowEnvironment) *time.Time {
+	var began time.Time
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) {
+			began = env.Now()
+			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
+		}).Once()
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+	return &began
+}
+
+func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	start := env.Now()
+	var asked []activities.RequestPermitInput
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			asked = append(asked, in)
+			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
+		}).Once()
+	at := start.Add(2 * time.Hour).Truncate(time.Second)
+	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
+	began := quickOrder(env)
+
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0].Issuer != issuer || asked[0].RequesterWorkflowID == "" || asked[0].Replaces ||
+		strings.Join(asked[0].Names, ",") != "*.web.certflow.test,web.certflow.test" {
+		t.Fatalf("permit requests %+v", asked)
+	}
+	if began.Before(at) {
+		t.Fatalf("the order began at %s, before its permit at %s", began, at)
+	}
+	want := "waiting for the account's order budget, next permit at " + at.UTC().Format(time.RFC3339) + ": " + grant.Reason
+	var waiting, after *activities.CertificateStatus
+	for i := range *written {
+		if c := lastCondition((*written)[i:i+1], condIssuing); c.Message == want && c.Status == condTrue && c.Reason == reasonIssuing {
+			waiting = &(*written)[i]
+		} else if waiting != nil && after == nil {
+			after = &(*written)[i]
+		}
+	}
+	if waiting == nil || !waiting.NextAttemptTime.Equal(at) || waiting.Step != stepOrdering {
+		t.Fatalf("no status says %q with nextAttemptTime %s; written: %+v", want, at, *written)
+	}
+	if after == nil || lastCondition([]activities.CertificateStatus{*after}, condIssuing).Message != "issuing a new certificate" || !after.NextAttemptTime.IsZero() {
+		t.Fatalf("the status after the wait still shows it: %+v", after)
+	}
+}
+
+func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
+	// The limiter was terminated after the first request; the second starts a new one, which answers.
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalPermit, activities.PermitGrant{At: env.Now()})
+	}, permitPatience+time.Minute)
+	began := quickOrder(env)
+	start := env.Now()
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if waited := began.Sub(start); waited < permitPatience+time.Minute {
+		t.Fatalf("the order began after %s, before its permit", waited)
+	}
+}
+
+func TestOrderNeedsNoPermitForAnARIRenewalOrAnIssuerWithoutBudgets(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		replaces string
+		result   activities.RequestPermitResult
+		asks     int
+	}{
+		{"an ARI renewal does not ask", "aki.01", activities.RequestPermitResult{}, 0},
+		{"an issuer without budgets answers at once", "", activities.RequestPermitResult{Unlimited: true}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			statuses(env)
+			asks := 0
+			env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+				func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+					asks++
+					return tc.result, nil
+				}).Maybe()
+			began := quickOrder(env)
+			start := env.Now()
+			in := orderInput()
+			in.ReplacesCertID = tc.replaces
+			env.ExecuteWorkflow(Order, in)
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			if asks != tc.asks || !began.Equal(start) {
+				t.Fatalf("asked %d times (want %d), began after %s", asks, tc.asks, began.Sub(start))
+			}
+		})
+	}
+}
+
+func TestOrderReportsTheCAsRateLimitToTheLimiter(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	detail := `too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s`
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+		temporal.NewNonRetryableApplicationError("newOrder: 429", activities.ErrTypeRateLimited, nil,
+			activities.RateLimitDetails{RetryAfterSeconds: 3600, Detail: detail})).Once()
+	var reported []activities.ReportRateLimitInput
+	env.OnActivity(activities.ReportRateLimitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
+			reported = append(reported, in)
+			return activities.ReportRateLimitResult{}, nil
+		}).Once()
+	start := env.Now()
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "(type: RateLimited") {
+		t.Fatalf("the order ended with %v, want the rate limit", err)
+	}
+	if len(reported) != 1 || !reported[0].Until.Equal(start.Add(time.Hour)) || reported[0].Detail != detail ||
+		reported[0].Issuer != issuer || len(reported[0].Names) != 2 {
+		t.Fatalf("reports %+v, want one until %s", reported, start.Add(time.Hour))
+	}
+}
+
+func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
+	env := newEnv(t)
+	limits := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 1, Period: 20 * time.Second}} // 2 s of tolerance
+	// Writing the first waiting status takes 5 s, 4 s longer than the wait
+	// for the permit: too late to use it.
+	env.OnActivity(activities.UpdateCertificateStatusName, mock.Anything, mock.MatchedBy(func(st activities.CertificateStatus) bool {
+		return strings.HasPrefix(lastCondition([]activities.CertificateStatus{st}, condIssuing).Message, "waiting for the account's order budget")
+	})).After(5*time.Second).Return(activities.UpdateCertificateStatusResult{}, nil).Once()
+	statuses(env)
+	start := env.Now()
+	var attempts []int
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			attempts = append(attempts, in.Attempt)
+			send := func(g activities.PermitGrant) {
+				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
+					t.Error(err)
+				}
+			}
+			if in.Attempt == 0 {
+				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
+			} else {
+				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
+				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
+		}).Twice()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) != 2 || attempts[1] != 1 {
+		t.Fatalf("permit requests of attempts %v, want 0 and 1", attempts)
+	}
+	if want := start.Add(5*time.Second + 30*time.Minute); began.Before(want) {
+		t.Fatalf("the order began %s after the start, before its second permit at %s", began.Sub(start), want.Sub(start))
+	}
+}
