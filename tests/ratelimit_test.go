@@ -148,6 +148,21 @@ func TestRateLimitPermanentErrorStopsRetriesAndIsShown(t *testing.T) {
 	if n, r := w.proxy.Count(sandbox.ActionNewOrder), w.proxy.Refused(sandbox.ActionNewOrder); n != 1 || r != 1 {
 		t.Errorf("%d new-order requests (%d refused), want the one refused", n, r)
 	}
+
+	// The same refusal, for a Certificate that names a fallback: a second
+	// issuer that reaches Pebble directly, not through the refusing proxy.
+	w.create(w.stack.ClusterIssuer("direct", w.stack.Pebble.DirectoryURL, w.stack.Pebble.CACertPEM, sandbox.TSIGSecretName))
+	fb := certificate(ns, "api", "api-tls", "api.certflow.test")
+	fb.Spec.FallbackIssuerRefs = []certflowv1.ObjectReference{{Kind: "ClusterIssuer", Name: "direct"}}
+	w.create(fb)
+	issued := w.waitReady(ns, "api")
+	if issued.Status.IssuedBy != "ClusterIssuer/direct" {
+		t.Errorf("issuedBy %q, want the fallback ClusterIssuer/direct", issued.Status.IssuedBy)
+	}
+	w.verify(w.tlsSecret(ns, "api-tls"), "api.certflow.test")
+	if r := w.proxy.Refused(sandbox.ActionNewOrder); r != 2 {
+		t.Errorf("%d refused new orders, want 2: the first issuer was asked before the fallback", r)
+	}
 }
 
 // waitRateLimited waits until the status shows a rate limit that was
