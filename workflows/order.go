@@ -54,6 +54,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
 		}).Get(ctx, &presented)
 		if err != nil {
+			// A Present that failed part-way (a worker lost, a timeout) may
+			// have made records it never reported: remove every record this
+			// order could have made.
+			presented.Records = possibleRecords(pending)
 			return OrderResult{}, fmt.Errorf("presenting: %w", err)
 		}
 
@@ -113,6 +117,17 @@ func cleanUp(ctx workflow.Context, issuer activities.IssuerRef, records []activi
 	if err != nil {
 		workflow.GetLogger(ctx).Error("removing challenge records", "records", len(records), "error", err)
 	}
+}
+
+// possibleRecords are the DNS-01 records a Present of these authorizations makes.
+func possibleRecords(authzs []activities.Authorization) []activities.PresentedRecord {
+	var records []activities.PresentedRecord
+	for _, a := range authzs {
+		if c := a.Challenge; c.Type == "dns-01" && c.FQDN != "" {
+			records = append(records, activities.PresentedRecord{FQDN: c.FQDN, Value: c.Value, Solver: c.Solver})
+		}
+	}
+	return records
 }
 
 func pendingAuthorizations(authzs []activities.Authorization) []activities.Authorization {

@@ -454,3 +454,24 @@ func TestBackoffDoublesUpToItsMaximum(t *testing.T) {
 		t.Errorf("default first backoff %s", got)
 	}
 }
+
+func TestAFailedPresentStillCleansUpWhatItMayHaveMade(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	authz := activities.Authorization{URL: "a", Status: "pending", Challenge: activities.Challenge{
+		Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 2}}
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+		activities.BeginOrderResult{Authorizations: []activities.Authorization{authz}}, nil).Once()
+	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(
+		activities.PresentResult{}, errors.New("rfc2136: adding TXT: i/o timeout")).Times(5)
+	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: []activities.PresentedRecord{
+		{FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 2},
+	}}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	if next := continuedWith(t, env); next.State.FailedAttempts != 1 {
+		t.Fatalf("state %+v, want one failed attempt", next.State)
+	}
+}
