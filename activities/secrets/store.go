@@ -63,7 +63,7 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 		next = cur.DeepCopy()
 	}
 	fill(next, in, keyPEM, leaf)
-	if err := a.write(ctx, &cur, next, exists); err != nil {
+	if err := a.write(ctx, next, exists); err != nil {
 		return activities.StoreSecretResult{}, fmt.Errorf("writing Secret %s: %w", target, err)
 	}
 	return activities.StoreSecretResult{ResourceVersion: next.ResourceVersion}, a.deletePending(ctx, pending)
@@ -90,6 +90,10 @@ func guard(s *corev1.Secret, in activities.StoreSecretInput) error {
 			s.Name, s.ResourceVersion, in.ExpectResourceVersion)
 	case in.ExpectResourceVersion == "" && !labelled:
 		return conflictError("Secret %s exists and was not made by certflow; not overwriting it", s.Name)
+	case s.Type != corev1.SecretTypeTLS:
+		// A Secret's type cannot change in place, and deleting it to make it
+		// anew could lose it (and its other keys) if the create then failed.
+		return conflictError("Secret %s has type %s, not %s: delete it or choose another secretName", s.Name, s.Type, corev1.SecretTypeTLS)
 	}
 	return nil
 }
@@ -148,22 +152,11 @@ func fill(s *corev1.Secret, in activities.StoreSecretInput, keyPEM []byte, leaf 
 	labelFor(s, in.Certificate, in.Issuer, in.Request, leaf, in.Revision)
 }
 
-// write creates the Secret, or updates it at the resourceVersion read. A
-// Secret of another type (an Opaque one being replaced) cannot change type
-// in place: it is deleted, on the condition that it is still the one read,
-// and created again.
-func (a *Activities) write(ctx context.Context, cur, next *corev1.Secret, exists bool) error {
-	if exists && cur.Type == next.Type {
-		return a.Kube.Update(ctx, next)
-	}
+// write creates the Secret, or updates it at the resourceVersion read (guard
+// has made sure it is a kubernetes.io/tls Secret, whose type stays).
+func (a *Activities) write(ctx context.Context, next *corev1.Secret, exists bool) error {
 	if exists {
-		pre := client.Preconditions{UID: &cur.UID, ResourceVersion: &cur.ResourceVersion}
-		if err := a.Kube.Delete(ctx, cur, pre); err != nil {
-			return fmt.Errorf("replacing its type %s: %w", cur.Type, err)
-		}
-		next.ObjectMeta = metav1.ObjectMeta{
-			Namespace: cur.Namespace, Name: cur.Name, Labels: next.Labels, Annotations: next.Annotations,
-		}
+		return a.Kube.Update(ctx, next)
 	}
 	return a.Kube.Create(ctx, next)
 }

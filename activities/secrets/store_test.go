@@ -178,10 +178,10 @@ func TestStoreNeverOverwritesSilently(t *testing.T) {
 				createSecret(t, ns, "api-tls", corev1.SecretTypeTLS, map[string]string{activities.LabelCertificateName: "api"}, theirs)
 				return "1"
 			}, c.keyPEM, "Secret api-tls changed since it was inspected", ""},
-		{"an unlabelled Opaque Secret inspected as foreign is replaced by a TLS Secret",
+		{"an Opaque Secret is refused, not deleted to be made anew as a TLS Secret",
 			func(t *testing.T, ns string) string {
 				return createSecret(t, ns, "api-tls", corev1.SecretTypeOpaque, nil, theirs).ResourceVersion
-			}, c.keyPEM, "", ""},
+			}, c.keyPEM, "Secret api-tls has type Opaque, not kubernetes.io/tls: delete it or choose another secretName", ""},
 		{"a pending key that is not the chain's is not stored",
 			func(t *testing.T, ns string) string { return "" },
 			other.keyPEM, "", "does not hold the key of the issued certificate"},
