@@ -45,9 +45,9 @@ type PrivateKeyEncoding string
 
 // Private key encodings.
 const (
-	// PKCS1 gives "BEGIN RSA PRIVATE KEY" / "BEGIN EC PRIVATE KEY" blocks.
+	// PKCS1 gives PEM blocks of type "RSA PRIVATE KEY" or "EC PRIVATE KEY".
 	PKCS1 PrivateKeyEncoding = "PKCS1"
-	// PKCS8 gives "BEGIN PRIVATE KEY" blocks.
+	// PKCS8 gives PEM blocks of type "PRIVATE KEY".
 	PKCS8 PrivateKeyEncoding = "PKCS8"
 )
 
