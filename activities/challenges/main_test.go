@@ -36,45 +36,32 @@ var (
 // clusterNS is the cluster-resource namespace: ClusterIssuers' Secrets live there.
 const clusterNS = "certflow"
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "certflow-challenges-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-
-	bind, err = sandbox.StartBIND(ctx, sandbox.BINDOptions{
-		Dir:     dir,
-		Records: []string{"_acme-challenge.alias IN CNAME _acme-challenge.delegated"},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting BIND:", err)
-		return 1
-	}
-	defer bind.Stop()
-
-	k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir + "/kubernetes"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
-		return 1
-	}
-	defer k.Stop()
-	if kube, err = k.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, "building client:", err)
-		return 1
-	}
-	for _, ns := range []string{clusterNS, "team-a"} {
-		if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			fmt.Fprintln(os.Stderr, "creating namespace:", err)
-			return 1
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Run(m, "challenges", func(ctx context.Context, dir string, cleanup func(func())) error {
+		var err error
+		bind, err = sandbox.StartBIND(ctx, sandbox.BINDOptions{
+			Dir:     dir,
+			Records: []string{"_acme-challenge.alias IN CNAME _acme-challenge.delegated"},
+		})
+		if err != nil {
+			return err
 		}
-	}
-	return m.Run()
+		cleanup(func() { _ = bind.Stop() })
+		k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir + "/kubernetes"})
+		if err != nil {
+			return err
+		}
+		cleanup(func() { _ = k.Stop() })
+		if kube, err = k.Client(); err != nil {
+			return err
+		}
+		for _, ns := range []string{clusterNS, "team-a"} {
+			if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+				return fmt.Errorf("creating namespace: %w", err)
+			}
+		}
+		return nil
+	}))
 }
 
 // newActivities returns the activities wired as the worker wires them, with

@@ -30,28 +30,16 @@ import (
 // kube reaches the API server every test here shares.
 var kube client.Client
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "certflow-secrets-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
-		return 1
-	}
-	defer k.Stop()
-	if kube, err = k.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, "building client:", err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Run(m, "secrets", func(ctx context.Context, dir string, cleanup func(func())) error {
+		k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir})
+		if err != nil {
+			return err
+		}
+		cleanup(func() { _ = k.Stop() })
+		kube, err = k.Client()
+		return err
+	}))
 }
 
 var namespaces atomic.Int32

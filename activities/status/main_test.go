@@ -28,38 +28,27 @@ var (
 
 const uiBase = "https://temporal.example.test/"
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dir, err := os.MkdirTemp("", "certflow-status-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
-		return 1
-	}
-	defer k.Stop()
-	if kube, err = k.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, "building client:", err)
-		return 1
-	}
-	cs, err := kubernetes.NewForConfig(k.Config)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "building clientset:", err)
-		return 1
-	}
-	// As the worker wires it.
-	broadcaster := record.NewBroadcaster()
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder = broadcaster.NewRecorder(kube.Scheme(), corev1.EventSource{Component: "certflow"})
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Run(m, "status", func(ctx context.Context, dir string, cleanup func(func())) error {
+		k, err := sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: dir})
+		if err != nil {
+			return err
+		}
+		cleanup(func() { _ = k.Stop() })
+		if kube, err = k.Client(); err != nil {
+			return err
+		}
+		cs, err := kubernetes.NewForConfig(k.Config)
+		if err != nil {
+			return err
+		}
+		// As the worker wires it.
+		broadcaster := record.NewBroadcaster()
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+		cleanup(broadcaster.Shutdown)
+		recorder = broadcaster.NewRecorder(kube.Scheme(), corev1.EventSource{Component: "certflow"})
+		return nil
+	}))
 }
 
 func newActivities() *Activities {
