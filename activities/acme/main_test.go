@@ -36,73 +36,49 @@ var (
 // clusterNS holds the Secrets of ClusterIssuers.
 const clusterNS = "certflow-system"
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "certflow-acme-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var (
-		k8s        *sandbox.Kubernetes
-		kErr, dErr error
-		wg         sync.WaitGroup
-	)
-	wg.Go(func() {
-		k8s, kErr = sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: filepath.Join(dir, "kubernetes")})
-	})
-	wg.Go(func() {
-		for _, d := range []string{"bind", "pebble"} {
-			if dErr = os.MkdirAll(filepath.Join(dir, d), 0o755); dErr != nil {
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Run(m, "acme", func(ctx context.Context, dir string, cleanup func(func())) error {
+		var (
+			k8s        *sandbox.Kubernetes
+			kErr, dErr error
+			wg         sync.WaitGroup
+		)
+		wg.Go(func() {
+			k8s, kErr = sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: filepath.Join(dir, "kubernetes")})
+		})
+		wg.Go(func() {
+			for _, d := range []string{"bind", "pebble"} {
+				if dErr = os.MkdirAll(filepath.Join(dir, d), 0o755); dErr != nil {
+					return
+				}
+			}
+			if bind, dErr = sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: filepath.Join(dir, "bind")}); dErr != nil {
 				return
 			}
-		}
-		if bind, dErr = sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: filepath.Join(dir, "bind")}); dErr != nil {
-			return
-		}
-		pebble, dErr = sandbox.StartPebble(ctx, sandbox.PebbleOptions{Dir: filepath.Join(dir, "pebble"), DNSServer: bind.Addr})
-	})
-	wg.Wait()
-	defer func() {
-		if pebble != nil {
-			_ = pebble.Stop()
+			pebble, dErr = sandbox.StartPebble(ctx, sandbox.PebbleOptions{Dir: filepath.Join(dir, "pebble"), DNSServer: bind.Addr})
+		})
+		wg.Wait()
+		if k8s != nil {
+			cleanup(func() { _ = k8s.Stop() })
 		}
 		if bind != nil {
-			_ = bind.Stop()
+			cleanup(func() { _ = bind.Stop() })
 		}
-		if k8s != nil {
-			_ = k8s.Stop()
+		if pebble != nil {
+			cleanup(func() { _ = pebble.Stop() })
 		}
-	}()
-	if err := errors.Join(kErr, dErr); err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test stack:", err)
-		return 1
-	}
-	if kube, err = k8s.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}
-	if err := kube.Create(ctx, ns); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	tsig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "tsig"},
-		Data: map[string][]byte{"secret": []byte(bind.TSIGSecret)}}
-	if err := kube.Create(ctx, tsig); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	if code == 0 {
-		_ = os.RemoveAll(dir)
-	} else {
-		fmt.Fprintln(os.Stderr, "logs of the test stack are in", dir)
-	}
-	return code
+		if err := errors.Join(kErr, dErr); err != nil {
+			return err
+		}
+		var err error
+		if kube, err = k8s.Client(); err != nil {
+			return err
+		}
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: clusterNS}}
+		tsig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: clusterNS, Name: "tsig"},
+			Data: map[string][]byte{"secret": []byte(bind.TSIGSecret)}}
+		return errors.Join(kube.Create(ctx, ns), kube.Create(ctx, tsig))
+	}))
 }
 
 func testContext(t *testing.T) context.Context {

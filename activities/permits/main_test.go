@@ -29,59 +29,42 @@ var (
 	kube     ctrlclient.Client
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "certflow-permits-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var (
-		k8s        *sandbox.Kubernetes
-		tmp        *sandbox.Temporal
-		kErr, tErr error
-		wg         sync.WaitGroup
-	)
-	wg.Go(func() {
-		k8s, kErr = sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: filepath.Join(dir, "kubernetes")})
-	})
-	wg.Go(func() {
-		if tErr = os.MkdirAll(filepath.Join(dir, "temporal"), 0o755); tErr == nil {
-			tmp, tErr = sandbox.StartTemporal(ctx, sandbox.TemporalOptions{Dir: filepath.Join(dir, "temporal")})
-		}
-	})
-	wg.Wait()
-	defer func() {
-		if tmp != nil {
-			_ = tmp.Stop()
-		}
+func TestMain(m *testing.M) {
+	os.Exit(sandbox.Run(m, "permits", func(ctx context.Context, dir string, cleanup func(func())) error {
+		var (
+			k8s        *sandbox.Kubernetes
+			tmp        *sandbox.Temporal
+			kErr, tErr error
+			wg         sync.WaitGroup
+		)
+		wg.Go(func() {
+			k8s, kErr = sandbox.StartKubernetes(ctx, sandbox.KubernetesOptions{Dir: filepath.Join(dir, "kubernetes")})
+		})
+		wg.Go(func() {
+			if tErr = os.MkdirAll(filepath.Join(dir, "temporal"), 0o755); tErr == nil {
+				tmp, tErr = sandbox.StartTemporal(ctx, sandbox.TemporalOptions{Dir: filepath.Join(dir, "temporal")})
+			}
+		})
+		wg.Wait()
 		if k8s != nil {
-			_ = k8s.Stop()
+			cleanup(func() { _ = k8s.Stop() })
 		}
-	}()
-	if err := errors.Join(kErr, tErr); err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test stack:", err)
-		return 1
-	}
-	if kube, err = k8s.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if temporal, err = tmp.Dial(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer temporal.Close()
-	code := m.Run()
-	if code == 0 {
-		_ = os.RemoveAll(dir)
-	} else {
-		fmt.Fprintln(os.Stderr, "logs of the test stack are in", dir)
-	}
-	return code
+		if tmp != nil {
+			cleanup(func() { _ = tmp.Stop() })
+		}
+		if err := errors.Join(kErr, tErr); err != nil {
+			return err
+		}
+		var err error
+		if kube, err = k8s.Client(); err != nil {
+			return err
+		}
+		if temporal, err = tmp.Dial(ctx); err != nil {
+			return err
+		}
+		cleanup(temporal.Close)
+		return nil
+	}))
 }
 
 var seq atomic.Int32

@@ -12,15 +12,22 @@ import (
 // Run is the body of a test package's TestMain for tests that share real
 // parts: it makes a scratch directory and a context of two minutes for
 // setup, which starts the parts and registers with cleanup how to stop each,
-// runs the tests, then stops the parts in reverse order and removes the
-// directory. A setup error is printed and fails the binary.
-func Run(m *testing.M, name string, setup func(ctx context.Context, dir string, cleanup func(func())) error) int {
+// runs the tests, then stops the parts in reverse order. The directory (the
+// parts' logs) is removed when the tests pass and kept, and named, when they
+// fail. A setup error is printed and fails the binary.
+func Run(m *testing.M, name string, setup func(ctx context.Context, dir string, cleanup func(func())) error) (code int) {
 	dir, err := os.MkdirTemp("", "certflow-"+name+"-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if code == 0 {
+			_ = os.RemoveAll(dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "logs of the test stack are in", dir)
+		}
+	}()
 	var stops []func()
 	defer func() {
 		for _, stop := range slices.Backward(stops) {
