@@ -26,6 +26,9 @@ const (
 
 // permits: the account limiter's new-order permits.
 const (
-	RequestPermitName   = "RequestPermit"
+	AcquirePermitName   = "AcquirePermit"
 	ReportRateLimitName = "ReportRateLimit"
+	// RequestPermitName asks for a permit answered by a signal: the Orders
+	// started before AcquirePermit (Order version 1) still call it.
+	RequestPermitName = "RequestPermit"
 )

@@ -302,6 +302,9 @@ type Condition struct {
 	Status  string // True, False, Unknown
 	Reason  string
 	Message string
+	// LastTransitionTime is when Status last changed, as the workflow saw
+	// it; zero is the time of the write.
+	LastTransitionTime time.Time
 }
 
 // CertificateStatus is the whole status the workflow wants written. Zero
@@ -353,7 +356,9 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order. The limiter answers with a SignalPermit to the requester run.
+// a new order. AcquirePermit returns the limiter's answer; RequestPermit
+// (Order version 1) has the limiter answer with a SignalPermit to the
+// requester run.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -366,7 +371,8 @@ type RequestPermitInput struct {
 	Attempt int
 }
 
-// RequestPermitResult says whether an answer will come.
+// RequestPermitResult is the limiter's answer (AcquirePermit) or says whether
+// one will come (RequestPermit).
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
 	// issuer): no limiter was asked, no SignalPermit will come.
@@ -376,6 +382,8 @@ type RequestPermitResult struct {
 	LimiterRunID      string
 	// Limits are the budgets the request was made with.
 	Limits RateLimits
+	// Grant is the limiter's answer (AcquirePermit only).
+	Grant PermitGrant
 }
 
 // ReportRateLimitInput tells the issuer's account limiter that the CA refused

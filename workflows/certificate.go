@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,11 +29,13 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c.specs = workflow.GetSignalChannel(ctx, SignalSpec)
 	c.renews = workflow.GetSignalChannel(ctx, SignalRenew)
 	c.drainSignals(ctx)
+	c.local = certificateVersion(ctx) >= certificateLocalShortSteps
 
 	if err := c.cycle(ctx); err != nil {
 		return err
 	}
 	c.drainSignals(ctx)
+	c.state.Conditions = c.status.Conditions
 	return workflow.NewContinueAsNewError(ctx, CertificateWorkflowName, CertificateInput{
 		Certificate: c.ref, Spec: c.spec, State: c.state,
 	})
@@ -46,11 +49,13 @@ type certificate struct {
 	status activities.CertificateStatus
 	specs  workflow.ReceiveChannel
 	renews workflow.ReceiveChannel
+	// local runs the short steps as local activities (certificateVersion).
+	local bool
 }
 
 func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
 	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State}
-	c.status = activities.CertificateStatus{Certificate: c.ref, WorkflowID: c.id}
+	c.status = activities.CertificateStatus{Certificate: c.ref, WorkflowID: c.id, Conditions: slices.Clone(in.State.Conditions)}
 	c.describeState()
 	// A new run starts with what the state says; a stored certificate that
 	// is still valid keeps the Certificate Ready while a renewal runs or fails.
@@ -108,9 +113,9 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 
 func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretResult, error) {
 	var res activities.InspectSecretResult
-	err := workflow.ExecuteActivity(shortStep(ctx), activities.InspectSecretName, activities.InspectSecretInput{
+	err := runShortStep(ctx, c.local, activities.InspectSecretName, activities.InspectSecretInput{
 		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request,
-	}).Get(ctx, &res)
+	}, &res)
 	if err == nil {
 		c.state.SecretVersion = res.ResourceVersion
 	}
@@ -133,9 +138,9 @@ func (c *certificate) renewalTime(ctx workflow.Context) (renewAt, recheck time.T
 	var window *Window
 	if iss.ARICertID != "" {
 		var ari activities.RenewalInfoResult
-		err := workflow.ExecuteActivity(shortStep(ctx), activities.RenewalInfoName, activities.RenewalInfoInput{
+		err := runShortStep(ctx, c.local, activities.RenewalInfoName, activities.RenewalInfoInput{
 			Issuer: cmp.Or(c.state.IssuedBy, c.spec.Issuer), ARICertID: iss.ARICertID,
-		}).Get(ctx, &ari)
+		}, &ari)
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("asking the CA for a renewal window", "error", err)
 		} else if ari.Supported {

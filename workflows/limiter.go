@@ -15,6 +15,7 @@ import (
 // the same values.
 const (
 	LimiterWorkflowName = activities.LimiterWorkflowName
+	UpdatePermit        = activities.UpdatePermit
 	SignalPermitRequest = activities.SignalPermitRequest
 	SignalRateLimited   = activities.SignalRateLimited
 	SignalPermit        = activities.SignalPermit
@@ -65,7 +66,8 @@ type LimiterState struct {
 
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// each request adds about four (signal, signal sent and acknowledged, task).
+	// an update adds two (accepted, completed) and shares its task with the
+	// others that came meanwhile; a signalled request about four.
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -74,40 +76,41 @@ const (
 )
 
 // AccountLimiter is the single decider of new-order permits for one issuer's
-// ACME account. It answers each PermitRequest with the earliest time at which
-// every budget the order counts against has room (its share of the account's
-// new orders, of each registered domain's certificates, and of duplicates of
-// its set of names) and no CA rate limit is in force, records the permit at
-// that time, and signals the grant to the requester. It runs as long as its
+// ACME account. It answers each permit request with the earliest time at
+// which every budget the order counts against has room (its share of the
+// account's new orders, of each registered domain's certificates, and of
+// duplicates of its set of names) and no CA rate limit is in force, and
+// records the permit at that time. Requests come as UpdatePermit, answered in
+// the update's result, or (from Orders of version 1) as SignalPermitRequest,
+// answered with a SignalPermit to the requester. It runs as long as its
 // issuer is used, continuing as new every defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
 	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
+	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
+	err := workflow.SetUpdateHandler(ctx, UpdatePermit, func(ctx workflow.Context, r activities.PermitRequest) (activities.PermitGrant, error) {
+		l.drain(ctx, nil, reports) // a report that came first holds this request too
+		return l.decide(ctx, r), nil
+	})
+	if err != nil {
+		return err
+	}
 
-	for l.handled < limit && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(requests, func(c workflow.ReceiveChannel, _ bool) {
-			var r activities.PermitRequest
-			c.Receive(ctx, &r)
-			l.request(ctx, r)
-		})
-		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
-			var r activities.RateLimitReport
-			c.Receive(ctx, &r)
-			l.report(ctx, r)
-		})
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-		sel.Select(ctx)
-		if err := ctx.Err(); err != nil {
+	for !continueAsNew() {
+		err := workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || continueAsNew() })
+		if err != nil {
 			return err
 		}
+		l.drain(ctx, requests, reports)
 	}
 	// Answer what is buffered and wait until every answer is delivered; only
-	// then continue as new, so that no signal is lost between runs.
+	// then continue as new, so that no signal is lost between runs. Updates
+	// that come later are refused by the server and retried by the asker on
+	// the next run.
 	for {
-		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return l.sending == 0 && workflow.AllHandlersFinished(ctx) }); err != nil {
 			return err
 		}
 		if !l.drain(ctx, requests, reports) {
@@ -158,12 +161,12 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.Receive
 		l.report(ctx, r)
 		found = true
 	}
-	for {
+	for requests != nil {
 		var r activities.PermitRequest
 		if !requests.ReceiveAsync(&r) {
 			break
 		}
-		l.request(ctx, r)
+		l.answer(ctx, r, l.decide(ctx, r))
 		found = true
 	}
 	return found
@@ -189,10 +192,10 @@ func (l *limiter) report(ctx workflow.Context, r activities.RateLimitReport) {
 		"names", strings.Join(r.Names, ","), "until", r.Until.UTC().Format(time.RFC3339), "detail", r.Detail)
 }
 
-// request answers one permit request: the same answer again when the
+// decide answers one permit request: the same answer again when the
 // requester asked before for this attempt, else a new grant (releasing the
 // permit of an earlier attempt, which the requester did not use).
-func (l *limiter) request(ctx workflow.Context, r activities.PermitRequest) {
+func (l *limiter) decide(ctx workflow.Context, r activities.PermitRequest) activities.PermitGrant {
 	l.handled++
 	now := workflow.Now(ctx)
 	l.prune(now, r.Limits)
@@ -210,7 +213,7 @@ func (l *limiter) request(ctx workflow.Context, r activities.PermitRequest) {
 				"at", g.At.UTC().Format(time.RFC3339), "reason", g.Reason)
 		}
 	}
-	l.answer(ctx, r, g)
+	return g
 }
 
 // answer signals the grant to the requester without waiting for the server's

@@ -43,6 +43,23 @@ func pollingStep(ctx workflow.Context) workflow.Context {
 	return withActivity(ctx, 10*time.Minute, 20*time.Second)
 }
 
+// runShortStep runs a short step (a few calls to the CA or the API server)
+// as a local activity when local, in the workflow task with no round trip of
+// its own through the server; else as an activity.
+func runShortStep(ctx workflow.Context, local bool, name string, in, out any) error {
+	if local {
+		return workflow.ExecuteLocalActivity(withLocalActivity(ctx), name, in).Get(ctx, out)
+	}
+	return workflow.ExecuteActivity(shortStep(ctx), name, in).Get(ctx, out)
+}
+
+func withLocalActivity(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         activityRetry,
+	})
+}
+
 // withStatusWrite runs status writes as local activities: they are short
 // Kubernetes calls that need no server round trip of their own.
 func withStatusWrite(ctx workflow.Context) workflow.Context {

@@ -12,9 +12,9 @@ import (
 // Order is one issuance attempt: begin the ACME order (account, pending key,
 // order, authorizations), present the DNS-01 records, wait until they are
 // visible, let the CA validate, finalize with a CSR from the pending key, and
-// store the Secret. The records are removed at the end whatever happened,
-// even when the attempt is cancelled. Each step writes the Certificate's
-// status (step, authorizations) as it starts.
+// store the Secret. The records are removed once the CA has validated them,
+// and at the end whatever happened, even when the attempt is cancelled. Each
+// step writes the Certificate's status (step, authorizations) as it starts.
 //
 // A new order waits for a permit from the issuer's account limiter first,
 // unless it is an ARI renewal (exempt from the CA's limits); a rate limit
@@ -27,29 +27,32 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	}
 
 	step(stepOrdering)
-	if workflow.GetVersion(ctx, changeAccountLimiter, workflow.DefaultVersion, 1) >= 1 {
+	version := orderVersion(ctx)
+	local := version >= orderLocalShortSteps
+	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st); err != nil {
+			if err := awaitPermit(ctx, in, &st, local); err != nil {
 				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 		}
 	}
 	var begin activities.BeginOrderResult
-	err = workflow.ExecuteActivity(shortStep(ctx), activities.BeginOrderName, activities.BeginOrderInput{
+	err = runShortStep(ctx, local, activities.BeginOrderName, activities.BeginOrderInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		Revision: in.Revision, ReplacesCertID: in.ReplacesCertID,
-	}).Get(ctx, &begin)
+	}, &begin)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("ordering: %w", err)
 	}
 	st.Authorizations = begin.Authorizations
 
 	if pending := pendingAuthorizations(begin.Authorizations); len(pending) > 0 {
-		var presented activities.PresentResult
-		defer func() { cleanUp(ctx, in.Issuer, presented.Records) }()
+		records := &challengeRecords{issuer: in.Issuer}
+		defer func() { records.removed(ctx) }()
 
 		step(stepPresenting)
+		var presented activities.PresentResult
 		err = workflow.ExecuteActivity(shortStep(ctx), activities.PresentName, activities.PresentInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
 		}).Get(ctx, &presented)
@@ -57,9 +60,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 			// A Present that failed part-way (a worker lost, a timeout) may
 			// have made records it never reported: remove every record this
 			// order could have made.
-			presented.Records = possibleRecords(pending)
+			records.list = possibleRecords(pending)
 			return OrderResult{}, fmt.Errorf("presenting: %w", err)
 		}
+		records.list = presented.Records
 
 		step(stepPropagating)
 		err = workflow.ExecuteActivity(pollingStep(ctx), activities.WaitPropagationName, activities.WaitPropagationInput{
@@ -78,6 +82,9 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 			return OrderResult{}, fmt.Errorf("validating: %w", err)
 		}
 		st.Authorizations = merge(st.Authorizations, validated.Authorizations)
+		if local {
+			records.remove(ctx) // the CA needs them no more: remove them while the order is finalized
+		}
 	}
 
 	step(stepFinalizing)
@@ -92,30 +99,48 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 
 	step(stepStoring)
 	var stored activities.StoreSecretResult
-	err = workflow.ExecuteActivity(shortStep(ctx), activities.StoreSecretName, activities.StoreSecretInput{
+	err = runShortStep(ctx, local, activities.StoreSecretName, activities.StoreSecretInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		PendingKeySecret: begin.PendingKeySecret, ChainPEM: final.ChainPEM, CAPEM: final.CAPEM,
 		Revision: in.Revision, ExpectResourceVersion: in.SecretVersion,
-	}).Get(ctx, &stored)
+	}, &stored)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("storing Secret %s: %w", in.Request.SecretName, err)
 	}
 	return OrderResult{Issued: final.Issued, ChainPEM: final.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
 }
 
-// cleanUp removes the presented records on a context that survives the
-// attempt's cancellation. A failure is logged: the records are harmless
-// leftovers, and a failed clean-up must not fail a stored certificate.
-func cleanUp(ctx workflow.Context, issuer activities.IssuerRef, records []activities.PresentedRecord) {
-	if len(records) == 0 {
+// challengeRecords are the DNS-01 records an Order presented. They are
+// removed once: as soon as the CA needs them no more (remove), or when the
+// Order ends (removed, which also waits for a removal started before).
+type challengeRecords struct {
+	issuer  activities.IssuerRef
+	list    []activities.PresentedRecord
+	removal workflow.Future
+}
+
+// remove starts removing the records on a context that survives the
+// attempt's cancellation, without waiting.
+func (r *challengeRecords) remove(ctx workflow.Context) {
+	if r.removal != nil || len(r.list) == 0 {
 		return
 	}
-	dctx, cancel := workflow.NewDisconnectedContext(ctx)
-	defer cancel()
-	err := workflow.ExecuteActivity(withActivity(dctx, time.Minute, 0), activities.CleanUpChallengesName,
-		activities.CleanUpChallengesInput{Issuer: issuer, Records: records}).Get(dctx, nil)
-	if err != nil {
-		workflow.GetLogger(ctx).Error("removing challenge records", "records", len(records), "error", err)
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.removal = workflow.ExecuteActivity(withActivity(dctx, time.Minute, 0), activities.CleanUpChallengesName,
+		activities.CleanUpChallengesInput{Issuer: r.issuer, Records: r.list})
+}
+
+// removed removes the records, or waits for the removal started before. A
+// failure is logged: the records are harmless leftovers, and a failed
+// clean-up must not fail a stored certificate.
+func (r *challengeRecords) removed(ctx workflow.Context) {
+	r.remove(ctx)
+	if r.removal == nil {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if err := r.removal.Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("removing challenge records", "records", len(r.list), "error", err)
 	}
 }
 

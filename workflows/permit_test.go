@@ -9,12 +9,14 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 )
 
 // These tests run the Order workflow alone, with the permits activities
-// mocked and the limiter's answer delivered as the permit signal.
+// mocked: AcquirePermit returns the limiter's answer; for Orders of version 1,
+// RequestPermit's answer is delivered as the permit signal.
 
 func orderInput() OrderInput {
 	st := activities.CertificateStatus{Certificate: cert}
@@ -41,14 +43,13 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	written := statuses(env)
 	start := env.Now()
 	var asked []activities.RequestPermitInput
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			asked = append(asked, in)
-			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
-		}).Once()
 	at := start.Add(2 * time.Hour).Truncate(time.Second)
 	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
+	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			asked = append(asked, in)
+			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: grant}, nil
+		}).Once()
 	began := quickOrder(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
@@ -79,8 +80,29 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	}
 }
 
-func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
+func TestOrderOfVersion1WaitsForTheSignalledPermit(t *testing.T) {
 	env := newEnv(t)
+	env.OnGetVersion(changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps).Return(orderAsksLimiter)
+	statuses(env)
+	grant := activities.PermitGrant{At: env.Now().Add(time.Hour)}
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
+			return activities.RequestPermitResult{}, nil
+		}).Once()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if began.Before(grant.At) {
+		t.Fatalf("the order began at %s, before its permit at %s", began, grant.At)
+	}
+}
+
+func TestOrderOfVersion1AsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
+	env := newEnv(t)
+	env.OnGetVersion(changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps).Return(orderAsksLimiter)
 	statuses(env)
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
 	// The limiter was terminated after the first request; the second starts a new one, which answers.
@@ -112,7 +134,7 @@ func TestOrderNeedsNoPermitForAnARIRenewalOrAnIssuerWithoutBudgets(t *testing.T)
 			env := newEnv(t)
 			statuses(env)
 			asks := 0
-			env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+			env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
 				func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 					asks++
 					return tc.result, nil
@@ -167,21 +189,14 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	statuses(env)
 	start := env.Now()
 	var attempts []int
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
-			send := func(g activities.PermitGrant) {
-				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
-					t.Error(err)
-				}
+			grant := activities.PermitGrant{At: env.Now().Add(time.Second)}
+			if in.Attempt > 0 {
+				grant = activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt}
 			}
-			if in.Attempt == 0 {
-				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
-			} else {
-				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
-				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
-			}
-			return activities.RequestPermitResult{Limits: limits}, nil
+			return activities.RequestPermitResult{Limits: limits, Grant: grant}, nil
 		}).Twice()
 	began := quickOrder(env)
 	env.ExecuteWorkflow(Order, orderInput())

@@ -7,8 +7,14 @@ import (
 )
 
 // publish writes the status (and its Event, if any) to the Certificate. A
-// status that cannot be written is logged, not fatal: the next step writes again.
+// condition whose status changed since the last write changed now. A status
+// that cannot be written is logged, not fatal: the next step writes again.
 func publish(ctx workflow.Context, st *activities.CertificateStatus) {
+	for i := range st.Conditions {
+		if st.Conditions[i].LastTransitionTime.IsZero() {
+			st.Conditions[i].LastTransitionTime = workflow.Now(ctx)
+		}
+	}
 	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateCertificateStatusName, *st).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
@@ -16,11 +22,15 @@ func publish(ctx workflow.Context, st *activities.CertificateStatus) {
 	st.Event = nil
 }
 
-// setCondition replaces the condition of the same type.
+// setCondition replaces the condition of the same type, keeping its
+// transition time while its status stays the same (publish stamps a new one).
 func setCondition(st *activities.CertificateStatus, typ, status, reason, message string) {
 	c := activities.Condition{Type: typ, Status: status, Reason: reason, Message: message}
 	for i := range st.Conditions {
 		if st.Conditions[i].Type == typ {
+			if st.Conditions[i].Status == status {
+				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			}
 			st.Conditions[i] = c
 			return
 		}

@@ -98,6 +98,9 @@ type CertificateState struct {
 	// answered with a rate limit in a row of attempts.
 	IssuerIndex      int
 	RateLimitedSince time.Time
+	// Conditions are the status conditions as last written, so that the
+	// next run keeps their transition times.
+	Conditions []activities.Condition
 }
 
 // IssuerInput starts an Issuer workflow.

@@ -183,7 +183,7 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	// The next run finds the stored certificate due and renews it, naming it in
 	// the order (ARI "replaces").
 	env2 := newEnv(t)
-	statuses(env2)
+	written2 := statuses(env2)
 	env2.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
 		State: activities.SecretCurrent, ResourceVersion: "rv-01", Issued: next.State.Issued,
 	}, nil).Once()
@@ -196,6 +196,11 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	}
 	if began.ReplacesCertID != "aki.01" || began.Revision != 2 {
 		t.Fatalf("renewal order: replaces %q revision %d, want aki.01 and 2", began.ReplacesCertID, began.Revision)
+	}
+	// Ready stayed True through the renewal: it keeps the time it became True.
+	readySince := lastCondition(*written, condReady).LastTransitionTime
+	if c := lastCondition(*written2, condReady); c.Status != condTrue || readySince.IsZero() || !c.LastTransitionTime.Equal(readySince) {
+		t.Fatalf("Ready after the renewal %+v, want True since %s", c, readySince)
 	}
 }
 

@@ -1,20 +1,23 @@
 // Package permits holds the activities that talk to an issuer's account
 // limiter, the workflow that hands out new-order permits so that a flood of
-// Certificates stays inside the CA's limits: RequestPermit asks it for a
-// permit (starting it when it does not run) and ReportRateLimit tells it that
-// the CA rate-limited the account. The limiter answers the requesting
-// workflow with a signal, not through these activities.
+// Certificates stays inside the CA's limits: AcquirePermit asks it for a
+// permit and returns the answer (an update, starting the limiter when it
+// does not run), and ReportRateLimit tells it that the CA rate-limited the
+// account. RequestPermit is AcquirePermit's predecessor, whose answer comes
+// to the requesting workflow as a signal; Orders started before
+// AcquirePermit existed still call it.
 //
-// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
-// same signal again, and the limiter answers a repeated request with its
-// first answer. The limiter's names and signal values are in package
-// activities; this package must not import workflows.
+// All are idempotent: a retry sends the same update or signal again, and the
+// limiter answers a repeated request with its first answer. The limiter's
+// names and values are in package activities; this package must not import
+// workflows.
 package permits
 
 import (
 	"context"
 	"fmt"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
@@ -42,33 +45,75 @@ type Issuers interface {
 func (a *Activities) Register(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }) {
+	r.RegisterActivityWithOptions(a.AcquirePermit, activity.RegisterOptions{Name: activities.AcquirePermitName})
 	r.RegisterActivityWithOptions(a.RequestPermit, activity.RegisterOptions{Name: activities.RequestPermitName})
 	r.RegisterActivityWithOptions(a.ReportRateLimit, activity.RegisterOptions{Name: activities.ReportRateLimitName})
 }
 
-// RequestPermit asks the issuer's limiter for a permit to create a new order
-// for the names, with the issuer's budgets as they are now. The limiter
-// answers the requester run with a SignalPermit. An issuer that is not an
-// ACME issuer has no budgets: nothing is asked, and the result says so.
-func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-	iss, err := a.Issuers.Get(ctx, in.Issuer)
+// AcquirePermit asks the issuer's limiter for a permit to create a new order
+// for the names, with the issuer's budgets as they are now, and returns its
+// answer: the time the order may be created. It runs as a local activity: one
+// update to the limiter, no round trip of its own through the server. An
+// issuer that is not an ACME issuer has no budgets: nothing is asked, and the
+// result says so.
+func (a *Activities) AcquirePermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+	req, unlimited, err := a.permitRequest(ctx, in)
+	if err != nil || unlimited {
+		return activities.RequestPermitResult{Unlimited: unlimited}, err
+	}
+	id := activities.LimiterWorkflowID(in.Issuer)
+	start := a.Temporal.NewWithStartWorkflowOperation(a.limiterOptions(id), activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: in.Issuer})
+	update, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			// The same ID for a retry: the run answers it once.
+			UpdateID:     fmt.Sprintf("%s/%s/%d", in.RequesterWorkflowID, in.RequesterRunID, in.Attempt),
+			UpdateName:   activities.UpdatePermit,
+			Args:         []any{req},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	res := activities.RequestPermitResult{LimiterWorkflowID: id, Limits: req.Limits}
+	if err == nil {
+		res.LimiterRunID = update.RunID()
+		err = update.Get(ctx, &res.Grant)
+	}
 	if err != nil {
-		return activities.RequestPermitResult{}, err
+		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
 	}
-	if iss.Spec.ACME == nil {
-		return activities.RequestPermitResult{Unlimited: true}, nil
-	}
-	limits := Limits(iss.Spec.ACME.RateLimits)
-	names := Names(in.Names)
-	req := activities.PermitRequest{
-		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
-		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces, Limits: limits, Attempt: in.Attempt,
+	return res, nil
+}
+
+// RequestPermit is AcquirePermit for Orders of version 1: the limiter
+// answers the requester run with a SignalPermit.
+func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+	req, unlimited, err := a.permitRequest(ctx, in)
+	if err != nil || unlimited {
+		return activities.RequestPermitResult{Unlimited: unlimited}, err
 	}
 	run, err := a.signalWithStart(ctx, in.Issuer, activities.SignalPermitRequest, req)
 	if err != nil {
 		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
 	}
-	return activities.RequestPermitResult{LimiterWorkflowID: run.GetID(), LimiterRunID: run.GetRunID(), Limits: limits}, nil
+	return activities.RequestPermitResult{LimiterWorkflowID: run.GetID(), LimiterRunID: run.GetRunID(), Limits: req.Limits}, nil
+}
+
+// permitRequest is what the limiter is asked: the request with the issuer's
+// budgets as they are now, or unlimited when the issuer has none.
+func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPermitInput) (_ activities.PermitRequest, unlimited bool, _ error) {
+	iss, err := a.Issuers.Get(ctx, in.Issuer)
+	if err != nil {
+		return activities.PermitRequest{}, false, err
+	}
+	if iss.Spec.ACME == nil {
+		return activities.PermitRequest{}, true, nil
+	}
+	names := Names(in.Names)
+	return activities.PermitRequest{
+		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
+		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces,
+		Limits: Limits(iss.Spec.ACME.RateLimits), Attempt: in.Attempt,
+	}, false, nil
 }
 
 // ReportRateLimit tells the issuer's limiter that the CA refused an order with
@@ -88,7 +133,11 @@ func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRa
 // run (never started, or ended by an operator).
 func (a *Activities) signalWithStart(ctx context.Context, issuer activities.IssuerRef, signal string, value any) (client.WorkflowRun, error) {
 	id := activities.LimiterWorkflowID(issuer)
-	return a.Temporal.SignalWithStartWorkflow(ctx, id, signal, value,
-		client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue},
+	return a.Temporal.SignalWithStartWorkflow(ctx, id, signal, value, a.limiterOptions(id),
 		activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: issuer})
+}
+
+// limiterOptions start the limiter, or find the one that runs.
+func (a *Activities) limiterOptions(id string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
 }

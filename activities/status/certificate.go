@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -9,28 +10,26 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // UpdateCertificateStatus writes the Certificate's whole status as the
-// workflow decided it: conditions (only those given; each keeps its
-// lastTransitionTime while its status is unchanged), times (zero is unset),
-// counts (zero is unset), the step, the authorizations, the workflow's ID and
-// UI link. It writes at the resourceVersion it read and reads again on a
-// conflict. Then it records the Event, if one is given.
+// workflow decided it, in one request: conditions (only those given, with the
+// workflow's transition times), times (zero is unset), counts (zero is
+// unset), the step, the authorizations, the workflow's ID and UI link. The
+// workflow is the status's only writer, so it replaces what is there without
+// reading it first. Then it records the Event, if one is given.
 func (a *Activities) UpdateCertificateStatus(ctx context.Context, in activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
 	key := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Certificate.Name}
-	var cert certflowv1.Certificate
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := a.Kube.Get(ctx, key, &cert); err != nil {
-			return err
-		}
-		cert.Status = a.certificateStatus(cert.Status.Conditions, in)
-		return a.Kube.Status().Update(ctx, &cert)
-	})
+	patch, err := json.Marshal([]jsonPatchOp{{Op: "add", Path: "/status", Value: a.certificateStatus(in, time.Now())}})
+	if err != nil {
+		return activities.UpdateCertificateStatusResult{}, fmt.Errorf("encoding status of Certificate %s: %w", key, err)
+	}
+	cert := certflowv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	err = a.Kube.Status().Patch(ctx, &cert, client.RawPatch(types.JSONPatchType, patch))
 	if apierrors.IsNotFound(err) {
 		return activities.UpdateCertificateStatusResult{}, nil
 	}
@@ -41,9 +40,17 @@ func (a *Activities) UpdateCertificateStatus(ctx context.Context, in activities.
 	return activities.UpdateCertificateStatusResult{}, nil
 }
 
-func (a *Activities) certificateStatus(old []metav1.Condition, in activities.CertificateStatus) certflowv1.CertificateStatus {
+// jsonPatchOp is one operation of a JSON patch (RFC 6902). "add" of a member
+// that exists replaces it.
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+func (a *Activities) certificateStatus(in activities.CertificateStatus, now time.Time) certflowv1.CertificateStatus {
 	st := certflowv1.CertificateStatus{
-		Conditions:             conditions(old, in.Conditions, in.ObservedGeneration),
+		Conditions:             conditions(in.Conditions, in.ObservedGeneration, now),
 		NotBefore:              timeOrNil(in.NotBefore),
 		NotAfter:               timeOrNil(in.NotAfter),
 		RenewalTime:            timeOrNil(in.RenewalTime),
@@ -70,19 +77,20 @@ func (a *Activities) certificateStatus(old []metav1.Condition, in activities.Cer
 	return st
 }
 
-// conditions are the given conditions, each carrying over the
-// lastTransitionTime of the stored one of its type when its status is the
-// same. Types not given are dropped: the input is the whole status.
-func conditions(old []metav1.Condition, in []activities.Condition, generation int64) []metav1.Condition {
+// conditions are the given conditions; one without a transition time (from a
+// workflow that did not keep them) changed now.
+func conditions(in []activities.Condition, generation int64, now time.Time) []metav1.Condition {
 	var out []metav1.Condition
 	for _, c := range in {
 		if c.Type == "" {
 			continue
 		}
-		if prev := meta.FindStatusCondition(old, c.Type); prev != nil {
-			out = append(out, *prev)
+		cond := condition(c, generation)
+		cond.LastTransitionTime = metav1.NewTime(c.LastTransitionTime)
+		if c.LastTransitionTime.IsZero() {
+			cond.LastTransitionTime = metav1.NewTime(now)
 		}
-		meta.SetStatusCondition(&out, condition(c, generation))
+		meta.SetStatusCondition(&out, cond)
 	}
 	return out
 }

@@ -31,14 +31,15 @@ import (
 func main() {
 	n := flag.Int("n", 20, "certificates to issue at once")
 	keep := flag.Bool("keep", false, "keep the stack's directory (logs) after the run")
+	verbose := flag.Bool("v", false, "also print the history events of each workflow type")
 	flag.Parse()
-	if err := run(*n, *keep); err != nil {
+	if err := run(*n, *keep, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, keep bool) error {
+func run(n int, keep, verbose bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
@@ -106,14 +107,17 @@ func run(n int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	events, steps, err := historyStats(ctx, stack)
+	h, err := historyStats(ctx, stack)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
-		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(events)/float64(n))
+		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
-	fmt.Print(steps)
+	fmt.Print(h)
+	if verbose {
+		fmt.Print(h.eventsByType())
+	}
 	return nil
 }

@@ -3,16 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/workflows"
 )
 
 type processUsage struct {
@@ -56,55 +60,131 @@ var steps = []struct{ activity, step string }{
 	{activities.StoreSecretName, "store"},
 }
 
-// historyStats counts the events of every workflow run and the mean time of
-// each step (activity scheduled to completed) over the Order workflows.
-func historyStats(ctx context.Context, stack *sandbox.Stack) (int, string, error) {
+// histories sums what the recorded workflow histories say about the run.
+type histories struct {
+	events int
+	// step and queued are the total time of each step (activity scheduled
+	// to completed) and the part of it the task waited for a worker.
+	step, queued map[string]time.Duration
+	count        map[string]int
+	// permit is the total time Orders spent before their first step
+	// (waiting for the account limiter).
+	permit time.Duration
+	orders int
+	// eventTypes counts events by workflow type and event type.
+	eventTypes map[string]map[string]int
+	// taskFailures counts the reasons workflow tasks failed.
+	taskFailures map[string]int
+}
+
+// historyStats reads every workflow run's history.
+func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) {
+	h := histories{step: map[string]time.Duration{}, queued: map[string]time.Duration{}, count: map[string]int{}, eventTypes: map[string]map[string]int{}, taskFailures: map[string]int{}}
 	tc, err := stack.Temporal.Dial(ctx)
 	if err != nil {
-		return 0, "", err
+		return h, err
 	}
 	defer tc.Close()
-	events := 0
-	total := map[string]time.Duration{}
-	count := map[string]int{}
 	var token []byte
 	for {
 		resp, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token, Query: "WorkflowType != 'Issuer'"})
 		if err != nil {
-			return 0, "", fmt.Errorf("listing workflows: %w", err)
+			return h, fmt.Errorf("listing workflows: %w", err)
 		}
 		for _, ex := range resp.Executions {
-			scheduled := map[int64]string{}
-			scheduledAt := map[int64]time.Time{}
+			var events []*historypb.HistoryEvent
 			it := tc.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			for it.HasNext() {
 				ev, err := it.Next()
 				if err != nil {
-					return 0, "", err
+					return h, err
 				}
-				events++
-				if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-					scheduled[ev.EventId] = a.ActivityType.Name
-					scheduledAt[ev.EventId] = ev.EventTime.AsTime()
-				}
-				if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
-					name := scheduled[a.ScheduledEventId]
-					total[name] += ev.EventTime.AsTime().Sub(scheduledAt[a.ScheduledEventId])
-					count[name]++
-				}
+				events = append(events, ev)
 			}
+			h.add(ex.Type.Name, events)
 		}
 		if token = resp.NextPageToken; len(token) == 0 {
 			break
 		}
 	}
+	return h, nil
+}
+
+func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
+	h.events += len(events)
+	types := h.eventTypes[workflowType]
+	if types == nil {
+		types = map[string]int{}
+		h.eventTypes[workflowType] = types
+	}
+	scheduled := map[int64]*historypb.HistoryEvent{}
+	started := map[int64]*historypb.HistoryEvent{}
+	firstStep := true
+	for _, ev := range events {
+		types[strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_")]++
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled[ev.EventId] = ev
+			if workflowType == workflows.OrderWorkflowName && firstStep && a.ActivityType.Name == activities.BeginOrderName {
+				h.permit += ev.EventTime.AsTime().Sub(events[0].EventTime.AsTime())
+				h.orders++
+				firstStep = false
+			}
+		}
+		if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
+			msg := a.GetFailure().GetMessage()
+			h.taskFailures[workflowType+": "+a.Cause.String()+": "+msg[:min(len(msg), 200)]]++
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			started[a.ScheduledEventId] = ev
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+			s := scheduled[a.ScheduledEventId]
+			name := s.GetActivityTaskScheduledEventAttributes().ActivityType.Name
+			h.step[name] += ev.EventTime.AsTime().Sub(s.EventTime.AsTime())
+			if st := started[a.ScheduledEventId]; st != nil {
+				h.queued[name] += st.EventTime.AsTime().Sub(s.EventTime.AsTime())
+			}
+			h.count[name]++
+		}
+	}
+}
+
+// String says where the time went: each step's mean time (and the part of it
+// spent waiting for a worker), the mean wait for a permit, and, verbose, the
+// events per workflow type.
+func (h histories) String() string {
 	var b strings.Builder
 	b.WriteString("mean time per step:")
+	if h.orders > 0 {
+		fmt.Fprintf(&b, " permit=%.2fs", (h.permit / time.Duration(h.orders)).Seconds())
+	}
 	for _, s := range steps {
-		if count[s.activity] > 0 {
-			fmt.Fprintf(&b, " %s=%.2fs", s.step, (total[s.activity] / time.Duration(count[s.activity])).Seconds())
+		if n := h.count[s.activity]; n > 0 {
+			fmt.Fprintf(&b, " %s=%.2fs", s.step, (h.step[s.activity] / time.Duration(n)).Seconds())
+		}
+	}
+	b.WriteString("\nof which waiting for a worker:")
+	for _, s := range steps {
+		if n := h.count[s.activity]; n > 0 {
+			fmt.Fprintf(&b, " %s=%.2fs", s.step, (h.queued[s.activity] / time.Duration(n)).Seconds())
 		}
 	}
 	b.WriteString("\n")
-	return events, b.String(), nil
+	return b.String()
+}
+
+// eventsByType lists the events of each workflow type by event type.
+func (h histories) eventsByType() string {
+	var b strings.Builder
+	for _, wt := range slices.Sorted(maps.Keys(h.eventTypes)) {
+		fmt.Fprintf(&b, "%s:", wt)
+		for _, et := range slices.Sorted(maps.Keys(h.eventTypes[wt])) {
+			fmt.Fprintf(&b, " %s=%d", et, h.eventTypes[wt][et])
+		}
+		b.WriteString("\n")
+	}
+	for _, f := range slices.Sorted(maps.Keys(h.taskFailures)) {
+		fmt.Fprintf(&b, "workflow task failed %d times: %s\n", h.taskFailures[f], f)
+	}
+	return b.String()
 }

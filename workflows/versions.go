@@ -1,0 +1,37 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+)
+
+// The versions of the workflows' steps (workflow.GetVersion): a run records
+// the version it started with and replays with it, so a certflow upgrade
+// never breaks a workflow in flight. Each change keeps the code of the
+// versions before it until no run of them can remain.
+const (
+	// changeOrderSteps is the Order's change ID (its first version's name).
+	changeOrderSteps = "account-limiter"
+	// orderAsksLimiter: the Order asks its issuer's account limiter for a
+	// permit first (RequestPermit, answered by a signal).
+	orderAsksLimiter workflow.Version = 1
+	// orderLocalShortSteps: the permit (AcquirePermit, answered at once), the
+	// beginning of the order and the Secret write run as local activities,
+	// and the records go as soon as the CA has validated them.
+	orderLocalShortSteps workflow.Version = 2
+
+	// changeCertificateSteps is the Certificate workflow's change ID.
+	changeCertificateSteps = "local-short-steps"
+	// certificateLocalShortSteps: the Secret inspection and the renewal
+	// window question run as local activities.
+	certificateLocalShortSteps workflow.Version = 1
+)
+
+// orderVersion is the version of the Order steps this run follows.
+func orderVersion(ctx workflow.Context) workflow.Version {
+	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps)
+}
+
+// certificateVersion is the version of the Certificate steps this run follows.
+func certificateVersion(ctx workflow.Context) workflow.Version {
+	return workflow.GetVersion(ctx, changeCertificateSteps, workflow.DefaultVersion, certificateLocalShortSteps)
+}
