@@ -86,7 +86,7 @@ func (a *Activities) open(ctx context.Context, ref activities.IssuerRef, known b
 	}
 	kid := ""
 	if known {
-		kid = a.knownAccount(ctx, iss, spec, key)
+		kid = knownAccount(iss, spec, key)
 	}
 	core, hints, err := a.dial(iss, kid, key)
 	if err != nil {
@@ -122,24 +122,8 @@ func (s *session) register(ctx context.Context) (legoacme.ExtendedAccount, error
 
 // knownAccount is the account URL in the issuer's status if it was recorded
 // for this key on this server, else "".
-func (a *Activities) knownAccount(ctx context.Context, iss *issuers.Issuer, spec *certflowv1.ACMEIssuer, key accountKey) string {
-	var status certflowv1.IssuerStatus
-	nn := types.NamespacedName{Namespace: iss.Ref.Namespace, Name: iss.Ref.Name}
-	if iss.Ref.Kind == certflowv1.ClusterIssuerKind {
-		var ci certflowv1.ClusterIssuer
-		nn.Namespace = ""
-		if a.Issuers.Client.Get(ctx, nn, &ci) != nil {
-			return ""
-		}
-		status = ci.Status
-	} else {
-		var is certflowv1.Issuer
-		if a.Issuers.Client.Get(ctx, nn, &is) != nil {
-			return ""
-		}
-		status = is.Status
-	}
-	st := status.ACME
+func knownAccount(iss *issuers.Issuer, spec *certflowv1.ACMEIssuer, key accountKey) string {
+	st := iss.Status.ACME
 	if st == nil || st.URI == "" || st.LastPrivateKeyHash != key.hash {
 		return ""
 	}

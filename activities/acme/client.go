@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -35,12 +36,14 @@ type Activities struct {
 	HTTPClient func(iss *issuers.Issuer) (*http.Client, error)
 	// UserAgent prefixes lego's User-Agent; "certflow" when empty.
 	UserAgent string
-	// PollInterval is the wait between polls of an order or authorization
-	// when the CA sends no Retry-After; 500ms when zero (Pebble with
-	// PEBBLE_VA_NOSLEEP validates in milliseconds, Let's Encrypt in seconds).
+	// PollInterval is the first wait between polls of an order or
+	// authorization when the CA sends no Retry-After; it doubles with each
+	// poll up to maxPollWait. 200ms when zero: Pebble with PEBBLE_VA_NOSLEEP
+	// validates in milliseconds, Let's Encrypt in a few seconds.
 	PollInterval time.Duration
 
 	transports sync.Map // TLS settings -> *http.Transport, to reuse connections
+	cores      cores    // clients of the CAs, by account
 }
 
 // caRequestTimeout bounds one request to the CA. It stays below the
@@ -64,11 +67,16 @@ func (a *Activities) Register(r interface {
 // minutes gets them through the workflow's retry policy instead.
 const maxPollWait = 10 * time.Second
 
-func (a *Activities) pollInterval() time.Duration {
-	if a.PollInterval > 0 {
-		return a.PollInterval
+// pollWait is the wait before poll round+1 (from 1) without a Retry-After.
+func (a *Activities) pollWait(round int) time.Duration {
+	d := a.PollInterval
+	if d <= 0 {
+		d = 200 * time.Millisecond
 	}
-	return 500 * time.Millisecond
+	for i := 1; i < round && d < maxPollWait; i++ {
+		d *= 2
+	}
+	return min(d, maxPollWait)
 }
 
 // DefaultHTTPClient reaches the CA with the issuer's TLS settings: caBundle
@@ -98,9 +106,24 @@ func (a *Activities) DefaultHTTPClient(iss *issuers.Issuer) (*http.Client, error
 	return &http.Client{Transport: actual.(*http.Transport), Timeout: caRequestTimeout}, nil
 }
 
-// dial reads the CA's directory and returns a client that signs with key as
-// account kid (both may be empty for unauthenticated requests such as ARI).
+// dial returns a client of the issuer's CA that signs with key as account kid
+// (both may be empty for unauthenticated requests such as ARI). A client of a
+// known account, or an unauthenticated one, is shared (cores); one that is to
+// register an account is not: registering sets its kid.
 func (a *Activities) dial(iss *issuers.Issuer, kid string, key accountKey) (*api.Core, *retryAfters, error) {
+	shared, cacheKey, now := kid != "" || key.signer == nil, coreKey(iss, kid, key), time.Now()
+	if cc, ok := a.cores.get(cacheKey, now); shared && ok {
+		return cc.core, cc.hints, nil
+	}
+	core, hints, err := a.newCore(iss, kid, key)
+	if err == nil && shared {
+		a.cores.put(cacheKey, cachedCore{core: core, hints: hints, made: now})
+	}
+	return core, hints, err
+}
+
+// newCore reads the CA's directory and returns a new client.
+func (a *Activities) newCore(iss *issuers.Issuer, kid string, key accountKey) (*api.Core, *retryAfters, error) {
 	newClient := a.HTTPClient
 	if newClient == nil {
 		newClient = a.DefaultHTTPClient
@@ -130,7 +153,7 @@ func (a *Activities) dial(iss *issuers.Issuer, kid string, key accountKey) (*api
 const maxResponseSize = 1 << 20
 
 // retryAfters is the HTTP transport to the CA. It remembers the Retry-After
-// of the last answer per URL (lego's Orders.Get and Authorizations.Get do not
+// of the last answer per URL that had one (lego's Orders.Get and Authorizations.Get do not
 // return it), says plainly when the CA cannot be reached, and bounds the size
 // of answers.
 type retryAfters struct {
@@ -156,21 +179,34 @@ func (r *retryAfters) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Answers from a CA are untrusted input: none of its documents (directory,
 	// order, chain) comes near this size.
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxResponseSize)
-	var wait time.Duration
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		if s, err := strconv.Atoi(v); err == nil && s > 0 {
-			wait = time.Duration(s) * time.Second
-		} else if t, err := http.ParseTime(v); err == nil {
-			wait = time.Until(t)
-		}
-	}
+	wait := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	r.mu.Lock()
 	if r.last == nil {
 		r.last = map[string]time.Duration{}
 	}
-	r.last[req.URL.String()] = wait
+	if wait > 0 {
+		r.last[req.URL.String()] = wait
+	} else {
+		delete(r.last, req.URL.String()) // kept only while the CA asks to wait: the map stays small
+	}
 	r.mu.Unlock()
 	return resp, nil
+}
+
+// retryAfter reads a Retry-After header, delay-seconds or an HTTP date: 0
+// when it is absent, unreadable or past. A number of seconds too large for a
+// time.Duration (292 years) is the longest one, not one that wrapped around.
+func retryAfter(header string, now time.Time) time.Duration {
+	if header == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(header, 10, 64); err == nil {
+		return time.Duration(min(max(s, 0), int64(math.MaxInt64/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(header); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
 }
 
 // wait is how long to wait before polling url again: the CA's last

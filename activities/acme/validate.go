@@ -128,7 +128,7 @@ func (s *session) poll(ctx context.Context, check func() (done bool, url string,
 			return err
 		}
 		activity.RecordHeartbeat(ctx, round)
-		t := time.NewTimer(s.hints.wait(url, s.a.pollInterval()))
+		t := time.NewTimer(s.hints.wait(url, s.a.pollWait(round)))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -32,6 +32,7 @@ type Issuer struct {
 	Ref             activities.IssuerRef
 	Generation      int64
 	Spec            certflowv1.IssuerSpec
+	Status          certflowv1.IssuerStatus
 	SecretNamespace string
 }
 
@@ -40,15 +41,16 @@ func (l *Loader) Get(ctx context.Context, ref activities.IssuerRef) (*Issuer, er
 	var (
 		obj       client.Object
 		spec      *certflowv1.IssuerSpec
+		status    *certflowv1.IssuerStatus
 		secretsNS string
 	)
 	switch ref.Kind {
 	case "ClusterIssuer":
 		ci := &certflowv1.ClusterIssuer{}
-		obj, spec, secretsNS = ci, &ci.Spec, l.ClusterResourceNamespace
+		obj, spec, status, secretsNS = ci, &ci.Spec, &ci.Status, l.ClusterResourceNamespace
 	case "Issuer", "":
 		is := &certflowv1.Issuer{}
-		obj, spec, secretsNS = is, &is.Spec, ref.Namespace
+		obj, spec, status, secretsNS = is, &is.Spec, &is.Status, ref.Namespace
 	default:
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("issuer kind %q: want Issuer or ClusterIssuer", ref.Kind), activities.ErrTypeConfig, nil)
@@ -64,7 +66,7 @@ func (l *Loader) Get(ctx context.Context, ref activities.IssuerRef) (*Issuer, er
 		}
 		return nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
-	return &Issuer{Ref: ref, Generation: obj.GetGeneration(), Spec: *spec, SecretNamespace: secretsNS}, nil
+	return &Issuer{Ref: ref, Generation: obj.GetGeneration(), Spec: *spec, Status: *status, SecretNamespace: secretsNS}, nil
 }
 
 // SecretValue reads one key of a Secret in the issuer's Secret namespace. A
