@@ -148,6 +148,7 @@ type Challenge struct {
 // ValidateInput asks the CA to check the pending challenges and waits until
 // every authorization is valid or one is invalid.
 type ValidateInput struct {
+	StepProgress
 	Issuer         IssuerRef
 	Authorizations []Authorization
 }
@@ -159,6 +160,7 @@ type ValidateResult struct {
 
 // FinalizeInput sends the CSR made from the pending key and fetches the chain.
 type FinalizeInput struct {
+	StepProgress
 	Certificate      CertificateRef
 	Issuer           IssuerRef
 	Request          Request
@@ -194,6 +196,7 @@ type RenewalInfoResult struct {
 
 // PresentInput publishes the DNS-01 records of the authorizations still pending.
 type PresentInput struct {
+	StepProgress
 	Certificate    CertificateRef
 	Issuer         IssuerRef
 	Authorizations []Authorization
@@ -215,6 +218,7 @@ type PresentResult struct {
 // WaitPropagationInput waits until every record is visible on its zone's
 // authoritative nameservers. It heartbeats while it polls.
 type WaitPropagationInput struct {
+	StepProgress
 	Issuer  IssuerRef
 	Records []PresentedRecord
 }
@@ -275,6 +279,7 @@ type InspectSecretResult struct {
 // StoreSecretInput writes the issued certificate and the pending key into the
 // target Secret, then deletes the pending key Secret.
 type StoreSecretInput struct {
+	StepProgress
 	Certificate      CertificateRef
 	Issuer           IssuerRef
 	Request          Request
@@ -399,3 +404,22 @@ type ReportRateLimitInput struct {
 
 // ReportRateLimitResult is empty.
 type ReportRateLimitResult struct{}
+
+// StepProgress is embedded in the input of a step that may take a while: the
+// status to write to the Certificate if the step is still running after a
+// moment (the worker's progress interceptor writes it). A step that waits
+// (for DNS, for the CA) shows in status without a status write for every
+// step of every issuance.
+type StepProgress struct {
+	// ProgressStatus is the status with this step; nil writes nothing.
+	ProgressStatus *CertificateStatus `json:",omitempty"`
+}
+
+// Progress is the status to write while the step runs.
+func (p StepProgress) Progress() *CertificateStatus { return p.ProgressStatus }
+
+// ProgressReporter is an activity input with a status to write while the
+// activity runs.
+type ProgressReporter interface {
+	Progress() *CertificateStatus
+}

@@ -7,9 +7,11 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/acme"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/dns/propagation"
@@ -86,7 +89,15 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
 
 	loader := &issuers.Loader{Client: kube, ClusterResourceNamespace: opts.ClusterResourceNamespace}
-	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{OnFatalError: opts.OnFatalError})
+	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}
+	progress := &progressInterceptor{delay: progressDelay, write: func(ctx context.Context, st activities.CertificateStatus) error {
+		_, err := statuses.UpdateCertificateStatus(ctx, st)
+		return err
+	}}
+	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		OnFatalError: opts.OnFatalError,
+		Interceptors: []interceptor.WorkerInterceptor{progress},
+	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Issuer, workflow.RegisterOptions{Name: workflows.IssuerWorkflowName})
@@ -97,6 +108,6 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	}}).Register(w)
 	(&secrets.Activities{Kube: kube}).Register(w)
 	(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: loader}).Register(w)
-	(&status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}).Register(w)
+	statuses.Register(w)
 	return w, broadcaster.Shutdown, nil
 }

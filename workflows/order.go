@@ -13,22 +13,32 @@ import (
 // order, authorizations), present the DNS-01 records, wait until they are
 // visible, let the CA validate, finalize with a CSR from the pending key, and
 // store the Secret. The records are removed once the CA has validated them,
-// and at the end whatever happened, even when the attempt is cancelled. Each
-// step writes the Certificate's status (step, authorizations) as it starts.
+// and at the end whatever happened, even when the attempt is cancelled. The
+// Certificate's status shows the step (and the authorizations): written when
+// the order starts, and then by each step that takes more than a moment (its
+// input carries the status: activities.StepProgress).
 //
 // A new order waits for a permit from the issuer's account limiter first,
 // unless it is an ARI renewal (exempt from the CA's limits); a rate limit
 // from the CA is reported to the limiter (permit.go).
 func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	st := in.Status
-	step := func(name string) {
-		st.Step = name
-		publish(ctx, &st)
-	}
-
-	step(stepOrdering)
+	st.Step = stepOrdering
+	publish(ctx, &st)
 	version := orderVersion(ctx)
 	local := version >= orderLocalShortSteps
+	// step is the status of the step that starts: written now by Orders of
+	// version 1, else by the step itself when it takes a while.
+	step := func(name string) activities.StepProgress {
+		st.Step = name
+		if !local {
+			publish(ctx, &st)
+			return activities.StepProgress{}
+		}
+		stamp(ctx, &st)
+		progress := st
+		return activities.StepProgress{ProgressStatus: &progress}
+	}
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
@@ -51,10 +61,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		records := &challengeRecords{issuer: in.Issuer}
 		defer func() { records.removed(ctx) }()
 
-		step(stepPresenting)
 		var presented activities.PresentResult
 		err = workflow.ExecuteActivity(shortStep(ctx), activities.PresentName, activities.PresentInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
+			StepProgress: step(stepPresenting),
 		}).Get(ctx, &presented)
 		if err != nil {
 			// A Present that failed part-way (a worker lost, a timeout) may
@@ -65,18 +75,18 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		}
 		records.list = presented.Records
 
-		step(stepPropagating)
 		err = workflow.ExecuteActivity(pollingStep(ctx), activities.WaitPropagationName, activities.WaitPropagationInput{
 			Issuer: in.Issuer, Records: presented.Records,
+			StepProgress: step(stepPropagating),
 		}).Get(ctx, nil)
 		if err != nil {
 			return OrderResult{}, fmt.Errorf("waiting for DNS propagation: %w", err)
 		}
 
-		step(stepValidating)
 		var validated activities.ValidateResult
 		err = workflow.ExecuteActivity(pollingStep(ctx), activities.ValidateName, activities.ValidateInput{
 			Issuer: in.Issuer, Authorizations: pending,
+			StepProgress: step(stepValidating),
 		}).Get(ctx, &validated)
 		if err != nil {
 			return OrderResult{}, fmt.Errorf("validating: %w", err)
@@ -87,20 +97,20 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		}
 	}
 
-	step(stepFinalizing)
 	var final activities.FinalizeResult
 	err = workflow.ExecuteActivity(pollingStep(ctx), activities.FinalizeName, activities.FinalizeInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, PendingKeySecret: begin.PendingKeySecret,
+		StepProgress: step(stepFinalizing),
 	}).Get(ctx, &final)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("finalizing: %w", err)
 	}
 
-	step(stepStoring)
 	var stored activities.StoreSecretResult
 	err = runShortStep(ctx, local, activities.StoreSecretName, activities.StoreSecretInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
+		StepProgress:     step(stepStoring),
 		PendingKeySecret: begin.PendingKeySecret, ChainPEM: final.ChainPEM, CAPEM: final.CAPEM,
 		Revision: in.Revision, ExpectResourceVersion: in.SecretVersion,
 	}, &stored)

@@ -27,15 +27,29 @@ func orderInput() OrderInput {
 // quickOrder mocks an order whose authorizations are valid already, and
 // returns when BeginOrder ran (zero while it has not).
 func quickOrder(env *testsuite.TestWorkflowEnvironment) *time.Time {
-	var began time.Time
+	began, _ := quickOrderFinalizing(env)
+	return began
+}
+
+// quickOrderFinalizing is quickOrder that also returns where Finalize's input
+// is recorded.
+func quickOrderFinalizing(env *testsuite.TestWorkflowEnvironment) (*time.Time, *activities.FinalizeInput) {
+	var (
+		began     time.Time
+		finalized activities.FinalizeInput
+	)
 	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
 		func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 			began = env.Now()
 			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
 		}).Once()
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+			finalized = in
+			return activities.FinalizeResult{ChainPEM: "chain"}, nil
+		}).Once()
 	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
-	return &began
+	return &began, &finalized
 }
 
 func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
@@ -50,7 +64,7 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 			asked = append(asked, in)
 			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: grant}, nil
 		}).Once()
-	began := quickOrder(env)
+	began, finalized := quickOrderFinalizing(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
 	if err := env.GetWorkflowError(); err != nil {
@@ -64,17 +78,17 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 		t.Fatalf("the order began at %s, before its permit at %s", began, at)
 	}
 	want := "waiting for the account's order budget, next permit at " + at.UTC().Format(time.RFC3339) + ": " + grant.Reason
-	var waiting, after *activities.CertificateStatus
+	var waiting *activities.CertificateStatus
 	for i := range *written {
 		if c := lastCondition((*written)[i:i+1], condIssuing); c.Message == want && c.Status == condTrue && c.Reason == reasonIssuing {
 			waiting = &(*written)[i]
-		} else if waiting != nil && after == nil {
-			after = &(*written)[i]
 		}
 	}
 	if waiting == nil || !waiting.NextAttemptTime.Equal(at) || waiting.Step != stepOrdering {
 		t.Fatalf("no status says %q with nextAttemptTime %s; written: %+v", want, at, *written)
 	}
+	// The next status, the finalizing step's, no longer shows the wait.
+	after := finalized.ProgressStatus
 	if after == nil || lastCondition([]activities.CertificateStatus{*after}, condIssuing).Message != "issuing a new certificate" || !after.NextAttemptTime.IsZero() {
 		t.Fatalf("the status after the wait still shows it: %+v", after)
 	}

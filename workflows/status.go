@@ -10,16 +10,22 @@ import (
 // condition whose status changed since the last write changed now. A status
 // that cannot be written is logged, not fatal: the next step writes again.
 func publish(ctx workflow.Context, st *activities.CertificateStatus) {
-	for i := range st.Conditions {
-		if st.Conditions[i].LastTransitionTime.IsZero() {
-			st.Conditions[i].LastTransitionTime = workflow.Now(ctx)
-		}
-	}
+	stamp(ctx, st)
 	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateCertificateStatusName, *st).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
 	}
 	st.Event = nil
+}
+
+// stamp gives the conditions whose status changed since the last write the
+// time of now.
+func stamp(ctx workflow.Context, st *activities.CertificateStatus) {
+	for i := range st.Conditions {
+		if st.Conditions[i].LastTransitionTime.IsZero() {
+			st.Conditions[i].LastTransitionTime = workflow.Now(ctx)
+		}
+	}
 }
 
 // setCondition replaces the condition of the same type, keeping its

@@ -72,6 +72,9 @@ func issue(ctx context.Context, stack *sandbox.Stack, envFile string) error {
 	if err != nil {
 		return fmt.Errorf("parsing the issued certificate: %w", err)
 	}
+	if err := printSteps(ctx, stack); err != nil {
+		return err
+	}
 	id := workflows.CertificateWorkflowID(demoNamespace, demoName)
 	fmt.Printf(`
 Ready in %.1fs: Secret %s/%s (revision %d)

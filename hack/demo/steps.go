@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/workflows"
+)
+
+// printSteps prints the steps of the demo's first Order from its Temporal
+// history: each activity with the time it took, and the local activities
+// (short steps run inside a workflow task) in their place.
+func printSteps(ctx context.Context, stack *sandbox.Stack) error {
+	tc, err := stack.Temporal.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	id := workflows.CertificateWorkflowID(demoNamespace, demoName) + "/order/1/1"
+	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]*historypb.HistoryEvent{}
+	var start time.Time
+	fmt.Printf("\nThe steps of Order %s, from its history:\n", id)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("reading the history of %s: %w", id, err)
+		}
+		at := ev.EventTime.AsTime()
+		if start.IsZero() {
+			start = at
+		}
+		switch {
+		case ev.GetActivityTaskScheduledEventAttributes() != nil:
+			scheduled[ev.EventId] = ev
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			s := scheduled[ev.GetActivityTaskCompletedEventAttributes().ScheduledEventId]
+			fmt.Printf("  %5.2fs  %-26s %.2fs\n", s.EventTime.AsTime().Sub(start).Seconds(),
+				s.GetActivityTaskScheduledEventAttributes().ActivityType.Name, at.Sub(s.EventTime.AsTime()).Seconds())
+		case ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity":
+			var marker struct{ ActivityType string }
+			if data := ev.GetMarkerRecordedEventAttributes().Details["data"]; data != nil {
+				_ = converter.GetDefaultDataConverter().FromPayloads(data, &marker)
+			}
+			fmt.Printf("  %5.2fs  %-26s (local, in a workflow task)\n", at.Sub(start).Seconds(), marker.ActivityType)
+		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:
+			fmt.Printf("  %5.2fs  done\n", at.Sub(start).Seconds())
+		}
+	}
+	return nil
+}

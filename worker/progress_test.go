@@ -1,0 +1,72 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/interceptor"
+
+	"github.com/certflow/certflow/activities"
+)
+
+// sleepingActivity stands in for the next interceptor: an activity that
+// takes d.
+type sleepingActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	d time.Duration
+}
+
+func (s *sleepingActivity) ExecuteActivity(context.Context, *interceptor.ExecuteActivityInput) (any, error) {
+	time.Sleep(s.d)
+	return nil, nil
+}
+
+func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		takes  time.Duration
+		writes int
+	}{
+		{"a step quicker than the delay writes nothing", 0, 0},
+		{"a step that takes longer writes its status once, before it returns", 300 * time.Millisecond, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu      sync.Mutex
+				written []activities.CertificateStatus
+			)
+			p := &progressInterceptor{delay: 50 * time.Millisecond, write: func(_ context.Context, st activities.CertificateStatus) error {
+				time.Sleep(20 * time.Millisecond) // a write under way when the step ends is waited for
+				mu.Lock()
+				defer mu.Unlock()
+				written = append(written, st)
+				return nil
+			}}
+			i := p.InterceptActivity(t.Context(), &sleepingActivity{d: tc.takes})
+			in := activities.ValidateInput{StepProgress: activities.StepProgress{ProgressStatus: &activities.CertificateStatus{Step: "validating"}}}
+			if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{in}}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(written) != tc.writes || (tc.writes > 0 && written[0].Step != "validating") {
+				t.Fatalf("written %+v, want %d write(s) of step validating", written, tc.writes)
+			}
+		})
+	}
+}
+
+func TestAStepWithoutProgressWritesNothing(t *testing.T) {
+	p := &progressInterceptor{delay: time.Millisecond, write: func(context.Context, activities.CertificateStatus) error {
+		t.Error("wrote a status for an input without one")
+		return nil
+	}}
+	i := p.InterceptActivity(t.Context(), &sleepingActivity{d: 20 * time.Millisecond})
+	for _, arg := range []any{activities.ValidateInput{}, activities.InspectSecretInput{}} {
+		if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{arg}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
