@@ -387,8 +387,10 @@ type RequestPermitResult struct {
 	LimiterRunID      string
 	// Limits are the budgets the request was made with.
 	Limits RateLimits
-	// Grant is the limiter's answer (AcquirePermit only).
-	Grant PermitGrant
+	// Grant is the limiter's answer and AnsweredAt the worker's clock when
+	// it came (AcquirePermit only).
+	Grant      PermitGrant
+	AnsweredAt time.Time
 }
 
 // ReportRateLimitInput tells the issuer's account limiter that the CA refused

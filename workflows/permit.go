@@ -42,12 +42,18 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		if err != nil || res.Unlimited {
 			return err
 		}
-		wait := grant.At.Sub(workflow.Now(ctx))
+		// The workflow's clock stands still in a workflow task while local
+		// activities run: the limiter's answer may be later than it.
+		now := workflow.Now(ctx)
+		if res.AnsweredAt.After(now) {
+			now = res.AnsweredAt
+		}
+		wait := grant.At.Sub(now)
 		if wait <= 0 {
 			return nil // late answers to an immediate permit are the margin's to absorb
 		}
 		showWait(ctx, st, saved, grant)
-		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
+		if wait := grant.At.Sub(latest(now, workflow.Now(ctx))); wait > 0 { // the status write took time
 			if err := workflow.Sleep(ctx, wait); err != nil {
 				return err
 			}

@@ -224,3 +224,26 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 		t.Fatalf("the order began %s after the start, before its second permit at %s", began.Sub(start), want.Sub(start))
 	}
 }
+
+func TestAPermitAnsweredAsTheTaskRunsIsUsedAtOnce(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	start := env.Now()
+	asks := 0
+	// The workflow's clock stays at the task's start while the local
+	// activity waits 3 s for the limiter, whose clock says "now" 3 s later.
+	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			asks++
+			answered := start.Add(3 * time.Second)
+			return activities.RequestPermitResult{Grant: activities.PermitGrant{At: answered}, AnsweredAt: answered}, nil
+		}).Once()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if asks != 1 || !began.Equal(start) {
+		t.Fatalf("asked %d times, began %s after the start: want one answer used at once", asks, began.Sub(start))
+	}
+}

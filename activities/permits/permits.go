@@ -16,6 +16,7 @@ package permits
 import (
 	"context"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
@@ -77,6 +78,7 @@ func (a *Activities) AcquirePermit(ctx context.Context, in activities.RequestPer
 	if err == nil {
 		res.LimiterRunID = update.RunID()
 		err = update.Get(ctx, &res.Grant)
+		res.AnsweredAt = time.Now()
 	}
 	if err != nil {
 		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
