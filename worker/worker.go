@@ -59,18 +59,19 @@ type Options struct {
 // What the activities need of the API server (the worker's part of the
 // ClusterRole in deploy/rbac; the controller's markers are in package controller).
 // Secrets are read and written by name only: the account and pending keys, the
-// credentials issuers refer to, and the certificates' own Secrets.
+// credentials issuers refer to, and the certificates' own Secrets. Issuers and
+// ClusterIssuers are watched (issuers.go).
 //
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get
 // +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // New returns a worker for the task queue with certflow's workflows and
 // activities registered; the caller starts and stops it (Stop also stops the
-// event broadcaster through the returned stop function).
+// event broadcaster and the issuers' watch through the returned stop function).
 func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	scheme, err := connect.Scheme()
 	if err != nil {
@@ -88,7 +89,15 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
 
-	loader := &issuers.Loader{Client: kube, ClusterResourceNamespace: opts.ClusterResourceNamespace}
+	issuerCache, stopCache, err := watchIssuers(opts.Kubernetes, scheme)
+	if err != nil {
+		broadcaster.Shutdown()
+		return nil, nil, err
+	}
+	loader := &issuers.Loader{
+		Client: kube, Issuers: issuerCache, CredentialsTTL: credentialsTTL,
+		ClusterResourceNamespace: opts.ClusterResourceNamespace,
+	}
 	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}
 	progress := &progressInterceptor{delay: progressDelay, write: func(ctx context.Context, st activities.CertificateStatus) error {
 		_, err := statuses.UpdateCertificateStatus(ctx, st)
@@ -109,5 +118,5 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	(&secrets.Activities{Kube: kube}).Register(w)
 	(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: loader}).Register(w)
 	statuses.Register(w)
-	return w, broadcaster.Shutdown, nil
+	return w, func() { stopCache(); broadcaster.Shutdown() }, nil
 }

@@ -144,8 +144,7 @@ func (a *Activities) accountKey(ctx context.Context, iss *issuers.Issuer, spec *
 		name = corev1.TLSPrivateKeyKey
 	}
 	nn := types.NamespacedName{Namespace: iss.SecretNamespace, Name: ref.Name}
-	var secret corev1.Secret
-	err := a.Kube.Get(ctx, nn, &secret)
+	secret, err := a.Issuers.Secret(ctx, nn)
 	switch {
 	case err == nil:
 		data, ok := secret.Data[name]
@@ -174,14 +173,14 @@ func (a *Activities) accountKey(ctx context.Context, iss *issuers.Issuer, spec *
 	if err != nil {
 		return accountKey{}, err
 	}
-	secret = corev1.Secret{
+	secret = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name, Annotations: map[string]string{
 			activities.AnnotationIssuerKind: iss.Ref.Kind, activities.AnnotationIssuerName: iss.Ref.Name,
 		}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{name: pemKey},
 	}
-	if err := a.Kube.Create(ctx, &secret); err != nil {
+	if err := a.Kube.Create(ctx, secret); err != nil {
 		// Another worker made it first: a retry reads theirs.
 		return accountKey{}, fmt.Errorf("creating account key Secret %s: %w", nn, err)
 	}

@@ -7,9 +7,9 @@ package issuers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,11 +20,19 @@ import (
 
 // Loader reads issuers and their Secrets.
 type Loader struct {
-	// Client reads from the API server (not a cache: Secrets are read by name
-	// when needed, and certflow caches no Secret data).
+	// Client reads from the API server: Secrets are read by name when needed,
+	// never listed or watched.
 	Client client.Reader
+	// Issuers, when set, reads Issuers and ClusterIssuers instead of Client:
+	// a cache of certflow's own kinds, which are few and small.
+	Issuers client.Reader
 	// ClusterResourceNamespace holds the Secrets of ClusterIssuers.
 	ClusterResourceNamespace string
+	// CredentialsTTL is how long a Secret read by Secret is used again before
+	// it is read anew; zero reads it every time.
+	CredentialsTTL time.Duration
+
+	credentials credentials
 }
 
 // Issuer is an Issuer or ClusterIssuer with the namespace its Secrets live in.
@@ -59,7 +67,11 @@ func (l *Loader) Get(ctx context.Context, ref activities.IssuerRef) (*Issuer, er
 	if ref.Kind != "ClusterIssuer" {
 		key.Namespace = ref.Namespace
 	}
-	if err := l.Client.Get(ctx, key, obj); err != nil {
+	reader := l.Client
+	if l.Issuers != nil {
+		reader = l.Issuers
+	}
+	if err := reader.Get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s not found", ref), activities.ErrTypeIssuerNotFound, err)
@@ -72,8 +84,7 @@ func (l *Loader) Get(ctx context.Context, ref activities.IssuerRef) (*Issuer, er
 // SecretValue reads one key of a Secret in the issuer's Secret namespace. A
 // missing Secret or key is a non-retryable ErrTypeConfig: a user must create it.
 func (l *Loader) SecretValue(ctx context.Context, iss *Issuer, name, key string) ([]byte, error) {
-	var secret corev1.Secret
-	err := l.Client.Get(ctx, types.NamespacedName{Namespace: iss.SecretNamespace, Name: name}, &secret)
+	secret, err := l.Secret(ctx, types.NamespacedName{Namespace: iss.SecretNamespace, Name: name})
 	if apierrors.IsNotFound(err) {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s: Secret %s/%s not found", iss.Ref, iss.SecretNamespace, name), activities.ErrTypeConfig, err)

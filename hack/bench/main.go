@@ -18,6 +18,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,15 +33,16 @@ import (
 func main() {
 	n := flag.Int("n", 20, "certificates to issue at once")
 	keep := flag.Bool("keep", false, "keep the stack's directory (logs) after the run")
-	verbose := flag.Bool("v", false, "also print the history events of each workflow type")
+	verbose := flag.Bool("v", false, "also print the API server's requests and the history events of each workflow type")
+	extra := flag.String("certflow-args", "", "more arguments for `certflow run`, space-separated (to compare settings)")
 	flag.Parse()
-	if err := run(*n, *keep, *verbose); err != nil {
+	if err := run(*n, *keep, *verbose, strings.Fields(*extra)); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, keep, verbose bool) error {
+func run(n int, keep, verbose bool, extraArgs []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
@@ -83,7 +86,7 @@ func run(n int, keep, verbose bool) error {
 		return err
 	}
 	defer logFile.Close()
-	certflow := exec.Command(filepath.Join(root, "bin", "certflow"), append([]string{"run", "--health-addr", "0"}, stack.CertflowArgs()...)...)
+	certflow := exec.Command(filepath.Join(root, "bin", "certflow"), slices.Concat([]string{"run", "--health-addr", "0"}, stack.CertflowArgs(), extraArgs)...)
 	certflow.Stdout, certflow.Stderr = logFile, logFile
 	if err := certflow.Start(); err != nil {
 		return fmt.Errorf("starting certflow: %w", err)
@@ -95,6 +98,10 @@ func run(n int, keep, verbose bool) error {
 		return err
 	}
 
+	requestsBefore, err := apiRequests(ctx, stack.Kubernetes.Config)
+	if err != nil {
+		return err
+	}
 	res, err := issueAll(ctx, kube, stack, n)
 	if err != nil {
 		return fmt.Errorf("%w (certflow log: %s)", err, logFile.Name())
@@ -111,12 +118,17 @@ func run(n int, keep, verbose bool) error {
 	if err != nil {
 		return err
 	}
+	requestsAfter, err := apiRequests(ctx, stack.Kubernetes.Config)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Print(h)
 	if verbose {
+		fmt.Print(perIssue(requestsBefore, requestsAfter, n))
 		fmt.Print(h.eventsByType())
 	}
 	return nil

@@ -50,14 +50,13 @@ func usage(pid int) (processUsage, error) {
 	return u, nil
 }
 
-// steps names the activities of an Order by the step they are.
+// steps names the activities of an Order by the step they are (beginning the
+// order and storing the Secret run as local activities: see histories).
 var steps = []struct{ activity, step string }{
-	{activities.BeginOrderName, "order"},
 	{activities.PresentName, "present"},
 	{activities.WaitPropagationName, "propagate"},
 	{activities.ValidateName, "validate"},
 	{activities.FinalizeName, "finalize"},
-	{activities.StoreSecretName, "store"},
 }
 
 // histories sums what the recorded workflow histories say about the run.
@@ -67,10 +66,13 @@ type histories struct {
 	// to completed) and the part of it the task waited for a worker.
 	step, queued map[string]time.Duration
 	count        map[string]int
-	// permit is the total time Orders spent before their first step
-	// (waiting for the account limiter).
-	permit time.Duration
-	orders int
+	// inspect is the total time Certificate workflows took from their start
+	// to starting the Order (the Secret's inspection, as a worker took it);
+	// begin the time Orders took from their start to their first activity
+	// (the permit and the ACME order, local activities); store from
+	// finalized to done (the Secret, a local activity).
+	inspect, begin, store time.Duration
+	certificates, orders  int
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
 	// taskFailures counts the reasons workflow tasks failed.
@@ -119,16 +121,25 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 	}
 	scheduled := map[int64]*historypb.HistoryEvent{}
 	started := map[int64]*historypb.HistoryEvent{}
-	firstStep := true
+	since := func(ev *historypb.HistoryEvent) time.Duration {
+		return ev.EventTime.AsTime().Sub(events[0].EventTime.AsTime())
+	}
+	var finalized time.Duration
 	for _, ev := range events {
 		types[strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_")]++
+		if ev.GetStartChildWorkflowExecutionInitiatedEventAttributes() != nil && workflowType == workflows.CertificateWorkflowName {
+			h.inspect += since(ev)
+			h.certificates++
+		}
+		if workflowType == workflows.OrderWorkflowName && ev.GetWorkflowExecutionCompletedEventAttributes() != nil && finalized > 0 {
+			h.store += since(ev) - finalized
+			h.orders++
+		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[ev.EventId] = ev
-			if workflowType == workflows.OrderWorkflowName && firstStep && a.ActivityType.Name == activities.BeginOrderName {
-				h.permit += ev.EventTime.AsTime().Sub(events[0].EventTime.AsTime())
-				h.orders++
-				firstStep = false
+			if workflowType == workflows.OrderWorkflowName && len(scheduled) == 0 {
+				h.begin += since(ev)
 			}
+			scheduled[ev.EventId] = ev
 		}
 		if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
 			msg := a.GetFailure().GetMessage()
@@ -145,24 +156,25 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 				h.queued[name] += st.EventTime.AsTime().Sub(s.EventTime.AsTime())
 			}
 			h.count[name]++
+			if name == activities.FinalizeName {
+				finalized = since(ev)
+			}
 		}
 	}
 }
 
 // String says where the time went: each step's mean time (and the part of it
-// spent waiting for a worker), the mean wait for a permit, and, verbose, the
-// events per workflow type.
+// spent waiting for a worker).
 func (h histories) String() string {
+	mean := func(d time.Duration, n int) float64 { return (d / time.Duration(max(n, 1))).Seconds() }
 	var b strings.Builder
-	b.WriteString("mean time per step:")
-	if h.orders > 0 {
-		fmt.Fprintf(&b, " permit=%.2fs", (h.permit / time.Duration(h.orders)).Seconds())
-	}
+	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs order=%.2fs", mean(h.inspect, h.certificates), mean(h.begin, h.orders))
 	for _, s := range steps {
 		if n := h.count[s.activity]; n > 0 {
-			fmt.Fprintf(&b, " %s=%.2fs", s.step, (h.step[s.activity] / time.Duration(n)).Seconds())
+			fmt.Fprintf(&b, " %s=%.2fs", s.step, mean(h.step[s.activity], n))
 		}
 	}
+	fmt.Fprintf(&b, " store=%.2fs", mean(h.store, h.orders))
 	b.WriteString("\nof which waiting for a worker:")
 	for _, s := range steps {
 		if n := h.count[s.activity]; n > 0 {

@@ -1,0 +1,41 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+// credentialsTTL is how long the activities use a credential Secret (an
+// account key, a TSIG secret) before they read it again: the steps of a burst
+// of issuances read it once, and a changed Secret is used within a minute.
+const credentialsTTL = time.Minute
+
+// watchIssuers returns a reader of Issuers and ClusterIssuers from a cache
+// that watches them, so that each step does not read its issuer from the API
+// server again. Only those two kinds are cached (they are few and small); the
+// first read of each waits until its cache is filled.
+func watchIssuers(cfg *rest.Config, scheme *runtime.Scheme) (client.Reader, func(), error) {
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&certflowv1.Issuer{}:        {},
+		&certflowv1.ClusterIssuer{}: {},
+	}, ReaderFailOnMissingInformer: true})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the issuers' cache: %w", err)
+	}
+	for _, obj := range []client.Object{&certflowv1.Issuer{}, &certflowv1.ClusterIssuer{}} {
+		if _, err := c.GetInformer(context.Background(), obj); err != nil {
+			return nil, nil, fmt.Errorf("watching %T: %w", obj, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = c.Start(ctx) }()
+	return c, cancel, nil
+}
