@@ -1,6 +1,7 @@
 // Command certflow issues and renews TLS certificates for Kubernetes as durable
 // Temporal workflows. `certflow run` runs the controller and the worker in one
-// process; `controller` and `worker` run each part alone, to scale them apart.
+// process; `controller` and `worker` run each part alone, to scale them apart;
+// `codec-server` decrypts encrypted workflow payloads for the Temporal Web UI.
 // This package only parses flags and wires the parts together.
 package main
 
@@ -37,6 +38,7 @@ func newRootCommand() *cobra.Command {
 		newRunCommand(&opts, "run", "Run the controller and the worker in one process (the default deployment)", true, true),
 		newRunCommand(&opts, "controller", "Run only the controller: reconcile Certificates into workflows", true, false),
 		newRunCommand(&opts, "worker", "Run only the worker: execute workflows and activities", false, true),
+		newCodecServerCommand(&opts),
 		newVersionCommand(),
 	)
 	return root

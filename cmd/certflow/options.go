@@ -34,6 +34,9 @@ type options struct {
 	dns01Resolvers           []string
 	dns01ResolversOnly       bool
 	dns01NameserverPort      int
+
+	payloadKeyFile   string
+	payloadKeySecret string
 }
 
 func (o *options) bindGlobal(cmd *cobra.Command) {
@@ -55,6 +58,8 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	f.IntVar(&o.kubeBurst, "kube-api-burst", 200, "requests to the Kubernetes API server in a burst")
 	f.StringVar(&o.clusterResourceNamespace, "cluster-resource-namespace", env("CERTFLOW_CLUSTER_RESOURCE_NAMESPACE", "certflow"), "namespace of the Secrets ClusterIssuers refer to (CERTFLOW_CLUSTER_RESOURCE_NAMESPACE)")
 	f.StringVar(&o.temporalUIURL, "temporal-ui-url", os.Getenv("CERTFLOW_TEMPORAL_UI_URL"), "Temporal Web UI base URL, for workflow links in status (CERTFLOW_TEMPORAL_UI_URL)")
+	f.StringVar(&o.payloadKeyFile, "payload-key-file", os.Getenv("CERTFLOW_PAYLOAD_KEY_FILE"), "file of AES-256 keys that encrypt workflow payloads, one base64 key a line, optional ID: prefix, current first; default: no encryption (CERTFLOW_PAYLOAD_KEY_FILE)")
+	f.StringVar(&o.payloadKeySecret, "payload-key-secret", os.Getenv("CERTFLOW_PAYLOAD_KEY_SECRET"), "NAMESPACE/NAME[:KEY] of a Secret whose KEY (default \"keys\") holds the payload keys in the key file's format, read once at start (CERTFLOW_PAYLOAD_KEY_SECRET)")
 }
 
 func (o *options) bindWorker(cmd *cobra.Command) {
@@ -69,6 +74,11 @@ func (o *options) bindController(cmd *cobra.Command) {
 	f.StringVar(&o.healthAddr, "health-addr", env("CERTFLOW_HEALTH_ADDR", ":8081"), "address serving /healthz and /readyz; 0 turns them off (CERTFLOW_HEALTH_ADDR)")
 	f.BoolVar(&o.leaderElect, "leader-elect", envBool("CERTFLOW_LEADER_ELECT"), "elect one active controller among replicas (CERTFLOW_LEADER_ELECT)")
 	f.StringVar(&o.leaderElectNS, "leader-election-namespace", env("POD_NAMESPACE", "certflow"), "namespace of the leader election Lease (POD_NAMESPACE)")
+}
+
+// kubernetes says how to reach the API server.
+func (o *options) kubernetes() connect.Kubernetes {
+	return connect.Kubernetes{Kubeconfig: o.kubeconfig, Timeout: o.connectTimeout, QPS: o.kubeQPS, Burst: o.kubeBurst}
 }
 
 func (o *options) logger() (*slog.Logger, error) {

@@ -49,6 +49,11 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	}
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
+	opts.temporal.Codec, err = opts.payloadCodec(ctx)
+	if err != nil {
+		return err
+	}
+	logPayloadEncryption(log, opts.temporal.Codec, opts.payloadKeySource())
 	opts.temporal.Timeout = opts.connectTimeout
 	opts.temporal.Logger = log.With("component", "temporal")
 	tc, err := connect.DialTemporal(ctx, opts.temporal)
@@ -58,9 +63,7 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	defer tc.Close()
 	log.Info("connected to Temporal", "address", opts.temporal.Address, "namespace", opts.temporal.Namespace, "taskQueue", opts.taskQueue)
 
-	kube, err := connect.KubernetesConfig(connect.Kubernetes{
-		Kubeconfig: opts.kubeconfig, Timeout: opts.connectTimeout, QPS: opts.kubeQPS, Burst: opts.kubeBurst,
-	})
+	kube, err := connect.KubernetesConfig(opts.kubernetes())
 	if err != nil {
 		return err
 	}

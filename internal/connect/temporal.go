@@ -13,7 +13,11 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/internal/codec"
 )
 
 // Temporal says how to reach a Temporal service: a dev server, a self-hosted
@@ -36,6 +40,14 @@ type Temporal struct {
 	Timeout time.Duration
 	// Logger receives the SDK's logs; nil discards them.
 	Logger *slog.Logger
+	// Codec, when set, encodes every payload the client and the workers built
+	// on it write (workflow and activity inputs and results, signals, queries,
+	// markers, memos, heartbeats) and decodes every one they read. When it
+	// encrypts, failure messages and stack traces move into an encoded payload
+	// too. A codec without keys still matters: it refuses encrypted payloads
+	// with a message naming their key, failing the workflow task, where the
+	// default converter would fail the workflow.
+	Codec *codec.Codec
 }
 
 // DialTemporal connects to Temporal and checks that the namespace exists.
@@ -72,6 +84,15 @@ func (cfg Temporal) clientOptions() (client.Options, error) {
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
 		Logger:    tlog.NewStructuredLogger(logger),
+	}
+	if cfg.Codec != nil {
+		opts.DataConverter = converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), cfg.Codec)
+		if cfg.Codec.Encrypts() {
+			opts.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+				DataConverter:          opts.DataConverter,
+				EncodeCommonAttributes: true,
+			})
+		}
 	}
 	if cfg.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey)
