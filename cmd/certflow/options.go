@@ -46,6 +46,7 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	f.StringVar(&o.temporal.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
 	f.StringVar(&o.taskQueue, "task-queue", env("CERTFLOW_TASK_QUEUE", workflows.TaskQueue), "Temporal task queue (CERTFLOW_TASK_QUEUE)")
 	f.BoolVar(&o.temporal.TLS, "temporal-tls", envBool("TEMPORAL_TLS"), "connect to Temporal over TLS with the system roots (TEMPORAL_TLS)")
+	f.BoolVar(&o.temporal.Gzip, "temporal-gzip", envBool("TEMPORAL_GZIP"), "compress the messages to Temporal: for a distant server such as Temporal Cloud, at some CPU (TEMPORAL_GZIP)")
 	f.StringVar(&o.temporal.ClientCertPath, "temporal-tls-cert", os.Getenv("TEMPORAL_TLS_CLIENT_CERT_PATH"), "mTLS client certificate file (TEMPORAL_TLS_CLIENT_CERT_PATH)")
 	f.StringVar(&o.temporal.ClientKeyPath, "temporal-tls-key", os.Getenv("TEMPORAL_TLS_CLIENT_KEY_PATH"), "mTLS client key file (TEMPORAL_TLS_CLIENT_KEY_PATH)")
 	f.StringVar(&o.temporal.ServerCAPath, "temporal-tls-ca", os.Getenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH"), "CA file that verifies the Temporal server (TEMPORAL_TLS_SERVER_CA_CERT_PATH)")
