@@ -15,8 +15,9 @@ import (
 // Certificate workflow derives its children's IDs from its own, so it must
 // replay under the same one (the replayer's default is "ReplayId").
 var originalIDs = map[string]string{
-	"certificate-issue-then-renew-signal":   "certificate/default/demo",
-	"incompatible-certificate-stale-signal": "certificate/default/demo",
+	"certificate-issue-then-renew-signal":         "certificate/default/demo",
+	"incompatible-certificate-stale-signal":       "certificate/default/demo",
+	"certificate-v1-local-steps-issue-then-renew": "certificate/default/demo",
 }
 
 // TestReplayRecordedHistories replays every history recorded from a real run
