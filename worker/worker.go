@@ -51,6 +51,11 @@ type Options struct {
 	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
 	TemporalNamespace string
 	TemporalUIURL     string
+	// WorkflowCacheSize is how many workflows the process keeps in memory
+	// between their tasks (the SDK's sticky cache, one per process); the
+	// least recently used leave first and are replayed from their short
+	// histories when they wake. 0 keeps the SDK's default.
+	WorkflowCacheSize int
 	// OnFatalError is called when the worker stops for good (the namespace
 	// is gone, the server refuses it): the process should exit, not linger.
 	OnFatalError func(error)
@@ -103,9 +108,18 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 		_, err := statuses.UpdateCertificateStatus(ctx, st)
 		return err
 	}}
+	if opts.WorkflowCacheSize > 0 {
+		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
+	}
+	// Pollers scale with the tasks waiting (a burst of issuances), so that a
+	// task rarely waits for a poller and the server hands most tasks over
+	// without storing them.
+	pollers := sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{})
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		OnFatalError: opts.OnFatalError,
-		Interceptors: []interceptor.WorkerInterceptor{progress},
+		OnFatalError:               opts.OnFatalError,
+		Interceptors:               []interceptor.WorkerInterceptor{progress},
+		WorkflowTaskPollerBehavior: pollers,
+		ActivityTaskPollerBehavior: pollers,
 	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})

@@ -58,7 +58,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	st.Authorizations = begin.Authorizations
 
 	if pending := pendingAuthorizations(begin.Authorizations); len(pending) > 0 {
-		records := &challengeRecords{issuer: in.Issuer}
+		records := &challengeRecords{issuer: in.Issuer, local: local}
 		defer func() { records.removed(ctx) }()
 
 		var presented activities.PresentResult
@@ -126,6 +126,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 type challengeRecords struct {
 	issuer  activities.IssuerRef
 	list    []activities.PresentedRecord
+	local   bool // remove them in a local activity (a few DNS updates)
 	removal workflow.Future
 }
 
@@ -136,8 +137,12 @@ func (r *challengeRecords) remove(ctx workflow.Context) {
 		return
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	r.removal = workflow.ExecuteActivity(withActivity(dctx, time.Minute, 0), activities.CleanUpChallengesName,
-		activities.CleanUpChallengesInput{Issuer: r.issuer, Records: r.list})
+	in := activities.CleanUpChallengesInput{Issuer: r.issuer, Records: r.list}
+	if r.local {
+		r.removal = workflow.ExecuteLocalActivity(withLocalActivity(dctx), activities.CleanUpChallengesName, in)
+		return
+	}
+	r.removal = workflow.ExecuteActivity(withActivity(dctx, time.Minute, 0), activities.CleanUpChallengesName, in)
 }
 
 // removed removes the records, or waits for the removal started before. A

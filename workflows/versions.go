@@ -15,8 +15,9 @@ const (
 	// permit first (RequestPermit, answered by a signal).
 	orderAsksLimiter workflow.Version = 1
 	// orderLocalShortSteps: the permit (AcquirePermit, answered at once), the
-	// beginning of the order and the Secret write run as local activities,
-	// and the records go as soon as the CA has validated them.
+	// beginning of the order, the removal of the records (as soon as the CA
+	// has validated them) and the Secret write run as local activities; the
+	// other steps write their status only when they take a while.
 	orderLocalShortSteps workflow.Version = 2
 
 	// changeCertificateSteps is the Certificate workflow's change ID.

@@ -128,6 +128,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		DNS01NameserverPort:      opts.dns01NameserverPort,
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
+		WorkflowCacheSize:        opts.workflowCacheSize,
 		OnFatalError:             onFatal,
 	})
 	if err != nil {
