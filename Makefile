@@ -7,7 +7,7 @@ GO ?= go
 CONTROLLER_GEN = bin/controller-gen
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all demo test test-unit deps tools build generate verify-generated vet clean bench
+.PHONY: all demo test test-unit fuzz deps tools build generate verify-generated vet clean bench
 
 all: build
 
@@ -22,6 +22,16 @@ test: deps tools vet verify-generated
 ## test-unit: the fast tests that need no stack, with the race detector
 test-unit:
 	$(GO) test -race -count=1 ./workflows/... ./internal/pki/... ./api/...
+
+## fuzz: run every fuzz target for FUZZTIME, one after another (go test -fuzz takes one target per run)
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for dir in $$(grep -l '^func Fuzz' $$(git ls-files -co --exclude-standard '*_test.go') | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
+			echo "fuzz: $$target in ./$$dir for $(FUZZTIME)"; \
+			$(GO) test ./$$dir -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s; \
+		done; \
+	done
 
 ## deps: install BIND 9 from Debian packages when it is missing
 deps:
@@ -62,7 +72,9 @@ vet:
 clean:
 	rm -rf bin .sandbox
 
-## bench: issue N certificates at once on the local stack and report times and resources (N=20)
+## bench: issue N certificates at once on the local stack and report times and resources
+##        (N=20, ISSUER=ClusterIssuer or Issuer, BENCH_ARGS such as "-new-orders 300/1m -v")
 N ?= 20
+ISSUER ?= ClusterIssuer
 bench: deps tools build
-	$(GO) run ./hack/bench -n $(N)
+	$(GO) run ./hack/bench -n $(N) -issuer-kind $(ISSUER) $(BENCH_ARGS)

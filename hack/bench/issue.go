@@ -26,23 +26,15 @@ type results struct {
 	total, p50, p90, max time.Duration
 }
 
-func waitIssuerReady(ctx context.Context, kube client.Client) error {
-	for {
-		var ci certflowv1.ClusterIssuer
-		if err := kube.Get(ctx, types.NamespacedName{Name: "pebble"}, &ci); err == nil && meta.IsStatusConditionTrue(ci.Status.Conditions, certflowv1.ConditionReady) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the ClusterIssuer to be Ready: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // issueAll creates n Certificates at once (in parallel, as an import would),
-// polls until every one is Ready, and verifies every Secret.
-func issueAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n int) (results, error) {
+// watches them until every one is Ready, and verifies every Secret.
+func issueAll(ctx context.Context, kube client.WithWatch, stack *sandbox.Stack, n int, issuerKind string) (results, error) {
+	watch, err := kube.Watch(ctx, &certflowv1.CertificateList{}, client.InNamespace(benchNamespace))
+	if err != nil {
+		return results{}, fmt.Errorf("watching Certificates: %w", err)
+	}
+	defer watch.Stop()
+
 	created := make([]time.Time, n)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -57,7 +49,7 @@ func issueAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n i
 				Spec: certflowv1.CertificateSpec{
 					SecretName: name(i) + "-tls",
 					DNSNames:   []string{name(i) + "." + stack.BIND.Zone},
-					IssuerRef:  certflowv1.ObjectReference{Kind: "ClusterIssuer", Name: "pebble"},
+					IssuerRef:  certflowv1.ObjectReference{Kind: issuerKind, Name: issuerName},
 				},
 			}
 			created[i] = time.Now()
@@ -73,25 +65,22 @@ func issueAll(ctx context.Context, kube client.Client, stack *sandbox.Stack, n i
 	}
 
 	ready := make([]time.Duration, n)
-	left := n
-	for left > 0 {
-		var list certflowv1.CertificateList
-		if err := kube.List(ctx, &list, client.InNamespace(benchNamespace)); err != nil {
-			return results{}, err
-		}
-		now := time.Now()
-		for _, c := range list.Items {
+	for left := n; left > 0; {
+		select {
+		case <-ctx.Done():
+			return results{}, fmt.Errorf("%d of %d certificates not Ready: %w", left, n, ctx.Err())
+		case ev, ok := <-watch.ResultChan():
+			if !ok {
+				return results{}, fmt.Errorf("the watch of Certificates ended with %d not Ready", left)
+			}
+			c, isCert := ev.Object.(*certflowv1.Certificate)
+			if !isCert {
+				continue
+			}
 			i, _ := strconv.Atoi(c.Name[len("cert-"):])
 			if ready[i] == 0 && meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
-				ready[i] = now.Sub(created[i])
+				ready[i] = time.Since(created[i])
 				left--
-			}
-		}
-		if left > 0 {
-			select {
-			case <-ctx.Done():
-				return results{}, fmt.Errorf("%d of %d certificates not Ready: %w", left, n, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
 			}
 		}
 	}

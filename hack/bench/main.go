@@ -1,13 +1,16 @@
 // Command bench is `make bench`: it issues N certificates at once on the real
 // local stack (kube-apiserver + etcd, Temporal dev server, Pebble with
 // PEBBLE_VA_NOSLEEP=1 and no nonce rejection, BIND with RFC 2136), each for
-// one name in the test zone via DNS-01, waits until all are Ready, checks
-// every Secret, and prints one line of results and where the time went:
+// one name in the test zone via DNS-01 from an issuer of the given kind,
+// waits until all are Ready, checks every Secret, and prints one line of
+// results and where the time went:
 //
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n>
 //
 // rss_peak and cpu are of the certflow process alone; the Temporal server's
-// are printed on a line of their own.
+// are printed on a line of their own. With -new-orders the issuer has that
+// new-order budget and the orders reach Pebble through a proxy that counts
+// them: the run fails if the CA saw more in any window than the budget.
 package main
 
 import (
@@ -27,6 +30,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -35,14 +39,20 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the stack's directory (logs) after the run")
 	verbose := flag.Bool("v", false, "also print the API server's requests and the history events of each workflow type")
 	extra := flag.String("certflow-args", "", "more arguments for `certflow run`, space-separated (to compare settings)")
+	kind := flag.String("issuer-kind", "ClusterIssuer", "kind of the certificates' issuer: ClusterIssuer or Issuer")
+	newOrders := flag.String("new-orders", "", "the issuer's new-order budget, such as 300/1m: orders go through a proxy that counts them, to check the limiter kept it (default: no budget)")
 	flag.Parse()
-	if err := run(*n, *keep, *verbose, strings.Fields(*extra)); err != nil {
+	b, err := parseBudget(*newOrders)
+	if err == nil {
+		err = run(*n, *keep, *verbose, strings.Fields(*extra), *kind, b)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, keep, verbose bool, extraArgs []string) error {
+func run(n int, keep, verbose bool, extraArgs []string, issuerKind string, b budget) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
@@ -66,19 +76,30 @@ func run(n int, keep, verbose bool, extraArgs []string) error {
 	}
 	defer stack.Stop()
 
-	kube, err := stack.Kubernetes.Client()
+	scheme, err := connect.Scheme()
 	if err != nil {
 		return err
 	}
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sandbox.ClusterResourceNamespace}},
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}},
-		stack.TSIGSecret(),
-		stack.ClusterIssuer("pebble", stack.Pebble.DirectoryURL, stack.Pebble.CACertPEM, sandbox.TSIGSecretName),
-	} {
-		if err := kube.Create(ctx, obj); err != nil {
-			return fmt.Errorf("creating %s: %w", obj.GetName(), err)
+	kube, err := client.NewWithWatch(stack.Kubernetes.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	for _, ns := range []string{sandbox.ClusterResourceNamespace, benchNamespace} {
+		if err := kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
+	}
+	directoryURL, caBundle := stack.Pebble.DirectoryURL, stack.Pebble.CACertPEM
+	var proxy *sandbox.ACMEProxy
+	if b.limit > 0 {
+		if proxy, err = sandbox.StartACMEProxy(stack.Pebble); err != nil {
+			return err
+		}
+		defer proxy.Stop()
+		directoryURL, caBundle = proxy.DirectoryURL, proxy.CACertPEM
+	}
+	if err := createIssuer(ctx, kube, stack, issuerKind, directoryURL, caBundle, b); err != nil {
+		return err
 	}
 
 	logFile, err := os.Create(filepath.Join(dir, "certflow.log"))
@@ -94,7 +115,7 @@ func run(n int, keep, verbose bool, extraArgs []string) error {
 	defer func() { _ = certflow.Process.Signal(syscall.SIGTERM); _ = certflow.Wait() }()
 	// Let certflow connect and register the issuer's account, so the clock
 	// measures issuance only.
-	if err := waitIssuerReady(ctx, kube); err != nil {
+	if err := waitIssuerReady(ctx, kube, issuerKind); err != nil {
 		return err
 	}
 
@@ -102,7 +123,7 @@ func run(n int, keep, verbose bool, extraArgs []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := issueAll(ctx, kube, stack, n)
+	res, err := issueAll(ctx, kube, stack, n, issuerKind)
 	if err != nil {
 		return fmt.Errorf("%w (certflow log: %s)", err, logFile.Name())
 	}
@@ -127,6 +148,14 @@ func run(n int, keep, verbose bool, extraArgs []string) error {
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Print(h)
+	if proxy != nil {
+		busiest := busiestWindow(proxy.Times(sandbox.ActionNewOrder), b.period)
+		fmt.Printf("limiter: at most %d new orders in any %s (budget %d); %d orders for %d certificates\n",
+			busiest, b.period, b.limit, proxy.Count(sandbox.ActionNewOrder), n)
+		if busiest > b.limit {
+			return fmt.Errorf("the CA got %d new orders within %s, over the budget of %d", busiest, b.period, b.limit)
+		}
+	}
 	if verbose {
 		fmt.Print(perIssue(requestsBefore, requestsAfter, n))
 		fmt.Print(h.eventsByType())
