@@ -16,12 +16,12 @@ demo: deps tools build
 	$(GO) run ./hack/demo
 
 ## test: every test, on the real local stack (BIND, Pebble, Temporal, kube-apiserver)
-test: deps tools vet verify-generated
+test: deps tools vet verify-generated test-unit
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 ## test-unit: the fast tests that need no stack, with the race detector
 test-unit:
-	$(GO) test -race -count=1 ./workflows/... ./internal/pki/... ./api/...
+	$(GO) test -race -count=1 ./workflows/... ./worker/... ./internal/pki/... ./internal/codec/... ./api/...
 
 ## fuzz: run every fuzz target for FUZZTIME, one after another (go test -fuzz takes one target per run)
 FUZZTIME ?= 20s
