@@ -42,7 +42,10 @@ func RenewalTime(notBefore, notAfter time.Time, policy RenewalPolicy, ari *Windo
 	case policy.RenewBefore > 0 && policy.RenewBefore < lifetime:
 		before = policy.RenewBefore
 	case policy.RenewBeforePercentage > 0 && policy.RenewBeforePercentage < 100:
-		before = lifetime * time.Duration(policy.RenewBeforePercentage) / 100
+		// lifetime*percentage/100 without overflowing past 2.9 years of
+		// lifetime (and equal to it below).
+		pct := time.Duration(policy.RenewBeforePercentage)
+		before = lifetime/100*pct + lifetime%100*pct/100
 	}
 	jitter := min(lifetime/100, maxJitter)
 	return notAfter.Add(-before - time.Duration(spread*float64(jitter)))

@@ -1,10 +1,12 @@
 package acme
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -179,6 +181,19 @@ func (r *retryAfters) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Answers from a CA are untrusted input: none of its documents (directory,
 	// order, chain) comes near this size.
 	resp.Body = http.MaxBytesReader(nil, resp.Body, maxResponseSize)
+	if resp.StatusCode >= http.StatusBadRequest {
+		// lego decodes an error answer into a *ProblemDetails and uses it
+		// unchecked: a body of JSON null would make it panic (v5.6.0).
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading the %d answer of ACME server %s: %w", resp.StatusCode, req.URL.Host, err)
+		}
+		if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+			body = []byte("{}")
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	wait := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	r.mu.Lock()
 	if r.last == nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -73,14 +74,22 @@ func permanent(msg, errType string) error {
 	return temporal.NewNonRetryableApplicationError(msg, errType, nil)
 }
 
+// rateLimited carries the CA's Retry-After in whole seconds, rounded up: at
+// least 0 (lego reports a past date as negative) and at most what a
+// time.Duration holds, so that the workflow can turn it back into one.
 func rateLimited(msg string, retryAfter time.Duration, detail string) error {
+	retryAfter = max(retryAfter, 0)
 	if retryAfter > 0 {
 		msg = fmt.Sprintf("%s (retry after %s)", msg, retryAfter.Round(time.Second))
+	}
+	seconds := int64(retryAfter / time.Second)
+	if retryAfter%time.Second != 0 && seconds < int64(math.MaxInt64/time.Second) {
+		seconds++
 	}
 	return temporal.NewApplicationErrorWithOptions(msg, activities.ErrTypeRateLimited, temporal.ApplicationErrorOptions{
 		NonRetryable: true,
 		Details: []any{activities.RateLimitDetails{
-			RetryAfterSeconds: int64((retryAfter + time.Second - 1) / time.Second),
+			RetryAfterSeconds: seconds,
 			Detail:            detail,
 		}},
 	})

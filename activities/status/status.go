@@ -96,14 +96,16 @@ func validReason(reason string) string {
 	return reason
 }
 
-// truncate cuts s to at most n bytes on a rune boundary.
+// truncate cuts s to at most n bytes on a rune boundary. It looks back at
+// most three bytes for one: invalid UTF-8 before the cut (a DNS server's TXT
+// record, say) must not cost the whole message.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	s = s[:n-len("...")]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	cut := n - len("...")
+	for back := 0; back < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); back++ {
+		cut--
 	}
-	return s + "..."
+	return s[:cut] + "..."
 }

@@ -89,29 +89,39 @@ func EncodeKey(key crypto.Signer, encoding string) ([]byte, error) {
 	return encodePEM(blockType, der), nil
 }
 
+// maxKeyDER bounds the DER of one private key: an RSA 8192 key, the largest
+// certflow makes, is 4.7 KiB, and checking an RSA key costs more than the
+// square of its size (a 70 KiB key takes over a second, a 1 MiB one minutes).
+const maxKeyDER = 8 << 10
+
 // ParseKey reads the first private key in PEM data, in any of the encodings
-// EncodeKey writes.
+// EncodeKey writes. Data over 1 MiB, or a key of more than 8 KiB of DER, is
+// refused before it is parsed.
 func ParseKey(data []byte) (crypto.Signer, error) {
+	if len(data) > maxPEMSize {
+		return nil, fmt.Errorf("parsing private key: %d bytes of PEM, more than %d", len(data), maxPEMSize)
+	}
 	for {
 		var block *pem.Block
 		block, data = pem.Decode(data)
 		if block == nil {
 			return nil, errors.New("parsing private key: no PEM private key found")
 		}
-		var (
-			key any
-			err error
-		)
+		var parse func([]byte) (any, error)
 		switch block.Type {
 		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+			parse = func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) }
 		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
+			parse = func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) }
 		case "PRIVATE KEY":
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+			parse = x509.ParsePKCS8PrivateKey
 		default:
 			continue
 		}
+		if len(block.Bytes) > maxKeyDER {
+			return nil, fmt.Errorf("parsing private key (%s): %d bytes of DER, more than the %d of the largest supported key", block.Type, len(block.Bytes), maxKeyDER)
+		}
+		key, err := parse(block.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("parsing private key (%s): %w", block.Type, err)
 		}
