@@ -1,6 +1,9 @@
 package activities
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The account limiter's API: its workflow name and ID, its signals and their
 // values. They live here, not in package workflows, because both sides use
@@ -34,6 +37,18 @@ const (
 func LimiterWorkflowID(issuer IssuerRef) string {
 	return "limiter/" + issuer.Kind + "/" + issuer.Namespace + "/" + issuer.Name
 }
+
+// LimiterTaskQueue is the task queue the account limiters of a worker's task
+// queue run on: their own, so that a limiter's tasks never wait behind the
+// tasks of the issuances it holds back.
+func LimiterTaskQueue(taskQueue string) string {
+	if strings.HasSuffix(taskQueue, limiterQueueSuffix) {
+		return taskQueue
+	}
+	return taskQueue + limiterQueueSuffix
+}
+
+const limiterQueueSuffix = "-limiter"
 
 // LimiterStartInput is what the permits activities start the limiter with
 // (SignalWithStart). The workflow's own input type extends it with the state

@@ -74,21 +74,50 @@ type Options struct {
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
+// Worker polls certflow's task queue with the workflows and activities
+// registered, and the account limiters' task queue (LimiterTaskQueue) with
+// the limiter workflow: a limiter's tasks do not wait behind the issuances'.
+type Worker struct {
+	main, limiters sdkworker.Worker
+	release        func() // the event broadcaster and the issuers' watch
+}
+
+// Start starts polling both task queues. When it fails, everything is
+// released: the worker is not to be stopped.
+func (w *Worker) Start() error {
+	if err := w.limiters.Start(); err != nil {
+		w.release()
+		return fmt.Errorf("starting the account limiters' worker: %w", err)
+	}
+	if err := w.main.Start(); err != nil {
+		w.limiters.Stop()
+		w.release()
+		return err
+	}
+	return nil
+}
+
+// Stop stops polling, waits for the tasks under way, and releases the rest.
+func (w *Worker) Stop() {
+	w.main.Stop()
+	w.limiters.Stop()
+	w.release()
+}
+
 // New returns a worker for the task queue with certflow's workflows and
-// activities registered; the caller starts and stops it (Stop also stops the
-// event broadcaster and the issuers' watch through the returned stop function).
-func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
+// activities registered; the caller starts and stops it.
+func New(c client.Client, opts Options) (*Worker, error) {
 	scheme, err := connect.Scheme()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	kube, err := ctrlclient.New(opts.Kubernetes, ctrlclient.Options{Scheme: scheme})
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating Kubernetes client: %w", err)
+		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
 	clientset, err := kubernetes.NewForConfig(opts.Kubernetes)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
+		return nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
 	}
 	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
@@ -97,7 +126,7 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	issuerCache, stopCache, err := watchIssuers(opts.Kubernetes, scheme)
 	if err != nil {
 		broadcaster.Shutdown()
-		return nil, nil, err
+		return nil, err
 	}
 	loader := &issuers.Loader{
 		Client: kube, Issuers: issuerCache, CredentialsTTL: credentialsTTL,
@@ -124,6 +153,7 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Issuer, workflow.RegisterOptions{Name: workflows.IssuerWorkflowName})
+	// Limiters started before they had a task queue of their own run here.
 	w.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
 	(&acme.Activities{Issuers: loader, Kube: kube}).Register(w)
 	(&challenges.Activities{Issuers: loader, Checker: &propagation.Checker{
@@ -132,5 +162,8 @@ func New(c client.Client, opts Options) (sdkworker.Worker, func(), error) {
 	(&secrets.Activities{Kube: kube}).Register(w)
 	(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: loader}).Register(w)
 	statuses.Register(w)
-	return w, func() { stopCache(); broadcaster.Shutdown() }, nil
+
+	limiters := sdkworker.New(c, activities.LimiterTaskQueue(opts.TaskQueue), sdkworker.Options{OnFatalError: opts.OnFatalError})
+	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
+	return &Worker{main: w, limiters: limiters, release: func() { stopCache(); broadcaster.Shutdown() }}, nil
 }

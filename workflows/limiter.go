@@ -117,7 +117,10 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 			break
 		}
 	}
-	return workflow.NewContinueAsNewError(ctx, LimiterWorkflowName, LimiterInput{
+	// The next run is on the limiters' own task queue, whichever this one was
+	// started on (before they had one, the worker's).
+	next := workflow.WithWorkflowTaskQueue(ctx, activities.LimiterTaskQueue(workflow.GetInfo(ctx).TaskQueueName))
+	return workflow.NewContinueAsNewError(next, LimiterWorkflowName, LimiterInput{
 		Issuer: in.Issuer, State: l.state, ContinueAfter: in.ContinueAfter,
 	})
 }

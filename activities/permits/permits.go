@@ -30,7 +30,7 @@ import (
 type Activities struct {
 	// Temporal starts and signals the limiter workflows.
 	Temporal client.Client
-	// TaskQueue the limiters run on: the worker's own.
+	// TaskQueue is the worker's; limiters start on LimiterTaskQueue(TaskQueue).
 	TaskQueue string
 	// Issuers reads an issuer's spec.acme.rateLimits.
 	Issuers Issuers
@@ -141,5 +141,8 @@ func (a *Activities) signalWithStart(ctx context.Context, issuer activities.Issu
 
 // limiterOptions start the limiter, or find the one that runs.
 func (a *Activities) limiterOptions(id string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue, WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
+	return client.StartWorkflowOptions{
+		ID: id, TaskQueue: activities.LimiterTaskQueue(a.TaskQueue),
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
 }

@@ -64,7 +64,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info := desc.WorkflowExecutionInfo; info.Type.GetName() != workflows.LimiterWorkflowName ||
-		info.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.TaskQueue != a.TaskQueue {
+		info.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.TaskQueue != activities.LimiterTaskQueue(a.TaskQueue) {
 		t.Fatalf("limiter %s, %s, on %s", info.Type.GetName(), info.Status, info.TaskQueue)
 	}
 
@@ -152,19 +152,22 @@ func requester(ctx workflow.Context, issuer activities.IssuerRef) ([]activities.
 	return grants, nil
 }
 
-// startWorker runs the limiter, the permits activities and the requester on
-// a task queue of their own.
+// startWorker runs the permits activities and the requester on a task queue
+// of their own, and the limiter on its limiters' task queue.
 func startWorker(t *testing.T) *permits.Activities {
 	t.Helper()
 	a := newActivities(unique("permits"))
 	w := worker.New(temporal, a.TaskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
 	w.RegisterWorkflowWithOptions(requester, workflow.RegisterOptions{Name: "Requester"})
 	a.Register(w)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
+	limiters := worker.New(temporal, activities.LimiterTaskQueue(a.TaskQueue), worker.Options{})
+	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
+	for _, w := range []worker.Worker{w, limiters} {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Stop)
 	}
-	t.Cleanup(w.Stop)
 	return a
 }
 

@@ -119,7 +119,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 			resolvers = append(resolvers, net.JoinHostPort(s, conf.Port))
 		}
 	}
-	w, stopEvents, err := worker.New(tc, worker.Options{
+	w, err := worker.New(tc, worker.Options{
 		TaskQueue:                opts.taskQueue,
 		Kubernetes:               kube,
 		ClusterResourceNamespace: opts.clusterResourceNamespace,
@@ -135,9 +135,8 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		return nil, err
 	}
 	if err := w.Start(); err != nil {
-		stopEvents()
 		return nil, fmt.Errorf("starting worker on task queue %s: %w", opts.taskQueue, err)
 	}
 	log.Info("worker started", "taskQueue", opts.taskQueue, "dns01Resolvers", resolvers, "dns01NameserverPort", strconv.Itoa(opts.dns01NameserverPort))
-	return func() { w.Stop(); stopEvents() }, nil
+	return w.Stop, nil
 }

@@ -75,7 +75,7 @@ type histories struct {
 	certificates, orders  int
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
-	// taskFailures counts the reasons workflow tasks failed.
+	// taskFailures counts the reasons workflows and their tasks failed.
 	taskFailures map[string]int
 }
 
@@ -141,9 +141,16 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 			}
 			scheduled[ev.EventId] = ev
 		}
+		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
+			msg := a.GetFailure().GetMessage()
+			if c := a.GetFailure().GetCause(); c != nil {
+				msg += ": " + c.GetMessage()
+			}
+			h.taskFailures[workflowType+" failed: "+msg[:min(len(msg), 300)]]++
+		}
 		if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
 			msg := a.GetFailure().GetMessage()
-			h.taskFailures[workflowType+": "+a.Cause.String()+": "+msg[:min(len(msg), 200)]]++
+			h.taskFailures[workflowType+" workflow task failed: "+a.Cause.String()+": "+msg[:min(len(msg), 200)]]++
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
 			started[a.ScheduledEventId] = ev
@@ -196,7 +203,7 @@ func (h histories) eventsByType() string {
 		b.WriteString("\n")
 	}
 	for _, f := range slices.Sorted(maps.Keys(h.taskFailures)) {
-		fmt.Fprintf(&b, "workflow task failed %d times: %s\n", h.taskFailures[f], f)
+		fmt.Fprintf(&b, "%d times: %s\n", h.taskFailures[f], f)
 	}
 	return b.String()
 }

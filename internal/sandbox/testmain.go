@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -16,6 +17,9 @@ import (
 // parts' logs) is removed when the tests pass and kept, and named, when they
 // fail. A setup error is printed and fails the binary.
 func Run(m *testing.M, name string, setup func(ctx context.Context, dir string, cleanup func(func())) error) (code int) {
+	if !stackNeeded() {
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "certflow-"+name+"-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -42,4 +46,27 @@ func Run(m *testing.M, name string, setup func(ctx context.Context, dir string, 
 		return 1
 	}
 	return m.Run()
+}
+
+// stackNeeded says whether this run of the test binary runs tests. It runs
+// none when it only lists them (-test.list), when it is a fuzz worker
+// (go test -fuzz starts one per -parallel to run a fuzz target's function,
+// which must not use the stack), and when it fuzzes with -run '^$'. Without
+// this, every fuzz worker would start a stack of its own, and leave it
+// running when an input crashes the worker.
+func stackNeeded() bool {
+	flag.Parse()
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	switch {
+	case value("test.fuzzworker") == "true", value("test.list") != "":
+		return false
+	case value("test.fuzz") != "" && value("test.run") == "^$":
+		return false
+	}
+	return true
 }
