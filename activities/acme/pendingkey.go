@@ -110,7 +110,10 @@ func (a *Activities) newKey(ctx context.Context, in activities.BeginOrderInput) 
 			}
 		}
 	}
-	key, err := pki.GenerateKey(spec.Algorithm, spec.Size)
+	key, err := generateKey(ctx, spec.Algorithm, spec.Size)
+	if ctx.Err() != nil {
+		return nil, err
+	}
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("privateKey of %s: %v", in.Certificate, err), activities.ErrTypeConfig, nil)

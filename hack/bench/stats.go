@@ -75,13 +75,18 @@ type histories struct {
 	certificates, orders  int
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
+	// taskWait and taskRun are the total times workflow tasks waited for a
+	// worker (scheduled to started) and ran (started to completed), by
+	// workflow type.
+	taskWait, taskRun map[string]time.Duration
 	// taskFailures counts the reasons workflows and their tasks failed.
 	taskFailures map[string]int
 }
 
 // historyStats reads every workflow run's history.
 func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) {
-	h := histories{step: map[string]time.Duration{}, queued: map[string]time.Duration{}, count: map[string]int{}, eventTypes: map[string]map[string]int{}, taskFailures: map[string]int{}}
+	h := histories{step: map[string]time.Duration{}, queued: map[string]time.Duration{}, count: map[string]int{}, eventTypes: map[string]map[string]int{}, taskFailures: map[string]int{},
+		taskWait: map[string]time.Duration{}, taskRun: map[string]time.Duration{}}
 	tc, err := stack.Temporal.Dial(ctx)
 	if err != nil {
 		return h, err
@@ -125,7 +130,17 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 		return ev.EventTime.AsTime().Sub(events[0].EventTime.AsTime())
 	}
 	var finalized time.Duration
+	var taskScheduled, taskStarted time.Time
 	for _, ev := range events {
+		switch {
+		case ev.GetWorkflowTaskScheduledEventAttributes() != nil:
+			taskScheduled = ev.EventTime.AsTime()
+		case ev.GetWorkflowTaskStartedEventAttributes() != nil:
+			taskStarted = ev.EventTime.AsTime()
+			h.taskWait[workflowType] += taskStarted.Sub(taskScheduled)
+		case ev.GetWorkflowTaskCompletedEventAttributes() != nil:
+			h.taskRun[workflowType] += ev.EventTime.AsTime().Sub(taskStarted)
+		}
 		types[strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_")]++
 		if ev.GetStartChildWorkflowExecutionInitiatedEventAttributes() != nil && workflowType == workflows.CertificateWorkflowName {
 			h.inspect += since(ev)
@@ -192,10 +207,15 @@ func (h histories) String() string {
 	return b.String()
 }
 
-// eventsByType lists the events of each workflow type by event type.
+// eventsByType lists the events of each workflow type by event type, and the
+// mean wait and run of its workflow tasks.
 func (h histories) eventsByType() string {
 	var b strings.Builder
 	for _, wt := range slices.Sorted(maps.Keys(h.eventTypes)) {
+		if n := h.eventTypes[wt]["WorkflowTaskCompleted"]; n > 0 {
+			fmt.Fprintf(&b, "%s workflow tasks: %d, mean wait %.3fs, mean run %.3fs\n", wt, n,
+				(h.taskWait[wt] / time.Duration(n)).Seconds(), (h.taskRun[wt] / time.Duration(n)).Seconds())
+		}
 		fmt.Fprintf(&b, "%s:", wt)
 		for _, et := range slices.Sorted(maps.Keys(h.eventTypes[wt])) {
 			fmt.Fprintf(&b, " %s=%d", et, h.eventTypes[wt][et])

@@ -1,0 +1,31 @@
+package acme
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/certflow/certflow/internal/pki"
+)
+
+// keygenSlots bounds the keys generated at once to half the CPUs (at least
+// one): an RSA key takes tens of milliseconds of CPU, and a burst of
+// issuances that made them all at once would starve the worker's other work
+// (its workflow tasks, the account limiter's answers) and hold as many keys
+// half-made in memory. Queued, each waits its turn and the rest goes on.
+var keygenSlots = sync.OnceValue(func() chan struct{} {
+	return make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+})
+
+// generateKey makes a key of the algorithm and size in its turn.
+func generateKey(ctx context.Context, algorithm string, size int) (crypto.Signer, error) {
+	select {
+	case keygenSlots() <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to generate a key: %w", ctx.Err())
+	}
+	defer func() { <-keygenSlots() }()
+	return pki.GenerateKey(algorithm, size)
+}
