@@ -14,12 +14,8 @@ const (
 	// LimiterWorkflowName is the registered name of the account limiter workflow.
 	LimiterWorkflowName = "AccountLimiter"
 
-	// UpdatePermit asks the limiter for a new-order permit; its argument is a
-	// PermitRequest, its result the PermitGrant.
-	UpdatePermit = "acquire-permit"
-	// SignalPermitRequest asks the limiter for a new-order permit answered by
-	// a SignalPermit; its value is a PermitRequest. Orders started before
-	// UpdatePermit use it.
+	// SignalPermitRequest asks the limiter for a new-order permit; its value is
+	// a PermitRequest.
 	SignalPermitRequest = "request"
 	// SignalRateLimited tells the limiter that the CA refused an order with a
 	// rate limit; its value is a RateLimitReport.

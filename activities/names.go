@@ -26,9 +26,6 @@ const (
 
 // permits: the account limiter's new-order permits.
 const (
-	AcquirePermitName   = "AcquirePermit"
+	RequestPermitName   = "RequestPermit"
 	ReportRateLimitName = "ReportRateLimit"
-	// RequestPermitName asks for a permit answered by a signal: the Orders
-	// started before AcquirePermit (Order version 1) still call it.
-	RequestPermitName = "RequestPermit"
 )

@@ -361,9 +361,7 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order. AcquirePermit returns the limiter's answer; RequestPermit
-// (Order version 1) has the limiter answer with a SignalPermit to the
-// requester run.
+// a new order. The limiter answers with a SignalPermit to the requester run.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -376,8 +374,7 @@ type RequestPermitInput struct {
 	Attempt int
 }
 
-// RequestPermitResult is the limiter's answer (AcquirePermit) or says whether
-// one will come (RequestPermit).
+// RequestPermitResult says whether an answer will come.
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
 	// issuer): no limiter was asked, no SignalPermit will come.
@@ -387,10 +384,6 @@ type RequestPermitResult struct {
 	LimiterRunID      string
 	// Limits are the budgets the request was made with.
 	Limits RateLimits
-	// Grant is the limiter's answer and AnsweredAt the worker's clock when
-	// it came (AcquirePermit only).
-	Grant      PermitGrant
-	AnsweredAt time.Time
 }
 
 // ReportRateLimitInput tells the issuer's account limiter that the CA refused

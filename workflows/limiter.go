@@ -15,7 +15,6 @@ import (
 // the same values.
 const (
 	LimiterWorkflowName = activities.LimiterWorkflowName
-	UpdatePermit        = activities.UpdatePermit
 	SignalPermitRequest = activities.SignalPermitRequest
 	SignalRateLimited   = activities.SignalRateLimited
 	SignalPermit        = activities.SignalPermit
@@ -66,8 +65,7 @@ type LimiterState struct {
 
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// an update adds two (accepted, completed) and shares its task with the
-	// others that came meanwhile; a signalled request about four.
+	// each request adds about four (signal, signal sent and acknowledged, task).
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -79,25 +77,16 @@ const (
 // ACME account. It answers each permit request with the earliest time at
 // which every budget the order counts against has room (its share of the
 // account's new orders, of each registered domain's certificates, and of
-// duplicates of its set of names) and no CA rate limit is in force, and
-// records the permit at that time. Requests come as UpdatePermit, answered in
-// the update's result, or (from Orders of version 1) as SignalPermitRequest,
-// answered with a SignalPermit to the requester. It runs as long as its
-// issuer is used, continuing as new every defaultContinueAfter requests.
+// duplicates of its set of names) and no CA rate limit is in force, records
+// the permit at that time, and signals the grant to the requester.
+// It runs as long as its issuer is used, continuing as new every
+// defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
 	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
-	err := workflow.SetUpdateHandler(ctx, UpdatePermit, func(ctx workflow.Context, r activities.PermitRequest) (activities.PermitGrant, error) {
-		l.drain(ctx, nil, reports) // a report that came first holds this request too
-		return l.decide(ctx, r), nil
-	})
-	if err != nil {
-		return err
-	}
-
 	for !continueAsNew() {
 		err := workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || continueAsNew() })
 		if err != nil {
@@ -106,11 +95,9 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 		l.drain(ctx, requests, reports)
 	}
 	// Answer what is buffered and wait until every answer is delivered; only
-	// then continue as new, so that no signal is lost between runs. Updates
-	// that come later are refused by the server and retried by the asker on
-	// the next run.
+	// then continue as new, so that no signal is lost between runs.
 	for {
-		if err := workflow.Await(ctx, func() bool { return l.sending == 0 && workflow.AllHandlersFinished(ctx) }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
 			return err
 		}
 		if !l.drain(ctx, requests, reports) {
@@ -164,7 +151,7 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.Receive
 		l.report(ctx, r)
 		found = true
 	}
-	for requests != nil {
+	for {
 		var r activities.PermitRequest
 		if !requests.ReceiveAsync(&r) {
 			break

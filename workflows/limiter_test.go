@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -28,9 +27,6 @@ import (
 // (newEnv); a test that mocks RequestPermit decides otherwise.
 func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-		return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: activities.PermitGrant{At: env.Now()}}, nil
-	}, activity.RegisterOptions{Name: activities.AcquirePermitName})
-	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
 			return activities.RequestPermitResult{}, err
 		}
@@ -41,25 +37,14 @@ func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	}, activity.RegisterOptions{Name: activities.ReportRateLimitName})
 }
 
-// limiterEvent is a message to the limiter at a time after the start: a
-// request (an update, or with signal the signal of Orders of version 1), a
-// report, or a burst of signalled requests that arrive together (buffered
+// limiterEvent is a signal to the limiter at a time after the start: a
+// request, a report, or a burst of requests that arrive together (buffered
 // before the limiter runs).
 type limiterEvent struct {
 	after   time.Duration
 	request *activities.PermitRequest
-	signal  bool
 	report  *activities.RateLimitReport
 	burst   []limiterEvent
-}
-
-// bySignal sends the events' requests as signals.
-func bySignal(events []limiterEvent) []limiterEvent {
-	out := slices.Clone(events)
-	for i := range out {
-		out[i].signal = true
-	}
-	return out
 }
 
 // answer is a permit the limiter sent.
@@ -84,14 +69,11 @@ func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuit
 		mu      sync.Mutex
 		answers []answer
 	)
-	answered := func(requester string, g activities.PermitGrant) {
-		mu.Lock()
-		defer mu.Unlock()
-		answers = append(answers, answer{requester, g})
-	}
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalPermit, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
-			answered(workflowID, arg.(activities.PermitGrant))
+			mu.Lock()
+			defer mu.Unlock()
+			answers = append(answers, answer{workflowID, arg.(activities.PermitGrant)})
 			return nil
 		}).Maybe()
 	last := time.Duration(0)
@@ -101,21 +83,8 @@ func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuit
 				env.SignalWorkflowSkippingWorkflowTask(SignalPermitRequest, *b.request)
 			}
 			switch {
-			case e.request != nil && e.signal:
-				env.SignalWorkflow(SignalPermitRequest, *e.request)
 			case e.request != nil:
-				r := *e.request
-				env.UpdateWorkflow(UpdatePermit, fmt.Sprintf("%s/%d/%s", r.RequesterWorkflowID, r.Attempt, e.after), &testsuite.TestUpdateCallback{
-					OnReject: func(err error) { t.Errorf("permit request of %s refused: %v", r.RequesterWorkflowID, err) },
-					OnAccept: func() {},
-					OnComplete: func(v any, err error) {
-						if err != nil {
-							t.Errorf("permit request of %s failed: %v", r.RequesterWorkflowID, err)
-							return
-						}
-						answered(r.RequesterWorkflowID, v.(activities.PermitGrant))
-					},
-				}, r)
+				env.SignalWorkflow(SignalPermitRequest, *e.request)
 			case e.report != nil:
 				env.SignalWorkflow(SignalRateLimited, *e.report)
 			}
@@ -237,21 +206,15 @@ func TestLimiterGrants(t *testing.T) {
 		}, map[string][]time.Duration{"a": {2 * time.Hour}}},
 	}
 	for _, tc := range tests {
-		for _, transport := range []string{"update", "signal"} {
-			t.Run(tc.name+" by "+transport, func(t *testing.T) {
-				events := tc.events
-				if transport == "signal" {
-					events = bySignal(events)
-				}
-				env, answers := runLimiter(t, LimiterInput{Issuer: issuer}, events)
-				if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
-					t.Fatalf("the limiter ended with %v, want cancelled by the test", err)
-				}
-				if got := grantedAfter(testStart, answers); fmt.Sprint(got) != fmt.Sprint(tc.want) {
-					t.Fatalf("permits after the start:\n got %v\nwant %v", got, tc.want)
-				}
-			})
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			env, answers := runLimiter(t, LimiterInput{Issuer: issuer}, tc.events)
+			if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+				t.Fatalf("the limiter ended with %v, want cancelled by the test", err)
+			}
+			if got := grantedAfter(testStart, answers); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("permits after the start:\n got %v\nwant %v", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -292,7 +255,6 @@ func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 	// Four requests arrive together at a run that continues after three: the
 	// fourth is answered too before the run continues.
 	burst := ask(0, "d", one, "d.example.com")
-	burst.signal = true
 	burst.burst = []limiterEvent{ask(0, "a", one, "a.example.com"), ask(0, "b", one, "b.example.com"), ask(0, "c", one, "c.example.com")}
 	env, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 3}, []limiterEvent{burst})
 	if got, want := fmt.Sprint(grantedAfter(testStart, answers)), fmt.Sprint(map[string][]time.Duration{"a": {0}, "b": {w}, "c": {2 * w}, "d": {3 * w}}); got != want {
@@ -310,22 +272,9 @@ func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 		t.Fatalf("carried input %+v", next)
 	}
 
-	// The next run knows the reservations and the answers (asked by update).
+	// The next run knows the reservations and the answers.
 	_, answers = runLimiter(t, next, []limiterEvent{ask(time.Minute, "e", one, "e.example.com"), ask(time.Minute, "a", one, "a.example.com")})
 	if got, want := fmt.Sprint(grantedAfter(testStart, answers)), fmt.Sprint(map[string][]time.Duration{"a": {0}, "e": {4 * w}}); got != want {
 		t.Fatalf("second run's permits %s, want %s", got, want)
-	}
-}
-
-func TestLimiterContinuesAsNewAfterAnsweringUpdates(t *testing.T) {
-	env, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 2}, []limiterEvent{
-		ask(0, "a", activities.RateLimits{NewOrders: lots}, "a.example.com"),
-		ask(time.Minute, "b", activities.RateLimits{NewOrders: lots}, "b.example.com"),
-	})
-	if got, want := fmt.Sprint(grantedAfter(testStart, answers)), fmt.Sprint(map[string][]time.Duration{"a": {0}, "b": {time.Minute}}); got != want {
-		t.Fatalf("permits %s, want %s", got, want)
-	}
-	if err := env.GetWorkflowError(); !errors.As(err, new(*workflow.ContinueAsNewError)) {
-		t.Fatalf("the run ended with %v, want continue-as-new after its second request", err)
 	}
 }

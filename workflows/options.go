@@ -39,6 +39,14 @@ func withActivity(ctx workflow.Context, startToClose, heartbeat time.Duration) w
 
 // Options of each step: how long one attempt may take.
 func shortStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, time.Minute, 0) }
+
+// orderingStep gives BeginOrder ten minutes: it makes the pending key, and in
+// a burst of issuances key generation waits its turn in the worker (see
+// activities/acme), which must not time the step out. It is an activity, not
+// a local one, so that the wait holds no workflow task open.
+func orderingStep(ctx workflow.Context) workflow.Context {
+	return withActivity(ctx, 10*time.Minute, 0)
+}
 func pollingStep(ctx workflow.Context) workflow.Context {
 	return withActivity(ctx, 10*time.Minute, 20*time.Second)
 }
@@ -57,6 +65,41 @@ func withLocalActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         activityRetry,
+	})
+}
+
+// Removing challenge records the CA has validated retries longer than the
+// other steps: nothing else removes a record its clean-up leaves (an issued
+// certificate is not ordered again for months), so it keeps trying through a
+// DNS outage (a restart, a failover) instead of giving up after about 15 s:
+// every 10 s at most, for up to cleanUpFor. The records of an attempt that
+// failed before validation are removed with the usual retries: a solver that
+// cannot present cannot remove either, and its clean-up must not hold back
+// the failure (the next attempt presents and removes them again).
+const cleanUpFor = 15 * time.Minute
+
+var cleanUpRetry = &temporal.RetryPolicy{
+	InitialInterval:        time.Second,
+	BackoffCoefficient:     2,
+	MaximumInterval:        10 * time.Second,
+	NonRetryableErrorTypes: activityRetry.NonRetryableErrorTypes,
+}
+
+func withCleanUp(ctx workflow.Context, validated bool) workflow.Context {
+	if !validated {
+		return withActivity(ctx, time.Minute, 0)
+	}
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: cleanUpFor, RetryPolicy: cleanUpRetry,
+	})
+}
+
+func withLocalCleanUp(ctx workflow.Context, validated bool) workflow.Context {
+	if !validated {
+		return withLocalActivity(ctx)
+	}
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: cleanUpFor, RetryPolicy: cleanUpRetry,
 	})
 }
 

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -42,16 +41,20 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st, local); err != nil {
+			if err := awaitPermit(ctx, in, &st); err != nil {
 				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 		}
 	}
 	var begin activities.BeginOrderResult
-	err = runShortStep(ctx, local, activities.BeginOrderName, activities.BeginOrderInput{
+	beginCtx := shortStep(ctx)
+	if local {
+		beginCtx = orderingStep(ctx)
+	}
+	err = workflow.ExecuteActivity(beginCtx, activities.BeginOrderName, activities.BeginOrderInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		Revision: in.Revision, ReplacesCertID: in.ReplacesCertID,
-	}, &begin)
+	}).Get(ctx, &begin)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("ordering: %w", err)
 	}
@@ -92,6 +95,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 			return OrderResult{}, fmt.Errorf("validating: %w", err)
 		}
 		st.Authorizations = merge(st.Authorizations, validated.Authorizations)
+		records.validated = true
 		if local {
 			records.remove(ctx) // the CA needs them no more: remove them while the order is finalized
 		}
@@ -124,10 +128,12 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 // removed once: as soon as the CA needs them no more (remove), or when the
 // Order ends (removed, which also waits for a removal started before).
 type challengeRecords struct {
-	issuer  activities.IssuerRef
-	list    []activities.PresentedRecord
-	local   bool // remove them in a local activity (a few DNS updates)
-	removal workflow.Future
+	issuer activities.IssuerRef
+	list   []activities.PresentedRecord
+	local  bool // remove them in a local activity (a few DNS updates)
+	// validated: the CA has used them, and their removal keeps trying (withCleanUp).
+	validated bool
+	removal   workflow.Future
 }
 
 // remove starts removing the records on a context that survives the
@@ -139,10 +145,10 @@ func (r *challengeRecords) remove(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	in := activities.CleanUpChallengesInput{Issuer: r.issuer, Records: r.list}
 	if r.local {
-		r.removal = workflow.ExecuteLocalActivity(withLocalActivity(dctx), activities.CleanUpChallengesName, in)
+		r.removal = workflow.ExecuteLocalActivity(withLocalCleanUp(dctx, r.validated), activities.CleanUpChallengesName, in)
 		return
 	}
-	r.removal = workflow.ExecuteActivity(withActivity(dctx, time.Minute, 0), activities.CleanUpChallengesName, in)
+	r.removal = workflow.ExecuteActivity(withCleanUp(dctx, r.validated), activities.CleanUpChallengesName, in)
 }
 
 // removed removes the records, or waits for the removal started before. A

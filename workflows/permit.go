@@ -16,19 +16,19 @@ import (
 // the account anyway it tells the limiter, so that the issuer's other
 // Certificates stop asking the CA until the CA's Retry-After has passed.
 
-// permitPatience is how long an Order of version 1 waits for the limiter's
-// signalled answer before it asks again. The answer normally comes within a second; asking again
+// permitPatience is how long an Order waits for the limiter's answer before
+// it asks again. The answer normally comes within a second; asking again
 // (the limiter answers a repeated request with the same grant) gets one when
 // the limiter was terminated or reset in between.
 const permitPatience = 5 * time.Minute
 
-// awaitPermit asks for a permit and waits until it is granted: for the answer
-// (at once from AcquirePermit when local, else by signal), then, when the
+// awaitPermit asks for a permit and waits until it is granted: for the answer,
+// then, when the
 // permit is for later, on a durable timer, with the wait in status ("waiting
 // for the account's order budget, next permit at ..."). An Order that wakes
 // too late to use its permit on time asks again: the permits granted after
 // it counted on this one being used then.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool) error {
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus) error {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
@@ -38,22 +38,16 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	saved.Conditions = slices.Clone(st.Conditions)
 	defer func() { *st = saved }() // the next step's status no longer shows the wait
 	for ; ; req.Attempt++ {
-		grant, res, err := acquirePermit(ctx, req, local)
+		grant, res, err := requestPermit(ctx, req)
 		if err != nil || res.Unlimited {
 			return err
 		}
-		// The workflow's clock stands still in a workflow task while local
-		// activities run: the limiter's answer may be later than it.
-		now := workflow.Now(ctx)
-		if res.AnsweredAt.After(now) {
-			now = res.AnsweredAt
-		}
-		wait := grant.At.Sub(now)
+		wait := grant.At.Sub(workflow.Now(ctx))
 		if wait <= 0 {
 			return nil // late answers to an immediate permit are the margin's to absorb
 		}
 		showWait(ctx, st, saved, grant)
-		if wait := grant.At.Sub(latest(now, workflow.Now(ctx))); wait > 0 { // the status write took time
+		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
 			if err := workflow.Sleep(ctx, wait); err != nil {
 				return err
 			}
@@ -66,18 +60,8 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	}
 }
 
-// acquirePermit asks the limiter for a permit and returns its answer.
-func acquirePermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
-	if !local {
-		return requestPermit(ctx, req)
-	}
-	var res activities.RequestPermitResult
-	err := workflow.ExecuteLocalActivity(withLocalActivity(ctx), activities.AcquirePermitName, req).Get(ctx, &res)
-	return res.Grant, res, err
-}
-
-// requestPermit asks the limiter and waits for its answer to this attempt by
-// signal, asking again after permitPatience without one (Order version 1).
+// requestPermit asks the limiter and waits for its answer to this attempt,
+// asking again after permitPatience without one.
 func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, SignalPermit)
 	for {

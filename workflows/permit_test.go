@@ -9,14 +9,12 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 )
 
 // These tests run the Order workflow alone, with the permits activities
-// mocked: AcquirePermit returns the limiter's answer; for Orders of version 1,
-// RequestPermit's answer is delivered as the permit signal.
+// mocked and the limiter's answer delivered as the permit signal.
 
 func orderInput() OrderInput {
 	st := activities.CertificateStatus{Certificate: cert}
@@ -57,13 +55,14 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	written := statuses(env)
 	start := env.Now()
 	var asked []activities.RequestPermitInput
-	at := start.Add(2 * time.Hour).Truncate(time.Second)
-	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
-	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			asked = append(asked, in)
-			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: grant}, nil
+			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
 		}).Once()
+	at := start.Add(2 * time.Hour).Truncate(time.Second)
+	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
 	began, finalized := quickOrderFinalizing(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
@@ -94,29 +93,8 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	}
 }
 
-func TestOrderOfVersion1WaitsForTheSignalledPermit(t *testing.T) {
+func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
 	env := newEnv(t)
-	env.OnGetVersion(changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps).Return(orderAsksLimiter)
-	statuses(env)
-	grant := activities.PermitGrant{At: env.Now().Add(time.Hour)}
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
-			return activities.RequestPermitResult{}, nil
-		}).Once()
-	began := quickOrder(env)
-	env.ExecuteWorkflow(Order, orderInput())
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	if began.Before(grant.At) {
-		t.Fatalf("the order began at %s, before its permit at %s", began, grant.At)
-	}
-}
-
-func TestOrderOfVersion1AsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
-	env := newEnv(t)
-	env.OnGetVersion(changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps).Return(orderAsksLimiter)
 	statuses(env)
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
 	// The limiter was terminated after the first request; the second starts a new one, which answers.
@@ -148,7 +126,7 @@ func TestOrderNeedsNoPermitForAnARIRenewalOrAnIssuerWithoutBudgets(t *testing.T)
 			env := newEnv(t)
 			statuses(env)
 			asks := 0
-			env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
+			env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 				func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 					asks++
 					return tc.result, nil
@@ -203,14 +181,21 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	statuses(env)
 	start := env.Now()
 	var attempts []int
-	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
-			grant := activities.PermitGrant{At: env.Now().Add(time.Second)}
-			if in.Attempt > 0 {
-				grant = activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt}
+			send := func(g activities.PermitGrant) {
+				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
+					t.Error(err)
+				}
 			}
-			return activities.RequestPermitResult{Limits: limits, Grant: grant}, nil
+			if in.Attempt == 0 {
+				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
+			} else {
+				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
+				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
 	began := quickOrder(env)
 	env.ExecuteWorkflow(Order, orderInput())
@@ -222,28 +207,5 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	}
 	if want := start.Add(5*time.Second + 30*time.Minute); began.Before(want) {
 		t.Fatalf("the order began %s after the start, before its second permit at %s", began.Sub(start), want.Sub(start))
-	}
-}
-
-func TestAPermitAnsweredAsTheTaskRunsIsUsedAtOnce(t *testing.T) {
-	env := newEnv(t)
-	statuses(env)
-	start := env.Now()
-	asks := 0
-	// The workflow's clock stays at the task's start while the local
-	// activity waits 3 s for the limiter, whose clock says "now" 3 s later.
-	env.OnActivity(activities.AcquirePermitName, mock.Anything, mock.Anything).Return(
-		func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			asks++
-			answered := start.Add(3 * time.Second)
-			return activities.RequestPermitResult{Grant: activities.PermitGrant{At: answered}, AnsweredAt: answered}, nil
-		}).Once()
-	began := quickOrder(env)
-	env.ExecuteWorkflow(Order, orderInput())
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	if asks != 1 || !began.Equal(start) {
-		t.Fatalf("asked %d times, began %s after the start: want one answer used at once", asks, began.Sub(start))
 	}
 }

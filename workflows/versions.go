@@ -12,12 +12,11 @@ const (
 	// changeOrderSteps is the Order's change ID (its first version's name).
 	changeOrderSteps = "account-limiter"
 	// orderAsksLimiter: the Order asks its issuer's account limiter for a
-	// permit first (RequestPermit, answered by a signal).
+	// permit first.
 	orderAsksLimiter workflow.Version = 1
-	// orderLocalShortSteps: the permit (AcquirePermit, answered at once), the
-	// beginning of the order, the removal of the records (as soon as the CA
+	// orderLocalShortSteps: the removal of the records (as soon as the CA
 	// has validated them) and the Secret write run as local activities; the
-	// other steps write their status only when they take a while.
+	// steps write their status only when they take a while.
 	orderLocalShortSteps workflow.Version = 2
 
 	// changeCertificateSteps is the Certificate workflow's change ID.

@@ -1,22 +1,20 @@
 // Package permits holds the activities that talk to an issuer's account
 // limiter, the workflow that hands out new-order permits so that a flood of
-// Certificates stays inside the CA's limits: AcquirePermit asks it for a
-// permit and returns the answer (an update, starting the limiter when it
-// does not run), and ReportRateLimit tells it that the CA rate-limited the
-// account. RequestPermit is AcquirePermit's predecessor, whose answer comes
-// to the requesting workflow as a signal; Orders started before
-// AcquirePermit existed still call it.
+// Certificates stays inside the CA's limits: RequestPermit asks it for a
+// permit (starting it when it does not run, on the limiters' own task queue)
+// and ReportRateLimit tells it that the CA rate-limited the account. The
+// limiter answers the requesting workflow with a signal, not through these
+// activities.
 //
-// All are idempotent: a retry sends the same update or signal again, and the
-// limiter answers a repeated request with its first answer. The limiter's
-// names and values are in package activities; this package must not import
-// workflows.
+// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
+// same signal again, and the limiter answers a repeated request with its
+// first answer. The limiter's names and signal values are in package
+// activities; this package must not import workflows.
 package permits
 
 import (
 	"context"
 	"fmt"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
@@ -46,48 +44,14 @@ type Issuers interface {
 func (a *Activities) Register(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }) {
-	r.RegisterActivityWithOptions(a.AcquirePermit, activity.RegisterOptions{Name: activities.AcquirePermitName})
 	r.RegisterActivityWithOptions(a.RequestPermit, activity.RegisterOptions{Name: activities.RequestPermitName})
 	r.RegisterActivityWithOptions(a.ReportRateLimit, activity.RegisterOptions{Name: activities.ReportRateLimitName})
 }
 
-// AcquirePermit asks the issuer's limiter for a permit to create a new order
-// for the names, with the issuer's budgets as they are now, and returns its
-// answer: the time the order may be created. It runs as a local activity: one
-// update to the limiter, no round trip of its own through the server. An
-// issuer that is not an ACME issuer has no budgets: nothing is asked, and the
-// result says so.
-func (a *Activities) AcquirePermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-	req, unlimited, err := a.permitRequest(ctx, in)
-	if err != nil || unlimited {
-		return activities.RequestPermitResult{Unlimited: unlimited}, err
-	}
-	id := activities.LimiterWorkflowID(in.Issuer)
-	start := a.Temporal.NewWithStartWorkflowOperation(a.limiterOptions(id), activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: in.Issuer})
-	update, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			// The same ID for a retry: the run answers it once.
-			UpdateID:     fmt.Sprintf("%s/%s/%d", in.RequesterWorkflowID, in.RequesterRunID, in.Attempt),
-			UpdateName:   activities.UpdatePermit,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	res := activities.RequestPermitResult{LimiterWorkflowID: id, Limits: req.Limits}
-	if err == nil {
-		res.LimiterRunID = update.RunID()
-		err = update.Get(ctx, &res.Grant)
-		res.AnsweredAt = time.Now()
-	}
-	if err != nil {
-		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
-	}
-	return res, nil
-}
-
-// RequestPermit is AcquirePermit for Orders of version 1: the limiter
-// answers the requester run with a SignalPermit.
+// RequestPermit asks the issuer's limiter for a permit to create a new order
+// for the names, with the issuer's budgets as they are now. The limiter
+// answers the requester run with a SignalPermit. An issuer that is not an
+// ACME issuer has no budgets: nothing is asked, and the result says so.
 func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 	req, unlimited, err := a.permitRequest(ctx, in)
 	if err != nil || unlimited {
