@@ -50,9 +50,11 @@ func usage(pid int) (processUsage, error) {
 	return u, nil
 }
 
-// steps names the activities of an Order by the step they are (beginning the
-// order and storing the Secret run as local activities: see histories).
+// steps names the activities of an Order by the step they are (storing the
+// Secret runs as a local activity: see histories).
 var steps = []struct{ activity, step string }{
+	{activities.RequestPermitName, "permit"},
+	{activities.BeginOrderName, "order"},
 	{activities.PresentName, "present"},
 	{activities.WaitPropagationName, "propagate"},
 	{activities.ValidateName, "validate"},
@@ -69,8 +71,8 @@ type histories struct {
 	// inspect is the total time Certificate workflows took from their start
 	// to starting the Order (the Secret's inspection, as a worker took it);
 	// begin the time Orders took from their start to their first activity
-	// (the permit and the ACME order, local activities); store from
-	// finalized to done (the Secret, a local activity).
+	// (their first status write); store from finalized to done (the Secret,
+	// a local activity).
 	inspect, begin, store time.Duration
 	certificates, orders  int
 	// eventTypes counts events by workflow type and event type.
@@ -190,7 +192,7 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 func (h histories) String() string {
 	mean := func(d time.Duration, n int) float64 { return (d / time.Duration(max(n, 1))).Seconds() }
 	var b strings.Builder
-	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs order=%.2fs", mean(h.inspect, h.certificates), mean(h.begin, h.orders))
+	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs start=%.2fs", mean(h.inspect, h.certificates), mean(h.begin, h.orders))
 	for _, s := range steps {
 		if n := h.count[s.activity]; n > 0 {
 			fmt.Fprintf(&b, " %s=%.2fs", s.step, mean(h.step[s.activity], n))
