@@ -117,6 +117,11 @@ type limiter struct {
 	state   LimiterState
 	handled int // requests answered by this run
 	sending int // answers not yet acknowledged by the server
+	// pruned is the time and the budgets of the last prune: the requests of
+	// one workflow task share its time and, mostly, their budgets, so a burst
+	// of hundreds is pruned once, not once per request.
+	prunedAt     time.Time
+	prunedLimits activities.RateLimits
 }
 
 func newLimiter(in LimiterInput) *limiter {
@@ -188,7 +193,10 @@ func (l *limiter) report(ctx workflow.Context, r activities.RateLimitReport) {
 func (l *limiter) decide(ctx workflow.Context, r activities.PermitRequest) activities.PermitGrant {
 	l.handled++
 	now := workflow.Now(ctx)
-	l.prune(now, r.Limits)
+	if !now.Equal(l.prunedAt) || r.Limits != l.prunedLimits {
+		l.prune(now, r.Limits)
+		l.prunedAt, l.prunedLimits = now, r.Limits
+	}
 	key := r.RequesterWorkflowID + " " + r.RequesterRunID
 	g, ok := l.state.Answered[key]
 	if !ok || r.Attempt > g.Attempt {

@@ -278,3 +278,33 @@ func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 		t.Fatalf("second run's permits %s, want %s", got, want)
 	}
 }
+
+// TestLimiterAnswersABurstInOneTask: requests that arrive together
+// are answered in one workflow task, quickly (the budgets are pruned once per
+// task, not once per request), well inside the SDK's one second without
+// yielding.
+func TestLimiterAnswersABurstInOneTask(t *testing.T) {
+	limits := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 400, Period: time.Minute}}
+	last := ask(0, "last", limits, "last.example.com")
+	for i := range 299 {
+		name := fmt.Sprintf("c%d", i)
+		last.burst = append(last.burst, ask(0, name, limits, name+".example.com"))
+	}
+	start := time.Now()
+	_, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 2000}, []limiterEvent{last})
+	if len(answers) != 300 {
+		t.Fatalf("%d answers, want 300", len(answers))
+	}
+	later := 0
+	for _, a := range answers {
+		if a.grant.At.After(testStart) {
+			later++
+		}
+	}
+	if later != 0 {
+		t.Fatalf("%d permits for later, want none (400 per minute)", later)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("answering took %s", took)
+	}
+}
