@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,8 +28,8 @@ import (
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
-// world is the whole stack with certflow running on it as a separate process
-// (so a test can kill it), a ClusterIssuer "pebble" whose DNS-01 solver
+// world is the whole stack with certflow running on it as separate processes
+// (so a test can kill them), a ClusterIssuer "pebble" whose DNS-01 solver
 // updates BIND, and clients to look at everything.
 type world struct {
 	t        *testing.T
@@ -38,15 +39,49 @@ type world struct {
 	proxy    *sandbox.ACMEProxy
 	kube     client.Client
 	temporal tclient.Client
-	certflow *exec.Cmd
-	logPath  string
+	// dns and kubeProxy are nil unless the world's options ask for them.
+	dns       *sandbox.DNSProxy
+	kubeProxy *sandbox.KubeProxy
+	// certflow is each running certflow process by its subcommand: "run", or
+	// "controller" and "worker".
+	certflow map[string]*certflowProcess
 }
 
-func newWorld(t *testing.T) *world {
+// worldOptions are what a test's world does differently from the default:
+// one `certflow run` talking to each part directly.
+type worldOptions struct {
+	// stack configures the parts (Temporal's persistence, Pebble's nonce rejections).
+	stack sandbox.Options
+	// split runs `certflow controller` and `certflow worker` as two processes.
+	split bool
+	// dnsProxy puts a DNSProxy between BIND and certflow: the issuer's RFC 2136
+	// updates and the worker's propagation checks pass through it.
+	dnsProxy bool
+	// kubeProxy puts a KubeProxy between the API server and certflow.
+	kubeProxy bool
+	// retryBackoff is the issuer's wait between failed attempts (default a
+	// minute): a test whose fault may fail an attempt sets it shorter, to
+	// stay bounded in time.
+	retryBackoff time.Duration
+}
+
+// certflowProcess is one running certflow subcommand.
+type certflowProcess struct {
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{} // closed when the process has ended
+	err     error         // its exit status, once exited is closed
+}
+
+func newWorld(t *testing.T) *world { return newWorldWith(t, worldOptions{}) }
+
+func newWorldWith(t *testing.T, opts worldOptions) *world {
 	t.Helper()
 	ctx := testContext(t, 10*time.Minute)
 	dir := t.TempDir()
-	stack, err := sandbox.Start(ctx, sandbox.Options{Dir: dir})
+	sopts := opts.stack
+	sopts.Dir = dir
+	stack, err := sandbox.Start(ctx, sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,48 +100,142 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	w := &world{t: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, logPath: filepath.Join(dir, "certflow.log")}
+	w := &world{t: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{}}
+	if opts.dnsProxy {
+		if w.dns, err = sandbox.StartDNSProxy(stack.BIND.Addr); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.dns.Stop() })
+	}
+	if opts.kubeProxy {
+		if w.kubeProxy, err = sandbox.StartKubeProxy(stack.Kubernetes, dir); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = w.kubeProxy.Stop() })
+	}
 
 	w.namespace(sandbox.ClusterResourceNamespace)
 	w.create(stack.TSIGSecret())
-	w.create(stack.ClusterIssuer("pebble", proxy.DirectoryURL, proxy.CACertPEM, sandbox.TSIGSecretName))
-	w.startCertflow()
+	issuer := stack.ClusterIssuer("pebble", proxy.DirectoryURL, proxy.CACertPEM, sandbox.TSIGSecretName)
+	if w.dns != nil {
+		issuer.Spec.ACME.Solvers[0].DNS01.RFC2136.Nameserver = w.dns.Addr
+	}
+	if opts.retryBackoff > 0 {
+		issuer.Spec.RetryBackoff = &certflowv1.RetryBackoff{Initial: &metav1.Duration{Duration: opts.retryBackoff}}
+	}
+	w.create(issuer)
+	// Registered before the processes' own clean-ups, so it runs after them:
+	// the logs are complete.
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("certflow log (last 40 lines):\n%s", lastLines(w.logPath, 40))
+		for _, role := range []string{"run", "controller", "worker"} {
+			p := filepath.Join(dir, "certflow-"+role+".log")
+			if !fileExists(p) {
+				continue
+			}
+			if t.Failed() {
+				t.Logf("certflow %s log (last 40 lines):\n%s", role, lastLines(p, 40))
+			}
+			keepLog(t, p)
 		}
 	})
+	if opts.split {
+		w.start("controller")
+		w.start("worker")
+	} else {
+		w.startCertflow()
+	}
 	return w
 }
 
-// startCertflow runs `certflow run` against the stack, logging to a file.
-func (w *world) startCertflow() {
+// startCertflow runs `certflow run` against the stack.
+func (w *world) startCertflow() { w.start("run") }
+
+// killCertflow ends `certflow run` at once, as a crashed node would.
+func (w *world) killCertflow() { w.kill("run") }
+
+// start runs a certflow subcommand ("run", "controller" or "worker") against
+// the stack, logging to certflow-<subcommand>.log in the world's folder. It
+// is stopped with SIGTERM when the test ends.
+func (w *world) start(subcommand string) {
 	w.t.Helper()
 	bin, err := certflowBinary()
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"run", "--health-addr", "0", "--log-level", "debug"}, w.stack.CertflowArgs()...)...)
-	logFile, err := os.OpenFile(w.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	args := append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...)
+	cmd := exec.Command(bin, args...)
+	logPath := filepath.Join(w.dir, "certflow-"+subcommand+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		w.t.Fatal(err)
 	}
-	w.certflow = cmd
+	p := &certflowProcess{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.exited)
+	}()
+	w.certflow[subcommand] = p
 	w.t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		logFile.Close()
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
 	})
 }
 
-// killCertflow ends certflow at once, as a crashed node would.
-func (w *world) killCertflow() {
-	_ = w.certflow.Process.Kill()
-	_ = w.certflow.Wait()
+// kill ends a running certflow subcommand at once (SIGKILL).
+func (w *world) kill(subcommand string) {
+	w.t.Helper()
+	p := w.certflow[subcommand]
+	if p == nil {
+		w.t.Fatalf("certflow %s is not running", subcommand)
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	delete(w.certflow, subcommand)
+}
+
+// flags point a certflow subcommand at the stack, through the world's
+// proxies, with only the flags the subcommand takes.
+func (w *world) flags(subcommand string) []string {
+	dnsAddr, kubeconfig := w.stack.BIND.Addr, w.stack.Kubernetes.Kubeconfig
+	if w.dns != nil {
+		dnsAddr = w.dns.Addr
+	}
+	if w.kubeProxy != nil {
+		kubeconfig = w.kubeProxy.Kubeconfig
+	}
+	_, dnsPort, _ := net.SplitHostPort(dnsAddr)
+	base := w.stack.CertflowArgs()
+	var args []string
+	for i := 0; i+1 < len(base); i += 2 {
+		flag, value := base[i], base[i+1]
+		switch flag {
+		case "--kubeconfig":
+			value = kubeconfig
+		case "--dns01-recursive-nameservers":
+			value = dnsAddr
+		case "--dns01-nameserver-port":
+			value = dnsPort
+		}
+		if strings.HasPrefix(flag, "--dns01-") && subcommand == "controller" {
+			continue // worker flags
+		}
+		args = append(args, flag, value)
+	}
+	if subcommand != "worker" {
+		args = append(args, "--health-addr", "0") // parallel tests would share :8081
+	}
+	return args
 }
 
 func (w *world) namespace(name string) {
@@ -255,6 +384,27 @@ func (w *world) gone(obj client.Object, timeout time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// keepLog copies a log into $CERTFLOW_TEST_LOGS, when set, as
+// <test>-<file>: the test's folder is removed when it ends.
+func keepLog(t *testing.T, path string) {
+	dir := os.Getenv("CERTFLOW_TEST_LOGS")
+	if dir == "" {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(path)), data, 0o644)
+	}
+	if err != nil {
+		t.Logf("keeping %s: %v", path, err)
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func lastLines(path string, n int) string {

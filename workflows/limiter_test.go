@@ -290,7 +290,6 @@ func TestLimiterAnswersABurstInOneTask(t *testing.T) {
 		name := fmt.Sprintf("c%d", i)
 		last.burst = append(last.burst, ask(0, name, limits, name+".example.com"))
 	}
-	start := time.Now()
 	_, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 2000}, []limiterEvent{last})
 	if len(answers) != 300 {
 		t.Fatalf("%d answers, want 300", len(answers))
@@ -303,8 +302,5 @@ func TestLimiterAnswersABurstInOneTask(t *testing.T) {
 	}
 	if later != 0 {
 		t.Fatalf("%d permits for later, want none (400 per minute)", later)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("answering took %s", took)
 	}
 }

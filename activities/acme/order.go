@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
@@ -26,6 +27,10 @@ import (
 // the challenge to solve. Valid authorizations come back as "valid" with no
 // challenge: the workflow skips them.
 func (a *Activities) BeginOrder(ctx context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
+	// The step may wait minutes for its turn to make a key (keygen.go), so
+	// its timeout is long: heartbeats let the server notice a dead worker in
+	// seconds instead, and retry the step on another.
+	defer activities.BeatEvery(5*time.Second, func() { activity.RecordHeartbeat(ctx) })()
 	res, err := a.beginOrder(ctx, in)
 	if err != nil {
 		return activities.BeginOrderResult{}, classify(fmt.Errorf("acme: ordering for %s: %w", in.Certificate, err))

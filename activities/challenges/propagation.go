@@ -93,7 +93,11 @@ func (a *Activities) wait(ctx context.Context, records []activities.PresentedRec
 				heartbeat(last)
 				lastBeat = time.Now()
 			}
+			// One check is several DNS exchanges in a row: when every answer
+			// is slow, it alone can outlast the heartbeat timeout.
+			stopBeating := activities.BeatEvery(slowRound, func() { heartbeat(last) })
 			res, err := a.Checker.Check(ctx, rec.FQDN, rec.Value)
+			stopBeating()
 			switch {
 			case err != nil:
 				p.Pending = append(p.Pending, PendingRecord{FQDN: rec.FQDN, Error: err.Error()})

@@ -24,10 +24,10 @@ import (
 // ACME action and can hold back or refuse chosen ones: for tests that need to
 // know how many orders certflow made and when, to stop a process in the
 // middle of a step, or to play a CA that rate-limits (Pebble has no rate
-// limits) or refuses for good. It forwards the Host header unchanged: Pebble
-// builds the URLs in its answers (and checks the URL signed into each
-// request) from it, so clients that start at the proxy's directory never
-// bypass it.
+// limits), refuses for good, or has a bad moment (500s). It forwards the
+// Host header unchanged: Pebble builds the URLs in its answers (and checks
+// the URL signed into each request) from it, so clients that start at the
+// proxy's directory never bypass it.
 type ACMEProxy struct {
 	// DirectoryURL is the proxy's ACME directory; CACertPEM verifies it.
 	DirectoryURL string
@@ -43,6 +43,7 @@ type ACMEProxy struct {
 	rateLimits map[string]*rateLimit
 	limitNames map[string]bool // lower-case identifier values
 	refusals   map[string]acmeProblem
+	outage     outage
 }
 
 // Request is one request that reached the proxy.
@@ -51,12 +52,21 @@ type Request struct {
 	Time   time.Time
 	// Names are the identifiers a new-order request asks for.
 	Names []string
-	// Refused says the proxy answered itself (a rate limit or a refusal).
+	// Refused says the proxy answered itself (a rate limit, a refusal or a 500).
 	Refused bool
 	// Status is the HTTP status of the answer: the proxy's own when it
 	// refused, Pebble's otherwise (201 for an order Pebble created, 400 for a
 	// nonce it rejected, ...); 0 while the request is in flight.
 	Status int
+	// Location is the URL of the order Pebble created for a new-order request.
+	Location string
+}
+
+// outage makes the proxy answer every request with a 500, as a CA whose
+// backend is down does: the next left requests, and all until until.
+type outage struct {
+	left  int
+	until time.Time
 }
 
 // rateLimit lets allow more requests of an action pass, then answers 429.
@@ -119,6 +129,7 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 		defer func() {
 			p.mu.Lock()
 			p.requests[i].Status = sw.status
+			p.requests[i].Location = sw.location
 			p.mu.Unlock()
 		}()
 		if delay > 0 {
@@ -127,6 +138,10 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 			case <-r.Context().Done():
 				return
 			}
+		}
+		if !refused {
+			refused = p.failing(i)
+			refusal = serverInternal
 		}
 		if refused {
 			p.answer(sw, r, refusal)
@@ -142,9 +157,11 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 const (
 	ActionNewAccount = "sign-me-up"
 	ActionNewOrder   = "order-plz"
-	ActionFinalize   = "finalize-order"
-	ActionChallenge  = "chalZ"
-	ActionNonce      = "nonce-plz"
+	// ActionAuthorization reads an authorization (after new order, and while validating).
+	ActionAuthorization = "authZ"
+	ActionFinalize      = "finalize-order"
+	ActionChallenge     = "chalZ"
+	ActionNonce         = "nonce-plz"
 )
 
 // acmeAction names a request by Pebble's URL layout: "new-order",
@@ -169,9 +186,9 @@ type acmeProblem struct {
 	retryAfter time.Duration
 }
 
-// decide says whether the proxy answers a request itself, and with what: a
-// refusal first, then a rate limit on its names, then one on its action.
-// Called with p.mu held.
+// decide says whether the proxy answers a request itself as it arrives, and
+// with what: a refusal first, then a rate limit on its names, then one on
+// its action. Called with p.mu held.
 func (p *ACMEProxy) decide(action string, names []string) (acmeProblem, bool) {
 	if refusal, ok := p.refusals[action]; ok {
 		return refusal, true
@@ -206,6 +223,28 @@ func rateLimited(retryAfter time.Duration, detail string) acmeProblem {
 		Status:     http.StatusTooManyRequests,
 		retryAfter: retryAfter,
 	}
+}
+
+// failing says whether an outage answers request i, which is about to
+// reach the CA (after its Delay: the CA fails as it handles the request),
+// and marks it refused if so.
+func (p *ACMEProxy) failing(i int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.outage.left == 0 && !time.Now().Before(p.outage.until) {
+		return false
+	}
+	p.outage.left = max(p.outage.left-1, 0)
+	p.requests[i].Refused = true
+	return true
+}
+
+// serverInternal is what a CA answers when it fails on its side; the request
+// was not acted on (the proxy never forwards it), so sending it again is right.
+var serverInternal = acmeProblem{
+	Type:   "urn:ietf:params:acme:error:serverInternal",
+	Detail: "the CA had an internal error; try again",
+	Status: http.StatusInternalServerError,
 }
 
 // answer sends a problem as an ACME server does, with a fresh nonce from
@@ -272,15 +311,17 @@ func orderNames(r *http.Request) []string {
 	return names
 }
 
-// statusWriter remembers the status of the answer it carries.
+// statusWriter remembers the status and Location of the answer it carries.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	location string
 }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		s.location = s.Header().Get("Location")
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -321,7 +362,7 @@ func (p *ACMEProxy) Times(action string) []time.Time {
 }
 
 // Refused is how many requests of an action the proxy answered itself, with
-// a rate limit or a refusal, instead of forwarding them.
+// a rate limit, a refusal or a 500, instead of forwarding them.
 func (p *ACMEProxy) Refused(action string) int {
 	n := 0
 	for _, r := range p.Requests() {
@@ -368,14 +409,33 @@ func (p *ACMEProxy) Refuse(action, problemType, detail string) {
 	p.refusals[action] = acmeProblem{Type: problemType, Detail: detail, Status: http.StatusForbidden}
 }
 
-// ClearFaults ends every rate limit and refusal; delays stay (Delay(action, 0)
-// ends one) and so do the counts.
+// FailNext answers the next k requests that reach the CA, of any action,
+// with 500 and a serverInternal problem, without forwarding them: a burst of
+// errors from a CA having a bad moment. A request held by Delay reaches the
+// CA when its delay ends.
+func (p *ACMEProxy) FailNext(k int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.outage.left = k
+}
+
+// FailFor answers every request that reaches the CA for d from now as
+// FailNext does: a CA that is down for a while.
+func (p *ACMEProxy) FailFor(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.outage.until = time.Now().Add(d)
+}
+
+// ClearFaults ends every rate limit, refusal and outage; delays stay
+// (Delay(action, 0) ends one) and so do the counts.
 func (p *ACMEProxy) ClearFaults() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	clear(p.rateLimits)
 	clear(p.limitNames)
 	clear(p.refusals)
+	p.outage = outage{}
 }
 
 // Stop closes the proxy.

@@ -34,6 +34,7 @@ func TestACMEProxyFaults(t *testing.T) {
 	const (
 		rejected = "urn:ietf:params:acme:error:rejectedIdentifier"
 		limited  = "429 " + legoacme.RateLimitedErrorType
+		internal = "500 urn:ietf:params:acme:error:serverInternal"
 	)
 
 	cases := []struct {
@@ -67,6 +68,18 @@ func TestACMEProxyFaults(t *testing.T) {
 			},
 			orders: [][]string{{"a.certflow.test"}, {"b.certflow.test"}},
 			want:   []string{"403 " + rejected, "403 " + rejected},
+		},
+		{
+			name:   "FailNext answers the next k requests with 500 serverInternal, then lets them pass",
+			fault:  func(p *sandbox.ACMEProxy) { p.FailNext(2) },
+			orders: [][]string{{"a.certflow.test"}, {"b.certflow.test"}, {"c.certflow.test"}},
+			want:   []string{internal, internal, ""},
+		},
+		{
+			name:   "FailFor answers every request with 500 serverInternal until it ends",
+			fault:  func(p *sandbox.ACMEProxy) { p.FailFor(time.Minute) },
+			orders: [][]string{{"a.certflow.test"}, {"b.certflow.test"}},
+			want:   []string{internal, internal},
 		},
 	}
 	for _, tc := range cases {
@@ -106,6 +119,9 @@ func TestACMEProxyFaults(t *testing.T) {
 			for _, r := range proxy.Requests() {
 				if r.Action == sandbox.ActionNewOrder {
 					statuses = append(statuses, strconv.Itoa(r.Status))
+					if created := r.Status == http.StatusCreated; created != (r.Location != "") {
+						t.Errorf("a new order answered %d has Location %q: want the order's URL exactly when created", r.Status, r.Location)
+					}
 				}
 			}
 			var want []string
@@ -126,6 +142,39 @@ func TestACMEProxyFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An outage answers requests as they reach the CA: one held back by Delay
+// when the outage starts fails when it is let through.
+func TestACMEProxyOutageMeetsARequestHeldBackByDelay(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	proxy := startProxy(t, startPebble(t, ctx))
+	core := newAccount(t, ctx, proxy)
+	proxy.Delay(sandbox.ActionNewOrder, time.Second)
+	outcome := make(chan string, 1)
+	go func() {
+		_, err := core.Orders.New(ctx, []string{"held.certflow.test"}, nil)
+		var p *legoacme.ProblemDetails
+		switch {
+		case err == nil:
+			outcome <- "created"
+		case errors.As(err, &p):
+			outcome <- fmt.Sprintf("%d %s", p.HTTPStatus, p.Type)
+		default:
+			outcome <- err.Error()
+		}
+	}()
+	for proxy.Count(sandbox.ActionNewOrder) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	proxy.FailNext(1) // while the order is held
+	if got, want := <-outcome, "500 urn:ietf:params:acme:error:serverInternal"; got != want {
+		t.Fatalf("the held order got %q, want %q", got, want)
+	}
+	if n := proxy.Refused(sandbox.ActionNewOrder); n != 1 {
+		t.Errorf("Refused = %d, want 1", n)
 	}
 }
 

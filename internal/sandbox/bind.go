@@ -37,7 +37,8 @@ type BIND struct {
 	TSIGAlgorithm string
 	TSIGSecret    string
 
-	proc *process
+	bin, conf string
+	proc      *process
 }
 
 const namedConf = `options {
@@ -100,6 +101,8 @@ func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
 		return nil, err
 	}
 	b := &BIND{
+		bin:           bin,
+		conf:          filepath.Join(dir, "named.conf"),
 		Addr:          loopback(port),
 		Zone:          strings.TrimSuffix(opts.Zone, "."),
 		TSIGKeyName:   "certflow-sandbox",
@@ -111,24 +114,35 @@ func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
 		"KeyName": b.TSIGKeyName, "Algorithm": b.TSIGAlgorithm, "Secret": b.TSIGSecret,
 		"Records": opts.Records,
 	}
-	conf := filepath.Join(dir, "named.conf")
-	if err := writeTemplate(conf, namedConf, values); err != nil {
+	if err := writeTemplate(b.conf, namedConf, values); err != nil {
 		return nil, err
 	}
 	if err := writeTemplate(filepath.Join(dir, b.Zone+".zone"), zoneFile, values); err != nil {
 		return nil, err
 	}
-	// -g: foreground, log to stderr; -4: IPv4 only; -n 1: one worker, plenty for tests.
-	proc, err := startProcess("named", filepath.Join(dir, "named.log"), nil, bin, "-g", "-4", "-n", "1", "-c", conf)
-	if err != nil {
+	if err := b.Start(ctx); err != nil {
 		return nil, err
+	}
+	return b, nil
+}
+
+// Start runs named with the configuration StartBIND wrote and waits until it
+// answers SOA. After a Stop it starts the same server again: the same port,
+// key and zone, with the records added by dynamic update before the stop
+// (named wrote each to the zone's journal before it answered the update, and
+// replays the journal when it loads the zone).
+func (b *BIND) Start(ctx context.Context) error {
+	// -g: foreground, log to stderr; -4: IPv4 only; -n 1: one worker, plenty for tests.
+	proc, err := startProcess("named", filepath.Join(filepath.Dir(b.conf), "named.log"), nil, b.bin, "-g", "-4", "-n", "1", "-c", b.conf)
+	if err != nil {
+		return err
 	}
 	b.proc = proc
 	if err := proc.waitReady(ctx, b.answersSOA); err != nil {
 		_ = proc.stop(5 * time.Second)
-		return nil, err
+		return err
 	}
-	return b, nil
+	return nil
 }
 
 func (b *BIND) answersSOA(ctx context.Context) error {
@@ -147,7 +161,8 @@ func (b *BIND) answersSOA(ctx context.Context) error {
 // TSIGKeyFQDN is the key name as it appears in DNS messages (with the trailing dot).
 func (b *BIND) TSIGKeyFQDN() string { return dns.Fqdn(b.TSIGKeyName) }
 
-// Stop stops named.
+// Stop stops named with SIGTERM, which lets it finish writing the zone's
+// journal; Start runs it again.
 func (b *BIND) Stop() error { return b.proc.stop(5 * time.Second) }
 
 // LogPath is named's log file.

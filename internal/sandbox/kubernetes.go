@@ -68,8 +68,20 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 		ControlPlaneStartTimeout: startTimeout(ctx, time.Minute),
 		ControlPlaneStopTimeout:  20 * time.Second,
 	}
+	// The API server's certificates live in a folder of ours, not in one
+	// envtest makes and removes on stop: StartAPIServer serves the same
+	// certificate again, so clients that trusted it reconnect.
+	certDir := filepath.Join(opts.Dir, "apiserver")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		k.closeLogs()
+		return nil, fmt.Errorf("creating %s: %w", certDir, err)
+	}
 	k.env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
-	k.env.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog}
+	k.env.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog, CertDir: certDir}
+	// Without a grace period for watches, a stop waits for every client's
+	// watch to end (controllers never end theirs) and envtest kills the
+	// server after its stop timeout: end them after a second.
+	k.env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "1s")
 
 	// envtest has no context; it enforces ControlPlaneStartTimeout itself.
 	cfg, err := k.env.Start()
@@ -97,6 +109,26 @@ func (k *Kubernetes) Client() (client.Client, error) {
 		return nil, err
 	}
 	return client.New(k.Config, client.Options{Scheme: scheme})
+}
+
+// StopAPIServer stops kube-apiserver (SIGTERM) and leaves etcd running: the
+// cluster's API is gone until StartAPIServer, its data is not.
+func (k *Kubernetes) StopAPIServer() error {
+	if err := k.env.ControlPlane.APIServer.Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	return nil
+}
+
+// StartAPIServer starts kube-apiserver again after StopAPIServer, on the same
+// port, over the same etcd, with the same serving certificate and client CA:
+// every client made before (Config, Kubeconfig) reconnects as it is. It
+// waits until /healthz answers.
+func (k *Kubernetes) StartAPIServer() error {
+	if err := k.env.ControlPlane.APIServer.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w\nkube-apiserver log:\n%s", err, tail(k.logs[1].Name(), 15))
+	}
+	return nil
 }
 
 // Stop stops kube-apiserver and etcd and removes etcd's data.

@@ -37,6 +37,7 @@ type Temporal struct {
 	UIURL string
 
 	opts TemporalOptions
+	bin  string
 	args []string
 	proc *process
 }
@@ -52,7 +53,7 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err != nil {
 		return nil, err
 	}
-	t := &Temporal{Address: loopback(ports[0]), Namespace: "default", opts: opts}
+	t := &Temporal{Address: loopback(ports[0]), Namespace: "default", opts: opts, bin: bin}
 	t.args = []string{"server", "start-dev",
 		"--ip", "127.0.0.1",
 		"--port", strconv.Itoa(ports[0]),
@@ -81,14 +82,18 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	for _, name := range names {
 		t.args = append(t.args, "--search-attribute", name+"="+opts.SearchAttributes[name])
 	}
-	if err := t.start(ctx, bin); err != nil {
+	if err := t.Start(ctx); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-func (t *Temporal) start(ctx context.Context, bin string) error {
-	proc, err := startProcess("temporal", filepath.Join(t.opts.Dir, "temporal.log"), nil, bin, t.args...)
+// Start runs the server and waits until it is healthy. After a Stop or Kill
+// it starts the server again on the same ports; with Persistent, it finds
+// the workflows of before in its database, and clients that were connected
+// reconnect on their own.
+func (t *Temporal) Start(ctx context.Context) error {
+	proc, err := startProcess("temporal", filepath.Join(t.opts.Dir, "temporal.log"), nil, t.bin, t.args...)
 	if err != nil {
 		return err
 	}
@@ -135,11 +140,7 @@ func (t *Temporal) Restart(ctx context.Context) error {
 	if err := t.Stop(); err != nil {
 		return err
 	}
-	bin, err := binary("temporal")
-	if err != nil {
-		return err
-	}
-	return t.start(ctx, bin)
+	return t.Start(ctx)
 }
 
 // Pid is the server's process ID, for resource measurements.
