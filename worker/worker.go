@@ -140,15 +140,9 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	if opts.WorkflowCacheSize > 0 {
 		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
 	}
-	// Pollers scale with the tasks waiting (a burst of issuances), so that a
-	// task rarely waits for a poller and the server hands most tasks over
-	// without storing them.
-	pollers := sdkworker.NewPollerBehaviorAutoscaling(sdkworker.PollerBehaviorAutoscalingOptions{})
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		OnFatalError:               opts.OnFatalError,
-		Interceptors:               []interceptor.WorkerInterceptor{progress},
-		WorkflowTaskPollerBehavior: pollers,
-		ActivityTaskPollerBehavior: pollers,
+		OnFatalError: opts.OnFatalError,
+		Interceptors: []interceptor.WorkerInterceptor{progress},
 	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
