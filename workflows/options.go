@@ -40,14 +40,6 @@ func withActivity(ctx workflow.Context, startToClose, heartbeat time.Duration) w
 // Options of each step: how long one attempt may take.
 func shortStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, time.Minute, 0) }
 
-// orderingStep gives BeginOrder ten minutes: it makes the pending key, and in
-// a burst of issuances key generation waits its turn in the worker (see
-// activities/acme), which must not time the step out. It is an activity, not
-// a local one, so that the wait holds no workflow task open. It heartbeats,
-// so that a worker lost mid-step is noticed in seconds, not ten minutes.
-func orderingStep(ctx workflow.Context) workflow.Context {
-	return withActivity(ctx, 10*time.Minute, 20*time.Second)
-}
 func pollingStep(ctx workflow.Context) workflow.Context {
 	return withActivity(ctx, 10*time.Minute, 20*time.Second)
 }

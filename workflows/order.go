@@ -49,7 +49,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	var begin activities.BeginOrderResult
 	beginCtx := shortStep(ctx)
 	if local {
-		beginCtx = orderingStep(ctx)
+		// Ten minutes, heartbeating: in a burst of issuances the step waits
+		// its turn to make the pending key (activities/acme), which must not
+		// time it out, while a lost worker is still noticed in seconds.
+		beginCtx = pollingStep(ctx)
 	}
 	err = workflow.ExecuteActivity(beginCtx, activities.BeginOrderName, activities.BeginOrderInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,

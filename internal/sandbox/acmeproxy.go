@@ -2,12 +2,10 @@ package sandbox
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -16,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/certflow/certflow/internal/pki"
 )
 
 // ACMEProxy is a reverse proxy in front of Pebble that counts requests by
@@ -85,25 +81,13 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing Pebble's directory URL: %w", err)
 	}
-	ca, err := pki.NewCA("certflow sandbox ACME proxy CA")
+	l, caPEM, err := listenTLS("certflow sandbox ACME proxy CA")
 	if err != nil {
 		return nil, err
-	}
-	serving, err := ca.IssueServing([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
-		return nil, err
-	}
-	pair, err := tls.X509KeyPair(serving.CertPEM, serving.KeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("loading the proxy's certificate: %w", err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	if err != nil {
-		return nil, fmt.Errorf("listening: %w", err)
 	}
 	p := &ACMEProxy{
 		DirectoryURL: "https://" + l.Addr().String() + upstream.Path,
-		CACertPEM:    ca.CertPEM,
+		CACertPEM:    caPEM,
 		upstream:     &url.URL{Scheme: "https", Host: upstream.Host},
 		client:       pebble.HTTPClient(),
 		delays:       map[string]time.Duration{},

@@ -1,11 +1,9 @@
 package sandbox
 
 import (
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"path"
@@ -16,8 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/certflow/certflow/internal/pki"
 )
 
 // KubeProxy is a reverse proxy in front of kube-apiserver that can hold back
@@ -51,24 +47,12 @@ func StartKubeProxy(k *Kubernetes, dir string) (*KubeProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building a transport to the API server: %w", err)
 	}
-	ca, err := pki.NewCA("certflow sandbox Kubernetes proxy CA")
+	l, caPEM, err := listenTLS("certflow sandbox Kubernetes proxy CA")
 	if err != nil {
 		return nil, err
-	}
-	serving, err := ca.IssueServing([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
-		return nil, err
-	}
-	pair, err := tls.X509KeyPair(serving.CertPEM, serving.KeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("loading the Kubernetes proxy's certificate: %w", err)
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	if err != nil {
-		return nil, fmt.Errorf("listening: %w", err)
 	}
 	p := &KubeProxy{Kubeconfig: filepath.Join(dir, "kubeconfig-via-proxy"), delays: map[kubeRoute]time.Duration{}}
-	if err := writeKubeconfig(p.Kubeconfig, "https://"+l.Addr().String(), ca.CertPEM); err != nil {
+	if err := writeKubeconfig(p.Kubeconfig, "https://"+l.Addr().String(), caPEM); err != nil {
 		l.Close()
 		return nil, err
 	}
