@@ -22,9 +22,9 @@ func (w *world) waitOrdersCreated(n int, timeout time.Duration) {
 }
 
 // TestFaultCAErrorsAndBadNonces issues Certificates from a CA that rejects
-// a fifth of all nonces and has bad moments: a burst of consecutive 500s
-// just after it made the first orders (reading their authorizations fails),
-// and a few seconds of nothing but 500s while the issuances are in flight.
+// a fifth of all nonces and has bad moments: a burst of 500s on reading the
+// authorizations of the first orders, and a few seconds of nothing but 500s
+// while the issuances are in flight.
 // Every Certificate ends Ready with one order each: a request the CA failed
 // is sent again, not the issuance started over.
 func TestFaultCAErrorsAndBadNonces(t *testing.T) {
@@ -36,11 +36,12 @@ func TestFaultCAErrorsAndBadNonces(t *testing.T) {
 	const burst, outage = 10, 5 * time.Second
 
 	// Authorizations are read just after an order is made: held back a
-	// moment, the first ones meet the burst.
+	// moment, the first ones meet the burst. (Only they do: a burst of any
+	// action could be spent on the other certificates' new orders first.)
 	w.proxy.Delay(sandbox.ActionAuthorization, 2*time.Second)
 	certs := w.createCertificates(ns, "cert", 8)
 	w.waitOrdersCreated(1, 2*time.Minute)
-	w.proxy.FailNext(burst)
+	w.proxy.FailNext(burst, sandbox.ActionAuthorization)
 	w.proxy.Delay(sandbox.ActionAuthorization, 0)
 	w.proxy.Delay(sandbox.ActionFinalize, stepDelay)
 	w.waitStep(certs, certflowv1.StepFinalizing, 2*time.Minute)

@@ -58,10 +58,12 @@ type Request struct {
 	Location string
 }
 
-// outage makes the proxy answer every request with a 500, as a CA whose
-// backend is down does: the next left requests, and all until until.
+// outage makes the proxy answer requests with a 500, as a CA whose backend
+// is down does: the next left requests (of the actions in of, or of any when
+// of is empty), and all until until.
 type outage struct {
 	left  int
+	of    []string
 	until time.Time
 }
 
@@ -124,7 +126,7 @@ func StartACMEProxy(pebble *Pebble) (*ACMEProxy, error) {
 			}
 		}
 		if !refused {
-			refused = p.failing(i)
+			refused = p.failing(i, action)
 			refusal = serverInternal
 		}
 		if refused {
@@ -209,16 +211,19 @@ func rateLimited(retryAfter time.Duration, detail string) acmeProblem {
 	}
 }
 
-// failing says whether an outage answers request i, which is about to
-// reach the CA (after its Delay: the CA fails as it handles the request),
-// and marks it refused if so.
-func (p *ACMEProxy) failing(i int) bool {
+// failing says whether an outage answers request i of an action, which is
+// about to reach the CA (after its Delay: the CA fails as it handles the
+// request), and marks it refused if so.
+func (p *ACMEProxy) failing(i int, action string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.outage.left == 0 && !time.Now().Before(p.outage.until) {
+	switch {
+	case time.Now().Before(p.outage.until):
+	case p.outage.left > 0 && (len(p.outage.of) == 0 || slices.Contains(p.outage.of, action)):
+		p.outage.left--
+	default:
 		return false
 	}
-	p.outage.left = max(p.outage.left-1, 0)
 	p.requests[i].Refused = true
 	return true
 }
@@ -393,14 +398,15 @@ func (p *ACMEProxy) Refuse(action, problemType, detail string) {
 	p.refusals[action] = acmeProblem{Type: problemType, Detail: detail, Status: http.StatusForbidden}
 }
 
-// FailNext answers the next k requests that reach the CA, of any action,
-// with 500 and a serverInternal problem, without forwarding them: a burst of
-// errors from a CA having a bad moment. A request held by Delay reaches the
-// CA when its delay ends.
-func (p *ACMEProxy) FailNext(k int) {
+// FailNext answers the next k requests that reach the CA, of these actions
+// or of any when none are given, with 500 and a serverInternal problem,
+// without forwarding them: a burst of errors from a CA having a bad moment.
+// A request held by Delay reaches the CA when its delay ends.
+func (p *ACMEProxy) FailNext(k int, actions ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.outage.left = k
+	p.outage.of = actions
 }
 
 // FailFor answers every request that reaches the CA for d from now as

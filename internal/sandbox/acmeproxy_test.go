@@ -76,6 +76,12 @@ func TestACMEProxyFaults(t *testing.T) {
 			want:   []string{internal, internal, ""},
 		},
 		{
+			name:   "FailNext of an action leaves the others alone",
+			fault:  func(p *sandbox.ACMEProxy) { p.FailNext(2, sandbox.ActionAuthorization) },
+			orders: [][]string{{"a.certflow.test"}, {"b.certflow.test"}},
+			want:   []string{"", ""},
+		},
+		{
 			name:   "FailFor answers every request with 500 serverInternal until it ends",
 			fault:  func(p *sandbox.ACMEProxy) { p.FailFor(time.Minute) },
 			orders: [][]string{{"a.certflow.test"}, {"b.certflow.test"}},
