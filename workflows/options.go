@@ -54,6 +54,22 @@ func runShortStep(ctx workflow.Context, local bool, name string, in, out any) er
 	return workflow.ExecuteActivity(shortStep(ctx), name, in).Get(ctx, out)
 }
 
+// runPollingStep runs a step that polls the CA until it is done (validation,
+// finalization) as a local activity when local: the CA normally answers
+// within seconds, and a longer wait keeps the workflow task open (the worker
+// heartbeats it); a worker lost meanwhile is noticed when the task times
+// out, and the step runs again on another. Else as a heartbeating activity.
+func runPollingStep(ctx workflow.Context, local bool, name string, in, out any) error {
+	if local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Minute,
+			RetryPolicy:         activityRetry,
+		})
+		return workflow.ExecuteLocalActivity(lctx, name, in).Get(ctx, out)
+	}
+	return workflow.ExecuteActivity(pollingStep(ctx), name, in).Get(ctx, out)
+}
+
 func withLocalActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute,

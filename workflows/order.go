@@ -26,6 +26,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	publish(ctx, &st)
 	version := orderVersion(ctx)
 	local := version >= orderLocalShortSteps
+	localCA := version >= orderLocalCACalls
 	// step is the status of the step that starts: written now by Orders of
 	// version 1, else by the step itself when it takes a while.
 	step := func(name string) activities.StepProgress {
@@ -41,7 +42,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st); err != nil {
+			if err := awaitPermit(ctx, in, &st, localCA); err != nil {
 				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 		}
@@ -68,10 +69,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		defer func() { records.removed(ctx) }()
 
 		var presented activities.PresentResult
-		err = workflow.ExecuteActivity(shortStep(ctx), activities.PresentName, activities.PresentInput{
+		err = runShortStep(ctx, localCA, activities.PresentName, activities.PresentInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
 			StepProgress: step(stepPresenting),
-		}).Get(ctx, &presented)
+		}, &presented)
 		if err != nil {
 			// A Present that failed part-way (a worker lost, a timeout) may
 			// have made records it never reported: remove every record this
@@ -90,10 +91,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		}
 
 		var validated activities.ValidateResult
-		err = workflow.ExecuteActivity(pollingStep(ctx), activities.ValidateName, activities.ValidateInput{
+		err = runPollingStep(ctx, localCA, activities.ValidateName, activities.ValidateInput{
 			Issuer: in.Issuer, Authorizations: pending,
 			StepProgress: step(stepValidating),
-		}).Get(ctx, &validated)
+		}, &validated)
 		if err != nil {
 			return OrderResult{}, fmt.Errorf("validating: %w", err)
 		}
@@ -105,11 +106,11 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	}
 
 	var final activities.FinalizeResult
-	err = workflow.ExecuteActivity(pollingStep(ctx), activities.FinalizeName, activities.FinalizeInput{
+	err = runPollingStep(ctx, localCA, activities.FinalizeName, activities.FinalizeInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, PendingKeySecret: begin.PendingKeySecret,
 		StepProgress: step(stepFinalizing),
-	}).Get(ctx, &final)
+	}, &final)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("finalizing: %w", err)
 	}

@@ -28,7 +28,7 @@ const permitPatience = 5 * time.Minute
 // for the account's order budget, next permit at ..."). An Order that wakes
 // too late to use its permit on time asks again: the permits granted after
 // it counted on this one being used then.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus) error {
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool) error {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
@@ -38,7 +38,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	saved.Conditions = slices.Clone(st.Conditions)
 	defer func() { *st = saved }() // the next step's status no longer shows the wait
 	for ; ; req.Attempt++ {
-		grant, res, err := requestPermit(ctx, req)
+		grant, res, err := requestPermit(ctx, req, local)
 		if err != nil || res.Unlimited {
 			return err
 		}
@@ -60,13 +60,14 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	}
 }
 
-// requestPermit asks the limiter and waits for its answer to this attempt,
-// asking again after permitPatience without one.
-func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (activities.PermitGrant, activities.RequestPermitResult, error) {
+// requestPermit asks the limiter (in a local activity when local) and waits
+// for its answer to this attempt, asking again after permitPatience without
+// one.
+func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, SignalPermit)
 	for {
 		var res activities.RequestPermitResult
-		if err := workflow.ExecuteActivity(shortStep(ctx), activities.RequestPermitName, req).Get(ctx, &res); err != nil {
+		if err := runShortStep(ctx, local, activities.RequestPermitName, req, &res); err != nil {
 			return activities.PermitGrant{}, res, err
 		}
 		if res.Unlimited {

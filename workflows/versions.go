@@ -18,6 +18,11 @@ const (
 	// has validated them) and the Secret write run as local activities; the
 	// steps write their status only when they take a while.
 	orderLocalShortSteps workflow.Version = 2
+	// orderLocalCACalls: the permit request, the Present and the CA's
+	// validation and finalization run as local activities too, so that an
+	// issuance makes two activities (the order with its new key, and the
+	// wait for DNS propagation) and four workflow tasks.
+	orderLocalCACalls workflow.Version = 3
 
 	// changeCertificateSteps is the Certificate workflow's change ID.
 	changeCertificateSteps = "local-short-steps"
@@ -28,7 +33,7 @@ const (
 
 // orderVersion is the version of the Order steps this run follows.
 func orderVersion(ctx workflow.Context) workflow.Version {
-	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderLocalShortSteps)
+	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderLocalCACalls)
 }
 
 // certificateVersion is the version of the Certificate steps this run follows.

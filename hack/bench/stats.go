@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -50,8 +51,8 @@ func usage(pid int) (processUsage, error) {
 	return u, nil
 }
 
-// steps names the activities of an Order by the step they are (storing the
-// Secret runs as a local activity: see histories).
+// steps names the activities of an Order by the step they are. An Order of
+// version 3 runs all but two of them as local activities (see histories).
 var steps = []struct{ activity, step string }{
 	{activities.RequestPermitName, "permit"},
 	{activities.BeginOrderName, "order"},
@@ -59,22 +60,26 @@ var steps = []struct{ activity, step string }{
 	{activities.WaitPropagationName, "propagate"},
 	{activities.ValidateName, "validate"},
 	{activities.FinalizeName, "finalize"},
+	{activities.StoreSecretName, "store"},
 }
 
 // histories sums what the recorded workflow histories say about the run.
 type histories struct {
 	events int
-	// step and queued are the total time of each step (activity scheduled
-	// to completed) and the part of it the task waited for a worker.
+	// step and queued are the total time of each step of the Orders and the
+	// part of it the task waited for a worker: for an activity, from
+	// scheduled to completed; for a local activity, from when the workflow
+	// task reached it (the task's start or the end of the local activity
+	// before it) to its end, with no wait of its own (local).
 	step, queued map[string]time.Duration
 	count        map[string]int
+	local        map[string]bool
 	// inspect is the total time Certificate workflows took from their start
 	// to starting the Order (the Secret's inspection, as a worker took it);
-	// begin the time Orders took from their start to their first activity
-	// (their first status write); store from finalized to done (the Secret,
-	// a local activity).
-	inspect, begin, store time.Duration
-	certificates, orders  int
+	// begin the time Orders waited from their start for their first
+	// workflow task.
+	inspect, begin       time.Duration
+	certificates, orders int
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
 	// taskWait and taskRun are the total times workflow tasks waited for a
@@ -87,7 +92,8 @@ type histories struct {
 
 // historyStats reads every workflow run's history.
 func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) {
-	h := histories{step: map[string]time.Duration{}, queued: map[string]time.Duration{}, count: map[string]int{}, eventTypes: map[string]map[string]int{}, taskFailures: map[string]int{},
+	h := histories{step: map[string]time.Duration{}, queued: map[string]time.Duration{}, count: map[string]int{}, local: map[string]bool{},
+		eventTypes: map[string]map[string]int{}, taskFailures: map[string]int{},
 		taskWait: map[string]time.Duration{}, taskRun: map[string]time.Duration{}}
 	tc, err := stack.Temporal.Dial(ctx)
 	if err != nil {
@@ -131,14 +137,21 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 	since := func(ev *historypb.HistoryEvent) time.Duration {
 		return ev.EventTime.AsTime().Sub(events[0].EventTime.AsTime())
 	}
-	var finalized time.Duration
-	var taskScheduled, taskStarted time.Time
+	order := workflowType == workflows.OrderWorkflowName
+	if order {
+		h.orders++
+	}
+	var taskScheduled, taskStarted, reached time.Time
 	for _, ev := range events {
 		switch {
 		case ev.GetWorkflowTaskScheduledEventAttributes() != nil:
 			taskScheduled = ev.EventTime.AsTime()
 		case ev.GetWorkflowTaskStartedEventAttributes() != nil:
+			if order && taskStarted.IsZero() {
+				h.begin += since(ev)
+			}
 			taskStarted = ev.EventTime.AsTime()
+			reached = taskStarted
 			h.taskWait[workflowType] += taskStarted.Sub(taskScheduled)
 		case ev.GetWorkflowTaskCompletedEventAttributes() != nil:
 			h.taskRun[workflowType] += ev.EventTime.AsTime().Sub(taskStarted)
@@ -148,14 +161,15 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 			h.inspect += since(ev)
 			h.certificates++
 		}
-		if workflowType == workflows.OrderWorkflowName && ev.GetWorkflowExecutionCompletedEventAttributes() != nil && finalized > 0 {
-			h.store += since(ev) - finalized
-			h.orders++
+		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && order {
+			if la, ok := localActivity(m); ok {
+				h.step[la.ActivityType] += la.ReplayTime.Sub(reached)
+				h.count[la.ActivityType]++
+				h.local[la.ActivityType] = true
+				reached = la.ReplayTime
+			}
 		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			if workflowType == workflows.OrderWorkflowName && len(scheduled) == 0 {
-				h.begin += since(ev)
-			}
 			scheduled[ev.EventId] = ev
 		}
 		if a := ev.GetWorkflowExecutionFailedEventAttributes(); a != nil {
@@ -180,11 +194,29 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 				h.queued[name] += st.EventTime.AsTime().Sub(s.EventTime.AsTime())
 			}
 			h.count[name]++
-			if name == activities.FinalizeName {
-				finalized = since(ev)
-			}
 		}
 	}
+}
+
+// localActivityMarker is what the Go SDK records of a local activity that
+// ended: its type and the workflow time at its end.
+type localActivityMarker struct {
+	ActivityType string
+	ReplayTime   time.Time
+}
+
+// localActivity reads a local activity's marker (the SDK's "LocalActivity"
+// marker, whose "data" detail is JSON).
+func localActivity(m *historypb.MarkerRecordedEventAttributes) (localActivityMarker, bool) {
+	var la localActivityMarker
+	if m.MarkerName != "LocalActivity" {
+		return la, false
+	}
+	data := m.Details["data"].GetPayloads()
+	if len(data) == 0 || json.Unmarshal(data[0].Data, &la) != nil {
+		return la, false
+	}
+	return la, true
 }
 
 // String says where the time went: each step's mean time (and the part of it
@@ -198,12 +230,19 @@ func (h histories) String() string {
 			fmt.Fprintf(&b, " %s=%.2fs", s.step, mean(h.step[s.activity], n))
 		}
 	}
-	fmt.Fprintf(&b, " store=%.2fs", mean(h.store, h.orders))
 	b.WriteString("\nof which waiting for a worker:")
+	var local []string
 	for _, s := range steps {
-		if n := h.count[s.activity]; n > 0 {
-			fmt.Fprintf(&b, " %s=%.2fs", s.step, (h.queued[s.activity] / time.Duration(n)).Seconds())
+		switch n := h.count[s.activity]; {
+		case n == 0:
+		case h.local[s.activity]:
+			local = append(local, s.step)
+		default:
+			fmt.Fprintf(&b, " %s=%.2fs", s.step, mean(h.queued[s.activity], n))
 		}
+	}
+	if len(local) > 0 {
+		fmt.Fprintf(&b, " (%s: local activities, in the workflow's task)", strings.Join(local, ", "))
 	}
 	b.WriteString("\n")
 	return b.String()
