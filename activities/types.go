@@ -118,7 +118,10 @@ type BeginOrderResult struct {
 	Status      string // pending, ready, processing, valid
 	// PendingKeySecret holds the private key of this issuance (and the order URL).
 	PendingKeySecret string
-	Authorizations   []Authorization
+	// CSR is the certificate request made with the pending key (DER: public
+	// data), for Finalize to send.
+	CSR            []byte
+	Authorizations []Authorization
 }
 
 // Authorization is one identifier of an order with the challenge chosen for it.
@@ -161,11 +164,14 @@ type ValidateResult struct {
 // FinalizeInput sends the CSR made from the pending key and fetches the chain.
 type FinalizeInput struct {
 	StepProgress
-	Certificate      CertificateRef
-	Issuer           IssuerRef
-	Request          Request
-	OrderURL         string
-	FinalizeURL      string
+	Certificate CertificateRef
+	Issuer      IssuerRef
+	Request     Request
+	OrderURL    string
+	FinalizeURL string
+	// CSR is BeginOrder's request. Orders begun before it was passed on have
+	// none: Finalize then makes one from the key in PendingKeySecret.
+	CSR              []byte
 	PendingKeySecret string
 }
 

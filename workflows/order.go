@@ -108,7 +108,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	var final activities.FinalizeResult
 	err = runPollingStep(ctx, localCA, activities.FinalizeName, activities.FinalizeInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
-		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, PendingKeySecret: begin.PendingKeySecret,
+		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: begin.CSR, PendingKeySecret: begin.PendingKeySecret,
 		StepProgress: step(stepFinalizing),
 	}, &final)
 	if err != nil {

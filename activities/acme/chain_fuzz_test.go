@@ -112,7 +112,7 @@ func FuzzFinalizedChain(f *testing.F) {
 			}
 			return
 		}
-		res, err := describe(chain, key, req)
+		res, err := describe(chain, key.Public(), req)
 		if err != nil {
 			mustBePermanent(t, err)
 			return

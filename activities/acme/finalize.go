@@ -22,11 +22,12 @@ import (
 	"github.com/certflow/certflow/internal/pki"
 )
 
-// Finalize looks at the order first: a ready order gets the CSR made from the
-// pending key, a processing one is polled (heartbeating) until valid, a valid
-// one was finalized by an earlier attempt and is only downloaded. The chain
-// (spec.acme.preferredChain when the CA offers it) must certify the pending
-// key for the requested names.
+// Finalize looks at the order first: a ready order gets BeginOrder's CSR, a
+// processing one is polled (heartbeating) until valid, a valid one was
+// finalized by an earlier attempt and is only downloaded. The chain
+// (spec.acme.preferredChain when the CA offers it) must certify the CSR's
+// key for the requested names. Finalize reads no Secret: run again after
+// the Secret was stored (and the pending key deleted), it still succeeds.
 func (a *Activities) Finalize(ctx context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 	res, err := a.finalize(ctx, in)
 	if err != nil {
@@ -40,7 +41,7 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
-	key, err := a.readPendingKey(ctx, in)
+	csr, err := a.csr(ctx, in)
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
@@ -68,15 +69,11 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 				return false, in.OrderURL, nil
 			}
 			sent = true
-			csr, err := makeCSR(in.Request, key)
-			if err != nil {
-				return false, "", err
-			}
 			finalizeURL := order.Finalize
 			if finalizeURL == "" {
 				finalizeURL = in.FinalizeURL
 			}
-			updated, err := s.core.Orders.UpdateForCSR(ctx, finalizeURL, csr)
+			updated, err := s.core.Orders.UpdateForCSR(ctx, finalizeURL, csr.Raw)
 			if err != nil {
 				return false, "", fmt.Errorf("sending CSR: %w", err)
 			}
@@ -101,7 +98,27 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
-	return describe(chain, key, in.Request)
+	return describe(chain, csr.PublicKey, in.Request)
+}
+
+// csr is the request to send: BeginOrder's, or one made from the pending
+// key for an Order begun before BeginOrder made it.
+func (a *Activities) csr(ctx context.Context, in activities.FinalizeInput) (*x509.CertificateRequest, error) {
+	raw := in.CSR
+	if len(raw) == 0 {
+		key, err := a.readPendingKey(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if raw, err = makeCSR(in.Request, key); err != nil {
+			return nil, err
+		}
+	}
+	csr, err := x509.ParseCertificateRequest(raw)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("the order's CSR: "+err.Error(), activities.ErrTypeConfig, nil)
+	}
+	return csr, nil
 }
 
 // readPendingKey reads the key of this issuance; the Secret must still be
@@ -154,11 +171,11 @@ func makeCSR(req activities.Request, key crypto.Signer) ([]byte, error) {
 	return csr, nil
 }
 
-// describe checks the chain against the key and the request and returns
-// what the workflow stores: public data only.
-func describe(chain []*x509.Certificate, key crypto.Signer, req activities.Request) (activities.FinalizeResult, error) {
+// describe checks the chain against the pending key (its public half) and
+// the request and returns what the workflow stores: public data only.
+func describe(chain []*x509.Certificate, key crypto.PublicKey, req activities.Request) (activities.FinalizeResult, error) {
 	leaf := chain[0]
-	want, err := x509.MarshalPKIXPublicKey(key.Public())
+	want, err := x509.MarshalPKIXPublicKey(key)
 	if err != nil {
 		return activities.FinalizeResult{}, fmt.Errorf("encoding pending public key: %w", err)
 	}

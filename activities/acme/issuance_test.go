@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/certflow/certflow/activities"
@@ -81,7 +82,7 @@ func TestIssuesAWildcardAndItsApex(t *testing.T) {
 
 	finalizeIn := activities.FinalizeInput{
 		Certificate: cert, Issuer: issuer, Request: req,
-		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, PendingKeySecret: begin.PendingKeySecret,
+		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: begin.CSR, PendingKeySecret: begin.PendingKeySecret,
 	}
 	final := must[activities.FinalizeResult](t, a, activities.FinalizeName, finalizeIn)
 	recorded = append(recorded, finalizeIn, final)
@@ -98,14 +99,22 @@ func TestIssuesAWildcardAndItsApex(t *testing.T) {
 		t.Fatalf("Issued = %+v, leaf notAfter %s serial %x", final.Issued, leaf.NotAfter, leaf.SerialNumber)
 	}
 
-	// A retried Finalize finds the order valid and downloads the same certificate.
-	final2 := must[activities.FinalizeResult](t, a, activities.FinalizeName, finalizeIn)
-	if final2.ChainPEM != final.ChainPEM {
-		t.Fatal("a second Finalize returned another certificate")
+	// A retried Finalize finds the order valid and downloads the same
+	// certificate: here one of an Order begun before BeginOrder made the CSR
+	// (it reads the pending key); below one run again after the Secret was
+	// stored and the pending key deleted (it needs no Secret).
+	withoutCSR := finalizeIn
+	withoutCSR.CSR = nil
+	if again := must[activities.FinalizeResult](t, a, activities.FinalizeName, withoutCSR); again.ChainPEM != final.ChainPEM {
+		t.Fatal("a Finalize without the CSR returned another certificate")
 	}
 	// And BeginOrder for the same revision still finds that order.
 	if after := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, beginIn); after.OrderURL != begin.OrderURL || after.Status != "valid" {
 		t.Fatalf("BeginOrder after issuance: order %s status %s, want %s valid", after.OrderURL, after.Status, begin.OrderURL)
+	}
+	deletePendingKey(t, cert)
+	if again := must[activities.FinalizeResult](t, a, activities.FinalizeName, finalizeIn); again.ChainPEM != final.ChainPEM {
+		t.Fatal("a Finalize after the pending key was deleted returned another certificate")
 	}
 
 	ariIn := activities.RenewalInfoInput{Issuer: issuer, ARICertID: final.Issued.ARICertID}
@@ -143,6 +152,14 @@ func present(t *testing.T, authzs []activities.Authorization) {
 func pendingKey(t *testing.T, cert activities.CertificateRef) crypto.Signer {
 	t.Helper()
 	return secretKey(t, cert.Namespace, activities.PendingKeySecretName(cert.Name))
+}
+
+func deletePendingKey(t *testing.T, cert activities.CertificateRef) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cert.Namespace, Name: activities.PendingKeySecretName(cert.Name)}}
+	if err := kube.Delete(testContext(t), s); err != nil {
+		t.Fatalf("deleting the pending key Secret: %v", err)
+	}
 }
 
 func secretKey(t *testing.T, namespace, name string) crypto.Signer {

@@ -60,7 +60,11 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 				noSolver(in.Issuer, name, wildcard), activities.ErrTypeConfig, nil)
 		}
 	}
-	_, secret, err := a.pendingKey(ctx, in, owner)
+	key, secret, err := a.pendingKey(ctx, in, owner)
+	if err != nil {
+		return activities.BeginOrderResult{}, err
+	}
+	csr, err := makeCSR(in.Request, key)
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
@@ -82,7 +86,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 	}
 
 	res := activities.BeginOrderResult{
-		OrderURL: order.Location, FinalizeURL: order.Finalize, Status: order.Status, PendingKeySecret: secret.Name,
+		OrderURL: order.Location, FinalizeURL: order.Finalize, Status: order.Status, PendingKeySecret: secret.Name, CSR: csr,
 	}
 	for _, u := range order.Authorizations {
 		authz, err := s.core.Authorizations.Get(ctx, u)
