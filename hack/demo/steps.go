@@ -14,8 +14,9 @@ import (
 )
 
 // printSteps prints the steps of the demo's first Order from its Temporal
-// history: each activity with the time it took, and the local activities
-// (short steps run inside a workflow task) in their place.
+// history: when each began and the time it took. A local activity (a short
+// step run inside a workflow task) began when its task started or the local
+// activity before it ended; its marker records when it ended.
 func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 	tc, err := stack.Temporal.Dial(ctx)
 	if err != nil {
@@ -25,7 +26,7 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 	id := workflows.CertificateWorkflowID(demoNamespace, demoName) + "/order/1/1"
 	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]*historypb.HistoryEvent{}
-	var start time.Time
+	var start, reached time.Time
 	fmt.Printf("\nThe steps of Order %s, from its history:\n", id)
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -37,6 +38,8 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			start = at
 		}
 		switch {
+		case ev.GetWorkflowTaskStartedEventAttributes() != nil:
+			reached = at
 		case ev.GetActivityTaskScheduledEventAttributes() != nil:
 			scheduled[ev.EventId] = ev
 		case ev.GetActivityTaskCompletedEventAttributes() != nil:
@@ -44,11 +47,16 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			fmt.Printf("  %5.2fs  %-26s %.2fs\n", s.EventTime.AsTime().Sub(start).Seconds(),
 				s.GetActivityTaskScheduledEventAttributes().ActivityType.Name, at.Sub(s.EventTime.AsTime()).Seconds())
 		case ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity":
-			var marker struct{ ActivityType string }
+			var marker struct {
+				ActivityType string
+				ReplayTime   time.Time // when it ended, in workflow time
+			}
 			if data := ev.GetMarkerRecordedEventAttributes().Details["data"]; data != nil {
 				_ = converter.GetDefaultDataConverter().FromPayloads(data, &marker)
 			}
-			fmt.Printf("  %5.2fs  %-26s (local, in a workflow task)\n", at.Sub(start).Seconds(), marker.ActivityType)
+			fmt.Printf("  %5.2fs  %-26s %.2fs (local, in a workflow task)\n", reached.Sub(start).Seconds(), marker.ActivityType,
+				marker.ReplayTime.Sub(reached).Seconds())
+			reached = marker.ReplayTime
 		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:
 			fmt.Printf("  %5.2fs  done\n", at.Sub(start).Seconds())
 		}
