@@ -22,9 +22,9 @@ import (
 )
 
 // BeginOrder is the idempotent start of an issuance: it makes (or finds) the
-// pending key Secret, the order (recorded on that Secret as soon as the CA
-// made it, so that a retry after a crash reuses it) and, per authorization,
-// the challenge to solve. Valid authorizations come back as "valid" with no
+// pending key and the order, saved together in the pending key Secret as
+// soon as the CA made the order (so that a retry after a crash reuses both),
+// the CSR, and, per authorization, the challenge to solve. Valid authorizations come back as "valid" with no
 // challenge: the workflow skips them.
 func (a *Activities) BeginOrder(ctx context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 	// The step may wait minutes for its turn to make a key (keygen.go), so
@@ -60,7 +60,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 				noSolver(in.Issuer, name, wildcard), activities.ErrTypeConfig, nil)
 		}
 	}
-	key, secret, err := a.pendingKey(ctx, in, owner)
+	key, secret, saved, err := a.pendingKey(ctx, in)
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
@@ -69,18 +69,24 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		return activities.BeginOrderResult{}, err
 	}
 
+	recorded := secret.Annotations[activities.AnnotationOrderURL] // of a saved key only
 	var order legoacme.ExtendedOrder
 	err = s.retryWithFreshAccount(ctx, func() error {
-		order, err = s.order(ctx, in, secret.Annotations[activities.AnnotationOrderURL], ids)
+		order, err = s.order(ctx, in, recorded, ids)
 		return err
 	})
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
-	if secret.Annotations[activities.AnnotationOrderURL] != order.Location {
-		if err := a.recordOrder(ctx, secret, order.Location); err != nil {
-			return activities.BeginOrderResult{}, err
-		}
+	if saved && recorded != order.Location {
+		err = a.recordOrder(ctx, secret, order.Location)
+	} else if !saved {
+		err = a.savePendingKey(ctx, secret, owner, order.Location)
+	}
+	if err != nil {
+		return activities.BeginOrderResult{}, err
+	}
+	if order.Location != recorded {
 		activity.GetLogger(ctx).Info("created ACME order", "namespace", in.Certificate.Namespace,
 			"name", in.Certificate.Name, "orderURL", order.Location)
 	}

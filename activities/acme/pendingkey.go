@@ -20,38 +20,37 @@ import (
 	"github.com/certflow/certflow/internal/pki"
 )
 
-// pendingKey makes sure the pending key Secret of this issuance holds a key
-// for in.Revision and returns it with the Secret. A Secret of the same
-// revision is reused as it is (with its order URL); one of another revision
-// gets a new key and forgets its order. owner, when set, owns a new Secret.
-func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInput, owner *metav1.OwnerReference) (crypto.Signer, *corev1.Secret, error) {
+// pendingKey is the key of this issuance and its pending key Secret: the
+// Secret's own when it holds a key of in.Revision that fits the request (it
+// is then saved, with the order URL of an earlier attempt), else a new key in
+// a Secret not saved yet (savePendingKey writes it once the order is made).
+func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInput) (key crypto.Signer, secret *corev1.Secret, saved bool, err error) {
 	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: activities.PendingKeySecretName(in.Certificate.Name)}
 	revision := strconv.Itoa(in.Revision)
-	var secret corev1.Secret
-	err := a.Kube.Get(ctx, nn, &secret)
+	secret = &corev1.Secret{}
+	err = a.Kube.Get(ctx, nn, secret)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, nil, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
+		return nil, nil, false, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
 	}
-	exists := err == nil
-	if exists {
+	if err == nil {
 		if secret.Labels[activities.LabelPendingKey] != "true" || secret.Labels[activities.LabelCertificateName] != in.Certificate.Name {
-			return nil, nil, temporal.NewNonRetryableApplicationError(
+			return nil, nil, false, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("Secret %s exists and is not the pending key of %s", nn, in.Certificate), activities.ErrTypeSecretConflict, nil)
 		}
 		if secret.Annotations[activities.AnnotationRevision] == revision {
 			if key, err := pki.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err == nil && keyMatches(key, in.Request.PrivateKey) {
-				return key, &secret, nil
+				return key, secret, true, nil
 			}
 		}
 	}
 
-	key, err := a.newKey(ctx, in)
+	key, err = a.newKey(ctx, in)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	pemKey, err := pki.EncodeKey(key, in.Request.PrivateKey.Encoding)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if secret.Labels == nil {
 		secret.Labels = map[string]string{}
@@ -65,25 +64,35 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInp
 	secret.Annotations[activities.AnnotationRevision] = revision
 	delete(secret.Annotations, activities.AnnotationOrderURL)
 	secret.Data = map[string][]byte{corev1.TLSPrivateKeyKey: pemKey}
-	if exists {
-		// The resourceVersion read above guards against a concurrent attempt.
-		if err := a.Kube.Update(ctx, &secret); err != nil {
-			return nil, nil, fmt.Errorf("replacing the key of pending key Secret %s: %w", nn, err)
+	return key, secret, false, nil
+}
+
+// savePendingKey writes a new pending key Secret with the URL of its order,
+// in one request: a retry finds both, or neither (and orders again). A
+// Secret read before (of another revision) is replaced at the
+// resourceVersion read, which guards against a concurrent attempt; owner,
+// when set, owns a Secret made anew.
+func (a *Activities) savePendingKey(ctx context.Context, secret *corev1.Secret, owner *metav1.OwnerReference, orderURL string) error {
+	secret.Annotations[activities.AnnotationOrderURL] = orderURL
+	if secret.ResourceVersion != "" {
+		if err := a.Kube.Update(ctx, secret); err != nil {
+			return fmt.Errorf("replacing the key of pending key Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 		}
-		return key, &secret, nil
+		return nil
 	}
 	if owner != nil {
 		secret.OwnerReferences = []metav1.OwnerReference{*owner}
 	}
-	if err := a.Kube.Create(ctx, &secret); err != nil {
+	if err := a.Kube.Create(ctx, secret); err != nil {
 		// AlreadyExists: another attempt made it first; a retry reads it.
-		return nil, nil, fmt.Errorf("creating pending key Secret %s: %w", nn, err)
+		return fmt.Errorf("creating pending key Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 	}
-	return key, &secret, nil
+	return nil
 }
 
-// recordOrder annotates the pending key Secret with the order URL, so that a
-// retried BeginOrder finds the order instead of creating another.
+// recordOrder annotates a saved pending key Secret with the URL of a new
+// order (the one recorded before could not be used), so that a retried
+// BeginOrder finds it instead of creating another.
 func (a *Activities) recordOrder(ctx context.Context, secret *corev1.Secret, orderURL string) error {
 	patch := client.MergeFromWithOptions(secret.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	secret.Annotations[activities.AnnotationOrderURL] = orderURL

@@ -37,6 +37,11 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 		return activities.StoreSecretResult{}, fmt.Errorf("storing Secret %s: the issued chain: %w", target, err)
 	}
 	leaf := chain[0]
+	if in.ExpectResourceVersion == "" {
+		if res, done, err := a.create(ctx, in, leaf); done {
+			return res, err
+		}
+	}
 
 	var cur corev1.Secret
 	exists := true
@@ -67,6 +72,31 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 		return activities.StoreSecretResult{}, fmt.Errorf("writing Secret %s: %w", target, err)
 	}
 	return activities.StoreSecretResult{ResourceVersion: next.ResourceVersion}, a.deletePending(ctx, pending)
+}
+
+// create makes the Secret when none was there at inspection, the usual case
+// of a first issuance, without reading it first. It is not done when the
+// Secret exists after all (a retry after a successful write, or a Secret
+// made since) or the pending key is gone: StoreSecret then looks at what is
+// there.
+func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput, leaf *x509.Certificate) (res activities.StoreSecretResult, done bool, err error) {
+	pending, keyPEM, err := a.pendingKey(ctx, in, leaf)
+	if apierrors.IsNotFound(err) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, true, err
+	}
+	next := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}}
+	fill(next, in, keyPEM, leaf)
+	err = a.Kube.Create(ctx, next)
+	if apierrors.IsAlreadyExists(err) {
+		return res, false, nil
+	}
+	if err != nil {
+		return res, true, fmt.Errorf("writing Secret %s/%s: %w", next.Namespace, next.Name, err)
+	}
+	return activities.StoreSecretResult{ResourceVersion: next.ResourceVersion}, true, a.deletePending(ctx, pending)
 }
 
 // holds says whether the Secret is this Certificate's and already stores
