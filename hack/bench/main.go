@@ -37,6 +37,7 @@ import (
 func main() {
 	n := flag.Int("n", 20, "certificates to issue at once")
 	keep := flag.Bool("keep", false, "keep the stack's directory (logs) after the run")
+	idle := flag.Duration("idle", 0, "after all are Ready, measure certflow's CPU and memory while the certificates wait for renewal, for this long")
 	verbose := flag.Bool("v", false, "also print the API server's requests and the history events of each workflow type")
 	extra := flag.String("certflow-args", "", "more arguments for `certflow run`, space-separated (to compare settings)")
 	kind := flag.String("issuer-kind", "ClusterIssuer", "kind of the certificates' issuer: ClusterIssuer or Issuer")
@@ -44,7 +45,7 @@ func main() {
 	flag.Parse()
 	b, err := parseBudget(*newOrders)
 	if err == nil {
-		err = run(*n, *keep, *verbose, strings.Fields(*extra), *kind, b)
+		err = run(*n, *keep, *verbose, *idle, strings.Fields(*extra), *kind, b)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -52,7 +53,7 @@ func main() {
 	}
 }
 
-func run(n int, keep, verbose bool, extraArgs []string, issuerKind string, b budget) error {
+func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issuerKind string, b budget) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
@@ -135,6 +136,12 @@ func run(n int, keep, verbose bool, extraArgs []string, issuerKind string, b bud
 	if err != nil {
 		return err
 	}
+	var idleLine string
+	if idle > 0 {
+		if idleLine, err = idleUsage(ctx, certflow.Process.Pid, idle); err != nil {
+			return err
+		}
+	}
 	h, err := historyStats(ctx, stack)
 	if err != nil {
 		return err
@@ -148,6 +155,7 @@ func run(n int, keep, verbose bool, extraArgs []string, issuerKind string, b bud
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Print(h)
+	fmt.Print(idleLine)
 	if proxy != nil {
 		busiest := busiestWindow(proxy.Times(sandbox.ActionNewOrder), b.period)
 		fmt.Printf("limiter: at most %d new orders in any %s (budget %d); %d orders for %d certificates\n",
@@ -161,4 +169,25 @@ func run(n int, keep, verbose bool, extraArgs []string, issuerKind string, b bud
 		fmt.Print(h.eventsByType())
 	}
 	return nil
+}
+
+// idleUsage measures certflow while the issued certificates wait for their
+// renewal: the CPU it uses in that time and its RSS at the end.
+func idleUsage(ctx context.Context, pid int, d time.Duration) (string, error) {
+	before, err := usage(pid)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	after, err := usage(pid)
+	if err != nil {
+		return "", err
+	}
+	cpu := after.cpu - before.cpu
+	return fmt.Sprintf("idle for %s after all were Ready: certflow cpu=%.2fs (%.2f%% of a core) rss=%.0fMB\n",
+		d, cpu.Seconds(), 100*cpu.Seconds()/d.Seconds(), after.rssMB), nil
 }

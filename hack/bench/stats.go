@@ -21,11 +21,11 @@ import (
 )
 
 type processUsage struct {
-	rssPeakMB float64
-	cpu       time.Duration
+	rssMB, rssPeakMB float64
+	cpu              time.Duration
 }
 
-// usage reads a process's peak RSS and CPU time (user + system) from /proc.
+// usage reads a process's RSS, peak RSS and CPU time (user + system) from /proc.
 func usage(pid int) (processUsage, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -33,9 +33,16 @@ func usage(pid int) (processUsage, error) {
 	}
 	var u processUsage
 	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
 			u.rssPeakMB = kb / 1024
+		case "VmRSS:":
+			u.rssMB = kb / 1024
 		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
