@@ -69,7 +69,7 @@ func (o *options) bindWorker(cmd *cobra.Command) {
 	f.StringSliceVar(&o.dns01Resolvers, "dns01-recursive-nameservers", envList("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS"), "host:port of DNS resolvers for propagation checks; default: those in /etc/resolv.conf (CERTFLOW_DNS01_RECURSIVE_NAMESERVERS)")
 	f.BoolVar(&o.dns01ResolversOnly, "dns01-recursive-nameservers-only", envBool("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS_ONLY"), "check propagation on the resolvers only, not on the zone's authoritative nameservers")
 	f.IntVar(&o.dns01NameserverPort, "dns01-nameserver-port", 53, "port of the authoritative nameservers asked in propagation checks")
-	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 2000, "workflows the worker keeps in memory between their tasks; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
+	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 500, "workflows the worker keeps in memory between their tasks (about 50 KB each): size it to the issuances in flight, not to the certificates; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
 }
 
 func (o *options) bindController(cmd *cobra.Command) {
