@@ -24,8 +24,9 @@ import (
 // BeginOrder is the idempotent start of an issuance: it makes (or finds) the
 // pending key and the order, saved together in the pending key Secret as
 // soon as the CA made the order (so that a retry after a crash reuses both),
-// the CSR, and, per authorization, the challenge to solve. Valid authorizations come back as "valid" with no
-// challenge: the workflow skips them.
+// the CSR, and, per authorization, the challenge to solve. Valid
+// authorizations come back as "valid" with no challenge: the workflow skips
+// them.
 func (a *Activities) BeginOrder(ctx context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 	// The step may wait minutes for its turn to make a key (keygen.go), so
 	// its timeout is long: heartbeats let the server notice a dead worker in

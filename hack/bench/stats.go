@@ -173,7 +173,9 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 				h.step[la.ActivityType] += la.ReplayTime.Sub(reached)
 				h.count[la.ActivityType]++
 				h.local[la.ActivityType] = true
-				reached = la.ReplayTime
+				if la.ActivityType != activities.CleanUpChallengesName { // it runs alongside the finalization
+					reached = la.ReplayTime
+				}
 			}
 		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {

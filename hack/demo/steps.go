@@ -9,6 +9,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/workflows"
 )
@@ -56,7 +57,9 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			}
 			fmt.Printf("  %5.2fs  %-26s %.2fs (local, in a workflow task)\n", reached.Sub(start).Seconds(), marker.ActivityType,
 				marker.ReplayTime.Sub(reached).Seconds())
-			reached = marker.ReplayTime
+			if marker.ActivityType != activities.CleanUpChallengesName { // it runs alongside the finalization
+				reached = marker.ReplayTime
+			}
 		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:
 			fmt.Printf("  %5.2fs  done\n", at.Sub(start).Seconds())
 		}
