@@ -32,10 +32,10 @@ var holdStep = map[certflowv1.IssuanceStep]func(w *world, ns string, d time.Dura
 	// Accepting a challenge.
 	certflowv1.StepValidating: func(w *world, _ string, d time.Duration) { w.proxy.Delay(sandbox.ActionChallenge, d) },
 	certflowv1.StepFinalizing: func(w *world, _ string, d time.Duration) { w.proxy.Delay(sandbox.ActionFinalize, d) },
-	// StoreSecret first reads the certificate's Secret (named <cert>-tls
-	// here), through the Kubernetes proxy.
+	// StoreSecret first reads the pending key Secret, through the
+	// Kubernetes proxy (BeginOrder reads it too, while ordering).
 	certflowv1.StepStoring: func(w *world, ns string, d time.Duration) {
-		w.kubeProxy.Delay(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/*-tls", d)
+		w.kubeProxy.Delay(http.MethodGet, "/api/v1/namespaces/"+ns+"/secrets/*-certflow-pending-key", d)
 	},
 }
 

@@ -144,7 +144,28 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 	} else {
 		w.startCertflow()
 	}
+	// The issuer registers its ACME account before any test begins: tests
+	// that watch the CA's requests then see only those of issuances.
+	w.waitClusterIssuerReady(issuer.Name, time.Minute)
 	return w
+}
+
+// waitClusterIssuerReady waits until the ClusterIssuer is Ready (its ACME
+// account registered).
+func (w *world) waitClusterIssuerReady(name string, timeout time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ci certflowv1.ClusterIssuer
+		err := w.kube.Get(w.ctx, client.ObjectKey{Name: name}, &ci)
+		if err == nil && meta.IsStatusConditionTrue(ci.Status.Conditions, certflowv1.ConditionReady) {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("ClusterIssuer %s not Ready within %s (%v): %+v", name, timeout, err, ci.Status.Conditions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // startCertflow runs `certflow run` against the stack.
