@@ -11,12 +11,7 @@ import (
 
 func TestDNSProxyForwardsSignedUpdatesAndHoldsWhatItIsTold(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b := startBIND(t)
 	proxy, err := sandbox.StartDNSProxy(b.Addr)
 	if err != nil {
 		t.Fatal(err)

@@ -24,12 +24,7 @@ import (
 
 func TestBINDKeepsDynamicRecordsAcrossARestart(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b := startBIND(t)
 	fqdn := "_acme-challenge.kept." + b.Zone + "."
 	addTXT(t, b, fqdn, "added before the stop")
 
@@ -41,7 +36,7 @@ func TestBINDKeepsDynamicRecordsAcrossARestart(t *testing.T) {
 	if _, _, err := (&dns.Client{Timeout: time.Second}).Exchange(msg, b.Addr); err == nil {
 		t.Fatal("a stopped BIND answered")
 	}
-	if err := b.Start(ctx); err != nil {
+	if err := b.Start(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
 	if !hasTXT(query(t, b.Addr, fqdn, dns.TypeTXT), "added before the stop") {

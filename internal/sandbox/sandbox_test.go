@@ -21,12 +21,7 @@ import (
 
 func TestBINDAnswersSOAAndTakesOnlySignedUpdates(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b := startBIND(t)
 
 	soa := query(t, b.Addr, b.Zone+".", dns.TypeSOA)
 	if len(soa.Answer) != 1 || !soa.Authoritative {
@@ -187,6 +182,17 @@ func hasTXT(resp *dns.Msg, value string) bool {
 		}
 	}
 	return false
+}
+
+// startBIND runs a BIND of its own for the test, stopped when it ends.
+func startBIND(t *testing.T) *sandbox.BIND {
+	t.Helper()
+	b, err := sandbox.StartBIND(testContext(t), sandbox.BINDOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop() })
+	return b
 }
 
 func testContext(t *testing.T) context.Context {
