@@ -107,7 +107,8 @@ func tail(path string, n int) string {
 
 // freePort finds a port that is free on 127.0.0.1 for both TCP and UDP (DNS
 // servers need the pair). Another process may take it before the caller binds
-// it; callers that start servers retry on a new port when that happens.
+// it: StartTemporal, whose three ports make that likeliest, then chooses
+// again (portTaken).
 func freePort() (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -123,6 +124,16 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("finding a free port: no port free for both TCP and UDP after 20 tries")
+}
+
+// portAttempts is how many times a server is started on newly chosen ports
+// when a port was taken in between.
+const portAttempts = 3
+
+// portTaken says whether a server failed to start because a port it was
+// given is in use (its log, quoted in err, says so).
+func portTaken(err error) bool {
+	return strings.Contains(err.Error(), "address already in use")
 }
 
 // freePorts returns n distinct free ports.

@@ -43,12 +43,31 @@ type Temporal struct {
 }
 
 // StartTemporal starts the Temporal dev server on free loopback ports and waits
-// until its frontend answers health checks.
+// until its frontend answers health checks. A port taken by another process
+// between its choice and the server's bind (the tests start many stacks at
+// once) costs a new choice, not the start.
 func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error) {
 	bin, err := binary("temporal")
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		t, err := newTemporal(bin, opts)
+		if err != nil {
+			return nil, err
+		}
+		err = t.Start(ctx)
+		if err == nil {
+			return t, nil
+		}
+		if attempt == portAttempts || !portTaken(err) {
+			return nil, err
+		}
+	}
+}
+
+// newTemporal chooses the server's ports and arguments.
+func newTemporal(bin string, opts TemporalOptions) (*Temporal, error) {
 	ports, err := freePorts(3)
 	if err != nil {
 		return nil, err
@@ -81,9 +100,6 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	sort.Strings(names)
 	for _, name := range names {
 		t.args = append(t.args, "--search-attribute", name+"="+opts.SearchAttributes[name])
-	}
-	if err := t.Start(ctx); err != nil {
-		return nil, err
 	}
 	return t, nil
 }
