@@ -227,12 +227,18 @@ type WaitPropagationInput struct {
 	StepProgress
 	Issuer  IssuerRef
 	Records []PresentedRecord
+	// LookFor, when set, makes it a quick look: it checks for at most this
+	// long and says in the result whether every record was visible, instead
+	// of waiting until they are.
+	LookFor time.Duration
 }
 
-// WaitPropagationResult says how long it took.
+// WaitPropagationResult says how long it took, and whether every record was
+// visible (always, unless the input's LookFor ended the look first).
 type WaitPropagationResult struct {
 	Checks  int
 	Elapsed time.Duration
+	Visible bool
 }
 
 // CleanUpChallengesInput removes the published records. It runs always, even
@@ -367,7 +373,8 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order. The limiter answers with a SignalPermit to the requester run.
+// a new order. The limiter's answer is the result's Grant with
+// AnswerInResult, else a SignalPermit to the requester run.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -378,13 +385,18 @@ type RequestPermitInput struct {
 	Replaces bool
 	// Attempt is PermitRequest.Attempt.
 	Attempt int
+	// AnswerInResult asks with an update and returns the grant (Orders of
+	// version 4 on); Orders begun before wait for a SignalPermit.
+	AnswerInResult bool
 }
 
-// RequestPermitResult says whether an answer will come.
+// RequestPermitResult is the limiter's answer, or says whether one will come.
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
-	// issuer): no limiter was asked, no SignalPermit will come.
+	// issuer): no limiter was asked, no answer will come.
 	Unlimited bool
+	// Grant is the limiter's answer, when the input asked for it in the result.
+	Grant *PermitGrant
 	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
 	LimiterWorkflowID string
 	LimiterRunID      string

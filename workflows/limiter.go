@@ -15,6 +15,7 @@ import (
 // the same values.
 const (
 	LimiterWorkflowName = activities.LimiterWorkflowName
+	UpdatePermitRequest = activities.UpdatePermitRequest
 	SignalPermitRequest = activities.SignalPermitRequest
 	SignalRateLimited   = activities.SignalRateLimited
 	SignalPermit        = activities.SignalPermit
@@ -65,7 +66,8 @@ type LimiterState struct {
 
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// each request adds about four (signal, signal sent and acknowledged, task).
+	// each request adds two (update accepted and completed) to four (signal,
+	// signal sent and acknowledged), and its share of a workflow task.
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -85,6 +87,15 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
 	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
+	// A request by update is answered at once, in its handler, after the
+	// reports that came before it.
+	err := workflow.SetUpdateHandler(ctx, UpdatePermitRequest, func(ctx workflow.Context, r activities.PermitRequest) (activities.PermitGrant, error) {
+		l.drainReports(ctx, reports)
+		return l.decide(ctx, r), nil
+	})
+	if err != nil {
+		return err
+	}
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
@@ -94,6 +105,8 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 		}
 		l.drain(ctx, requests, reports)
 	}
+	// Updates are answered in their handlers, which never wait: once the run
+	// stops, the server hands the next updates to the next run.
 	// Answer what is buffered and wait until every answer is delivered; only
 	// then continue as new, so that no signal is lost between runs.
 	for {
@@ -147,15 +160,7 @@ func newLimiter(in LimiterInput) *limiter {
 // drain handles the signals already buffered, without waiting, and says
 // whether there were any.
 func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.ReceiveChannel) bool {
-	found := false
-	for {
-		var r activities.RateLimitReport
-		if !reports.ReceiveAsync(&r) {
-			break
-		}
-		l.report(ctx, r)
-		found = true
-	}
+	found := l.drainReports(ctx, reports)
 	for {
 		var r activities.PermitRequest
 		if !requests.ReceiveAsync(&r) {
@@ -165,6 +170,20 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.Receive
 		found = true
 	}
 	return found
+}
+
+// drainReports records the reports already buffered, and says whether
+// there were any.
+func (l *limiter) drainReports(ctx workflow.Context, reports workflow.ReceiveChannel) bool {
+	found := false
+	for {
+		var r activities.RateLimitReport
+		if !reports.ReceiveAsync(&r) {
+			return found
+		}
+		l.report(ctx, r)
+		found = true
+	}
 }
 
 // report records a block: no permit for the orders the CA's limit is on

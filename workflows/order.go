@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -42,7 +44,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st, localCA); err != nil {
+			if err := awaitPermit(ctx, in, &st, version); err != nil {
 				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 		}
@@ -82,10 +84,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		}
 		records.list = presented.Records
 
-		err = workflow.ExecuteActivity(pollingStep(ctx), activities.WaitPropagationName, activities.WaitPropagationInput{
+		err = waitPropagation(ctx, version >= orderTwoTasks, activities.WaitPropagationInput{
 			Issuer: in.Issuer, Records: presented.Records,
 			StepProgress: step(stepPropagating),
-		}).Get(ctx, nil)
+		})
 		if err != nil {
 			return OrderResult{}, fmt.Errorf("waiting for DNS propagation: %w", err)
 		}
@@ -126,6 +128,35 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		return OrderResult{}, fmt.Errorf("storing Secret %s: %w", in.Request.SecretName, err)
 	}
 	return OrderResult{Issued: final.Issued, ChainPEM: final.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
+}
+
+// quickLook is how long the first propagation check may look before the
+// heartbeating wait takes over: records on a nearby primary are visible at
+// once, and then the issuance goes on in the same workflow task.
+const quickLook = 2 * time.Second
+
+// waitPropagation waits until the records are visible. With quick, it looks
+// first in a local activity, and runs the heartbeating activity (which may
+// wait minutes) only when the look did not see every record; a look that
+// fails for any reason leaves the decision to the activity too.
+func waitPropagation(ctx workflow.Context, quick bool, in activities.WaitPropagationInput) error {
+	if quick {
+		look := in
+		look.LookFor = quickLook
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: quickLook + 5*time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+		})
+		var seen activities.WaitPropagationResult
+		err := workflow.ExecuteLocalActivity(lctx, activities.WaitPropagationName, look).Get(ctx, &seen)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil && seen.Visible {
+			return nil
+		}
+	}
+	return workflow.ExecuteActivity(pollingStep(ctx), activities.WaitPropagationName, in).Get(ctx, nil)
 }
 
 // challengeRecords are the DNS-01 records an Order presented. They are

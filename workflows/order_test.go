@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/certflow/certflow/activities"
 )
@@ -49,7 +51,7 @@ func TestEachStepCarriesItsStatus(t *testing.T) {
 	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.WaitPropagationInput) (activities.WaitPropagationResult, error) {
 			carried("propagate", in.StepProgress)
-			return activities.WaitPropagationResult{}, nil
+			return activities.WaitPropagationResult{Checks: 1, Visible: true}, nil
 		}).Once()
 	env.OnActivity(activities.ValidateName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ValidateInput) (activities.ValidateResult, error) {
@@ -88,5 +90,36 @@ func TestEachStepCarriesItsStatus(t *testing.T) {
 	}
 	if i := slices.Index(calls, "clean up"); i < 0 || i > slices.Index(calls, "store") {
 		t.Fatalf("activities ran %v: want the records removed while the order is finalized", calls)
+	}
+}
+
+// TestDNSNotVisibleAtOnceIsWaitedForInTheActivity: the quick look (a local
+// activity) does not see the record, so the heartbeating activity waits for
+// it, and the order goes on.
+func TestDNSNotVisibleAtOnceIsWaitedForInTheActivity(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.MatchedBy(func(in activities.WaitPropagationInput) bool { return in.LookFor > 0 })).
+		Return(activities.WaitPropagationResult{Checks: 4, Visible: false}, nil).Once()
+	issuance(env, "01", issuer) // its WaitPropagation is the wait after the look
+	var looks, waits []activities.WaitPropagationInput
+	env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, args []any) {
+		if in, ok := args[0].(activities.WaitPropagationInput); ok && info.ActivityType.Name == activities.WaitPropagationName {
+			looks = append(looks, in)
+		}
+	})
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		var in activities.WaitPropagationInput
+		if info.ActivityType.Name == activities.WaitPropagationName && args.Get(&in) == nil {
+			waits = append(waits, in)
+		}
+	})
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(looks) != 1 || looks[0].LookFor != quickLook || len(waits) != 1 || waits[0].LookFor != 0 ||
+		len(waits[0].Records) != 1 || waits[0].ProgressStatus == nil {
+		t.Fatalf("looks %+v and waits %+v: want one quick look, then one wait for the record, with its status", looks, waits)
 	}
 }

@@ -103,7 +103,7 @@ func issuance(env *testsuite.TestWorkflowEnvironment, serial string, by activiti
 		}).Once()
 	records := []activities.PresentedRecord{{FQDN: authz.Challenge.FQDN, Value: "v", Zone: "certflow.test."}}
 	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
-	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1}, nil).Once()
+	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1, Visible: true}, nil).Once()
 	valid := authz
 	valid.Status = "valid"
 	env.OnActivity(activities.ValidateName, mock.Anything, mock.Anything).Return(activities.ValidateResult{Authorizations: []activities.Authorization{valid}}, nil).Once()

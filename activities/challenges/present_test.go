@@ -209,3 +209,30 @@ func TestWaitGivesUpWhenTheContextEndsAndSaysWhatIsMissing(t *testing.T) {
 		t.Fatalf("checks = %d, want polling every 100ms", checks)
 	}
 }
+
+func TestAQuickLookSaysWhetherTheRecordIsVisible(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-look", bind.TSIGSecret)
+	ref := clusterIssuer(t, "look", rfc2136Solver("tsig-look", false))
+	fqdn := "_acme-challenge.look.certflow.test."
+	rec := activities.PresentedRecord{FQDN: fqdn, Value: "look-token", Zone: "certflow.test."}
+	look := activities.WaitPropagationInput{Issuer: ref, Records: []activities.PresentedRecord{rec}, LookFor: 400 * time.Millisecond}
+	e := env(newActivities())
+
+	res, err := execute[activities.WaitPropagationResult](t, e, activities.WaitPropagationName, look)
+	if err != nil || res.Visible || res.Checks < 2 {
+		t.Fatalf("look at a missing record = %+v, %v; want not visible after several checks, and no error", res, err)
+	}
+
+	provider, err := rfc2136.New(rfc2136.Config{Nameserver: bind.Addr, TSIGKeyName: bind.TSIGKeyName, TSIGSecret: bind.TSIGSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.Present(context.Background(), certflowdns.TXT{FQDN: fqdn, Value: rec.Value}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = provider.CleanUp(context.Background(), certflowdns.TXT{FQDN: fqdn, Value: rec.Value}) })
+	res, err = execute[activities.WaitPropagationResult](t, e, activities.WaitPropagationName, look)
+	if err != nil || !res.Visible || res.Checks != 1 {
+		t.Fatalf("look at a present record = %+v, %v; want visible at the first check", res, err)
+	}
+}

@@ -49,6 +49,10 @@ func (p Progress) String() string {
 // timeout, a SERVFAIL) counts as not visible yet: DNS hiccups are what this
 // poll waits out. The activity's StartToClose and heartbeat timeouts bound
 // the wait; Checks in the result counts rounds.
+//
+// With LookFor set it is a quick look, run as a local activity before the
+// wait: it stops checking after LookFor and reports, without an error,
+// whether every record was visible by then.
 func (a *Activities) WaitPropagation(ctx context.Context, in activities.WaitPropagationInput) (activities.WaitPropagationResult, error) {
 	start := time.Now()
 	if a.Checker == nil || len(a.Checker.Resolvers) == 0 {
@@ -58,8 +62,18 @@ func (a *Activities) WaitPropagation(ctx context.Context, in activities.WaitProp
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &earlier) // only a count: a bad detail restarts it
 	}
-	checks, err := a.wait(ctx, in.Records, earlier.Checks, func(p Progress) { activity.RecordHeartbeat(ctx, p) })
-	return activities.WaitPropagationResult{Checks: checks, Elapsed: time.Since(start)}, err
+	waitCtx := ctx
+	if in.LookFor > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, in.LookFor)
+		defer cancel()
+	}
+	checks, err := a.wait(waitCtx, in.Records, earlier.Checks, func(p Progress) { activity.RecordHeartbeat(ctx, p) })
+	res := activities.WaitPropagationResult{Checks: checks, Elapsed: time.Since(start), Visible: err == nil}
+	if in.LookFor > 0 && ctx.Err() == nil && waitCtx.Err() != nil {
+		return res, nil // the look is over: not visible yet
+	}
+	return res, err
 }
 
 // slowRound is how long a round of checks may go without a heartbeat, well
