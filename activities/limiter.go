@@ -78,9 +78,10 @@ type RateLimit struct {
 
 // PermitRequest asks for a permit to create one new ACME order.
 type PermitRequest struct {
-	// RequesterWorkflowID and RequesterRunID name the workflow run that waits
-	// for the SignalPermit answer. Together they identify the request: a
-	// repeated request gets the first answer again.
+	// RequesterWorkflowID and RequesterRunID name the workflow run that asks
+	// (and, asking by signal, waits for the SignalPermit answer). Together
+	// with Attempt they identify the request: a repeated request gets the
+	// first answer again.
 	RequesterWorkflowID string
 	RequesterRunID      string
 	// Names are the order's identifiers, lowercased, deduplicated and sorted

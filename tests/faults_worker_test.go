@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 )
@@ -79,13 +83,18 @@ func TestFaultWorkerKilledAtARandomStep(t *testing.T) {
 	at := w.waitStep(certs, step, stepDelay)
 	if step == certflowv1.StepOrdering {
 		// The status says ordering from the start (a permit first): kill
-		// once an order exists and its authorizations are being read.
+		// once an order exists and its authorizations are being read, and
+		// every order the CA made is recorded with its pending key. (A kill
+		// between the CA's answer and that write loses the order's URL, and
+		// the issuance orders again: ACME has no way to find the order.)
 		w.waitHeld(sandbox.ActionAuthorization, time.Minute)
+		w.waitOrdersRecorded(ns, time.Minute)
 	}
 	w.killCertflow()
 	t.Logf("killed certflow with %s in step %s; all: %s", at.Name, step, w.steps(certs))
 
 	holdStep[step](w, ns, 0)
+	w.proxy.Delay(sandbox.ActionNewOrder, 0)
 	w.startCertflow()
 	w.checkNothingLost(certs...)
 }
@@ -106,4 +115,47 @@ func (w *world) waitHeld(action string, timeout time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitOrdersRecorded holds new orders at the ACME proxy (until
+// Delay(ActionNewOrder, 0); a held request never reaches the CA if certflow
+// dies meanwhile) and waits until every order the CA made before is recorded
+// in a pending key Secret of the namespace.
+func (w *world) waitOrdersRecorded(ns string, timeout time.Duration) {
+	w.t.Helper()
+	w.proxy.Delay(sandbox.ActionNewOrder, time.Hour)
+	held := time.Now()
+	deadline := held.Add(timeout)
+	for {
+		missing := w.unrecordedOrders(ns, held)
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d orders not recorded in a pending key Secret within %s", missing, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// unrecordedOrders counts the new-order requests sent before a time that
+// are in flight, or made an order no pending key Secret of the namespace
+// records.
+func (w *world) unrecordedOrders(ns string, before time.Time) int {
+	w.t.Helper()
+	var secrets corev1.SecretList
+	if err := w.kube.List(w.ctx, &secrets, client.InNamespace(ns)); err != nil {
+		w.t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for _, s := range secrets.Items {
+		recorded[s.Annotations[activities.AnnotationOrderURL]] = true
+	}
+	missing := 0
+	for _, r := range w.proxy.Requests() {
+		if r.Action == sandbox.ActionNewOrder && r.Time.Before(before) && (r.Status == 0 || r.Status == http.StatusCreated && !recorded[r.Location]) {
+			missing++
+		}
+	}
+	return missing
 }

@@ -80,8 +80,9 @@ const (
 // which every budget the order counts against has room (its share of the
 // account's new orders, of each registered domain's certificates, and of
 // duplicates of its set of names) and no CA rate limit is in force, records
-// the permit at that time, and signals the grant to the requester.
-// It runs as long as its issuer is used, continuing as new every
+// the permit at that time, and returns the grant (a request by update) or
+// signals it to the requester (a request by signal, from Orders begun before
+// version 4). It runs as long as its issuer is used, continuing as new every
 // defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
