@@ -5,21 +5,17 @@ import (
 	"time"
 )
 
-// The account limiter's API: its workflow name and ID, its update and
-// signals and their values. They live here, not in package workflows, because
-// both sides use them: the permits activities start the limiter and ask it,
-// the limiter and the Order workflow answer and wait. Like every registered name they are
+// The account limiter's API: its workflow name and ID, its signals and their
+// values. They live here, not in package workflows, because both sides use
+// them: the permits activities start and signal the limiter, the limiter and
+// the Order workflow answer and wait. Like every registered name they are
 // API: never renamed.
 const (
 	// LimiterWorkflowName is the registered name of the account limiter workflow.
 	LimiterWorkflowName = "AccountLimiter"
 
-	// UpdatePermitRequest asks the limiter for a new-order permit and returns
-	// its answer: its argument is a PermitRequest, its result a PermitGrant.
-	UpdatePermitRequest = "request-permit"
-	// SignalPermitRequest asks the limiter for a new-order permit, answered
-	// with a SignalPermit to the requester; its value is a PermitRequest.
-	// Orders begun before UpdatePermitRequest ask this way.
+	// SignalPermitRequest asks the limiter for a new-order permit; its value is
+	// a PermitRequest.
 	SignalPermitRequest = "request"
 	// SignalRateLimited tells the limiter that the CA refused an order with a
 	// rate limit; its value is a RateLimitReport.
@@ -78,10 +74,9 @@ type RateLimit struct {
 
 // PermitRequest asks for a permit to create one new ACME order.
 type PermitRequest struct {
-	// RequesterWorkflowID and RequesterRunID name the workflow run that asks
-	// (and, asking by signal, waits for the SignalPermit answer). Together
-	// with Attempt they identify the request: a repeated request gets the
-	// first answer again.
+	// RequesterWorkflowID and RequesterRunID name the workflow run that waits
+	// for the SignalPermit answer. Together they identify the request: a
+	// repeated request gets the first answer again.
 	RequesterWorkflowID string
 	RequesterRunID      string
 	// Names are the order's identifiers, lowercased, deduplicated and sorted
@@ -108,8 +103,7 @@ type PermitRequest struct {
 type PermitGrant struct {
 	At time.Time
 	// Reason says which budget decided At when At is later than the request,
-	// for status ("the account's order budget (300 per 3h) is used up"). It
-	// is empty exactly when the permit is for the moment the limiter decided.
+	// for status ("the account's order budget (300 per 3h) is used up").
 	Reason string
 	// Attempt is the request's Attempt this grant answers.
 	Attempt int

@@ -373,8 +373,7 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order. The limiter's answer is the result's Grant with
-// AnswerInResult, else a SignalPermit to the requester run.
+// a new order. The limiter answers with a SignalPermit to the requester run.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -385,18 +384,13 @@ type RequestPermitInput struct {
 	Replaces bool
 	// Attempt is PermitRequest.Attempt.
 	Attempt int
-	// AnswerInResult asks with an update and returns the grant (Orders of
-	// version 4 on); Orders begun before wait for a SignalPermit.
-	AnswerInResult bool
 }
 
-// RequestPermitResult is the limiter's answer, or says whether one will come.
+// RequestPermitResult says whether an answer will come.
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
-	// issuer): no limiter was asked, no answer will come.
+	// issuer): no limiter was asked, no SignalPermit will come.
 	Unlimited bool
-	// Grant is the limiter's answer, when the input asked for it in the result.
-	Grant *PermitGrant
 	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
 	LimiterWorkflowID string
 	LimiterRunID      string

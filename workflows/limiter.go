@@ -15,7 +15,6 @@ import (
 // the same values.
 const (
 	LimiterWorkflowName = activities.LimiterWorkflowName
-	UpdatePermitRequest = activities.UpdatePermitRequest
 	SignalPermitRequest = activities.SignalPermitRequest
 	SignalRateLimited   = activities.SignalRateLimited
 	SignalPermit        = activities.SignalPermit
@@ -66,8 +65,7 @@ type LimiterState struct {
 
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// each request adds two (update accepted and completed) to four (signal,
-	// signal sent and acknowledged), and its share of a workflow task.
+	// each request adds about four (signal, signal sent and acknowledged, task).
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -80,23 +78,13 @@ const (
 // which every budget the order counts against has room (its share of the
 // account's new orders, of each registered domain's certificates, and of
 // duplicates of its set of names) and no CA rate limit is in force, records
-// the permit at that time, and returns the grant (a request by update) or
-// signals it to the requester (a request by signal, from Orders begun before
-// version 4). It runs as long as its issuer is used, continuing as new every
+// the permit at that time, and signals the grant to the requester.
+// It runs as long as its issuer is used, continuing as new every
 // defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
 	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
-	// A request by update is answered at once, in its handler, after the
-	// reports that came before it.
-	err := workflow.SetUpdateHandler(ctx, UpdatePermitRequest, func(ctx workflow.Context, r activities.PermitRequest) (activities.PermitGrant, error) {
-		l.drainReports(ctx, reports)
-		return l.decide(ctx, r), nil
-	})
-	if err != nil {
-		return err
-	}
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
@@ -106,8 +94,6 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 		}
 		l.drain(ctx, requests, reports)
 	}
-	// Updates are answered in their handlers, which never wait: once the run
-	// stops, the server hands the next updates to the next run.
 	// Answer what is buffered and wait until every answer is delivered; only
 	// then continue as new, so that no signal is lost between runs.
 	for {
@@ -161,7 +147,15 @@ func newLimiter(in LimiterInput) *limiter {
 // drain handles the signals already buffered, without waiting, and says
 // whether there were any.
 func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.ReceiveChannel) bool {
-	found := l.drainReports(ctx, reports)
+	found := false
+	for {
+		var r activities.RateLimitReport
+		if !reports.ReceiveAsync(&r) {
+			break
+		}
+		l.report(ctx, r)
+		found = true
+	}
 	for {
 		var r activities.PermitRequest
 		if !requests.ReceiveAsync(&r) {
@@ -171,20 +165,6 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.Receive
 		found = true
 	}
 	return found
-}
-
-// drainReports records the reports already buffered, and says whether
-// there were any.
-func (l *limiter) drainReports(ctx workflow.Context, reports workflow.ReceiveChannel) bool {
-	found := false
-	for {
-		var r activities.RateLimitReport
-		if !reports.ReceiveAsync(&r) {
-			return found
-		}
-		l.report(ctx, r)
-		found = true
-	}
 }
 
 // report records a block: no permit for the orders the CA's limit is on

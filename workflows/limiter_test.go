@@ -27,11 +27,7 @@ import (
 // (newEnv); a test that mocks RequestPermit decides otherwise.
 func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-		grant := activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}
-		if in.AnswerInResult {
-			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: &grant}, nil
-		}
-		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, grant); err != nil {
+		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
 			return activities.RequestPermitResult{}, err
 		}
 		return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
@@ -49,8 +45,6 @@ type limiterEvent struct {
 	request *activities.PermitRequest
 	report  *activities.RateLimitReport
 	burst   []limiterEvent
-	// byUpdate sends the request as an update: its answer is the update's result.
-	byUpdate bool
 }
 
 // answer is a permit the limiter sent.
@@ -75,35 +69,20 @@ func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuit
 		mu      sync.Mutex
 		answers []answer
 	)
-	answered := func(requester string, g activities.PermitGrant) {
-		mu.Lock()
-		defer mu.Unlock()
-		answers = append(answers, answer{requester, g})
-	}
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalPermit, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
-			answered(workflowID, arg.(activities.PermitGrant))
+			mu.Lock()
+			defer mu.Unlock()
+			answers = append(answers, answer{workflowID, arg.(activities.PermitGrant)})
 			return nil
 		}).Maybe()
 	last := time.Duration(0)
-	for i, e := range events {
+	for _, e := range events {
 		env.RegisterDelayedCallback(func() {
 			for _, b := range e.burst {
 				env.SignalWorkflowSkippingWorkflowTask(SignalPermitRequest, *b.request)
 			}
 			switch {
-			case e.byUpdate:
-				env.UpdateWorkflow(UpdatePermitRequest, fmt.Sprint("update-", i), &testsuite.TestUpdateCallback{
-					OnReject: func(err error) { t.Errorf("update of %s rejected: %v", e.request.RequesterWorkflowID, err) },
-					OnAccept: func() {},
-					OnComplete: func(result any, err error) {
-						if err != nil {
-							t.Errorf("update of %s: %v", e.request.RequesterWorkflowID, err)
-							return
-						}
-						answered(e.request.RequesterWorkflowID, result.(activities.PermitGrant))
-					},
-				}, *e.request)
 			case e.request != nil:
 				env.SignalWorkflow(SignalPermitRequest, *e.request)
 			case e.report != nil:
@@ -144,13 +123,6 @@ func ask(after time.Duration, requester string, limits activities.RateLimits, na
 	return limiterEvent{after: after, request: &activities.PermitRequest{
 		RequesterWorkflowID: requester, RequesterRunID: "run-" + requester, Names: names, Domains: ds, Limits: limits,
 	}}
-}
-
-// askByUpdate is ask, sent as an update.
-func askByUpdate(after time.Duration, requester string, limits activities.RateLimits, names ...string) limiterEvent {
-	e := ask(after, requester, limits, names...)
-	e.byUpdate = true
-	return e
 }
 
 // retry is e sent after, for the given attempt.
@@ -228,14 +200,6 @@ func TestLimiterGrants(t *testing.T) {
 			{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(2 * time.Hour), Names: []string{"a.example.com"}}},
 			ask(time.Minute, "a", account, "a.example.com"), ask(time.Minute, "ab", account, "a.example.com", "b.example.com"),
 		}, map[string][]time.Duration{"a": {2 * time.Hour}, "ab": {time.Minute}}},
-		{"requests by update and by signal share the budgets", []limiterEvent{
-			askByUpdate(0, "a", one, "a.example.com"), ask(time.Minute, "b", one, "b.example.com"),
-			askByUpdate(2*time.Minute, "c", one, "c.example.com"), askByUpdate(3*time.Minute, "a", one, "a.example.com"),
-		}, map[string][]time.Duration{"a": {0, 0}, "b": {w}, "c": {2 * w}}},
-		{"a rate limit reported before a request by update holds it", []limiterEvent{
-			{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(2 * time.Hour)}},
-			askByUpdate(time.Minute, "a", account, "a.example.com"),
-		}, map[string][]time.Duration{"a": {2 * time.Hour}}},
 		{"a rate limit that has passed holds nothing", []limiterEvent{
 			{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(time.Hour)}},
 			ask(2*time.Hour, "a", account, "a.example.com"),

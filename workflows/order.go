@@ -44,7 +44,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st, version); err != nil {
+			if err := awaitPermit(ctx, in, &st, localCA); err != nil {
 				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 		}
@@ -84,7 +84,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		}
 		records.list = presented.Records
 
-		err = waitPropagation(ctx, version >= orderTwoTasks, activities.WaitPropagationInput{
+		err = waitPropagation(ctx, version >= orderQuickLook, activities.WaitPropagationInput{
 			Issuer: in.Issuer, Records: presented.Records,
 			StepProgress: step(stepPropagating),
 		})

@@ -12,13 +12,12 @@ import (
 )
 
 // The Order's side of the account limiter: before a new order it asks the
-// issuer's limiter for a permit (the answer comes back in the request, or,
-// for Orders begun before version 4, as a signal), and when the CA rate-limits
+// issuer's limiter for a permit and waits for it, and when the CA rate-limits
 // the account anyway it tells the limiter, so that the issuer's other
 // Certificates stop asking the CA until the CA's Retry-After has passed.
 
-// permitPatience is how long an Order waits for the limiter's signalled
-// answer before it asks again. The answer normally comes within a second; asking again
+// permitPatience is how long an Order waits for the limiter's answer before
+// it asks again. The answer normally comes within a second; asking again
 // (the limiter answers a repeated request with the same grant) gets one when
 // the limiter was terminated or reset in between.
 const permitPatience = 5 * time.Minute
@@ -29,14 +28,12 @@ const permitPatience = 5 * time.Minute
 // for the account's order budget, next permit at ..."). An Order that wakes
 // too late to use its permit on time asks again: the permits granted after
 // it counted on this one being used then.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, version workflow.Version) error {
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool) error {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
 		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "",
-		AnswerInResult: version >= orderTwoTasks,
 	}
-	local := version >= orderLocalCACalls
 	saved := *st
 	saved.Conditions = slices.Clone(st.Conditions)
 	defer func() { *st = saved }() // the next step's status no longer shows the wait
@@ -44,11 +41,6 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		grant, res, err := requestPermit(ctx, req, local)
 		if err != nil || res.Unlimited {
 			return err
-		}
-		if req.AnswerInResult && grant.Reason == "" {
-			// A permit for the moment the limiter answered: its time is the
-			// limiter's clock, which may be ahead of this task's.
-			return nil
 		}
 		wait := grant.At.Sub(workflow.Now(ctx))
 		if wait <= 0 {
@@ -68,9 +60,9 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	}
 }
 
-// requestPermit asks the limiter (in a local activity when local) for its
-// answer to this attempt: the request's result, or else the signal it waits
-// for, asking again after permitPatience without one.
+// requestPermit asks the limiter (in a local activity when local) and waits
+// for its answer to this attempt, asking again after permitPatience without
+// one.
 func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, SignalPermit)
 	for {
@@ -80,9 +72,6 @@ func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, loca
 		}
 		if res.Unlimited {
 			return activities.PermitGrant{}, res, nil
-		}
-		if res.Grant != nil {
-			return *res.Grant, res, nil
 		}
 		for {
 			var grant activities.PermitGrant

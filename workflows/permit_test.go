@@ -9,14 +9,12 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 )
 
 // These tests run the Order workflow alone, with the permits activities
-// mocked: the limiter's answer is the request's result, or, for Orders of
-// version 3 (signalPermitOrder), the permit signal.
+// mocked and the limiter's answer delivered as the permit signal.
 
 func orderInput() OrderInput {
 	st := activities.CertificateStatus{Certificate: cert}
@@ -52,69 +50,41 @@ func quickOrderFinalizing(env *testsuite.TestWorkflowEnvironment) (*time.Time, *
 	return &began, &finalized
 }
 
-// signalPermitOrder makes the Order under test one of version 3, which waits
-// for the limiter's answer as a signal.
-func signalPermitOrder(env *testsuite.TestWorkflowEnvironment) {
-	env.OnGetVersion(changeOrderSteps, workflow.DefaultVersion, orderTwoTasks).Return(orderLocalCACalls)
-}
-
 func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
-	start := time.Now()
+	env := newEnv(t)
+	written := statuses(env)
+	start := env.Now()
+	var asked []activities.RequestPermitInput
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			asked = append(asked, in)
+			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
+		}).Once()
 	at := start.Add(2 * time.Hour).Truncate(time.Second)
 	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
-	for _, tc := range []struct {
-		name    string
-		version workflow.Version
-	}{{"the answer is the request's result", orderTwoTasks}, {"the answer is a signal (version 3)", orderLocalCACalls}} {
-		t.Run(tc.name, func(t *testing.T) {
-			env := newEnv(t)
-			env.SetStartTime(start)
-			written := statuses(env)
-			var asked []activities.RequestPermitInput
-			env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-					asked = append(asked, in)
-					if in.AnswerInResult {
-						return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: &grant}, nil
-					}
-					return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
-				}).Once()
-			if tc.version == orderLocalCACalls {
-				signalPermitOrder(env)
-				env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
-			}
-			began, finalized := quickOrderFinalizing(env)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
+	began, finalized := quickOrderFinalizing(env)
 
-			env.ExecuteWorkflow(Order, orderInput())
-			if err := env.GetWorkflowError(); err != nil {
-				t.Fatal(err)
-			}
-			if len(asked) != 1 || asked[0].Issuer != issuer || asked[0].RequesterWorkflowID == "" || asked[0].Replaces ||
-				asked[0].AnswerInResult != (tc.version >= orderTwoTasks) ||
-				strings.Join(asked[0].Names, ",") != "*.web.certflow.test,web.certflow.test" {
-				t.Fatalf("permit requests %+v", asked)
-			}
-			checkWaitShown(t, *began, *written, *finalized, at, grant)
-		})
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// checkWaitShown checks that the order began at its permit and that status
-// showed the wait until then, and no longer after.
-func checkWaitShown(t *testing.T, began time.Time, written []activities.CertificateStatus, finalized activities.FinalizeInput, at time.Time, grant activities.PermitGrant) {
-	t.Helper()
+	if len(asked) != 1 || asked[0].Issuer != issuer || asked[0].RequesterWorkflowID == "" || asked[0].Replaces ||
+		strings.Join(asked[0].Names, ",") != "*.web.certflow.test,web.certflow.test" {
+		t.Fatalf("permit requests %+v", asked)
+	}
 	if began.Before(at) {
 		t.Fatalf("the order began at %s, before its permit at %s", began, at)
 	}
 	want := "waiting for the account's order budget, next permit at " + at.UTC().Format(time.RFC3339) + ": " + grant.Reason
 	var waiting *activities.CertificateStatus
-	for i := range written {
-		if c := lastCondition(written[i:i+1], condIssuing); c.Message == want && c.Status == condTrue && c.Reason == reasonIssuing {
-			waiting = &written[i]
+	for i := range *written {
+		if c := lastCondition((*written)[i:i+1], condIssuing); c.Message == want && c.Status == condTrue && c.Reason == reasonIssuing {
+			waiting = &(*written)[i]
 		}
 	}
 	if waiting == nil || !waiting.NextAttemptTime.Equal(at) || waiting.Step != stepOrdering {
-		t.Fatalf("no status says %q with nextAttemptTime %s; written: %+v", want, at, written)
+		t.Fatalf("no status says %q with nextAttemptTime %s; written: %+v", want, at, *written)
 	}
 	// The next status, the finalizing step's, no longer shows the wait.
 	after := finalized.ProgressStatus
@@ -125,7 +95,6 @@ func checkWaitShown(t *testing.T, began time.Time, written []activities.Certific
 
 func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
 	env := newEnv(t)
-	signalPermitOrder(env)
 	statuses(env)
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
 	// The limiter was terminated after the first request; the second starts a new one, which answers.
@@ -215,12 +184,18 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
-			full := "the account's order budget (1 per 20s) is used up"
-			grant := activities.PermitGrant{At: env.Now().Add(time.Second), Reason: full}
-			if in.Attempt > 0 {
-				grant = activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Reason: full, Attempt: in.Attempt}
+			send := func(g activities.PermitGrant) {
+				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
+					t.Error(err)
+				}
 			}
-			return activities.RequestPermitResult{Limits: limits, Grant: &grant}, nil
+			if in.Attempt == 0 {
+				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
+			} else {
+				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
+				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
 	began := quickOrder(env)
 	env.ExecuteWorkflow(Order, orderInput())
@@ -232,27 +207,5 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	}
 	if want := start.Add(5*time.Second + 30*time.Minute); began.Before(want) {
 		t.Fatalf("the order began %s after the start, before its second permit at %s", began.Sub(start), want.Sub(start))
-	}
-}
-
-// TestOrderUsesAPermitForNowAtOnce: the limiter's clock may be ahead of the
-// Order's task; a permit for the moment it answered (no reason to wait) is
-// used at once, without a wait in status or a timer.
-func TestOrderUsesAPermitForNowAtOnce(t *testing.T) {
-	env := newEnv(t)
-	written := statuses(env)
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			ahead := activities.PermitGrant{At: env.Now().Add(1500 * time.Millisecond)}
-			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer), Grant: &ahead}, nil
-		}).Once()
-	began := quickOrder(env)
-	start := env.Now()
-	env.ExecuteWorkflow(Order, orderInput())
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
-	if !began.Equal(start) || len(*written) != 1 {
-		t.Fatalf("began %s after the start, with statuses %+v; want at once, with the ordering step's only", began.Sub(start), *written)
 	}
 }

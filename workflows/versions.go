@@ -23,12 +23,12 @@ const (
 	// issuance makes two activities (the order with its new key, and the
 	// wait for DNS propagation) and four workflow tasks.
 	orderLocalCACalls workflow.Version = 3
-	// orderTwoTasks: the limiter's answer to the permit request comes back in
-	// the request (an update) instead of a signal, and DNS propagation is
-	// first checked with a quick look in a local activity, so that an
-	// issuance whose permit is immediate and whose records are visible at
-	// once makes one activity (the order) and two workflow tasks.
-	orderTwoTasks workflow.Version = 4
+	// orderQuickLook: DNS propagation is first checked with a quick look in
+	// a local activity, and waited for in the heartbeating activity only
+	// when the records are not visible at once; an issuance whose records
+	// are visible at once makes one activity (the order) and three workflow
+	// tasks.
+	orderQuickLook workflow.Version = 4
 
 	// changeCertificateSteps is the Certificate workflow's change ID.
 	changeCertificateSteps = "local-short-steps"
@@ -39,7 +39,7 @@ const (
 
 // orderVersion is the version of the Order steps this run follows.
 func orderVersion(ctx workflow.Context) workflow.Version {
-	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderTwoTasks)
+	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderQuickLook)
 }
 
 // certificateVersion is the version of the Certificate steps this run follows.

@@ -3,12 +3,12 @@
 // Certificates stays inside the CA's limits: RequestPermit asks it for a
 // permit (starting it when it does not run, on the limiters' own task queue)
 // and ReportRateLimit tells it that the CA rate-limited the account. The
-// limiter's answer to a permit request is the request's result (an update);
-// for Orders begun before that, it is a signal to the requesting workflow.
+// limiter answers the requesting workflow with a signal, not through these
+// activities.
 //
-// Both start the limiter when it does not run (UpdateWithStart,
-// SignalWithStart), and both are idempotent: a retry asks again, and the
-// limiter answers a repeated request with its first answer. The limiter's names and signal values are in package
+// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
+// same signal again, and the limiter answers a repeated request with its
+// first answer. The limiter's names and signal values are in package
 // activities; this package must not import workflows.
 package permits
 
@@ -49,51 +49,19 @@ func (a *Activities) Register(r interface {
 }
 
 // RequestPermit asks the issuer's limiter for a permit to create a new order
-// for the names, with the issuer's budgets as they are now. With
-// AnswerInResult the limiter's grant is the result's (an update); else the
-// limiter answers the requester run with a SignalPermit. An issuer that is
-// not an ACME issuer has no budgets: nothing is asked, and the result says so.
+// for the names, with the issuer's budgets as they are now. The limiter
+// answers the requester run with a SignalPermit. An issuer that is not an
+// ACME issuer has no budgets: nothing is asked, and the result says so.
 func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 	req, unlimited, err := a.permitRequest(ctx, in)
 	if err != nil || unlimited {
 		return activities.RequestPermitResult{Unlimited: unlimited}, err
-	}
-	if in.AnswerInResult {
-		grant, err := a.updateWithStart(ctx, in.Issuer, req)
-		if err != nil {
-			return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
-		}
-		return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID(in.Issuer), Limits: req.Limits, Grant: &grant}, nil
 	}
 	run, err := a.signalWithStart(ctx, in.Issuer, activities.SignalPermitRequest, req)
 	if err != nil {
 		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
 	}
 	return activities.RequestPermitResult{LimiterWorkflowID: run.GetID(), LimiterRunID: run.GetRunID(), Limits: req.Limits}, nil
-}
-
-// updateWithStart asks the issuer's limiter for a permit with an update,
-// starting the limiter when it does not run, and waits for its grant. The
-// update's ID is the request's, so a retry the server has already answered
-// gets that answer (and one it has not, the limiter's answer to a repeat).
-func (a *Activities) updateWithStart(ctx context.Context, issuer activities.IssuerRef, req activities.PermitRequest) (activities.PermitGrant, error) {
-	id := activities.LimiterWorkflowID(issuer)
-	start := a.Temporal.NewWithStartWorkflowOperation(a.limiterOptions(id), activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: issuer})
-	update, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     fmt.Sprintf("%s %s %d", req.RequesterWorkflowID, req.RequesterRunID, req.Attempt),
-			UpdateName:   activities.UpdatePermitRequest,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	if err != nil {
-		return activities.PermitGrant{}, err
-	}
-	var grant activities.PermitGrant
-	err = update.Get(ctx, &grant)
-	return grant, err
 }
 
 // permitRequest is what the limiter is asked: the request with the issuer's

@@ -219,28 +219,3 @@ func TestAReportedRateLimitHoldsThePermits(t *testing.T) {
 		t.Fatalf("permit %+v, want one at %s", grants[0], until)
 	}
 }
-
-func TestAPermitAskedByUpdateIsTheResult(t *testing.T) {
-	a := startWorker(t)
-	ref := createIssuer(t, "by-update", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(1, time.Hour)}))
-	ask := func(requester string) activities.PermitGrant {
-		t.Helper()
-		in := activities.RequestPermitInput{Issuer: ref, RequesterWorkflowID: requester, RequesterRunID: "run-1",
-			Names: []string{requester + ".example.com"}, AnswerInResult: true}
-		res, err := call[activities.RequestPermitResult](t, a, activities.RequestPermitName, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Grant == nil || res.LimiterWorkflowID != activities.LimiterWorkflowID(ref) || res.Limits.NewOrders.Limit != 1 {
-			t.Fatalf("result %+v, want the limiter's grant", res)
-		}
-		return *res.Grant
-	}
-	first, again, second := ask("first"), ask("first"), ask("second")
-	if !first.At.Equal(again.At) || time.Since(first.At) > time.Minute {
-		t.Fatalf("first requester's answers %+v and %+v, want the same permit now, twice", first, again)
-	}
-	if d := second.At.Sub(first.At); d != time.Hour+time.Minute || second.Reason != "the account's order budget (1 per 1h) is used up" {
-		t.Fatalf("second requester's answer %+v, %s after the first's; want one hour and a minute, and why", second, d)
-	}
-}
