@@ -20,6 +20,11 @@ const (
 	AnnotationOrderURL = "certflow.dev/order-url"
 )
 
+// FieldManager is the field manager of certflow's writes to the API server.
+// The controller tells a target Secret last written by StoreSecret (which the
+// workflow knows) from one changed by someone else by it.
+const FieldManager = "certflow"
+
 // PendingKeySecretName is the Secret that holds the private key of the
 // issuance in progress for a Certificate, until StoreSecret moves it into the
 // target Secret.

@@ -49,7 +49,8 @@ const eventAction = "Reconcile"
 // remembers what it sent and sends a snapshot equal to the last one only
 // after a restart: every signal is a workflow task and history events, and a
 // resync of thousands of Certificates must not wake thousands of sleeping
-// workflows.
+// workflows. For the same reason a new version of the target Secret that
+// certflow wrote itself is not sent: the workflow has it from StoreSecret.
 type certificateReconciler struct {
 	client    client.Client
 	temporal  tclient.Client
@@ -90,7 +91,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		// The issuer watch brings the Certificate back when the issuer appears.
 		return ctrl.Result{}, nil
 	}
-	version, err := r.secretVersion(ctx, &cert)
+	version, ownWrite, err := r.secretVersion(ctx, &cert)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -98,8 +99,16 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
 		Spec:        snapshot(&cert, *issuer, issuerSpec.RetryBackoff, version),
 	}
-	if last, ok := r.sent.Load(req.NamespacedName); ok && reflect.DeepEqual(last, in.Spec) && !issuerWasMissing {
-		return ctrl.Result{}, nil
+	if last, ok := r.sent.Load(req.NamespacedName); ok && !issuerWasMissing {
+		switch {
+		case reflect.DeepEqual(last, in.Spec):
+			return ctrl.Result{}, nil
+		case ownWrite && onlySecretVersionDiffers(last.(workflows.CertificateSpec), in.Spec):
+			// certflow's own Secret write: the workflow has its version
+			// from StoreSecret, and a signal would only wake it.
+			r.sent.Store(req.NamespacedName, in.Spec)
+			return ctrl.Result{}, nil
+		}
 	}
 	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
 	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, tclient.StartWorkflowOptions{
@@ -120,6 +129,13 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
+}
+
+// onlySecretVersionDiffers says whether two snapshots differ in the target
+// Secret's resourceVersion alone.
+func onlySecretVersionDiffers(last, next workflows.CertificateSpec) bool {
+	last.SecretResourceVersion = next.SecretResourceVersion
+	return reflect.DeepEqual(last, next)
 }
 
 // finalize cancels the workflow of a deleted Certificate and lets the object

@@ -81,20 +81,43 @@ func (r *certificateReconciler) setIssuerNotFound(ctx context.Context, cert *v1a
 // secretVersion is the resourceVersion of the Certificate's target Secret as
 // the metadata cache has it: "" when there is no such Secret or it is not
 // labelled as this Certificate's (the cache holds only labelled Secrets, and
-// only their metadata).
-func (r *certificateReconciler) secretVersion(ctx context.Context, cert *v1alpha1.Certificate) (string, error) {
+// only their metadata). own says that certflow wrote the Secret last
+// (ownSecretWrite).
+func (r *certificateReconciler) secretVersion(ctx context.Context, cert *v1alpha1.Certificate) (version string, own bool, _ error) {
 	secret := secretMetadata()
 	err := r.client.Get(ctx, client.ObjectKey{Namespace: cert.Namespace, Name: cert.Spec.SecretName}, secret)
 	if apierrors.IsNotFound(err) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("getting Secret %s/%s metadata: %w", cert.Namespace, cert.Spec.SecretName, err)
+		return "", false, fmt.Errorf("getting Secret %s/%s metadata: %w", cert.Namespace, cert.Spec.SecretName, err)
 	}
 	if secret.Labels[activities.LabelCertificateName] != cert.Name {
-		return "", nil
+		return "", false, nil
 	}
-	return secret.ResourceVersion, nil
+	return secret.ResourceVersion, ownSecretWrite(secret.ManagedFields), nil
+}
+
+// ownSecretWrite says whether certflow's write (StoreSecret's) is the last
+// one the managed fields show: certflow's entry is later than every other
+// writer's. Their times are in seconds, so a write by someone else in the
+// same second counts as later.
+func ownSecretWrite(writers []metav1.ManagedFieldsEntry) bool {
+	var own *metav1.Time
+	for _, w := range writers {
+		if w.Manager == activities.FieldManager && w.Subresource == "" {
+			own = w.Time
+		}
+	}
+	if own == nil {
+		return false
+	}
+	for _, w := range writers {
+		if w.Manager != activities.FieldManager && (w.Time == nil || !own.After(w.Time.Time)) {
+			return false
+		}
+	}
+	return true
 }
 
 // secretMetadata is an empty Secret of which only the metadata is read.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -191,7 +192,7 @@ func TestACertificateWaitsForAMissingIssuerAndStartsWhenItAppears(t *testing.T) 
 	})
 }
 
-func TestTargetSecretChangesAreSignalledWithItsResourceVersion(t *testing.T) {
+func TestTargetSecretChangesByOthersAreSignalledWithItsResourceVersion(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	cert, id := startCertificate(t, ctx)
@@ -211,6 +212,31 @@ func TestTargetSecretChangesAreSignalledWithItsResourceVersion(t *testing.T) {
 		return v == secret.ResourceVersion, fmt.Sprintf("%q, want %q", v, secret.ResourceVersion)
 	})
 
+	// certflow's own write (StoreSecret's) is not signalled: the workflow
+	// has its version. A later write by someone else is. (Managed fields
+	// count in seconds: each write is in a second of its own.)
+	time.Sleep(1100 * time.Millisecond)
+	secret.Data["tls.crt"] = []byte("issued by certflow")
+	if err := k8s.Update(ctx, secret, client.FieldOwner(activities.FieldManager)); err != nil {
+		t.Fatal(err)
+	}
+	ownVersion := secret.ResourceVersion
+	time.Sleep(1100 * time.Millisecond)
+	secret.Labels["team"] = "web"
+	if err := k8s.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a spec signal carries the version of the other writer's change", func() (bool, string) {
+		v, n := lastVersion()
+		signalsBefore = n
+		return v == secret.ResourceVersion, fmt.Sprintf("%q, want %q", v, secret.ResourceVersion)
+	})
+	for _, spec := range specSignals(t, ctx, id) {
+		if spec.SecretResourceVersion == ownVersion {
+			t.Fatalf("certflow's own write (version %s) was signalled", ownVersion)
+		}
+	}
+
 	if err := k8s.Delete(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +244,32 @@ func TestTargetSecretChangesAreSignalledWithItsResourceVersion(t *testing.T) {
 		v, n := lastVersion()
 		return n > signalsBefore && v == "", fmt.Sprintf("%d signals, last %q", n, v)
 	})
+}
+
+func TestOwnSecretWrite(t *testing.T) {
+	at := func(sec int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 11, 29, 4, 0, sec, 0, time.UTC)} }
+	certflow := func(sec int) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: activities.FieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: at(sec)}
+	}
+	other := func(manager string, sec int) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, Time: at(sec)}
+	}
+	for _, tc := range []struct {
+		name    string
+		writers []metav1.ManagedFieldsEntry
+		want    bool
+	}{
+		{"certflow alone", []metav1.ManagedFieldsEntry{certflow(1)}, true},
+		{"certflow after another writer", []metav1.ManagedFieldsEntry{other("kubectl-edit", 1), certflow(2)}, true},
+		{"another writer after certflow", []metav1.ManagedFieldsEntry{certflow(1), other("kubectl-label", 2)}, false},
+		{"another writer in the same second", []metav1.ManagedFieldsEntry{other("kubectl-edit", 1), certflow(1)}, false},
+		{"no write by certflow", []metav1.ManagedFieldsEntry{other("kubectl-create", 1)}, false},
+		{"no managed fields", nil, false},
+	} {
+		if got := ownSecretWrite(tc.writers); got != tc.want {
+			t.Errorf("%s: ownSecretWrite = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestDeletingACertificateCancelsItsWorkflowAndWaitsUntilItStops(t *testing.T) {

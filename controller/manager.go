@@ -13,6 +13,7 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
@@ -114,7 +115,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // (pending key Secrets left out): the reconciler needs their resourceVersion,
 // never their data. A read of a kind no reconciler watches fails instead of
 // quietly starting an informer for it, so a stray Get of a full Secret is an
-// error in the tests, not a cluster-wide cache in production.
+// error in the tests, not a cluster-wide cache in production. Of a Secret's
+// managed fields only who wrote and when is kept (ownSecretWrite).
 func cacheOptions() (cache.Options, error) {
 	certificateSecrets, err := labels.NewRequirement(activities.LabelCertificateName, selection.Exists, nil)
 	if err != nil {
@@ -126,9 +128,22 @@ func cacheOptions() (cache.Options, error) {
 	}
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*certificateSecrets, *notPending)},
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*certificateSecrets, *notPending), Transform: keepWriters},
 		},
 		DefaultTransform:            cache.TransformStripManagedFields(),
 		ReaderFailOnMissingInformer: true,
 	}, nil
+}
+
+// keepWriters strips the managed fields of an object down to who wrote and
+// when: the field sets are what makes them large.
+func keepWriters(obj any) (any, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		fields := o.GetManagedFields()
+		for i := range fields {
+			fields[i].FieldsV1 = nil
+		}
+		o.SetManagedFields(fields)
+	}
+	return obj, nil
 }

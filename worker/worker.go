@@ -115,6 +115,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 	}
+	kube = ctrlclient.WithFieldOwner(kube, activities.FieldManager)
 	clientset, err := kubernetes.NewForConfig(opts.Kubernetes)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
