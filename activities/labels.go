@@ -21,8 +21,8 @@ const (
 )
 
 // FieldManager is the field manager of certflow's writes to the API server.
-// The controller tells a target Secret last written by StoreSecret (which the
-// workflow knows) from one changed by someone else by it.
+// By it the controller tells a target Secret that StoreSecret wrote last (a
+// version the workflow knows) from one that someone else changed.
 const FieldManager = "certflow"
 
 // PendingKeySecretName is the Secret that holds the private key of the
