@@ -70,6 +70,20 @@ func runPollingStep(ctx workflow.Context, local bool, name string, in, out any) 
 	return workflow.ExecuteActivity(pollingStep(ctx), name, in).Get(ctx, out)
 }
 
+// quickLook is how long the first propagation check may look before the
+// heartbeating wait takes over: records on a nearby primary are visible at
+// once, and then the issuance goes on in the same workflow task.
+const quickLook = 2 * time.Second
+
+// withQuickLook runs that look as a local activity, once: whatever goes
+// wrong, the heartbeating wait decides.
+func withQuickLook(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: quickLook + 5*time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}
+
 func withLocalActivity(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute,

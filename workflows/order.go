@@ -2,9 +2,7 @@ package workflows
 
 import (
 	"fmt"
-	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -130,11 +128,6 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	return OrderResult{Issued: final.Issued, ChainPEM: final.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
 }
 
-// quickLook is how long the first propagation check may look before the
-// heartbeating wait takes over: records on a nearby primary are visible at
-// once, and then the issuance goes on in the same workflow task.
-const quickLook = 2 * time.Second
-
 // waitPropagation waits until the records are visible. With quick, it looks
 // first in a local activity, and runs the heartbeating activity (which may
 // wait minutes) only when the look did not see every record; a look that
@@ -143,12 +136,8 @@ func waitPropagation(ctx workflow.Context, quick bool, in activities.WaitPropaga
 	if quick {
 		look := in
 		look.LookFor = quickLook
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: quickLook + 5*time.Second,
-			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
-		})
 		var seen activities.WaitPropagationResult
-		err := workflow.ExecuteLocalActivity(lctx, activities.WaitPropagationName, look).Get(ctx, &seen)
+		err := workflow.ExecuteLocalActivity(withQuickLook(ctx), activities.WaitPropagationName, look).Get(ctx, &seen)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
