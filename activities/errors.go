@@ -1,5 +1,7 @@
 package activities
 
+import "time"
+
 // Error types of non-retryable application errors
 // (temporal.NewNonRetryableApplicationError(msg, ErrType..., cause)). The
 // workflow reads the type to decide what to do; the message goes to status.
@@ -25,4 +27,8 @@ const (
 type RateLimitDetails struct {
 	RetryAfterSeconds int64
 	Detail            string
+	// RefusedAt is when the CA refused: its Retry-After counts from here, so
+	// a workflow task that runs again later still waits until the same time.
+	// Zero in errors recorded before certflow kept it.
+	RefusedAt time.Time
 }

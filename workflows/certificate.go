@@ -222,27 +222,29 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		return err
 	}
 	now := workflow.Now(ctx)
-	kind, detail, retryAfter := classify(err)
+	f := classify(err, now)
 	issuer := c.issuer()
 	c.state.FailedAttempts++
-	c.state.LastFailureTime, c.state.LastFailure = now, detail
+	c.state.LastFailureTime, c.state.LastFailure = now, f.detail
 	c.state.ForceRenewal = false
-	if kind == activities.ErrTypeRateLimited && c.state.RateLimitedSince.IsZero() {
+	if f.kind == activities.ErrTypeRateLimited && c.state.RateLimitedSince.IsZero() {
 		c.state.RateLimitedSince = now
 	}
-	if next, ok := c.fallback(kind, now.Add(retryAfter)); ok {
+	if next, ok := c.fallback(f.kind, f.retryAt()); ok {
 		c.state.IssuerIndex++
 		c.state.RateLimitedSince = time.Time{}
 		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
-		message := fmt.Sprintf("%s failed: %s; trying %s", issuer, detail, next)
+		message := fmt.Sprintf("%s failed: %s; trying %s", issuer, f.detail, next)
 		setCondition(&c.status, condIssuing, condTrue, reasonFallingBack, message)
 		c.status.Event = event("Warning", reasonFallingBack, message)
 		publish(ctx, &c.status)
 		return nil // the next cycle orders from the next issuer at once
 	}
-	if kind == activities.ErrTypeRateLimited {
+	if f.kind == activities.ErrTypeRateLimited {
 		c.state.NextAttemptReason = nextAttemptRateLimited
-		c.state.NextAttemptTime = now.Add(retryAfter + rateLimitJitter(retryAfter, fraction(c.id+detail)))
+		// From the CA's refusal, not from now: a task that runs this again
+		// later (its worker died) comes to the same time.
+		c.state.NextAttemptTime = f.retryAt().Add(rateLimitJitter(f.retryAfter, fraction(c.id+f.detail)))
 	} else {
 		c.state.NextAttemptReason = nextAttemptBackoff
 		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts)), c.spec.Backoff))
@@ -251,7 +253,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	}
 	c.describeState()
 	reason := reasonFailed
-	switch kind {
+	switch f.kind {
 	case activities.ErrTypeRateLimited:
 		reason = reasonRateLimited
 	case activities.ErrTypeIssuerNotFound:
@@ -259,7 +261,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	case activities.ErrTypeSecretConflict:
 		reason = reasonSecretConflict
 	}
-	message := fmt.Sprintf("attempt %d (%s) failed: %s; next attempt at %s", c.state.FailedAttempts, issuer, detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
+	message := fmt.Sprintf("attempt %d (%s) failed: %s; next attempt at %s", c.state.FailedAttempts, issuer, f.detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
 	setCondition(&c.status, condIssuing, condFalse, reason, message)
 	if c.state.Issued == nil || !now.Before(c.state.Issued.NotAfter) {
 		setCondition(&c.status, condReady, condFalse, reason, message)
@@ -307,10 +309,22 @@ func rateLimitJitter(retryAfter time.Duration, fraction float64) time.Duration {
 	return time.Duration(fraction * float64(min(retryAfter/10, time.Minute)))
 }
 
+// failure is what a failed attempt's error tells the workflow.
+type failure struct {
+	kind   string // an activities.ErrType*, or "" for any other error
+	detail string
+	// A rate limit's Retry-After (a minute when the CA named none) and when
+	// the CA refused: the wait ends at retryAt.
+	retryAfter time.Duration
+	refusedAt  time.Time
+}
+
+func (f failure) retryAt() time.Time { return f.refusedAt.Add(f.retryAfter) }
+
 // classify finds certflow's error type in the chain (activity and child
-// workflow errors wrap it) and the CA's Retry-After of a rate limit.
-func classify(err error) (kind, detail string, retryAfter time.Duration) {
-	detail = err.Error()
+// workflow errors wrap it) and, for a rate limit, the CA's Retry-After.
+// A rate limit that does not say when the CA refused counts from now.
+func classify(err error, now time.Time) failure {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		var app *temporal.ApplicationError
 		if !errors.As(e, &app) {
@@ -318,20 +332,31 @@ func classify(err error) (kind, detail string, retryAfter time.Duration) {
 		}
 		switch app.Type() {
 		case activities.ErrTypeRateLimited:
-			var d activities.RateLimitDetails
-			if app.HasDetails() && app.Details(&d) == nil {
-				retryAfter = time.Duration(d.RetryAfterSeconds) * time.Second
+			d := rateLimitDetails(app)
+			f := failure{kind: app.Type(), detail: app.Message(), retryAfter: time.Duration(d.RetryAfterSeconds) * time.Second, refusedAt: d.RefusedAt}
+			if f.retryAfter <= 0 {
+				f.retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
 			}
-			if retryAfter <= 0 {
-				retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
+			if f.refusedAt.IsZero() {
+				f.refusedAt = now
 			}
-			return app.Type(), app.Message(), retryAfter
+			return f
 		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound:
-			return app.Type(), app.Message(), 0
+			return failure{kind: app.Type(), detail: app.Message()}
 		}
 		e = app
 	}
-	return "", detail, 0
+	return failure{detail: err.Error()}
+}
+
+// rateLimitDetails reads a rate limit's details; an error without them reads
+// as zero (no Retry-After, refused now).
+func rateLimitDetails(app *temporal.ApplicationError) activities.RateLimitDetails {
+	var d activities.RateLimitDetails
+	if app.HasDetails() {
+		_ = app.Details(&d)
+	}
+	return d
 }
 
 func secretReason(r activities.InspectSecretResult) string {

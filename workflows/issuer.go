@@ -30,19 +30,20 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 				AccountURL: account.AccountURL, Email: account.Email, KeySHA256: account.KeySHA256,
 			})
 		}
-		kind, detail, retryAfter := classify(err)
-		if kind == activities.ErrTypeIssuerNotFound {
+		now := workflow.Now(ctx)
+		f := classify(err, now)
+		if f.kind == activities.ErrTypeIssuerNotFound {
 			return nil // deleted
 		}
 		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)), Backoff{})
-		if kind == activities.ErrTypeRateLimited {
-			wait = retryAfter // the CA said how long
+		if f.kind == activities.ErrTypeRateLimited {
+			wait = max(f.retryAt().Sub(now), 0) // the CA said how long
 		}
-		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", detail, wait)
+		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", f.detail, wait)
 		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
 			Issuer: in.Issuer, Generation: in.Generation,
-			Ready: activities.Condition{Type: condReady, Status: condFalse, Reason: accountFailureReason(kind), Message: message},
-			Event: event("Warning", accountFailureReason(kind), message),
+			Ready: activities.Condition{Type: condReady, Status: condFalse, Reason: accountFailureReason(f.kind), Message: message},
+			Event: event("Warning", accountFailureReason(f.kind), message),
 		}); err != nil {
 			return err
 		}

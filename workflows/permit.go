@@ -130,13 +130,10 @@ func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
 	if err == nil || ctx.Err() != nil || !errors.As(err, &app) || app.Type() != activities.ErrTypeRateLimited {
 		return
 	}
-	var d activities.RateLimitDetails
-	if app.HasDetails() {
-		_ = app.Details(&d) // without details: the minimum wait, and the account
-	}
-	retryAfter := max(time.Duration(d.RetryAfterSeconds)*time.Second, time.Minute)
+	d := rateLimitDetails(app) // without details: the minimum wait, and the account
+	f := classify(err, workflow.Now(ctx))
 	report := activities.ReportRateLimitInput{
-		Issuer: in.Issuer, Until: workflow.Now(ctx).Add(retryAfter), Detail: d.Detail, Names: in.Request.Identifiers(),
+		Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: d.Detail, Names: in.Request.Identifiers(),
 	}
 	if err := workflow.ExecuteActivity(shortStep(ctx), activities.ReportRateLimitName, report).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)

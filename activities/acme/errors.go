@@ -91,6 +91,7 @@ func rateLimited(msg string, retryAfter time.Duration, detail string) error {
 		Details: []any{activities.RateLimitDetails{
 			RetryAfterSeconds: seconds,
 			Detail:            detail,
+			RefusedAt:         time.Now(),
 		}},
 	})
 }

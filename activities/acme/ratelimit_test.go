@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
@@ -42,6 +43,7 @@ func TestRefusedOrdersAreClassified(t *testing.T) {
 				s.ACME.CABundle = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: proxy.Certificate().Raw})
 			})
 			name := issuer.Name
+			asked := time.Now()
 			_, err := call[activities.BeginOrderResult](t, newActivities(), activities.BeginOrderName, activities.BeginOrderInput{
 				Certificate: activities.CertificateRef{Namespace: "default", Name: name}, Issuer: issuer, Revision: 1,
 				Request: activities.Request{DNSNames: []string{name + ".certflow.test"}},
@@ -68,6 +70,9 @@ func TestRefusedOrdersAreClassified(t *testing.T) {
 				}
 				if d.RetryAfterSeconds != tc.wantRetryWait || d.Detail != "refused by the test proxy" {
 					t.Fatalf("details %+v", d)
+				}
+				if d.RefusedAt.Before(asked) || d.RefusedAt.After(time.Now()) {
+					t.Fatalf("refused at %s, want between the request at %s and now", d.RefusedAt, asked)
 				}
 			}
 		})
