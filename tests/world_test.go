@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/pki"
@@ -72,6 +74,11 @@ type certflowProcess struct {
 	exited  chan struct{} // closed when the process has ended
 	err     error         // its exit status, once exited is closed
 }
+
+// envtest logs through controller-runtime's global logger, which prints a
+// stack trace to stderr when nobody set it within 30 s of the first use.
+// The stack's servers keep their own logs, in each world's directory.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 func newWorld(t *testing.T) *world { return newWorldWith(t, worldOptions{}) }
 
