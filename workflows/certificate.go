@@ -337,8 +337,8 @@ func classify(err error, now time.Time) failure {
 			if f.retryAfter <= 0 {
 				f.retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
 			}
-			if f.refusedAt.IsZero() {
-				f.refusedAt = now
+			if f.refusedAt.IsZero() || f.refusedAt.After(now) {
+				f.refusedAt = now // unknown, or a worker's clock ahead of the server's
 			}
 			return f
 		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound:

@@ -228,26 +228,35 @@ func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
 }
 
 // A workflow task that handles the refusal late (its worker died) waits only
-// what is left of the Retry-After, counted from the CA's refusal.
+// what is left of the Retry-After, counted from the CA's refusal. A refusal
+// time in the future (a worker's clock ahead) counts from now.
 func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
-	env := newEnv(t)
-	statuses(env)
-	const retryAfter, late = 20 * time.Second, 15 * time.Second
-	start := env.Now()
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
-		temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
-			activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), RefusedAt: start.Add(-late)})).Once()
+	const retryAfter = 20 * time.Second
+	for _, tc := range []struct {
+		name      string
+		refusedAt time.Duration // from the workflow's start
+		wantWait  time.Duration
+	}{
+		{"refused 15 s before the task", -15 * time.Second, 5 * time.Second},
+		{"a refusal time an hour ahead", time.Hour, retryAfter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			statuses(env)
+			start := env.Now()
+			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
+					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), RefusedAt: start.Add(tc.refusedAt)})).Once()
 
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
-	next := continuedWith(t, env)
-	want := start.Add(retryAfter - late)
-	if at := next.State.NextAttemptTime; at.Before(want) || at.After(want.Add(retryAfter/10)) {
-		t.Fatalf("next attempt at %s, want the refusal's %s plus at most %s of jitter", at, want, retryAfter/10)
-	}
-	if waited := env.Now().Sub(start); waited > retryAfter-late+retryAfter/10+time.Second {
-		t.Fatalf("waited %s, want what was left of the Retry-After", waited)
+			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+			next := continuedWith(t, env)
+			want, jitter := start.Add(tc.wantWait), retryAfter/10
+			if at := next.State.NextAttemptTime; at.Before(want) || at.After(want.Add(jitter+time.Second)) {
+				t.Fatalf("next attempt at %s, want %s plus at most %s of jitter", at, want, jitter)
+			}
+		})
 	}
 }
 
