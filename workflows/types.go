@@ -14,8 +14,7 @@ const (
 	IssuerWorkflowName      = "Issuer"
 
 	// SignalSpec carries a CertificateSpec: the controller sends it (with
-	// SignalWithStart, unless it starts a new Certificate's workflow with the
-	// spec in its input) whenever the Certificate's generation changes or its
+	// SignalWithStart) whenever the Certificate's generation changes or its
 	// target Secret changes.
 	SignalSpec = "spec"
 	// SignalRenew forces a renewal now, skipping any backoff. It takes no value.
