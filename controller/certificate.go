@@ -2,14 +2,12 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -113,7 +111,12 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
-	run, err := r.sendSpec(ctx, &cert, id, in)
+	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, tclient.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: r.taskQueue,
+		// A Certificate deleted and made again gets a new run under the same ID.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, workflows.CertificateWorkflowName, in)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("sending spec to workflow %s: %w", id, err)
 	}
@@ -126,32 +129,6 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
-}
-
-// sendSpec signals the spec to the Certificate's workflow, starting it if it
-// does not run. A Certificate that no workflow has written status to yet is
-// most likely new: its workflow is started eagerly, the first task handed to
-// this process's worker in the server's answer instead of through the task
-// queue. When it runs after all (the status write is still to come), it is
-// signalled.
-func (r *certificateReconciler) sendSpec(ctx context.Context, cert *v1alpha1.Certificate, id string, in workflows.CertificateInput) (tclient.WorkflowRun, error) {
-	opts := tclient.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: r.taskQueue,
-		// A Certificate deleted and made again gets a new run under the same ID.
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}
-	if len(cert.Status.Conditions) == 0 {
-		eager := opts
-		eager.EnableEagerStart = true
-		eager.WorkflowExecutionErrorWhenAlreadyStarted = true
-		run, err := r.temporal.ExecuteWorkflow(ctx, eager, workflows.CertificateWorkflowName, in)
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if !errors.As(err, &started) {
-			return run, err
-		}
-	}
-	return r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, opts, workflows.CertificateWorkflowName, in)
 }
 
 // onlySecretVersionDiffers says whether two snapshots differ in the target

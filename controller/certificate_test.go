@@ -8,7 +8,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	tclient "go.temporal.io/sdk/client"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -77,45 +76,6 @@ func TestApplyingACertificateStartsItsWorkflowWithASnapshot(t *testing.T) {
 		err := k8s.Get(ctx, client.ObjectKeyFromObject(cert), &got)
 		return err == nil && controllerutil.ContainsFinalizer(&got, Finalizer), fmt.Sprint(got.Finalizers, err)
 	})
-	// A new Certificate's workflow is started with its spec (eagerly, when
-	// a worker shares the controller's client), not sent it by signal.
-	if specs := specSignals(t, ctx, id); len(specs) != 0 {
-		t.Fatalf("a new Certificate's workflow got %d spec signals, want its spec in the start input only", len(specs))
-	}
-}
-
-// A Certificate without status may still have a running workflow (made
-// again under the same name while the old one stops, or before the
-// workflow's first status write): the controller then signals the spec.
-func TestARunningWorkflowOfACertificateWithoutStatusIsSignalled(t *testing.T) {
-	t.Parallel()
-	ctx := testContext(t)
-	ns := newNamespace(t, ctx)
-	issuer := &v1alpha1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: "le-" + ns}, Spec: acmeIssuerSpec()}
-	if err := k8s.Create(ctx, issuer); err != nil {
-		t.Fatal(err)
-	}
-	id := workflows.CertificateWorkflowID(ns, "web")
-	running, err := temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: testTaskQueue},
-		workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: activities.CertificateRef{Namespace: ns, Name: "web"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := newCertificate(ns, "web", v1alpha1.ObjectReference{Name: issuer.Name, Kind: "ClusterIssuer", Group: "certflow.dev"})
-	if err := k8s.Create(ctx, cert); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the running workflow gets the spec by signal", func() (bool, string) {
-		specs := specSignals(t, ctx, id)
-		return len(specs) > 0 && specs[0].Generation == 1 && slices.Equal(specs[0].Request.DNSNames, []string{"web.example.test"}), fmt.Sprintf("%+v", specs)
-	})
-	desc, err := describe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(); got != running.GetRunID() {
-		t.Fatalf("the spec went to run %s, want the running %s", got, running.GetRunID())
-	}
 }
 
 func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
@@ -146,9 +106,6 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 	var before int
 	eventually(t, "a spec signal with generation 2 and the new name", func() (bool, string) {
 		specs := specSignals(t, ctx, id)
-		if len(specs) == 0 {
-			return false, "no spec signal yet"
-		}
 		last := specs[len(specs)-1]
 		before = len(specs)
 		return last.Generation == 2 && slices.Contains(last.Request.DNSNames, "www.example.test"), fmt.Sprintf("%+v", specs)
@@ -241,9 +198,6 @@ func TestTargetSecretChangesByOthersAreSignalledWithItsResourceVersion(t *testin
 	cert, id := startCertificate(t, ctx)
 	lastVersion := func() (string, int) {
 		specs := specSignals(t, ctx, id)
-		if len(specs) == 0 {
-			return "(no spec signal)", 0
-		}
 		return specs[len(specs)-1].SecretResourceVersion, len(specs)
 	}
 
