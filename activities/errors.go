@@ -21,6 +21,10 @@ const (
 	ErrTypeSecretConflict = "SecretConflict"
 	// ErrTypeIssuerNotFound: the referenced Issuer or ClusterIssuer is gone.
 	ErrTypeIssuerNotFound = "IssuerNotFound"
+	// ErrTypePermitExpired: BeginOrder could not send a new order by its
+	// permit's BeginOrderInput.SendBy and sent none: the Order asks the
+	// limiter for another permit. The pending key is kept.
+	ErrTypePermitExpired = "PermitExpired"
 )
 
 // RateLimitDetails is the detail of an ErrTypeRateLimited error.

@@ -109,6 +109,10 @@ type BeginOrderInput struct {
 	Revision int
 	// ReplacesCertID is the ARI ID of the certificate being renewed, if any.
 	ReplacesCertID string
+	// SendBy is when a new order must reach the CA at the latest: its permit
+	// from the account limiter plus the margin the limiter's windows allow.
+	// Zero: no permit, no limit.
+	SendBy time.Time
 }
 
 // BeginOrderResult is the order and what must be solved.

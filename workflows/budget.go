@@ -28,11 +28,11 @@ func margin(period time.Duration) time.Duration {
 	return min(max(period/10, 4*time.Second), time.Minute, period)
 }
 
-// permitTolerance is how late after its permit an Order may still use it:
-// half the margin of the shortest budget. Later (a worker was down, a timer
-// fired late), it asks again, as the permits granted after it assumed it was
-// used on time.
-func permitTolerance(l activities.RateLimits) time.Duration {
+// permitValidity is how long after its time a permit still covers a new
+// order reaching the CA: the margin of the shortest budget, by which the
+// limiter's windows are longer than the CA's. BeginOrder sends no order
+// later than that (BeginOrderInput.SendBy).
+func permitValidity(l activities.RateLimits) time.Duration {
 	shortest := time.Duration(0)
 	for _, b := range []activities.RateLimit{l.NewOrders, l.CertificatesPerRegisteredDomain, l.DuplicateCertificates} {
 		if limits(b) && (shortest == 0 || b.Period < shortest) {
@@ -40,10 +40,16 @@ func permitTolerance(l activities.RateLimits) time.Duration {
 		}
 	}
 	if shortest == 0 {
-		return time.Minute
+		return 2 * time.Minute
 	}
-	return margin(shortest) / 2
+	return margin(shortest)
 }
+
+// permitTolerance is how late after its permit an Order may wake and still
+// use it: half the permit's validity, the other half being for BeginOrder to
+// reach the CA. Later (a worker was down, a timer fired late), it asks
+// again, as the permits granted after it assumed it was used on time.
+func permitTolerance(l activities.RateLimits) time.Duration { return permitValidity(l) / 2 }
 
 // removeTime removes one t from the ascending grants.
 func removeTime(grants []time.Time, t time.Time) []time.Time {

@@ -41,26 +41,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	}
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
-		if in.ReplacesCertID == "" {
-			if err := awaitPermit(ctx, in, &st, localCA); err != nil {
-				return OrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
-			}
-		}
 	}
-	var begin activities.BeginOrderResult
-	beginCtx := shortStep(ctx)
-	if local {
-		// Ten minutes, heartbeating: in a burst of issuances the step waits
-		// its turn to make the pending key (activities/acme), which must not
-		// time it out, while a lost worker is still noticed in seconds.
-		beginCtx = pollingStep(ctx)
-	}
-	err = workflow.ExecuteActivity(beginCtx, activities.BeginOrderName, activities.BeginOrderInput{
-		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
-		Revision: in.Revision, ReplacesCertID: in.ReplacesCertID,
-	}).Get(ctx, &begin)
+	begin, err := beginOrder(ctx, in, &st, version >= orderAsksLimiter && in.ReplacesCertID == "", local, localCA)
 	if err != nil {
-		return OrderResult{}, fmt.Errorf("ordering: %w", err)
+		return OrderResult{}, err
 	}
 	st.Authorizations = begin.Authorizations
 

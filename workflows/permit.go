@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -23,16 +24,19 @@ import (
 const permitPatience = 5 * time.Minute
 
 // awaitPermit asks for a permit and waits until it is granted: for the answer,
-// then, when the
-// permit is for later, on a durable timer, with the wait in status ("waiting
-// for the account's order budget, next permit at ..."). An Order that wakes
-// too late to use its permit on time asks again: the permits granted after
-// it counted on this one being used then.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool) error {
+// then, when the permit is for later, on a durable timer, with the wait in
+// status ("waiting for the account's order budget, next permit at ..."). An
+// Order that wakes too late to use its permit on time asks again: the
+// permits granted after it counted on this one being used then.
+//
+// Requests count their attempts from attempt (the limiter answers an attempt
+// it has answered with the same grant). It returns when the new order must
+// reach the CA (zero: no permit needed) and the attempt that got the permit.
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool, attempt int) (sendBy time.Time, granted int, err error) {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
-		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "",
+		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "", Attempt: attempt,
 	}
 	saved := *st
 	saved.Conditions = slices.Clone(st.Conditions)
@@ -40,23 +44,69 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	for ; ; req.Attempt++ {
 		grant, res, err := requestPermit(ctx, req, local)
 		if err != nil || res.Unlimited {
-			return err
+			return time.Time{}, req.Attempt, err
 		}
+		sendBy := grant.At.Add(permitValidity(res.Limits))
 		wait := grant.At.Sub(workflow.Now(ctx))
 		if wait <= 0 {
-			return nil // late answers to an immediate permit are the margin's to absorb
+			return sendBy, req.Attempt, nil // BeginOrder checks how late the order goes out
 		}
 		showWait(ctx, st, saved, grant)
 		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
 			if err := workflow.Sleep(ctx, wait); err != nil {
-				return err
+				return time.Time{}, req.Attempt, err
 			}
 		}
 		late := workflow.Now(ctx).Sub(grant.At)
 		if late <= permitTolerance(res.Limits) {
-			return nil
+			return sendBy, req.Attempt, nil
 		}
 		workflow.GetLogger(ctx).Warn("woke too late to use the permit: asking again", "limiter", res.LimiterWorkflowID, "late", late)
+	}
+}
+
+// maxExpiredPermits is how many permits in a row may run out before the
+// order is sent without waiting for one to hold: a worker whose clock is
+// far ahead of the server's would otherwise never order.
+const maxExpiredPermits = 3
+
+// beginOrder makes the order, after a permit from the account limiter when
+// needsPermit. A permit that ran out before BeginOrder could send the order
+// (the worker was slow to get to it) is replaced by a new one.
+func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit, local, localCA bool) (activities.BeginOrderResult, error) {
+	beginCtx := shortStep(ctx)
+	if local {
+		// Ten minutes, heartbeating: in a burst of issuances the step waits
+		// its turn to make the pending key (activities/acme), which must not
+		// time it out, while a lost worker is still noticed in seconds.
+		beginCtx = pollingStep(ctx)
+	}
+	attempt := 0
+	for expired := 0; ; expired++ {
+		var sendBy time.Time
+		if needsPermit {
+			var err error
+			if sendBy, attempt, err = awaitPermit(ctx, in, st, localCA, attempt); err != nil {
+				return activities.BeginOrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
+			}
+			if expired == maxExpiredPermits {
+				sendBy = time.Time{}
+			}
+		}
+		var begin activities.BeginOrderResult
+		err := workflow.ExecuteActivity(beginCtx, activities.BeginOrderName, activities.BeginOrderInput{
+			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
+			Revision: in.Revision, ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
+		}).Get(ctx, &begin)
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != activities.ErrTypePermitExpired {
+			if err != nil {
+				return begin, fmt.Errorf("ordering: %w", err)
+			}
+			return begin, nil
+		}
+		workflow.GetLogger(ctx).Warn("the order permit ran out before the order was sent: asking for another", "sendBy", sendBy)
+		attempt++
 	}
 }
 

@@ -209,3 +209,52 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 		t.Fatalf("the order began %s after the start, before its second permit at %s", began.Sub(start), want.Sub(start))
 	}
 }
+
+// BeginOrder got to its permit too late to send the order (it sent none):
+// the Order asks for another permit, with the next attempt, and begins
+// again by that permit's time plus its validity.
+func TestOrderAsksForAnotherPermitWhenOneRanOutBeforeTheOrderWasSent(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	limits := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 50, Period: 20 * time.Second}} // 4 s of validity
+	var (
+		attempts []int
+		grants   []time.Time
+		sendBys  []time.Time
+	)
+	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			attempts = append(attempts, in.Attempt)
+			grants = append(grants, env.Now())
+			if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}); err != nil {
+				t.Error(err)
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
+		}).Twice()
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
+			sendBys = append(sendBys, in.SendBy)
+			if len(sendBys) == 1 {
+				return activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("the permit ran out", activities.ErrTypePermitExpired, nil)
+			}
+			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
+		}).Twice()
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) != 2 || attempts[0] != 0 || attempts[1] != 1 {
+		t.Fatalf("permit requests of attempts %v, want 0 and 1", attempts)
+	}
+	if len(sendBys) != 2 {
+		t.Fatalf("BeginOrder ran %d times, want twice", len(sendBys))
+	}
+	for i, sendBy := range sendBys {
+		if want := grants[i].Add(4 * time.Second); !sendBy.Equal(want) {
+			t.Errorf("BeginOrder %d: send by %s, want its permit's time plus 4 s (%s)", i+1, sendBy, want)
+		}
+	}
+}

@@ -76,6 +76,12 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		order, err = s.order(ctx, in, recorded, ids)
 		return err
 	})
+	if errors.Is(err, errPermitExpired) && !saved {
+		// Keep the key for the order the next permit allows.
+		if saveErr := a.savePendingKey(ctx, secret, owner, ""); saveErr != nil {
+			err = saveErr // retried: then saved, or ordered in time
+		}
+	}
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
@@ -123,7 +129,12 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 	return res, nil
 }
 
-// order returns the order at known if it is still usable for ids, else a new one.
+// errPermitExpired: the order's permit ran out before a new order was sent.
+var errPermitExpired = temporal.NewNonRetryableApplicationError(
+	"the permit for a new order expired before the order was sent: asking for another", activities.ErrTypePermitExpired, nil)
+
+// order returns the order at known if it is still usable for ids, else a new
+// one, when its permit still holds.
 func (s *session) order(ctx context.Context, in activities.BeginOrderInput, known string, ids []string) (legoacme.ExtendedOrder, error) {
 	if known != "" {
 		order, err := s.core.Orders.Get(ctx, known)
@@ -136,6 +147,11 @@ func (s *session) order(ctx context.Context, in activities.BeginOrderInput, know
 			return legoacme.ExtendedOrder{}, fmt.Errorf("reading order %s: %w", known, err)
 		}
 		// Gone (a CA that forgets), invalid, expired or for other names: start over.
+	}
+	// The limiter counted this order as sent by SendBy: later, the CA could
+	// see more orders in one of its windows than the budget allows.
+	if !in.SendBy.IsZero() && time.Now().After(in.SendBy) {
+		return legoacme.ExtendedOrder{}, errPermitExpired
 	}
 	opts := &api.OrderOptions{Profile: s.spec.Profile, ReplacesCertID: in.ReplacesCertID}
 	order, err := s.core.Orders.New(ctx, ids, opts)

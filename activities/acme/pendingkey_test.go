@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -99,4 +100,36 @@ func pendingSecret(t *testing.T, cert activities.CertificateRef) corev1.Secret {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestBeginOrderSendsNoOrderAfterItsPermitRanOut: past SendBy, BeginOrder
+// makes no order, keeps the key it made, and the next attempt (with a new
+// permit) orders with that key.
+func TestBeginOrderSendsNoOrderAfterItsPermitRanOut(t *testing.T) {
+	t.Parallel()
+	a := newActivities()
+	issuer := createIssuer(t, "late", nil)
+	cert := activities.CertificateRef{Namespace: "default", Name: issuer.Name}
+	in := activities.BeginOrderInput{Certificate: cert, Issuer: issuer, Revision: 1, SendBy: time.Now().Add(-time.Second),
+		Request: activities.Request{DNSNames: []string{"late.certflow.test"}}}
+
+	_, err := call[activities.BeginOrderResult](t, a, activities.BeginOrderName, in)
+	if app := applicationError(t, err); app.Type() != activities.ErrTypePermitExpired || !app.NonRetryable() {
+		t.Fatalf("error %v: want non-retryable %s", err, activities.ErrTypePermitExpired)
+	}
+	kept := pendingSecret(t, cert)
+	if kept.Annotations[activities.AnnotationRevision] != "1" || kept.Annotations[activities.AnnotationOrderURL] != "" || len(kept.Data["tls.key"]) == 0 {
+		t.Fatalf("pending key Secret after the expired permit: annotations %v, %d key bytes; want the key of revision 1 and no order",
+			kept.Annotations, len(kept.Data["tls.key"]))
+	}
+
+	in.SendBy = time.Now().Add(time.Minute)
+	res := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, in)
+	secret := pendingSecret(t, cert)
+	if res.OrderURL == "" || secret.Annotations[activities.AnnotationOrderURL] != res.OrderURL {
+		t.Fatalf("order %q, recorded %q", res.OrderURL, secret.Annotations[activities.AnnotationOrderURL])
+	}
+	if string(secret.Data["tls.key"]) != string(kept.Data["tls.key"]) {
+		t.Fatal("the order with the new permit did not use the key kept from the expired one")
+	}
 }
