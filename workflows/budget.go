@@ -30,8 +30,9 @@ func margin(period time.Duration) time.Duration {
 
 // permitValidity is how long after its time a permit still covers a new
 // order reaching the CA: the margin of the shortest budget, by which the
-// limiter's windows are longer than the CA's. BeginOrder sends no order
-// later than that (BeginOrderInput.SendBy).
+// limiter's windows are longer than the CA's, but at least 4 s (a budget of
+// seconds cannot be kept to the second across a busy worker's scheduling).
+// BeginOrder sends no order later than that (BeginOrderInput.SendBy).
 func permitValidity(l activities.RateLimits) time.Duration {
 	shortest := time.Duration(0)
 	for _, b := range []activities.RateLimit{l.NewOrders, l.CertificatesPerRegisteredDomain, l.DuplicateCertificates} {
@@ -42,7 +43,7 @@ func permitValidity(l activities.RateLimits) time.Duration {
 	if shortest == 0 {
 		return 2 * time.Minute
 	}
-	return margin(shortest)
+	return max(margin(shortest), 4*time.Second)
 }
 
 // permitTolerance is how late after its permit an Order may wake and still

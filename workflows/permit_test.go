@@ -258,3 +258,24 @@ func TestOrderAsksForAnotherPermitWhenOneRanOutBeforeTheOrderWasSent(t *testing.
 		}
 	}
 }
+
+func TestPermitValidityIsTheMarginOfTheShortestBudget(t *testing.T) {
+	budget := func(limit int, period time.Duration) activities.RateLimit {
+		return activities.RateLimit{Limit: limit, Period: period}
+	}
+	for _, tc := range []struct {
+		name   string
+		limits activities.RateLimits
+		want   time.Duration
+	}{
+		{"Let's Encrypt's: a minute on 3 hours", activities.RateLimits{NewOrders: budget(300, 3*time.Hour), CertificatesPerRegisteredDomain: budget(50, 168*time.Hour)}, time.Minute},
+		{"a tenth of a 1-minute budget", activities.RateLimits{NewOrders: budget(400, time.Minute), DuplicateCertificates: budget(5, time.Hour)}, 6 * time.Second},
+		{"at least 4 s on 20 s", activities.RateLimits{NewOrders: budget(50, 20*time.Second)}, 4 * time.Second},
+		{"at least 4 s on a budget of a second", activities.RateLimits{NewOrders: budget(1_000_000, time.Second)}, 4 * time.Second},
+		{"no budget", activities.RateLimits{}, 2 * time.Minute},
+	} {
+		if got := permitValidity(tc.limits); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
