@@ -84,7 +84,11 @@ func (p *process) waitReady(ctx context.Context, check func(context.Context) err
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited (%v) before it was ready:\n%s", p.name, p.err, tail(p.logPath, 30))
+			err := fmt.Errorf("%s exited (%v) before it was ready:\n%s", p.name, p.err, tail(p.logPath, 30))
+			if logSays(p.logPath, "address already in use") { // anywhere: a panic's stack can bury it
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return err
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready: %w (last check: %v):\n%s", p.name, ctx.Err(), last, tail(p.logPath, 30))
 		case <-tick.C:
@@ -130,10 +134,18 @@ func freePort() (int, error) {
 // when a port was taken in between.
 const portAttempts = 3
 
-// portTaken says whether a server failed to start because a port it was
-// given is in use (its log, quoted in err, says so).
-func portTaken(err error) bool {
-	return strings.Contains(err.Error(), "address already in use")
+// errPortTaken: a server failed to start because a port it was given (or
+// chose itself) was taken in between.
+var errPortTaken = errors.New("a port was taken")
+
+// portTaken says whether a server failed to start because a port was in use
+// (its log said so).
+func portTaken(err error) bool { return errors.Is(err, errPortTaken) }
+
+// logSays reports whether the log at path contains s.
+func logSays(path, s string) bool {
+	data, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(data), s)
 }
 
 // freePorts returns n distinct free ports.
