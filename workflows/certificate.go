@@ -313,10 +313,12 @@ func rateLimitJitter(retryAfter time.Duration, fraction float64) time.Duration {
 type failure struct {
 	kind   string // an activities.ErrType*, or "" for any other error
 	detail string
-	// A rate limit's Retry-After (a minute when the CA named none) and when
-	// the CA refused: the wait ends at retryAt.
+	// A rate limit's Retry-After (a minute when the CA named none), when
+	// the CA refused (the wait ends at retryAt), and its detail in the CA's
+	// words.
 	retryAfter time.Duration
 	refusedAt  time.Time
+	caDetail   string
 }
 
 func (f failure) retryAt() time.Time { return f.refusedAt.Add(f.retryAfter) }
@@ -333,7 +335,7 @@ func classify(err error, now time.Time) failure {
 		switch app.Type() {
 		case activities.ErrTypeRateLimited:
 			d := rateLimitDetails(app)
-			f := failure{kind: app.Type(), detail: app.Message(), retryAfter: time.Duration(d.RetryAfterSeconds) * time.Second, refusedAt: d.RefusedAt}
+			f := failure{kind: app.Type(), detail: app.Message(), retryAfter: time.Duration(d.RetryAfterSeconds) * time.Second, refusedAt: d.RefusedAt, caDetail: d.Detail}
 			if f.retryAfter <= 0 {
 				f.retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
 			}
@@ -341,7 +343,8 @@ func classify(err error, now time.Time) failure {
 				f.refusedAt = now // unknown, or a worker's clock ahead of the server's
 			}
 			return f
-		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound:
+		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound,
+			activities.ErrTypePermitExpired:
 			return failure{kind: app.Type(), detail: app.Message()}
 		}
 		e = app

@@ -1,12 +1,10 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -98,12 +96,11 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 			Revision: in.Revision, ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
 		}).Get(ctx, &begin)
-		var app *temporal.ApplicationError
-		if !errors.As(err, &app) || app.Type() != activities.ErrTypePermitExpired {
-			if err != nil {
-				return begin, fmt.Errorf("ordering: %w", err)
-			}
+		if err == nil {
 			return begin, nil
+		}
+		if classify(err, workflow.Now(ctx)).kind != activities.ErrTypePermitExpired {
+			return begin, fmt.Errorf("ordering: %w", err)
 		}
 		workflow.GetLogger(ctx).Warn("the order permit ran out before the order was sent: asking for another", "sendBy", sendBy)
 		attempt++
@@ -176,14 +173,15 @@ func receiveWithin(ctx workflow.Context, ch workflow.ReceiveChannel, v any, d ti
 // A report that cannot be sent is logged: the Certificate waits the CA's
 // Retry-After anyway; only the issuer's other Certificates may ask too soon.
 func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
-	var app *temporal.ApplicationError
-	if err == nil || ctx.Err() != nil || !errors.As(err, &app) || app.Type() != activities.ErrTypeRateLimited {
+	if err == nil || ctx.Err() != nil {
 		return
 	}
-	d := rateLimitDetails(app) // without details: the minimum wait, and the account
-	f := classify(err, workflow.Now(ctx))
+	f := classify(err, workflow.Now(ctx)) // without details: the minimum wait, and the account
+	if f.kind != activities.ErrTypeRateLimited {
+		return
+	}
 	report := activities.ReportRateLimitInput{
-		Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: d.Detail, Names: in.Request.Identifiers(),
+		Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: f.caDetail, Names: in.Request.Identifiers(),
 	}
 	if err := workflow.ExecuteActivity(shortStep(ctx), activities.ReportRateLimitName, report).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)
