@@ -377,7 +377,7 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order. The limiter answers with a SignalPermit to the requester run.
+// a new order.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -390,11 +390,15 @@ type RequestPermitInput struct {
 	Attempt int
 }
 
-// RequestPermitResult says whether an answer will come.
+// RequestPermitResult is the limiter's answer, or says that none is needed.
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
-	// issuer): no limiter was asked, no SignalPermit will come.
+	// issuer): no limiter was asked.
 	Unlimited bool
+	// Grant is the limiter's answer (UpdateRequestPermit). It is nil in the
+	// results recorded by workers before the update: they signalled the
+	// request, and the limiter answered the requester with a SignalPermit.
+	Grant *PermitGrant
 	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
 	LimiterWorkflowID string
 	LimiterRunID      string

@@ -42,7 +42,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	if version >= orderAsksLimiter {
 		defer func() { reportRateLimit(ctx, in, err) }()
 	}
-	begin, err := beginOrder(ctx, in, &st, version >= orderAsksLimiter && in.ReplacesCertID == "", local, localCA)
+	begin, err := beginOrder(ctx, in, &st, version >= orderAsksLimiter && in.ReplacesCertID == "", version)
 	if err != nil {
 		return OrderResult{}, err
 	}

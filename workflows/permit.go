@@ -71,20 +71,13 @@ const maxExpiredPermits = 3
 // beginOrder makes the order, after a permit from the account limiter when
 // needsPermit. A permit that ran out before BeginOrder could send the order
 // (the worker was slow to get to it) is replaced by a new one.
-func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit, local, localCA bool) (activities.BeginOrderResult, error) {
-	beginCtx := shortStep(ctx)
-	if local {
-		// Ten minutes, heartbeating: in a burst of issuances the step waits
-		// its turn to make the pending key (activities/acme), which must not
-		// time it out, while a lost worker is still noticed in seconds.
-		beginCtx = pollingStep(ctx)
-	}
+func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit bool, version workflow.Version) (activities.BeginOrderResult, error) {
 	attempt := 0
 	for expired := 0; ; expired++ {
 		var sendBy time.Time
 		if needsPermit {
 			var err error
-			if sendBy, attempt, err = awaitPermit(ctx, in, st, localCA, attempt); err != nil {
+			if sendBy, attempt, err = awaitPermit(ctx, in, st, version >= orderLocalCACalls, attempt); err != nil {
 				return activities.BeginOrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 			if expired == maxExpiredPermits {
@@ -92,10 +85,10 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 			}
 		}
 		var begin activities.BeginOrderResult
-		err := workflow.ExecuteActivity(beginCtx, activities.BeginOrderName, activities.BeginOrderInput{
+		err := runBeginOrder(ctx, version, activities.BeginOrderInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 			Revision: in.Revision, ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
-		}).Get(ctx, &begin)
+		}, &begin)
 		if err == nil {
 			return begin, nil
 		}
@@ -107,9 +100,27 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 	}
 }
 
-// requestPermit asks the limiter (in a local activity when local) and waits
-// for its answer to this attempt, asking again after permitPatience without
-// one.
+// runBeginOrder runs BeginOrder: from orderLocalBegin as a local activity,
+// else as an activity. Both may take minutes: in a burst of issuances the
+// step waits its turn to make the pending key (activities/acme), which must
+// not time it out. A local activity keeps the workflow task open meanwhile
+// (the worker heartbeats it); as an activity it heartbeats, from
+// orderLocalShortSteps.
+func runBeginOrder(ctx workflow.Context, version workflow.Version, in activities.BeginOrderInput, out *activities.BeginOrderResult) error {
+	switch {
+	case version >= orderLocalBegin:
+		return runPollingStep(ctx, true, activities.BeginOrderName, in, out)
+	case version >= orderLocalShortSteps:
+		return workflow.ExecuteActivity(pollingStep(ctx), activities.BeginOrderName, in).Get(ctx, out)
+	default:
+		return workflow.ExecuteActivity(shortStep(ctx), activities.BeginOrderName, in).Get(ctx, out)
+	}
+}
+
+// requestPermit asks the limiter (in a local activity when local) for its
+// answer to this attempt. A request recorded by a worker before the limiter
+// answered in the activity waits for the answer's signal, asking again after
+// permitPatience without one.
 func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, SignalPermit)
 	for {
@@ -119,6 +130,9 @@ func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, loca
 		}
 		if res.Unlimited {
 			return activities.PermitGrant{}, res, nil
+		}
+		if res.Grant != nil {
+			return *res.Grant, res, nil
 		}
 		for {
 			var grant activities.PermitGrant

@@ -29,6 +29,11 @@ const (
 	// are visible at once makes one activity (the order) and three workflow
 	// tasks.
 	orderQuickLook workflow.Version = 4
+	// orderLocalBegin: BeginOrder runs as a local activity too. With the
+	// limiter's answer in the permit request's result (an update, no signal
+	// back), an issuance whose records are visible at once runs in one
+	// workflow task, with no activity.
+	orderLocalBegin workflow.Version = 5
 
 	// changeCertificateSteps is the Certificate workflow's change ID.
 	changeCertificateSteps = "local-short-steps"
@@ -39,7 +44,7 @@ const (
 
 // orderVersion is the version of the Order steps this run follows.
 func orderVersion(ctx workflow.Context) workflow.Version {
-	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderQuickLook)
+	return workflow.GetVersion(ctx, changeOrderSteps, workflow.DefaultVersion, orderLocalBegin)
 }
 
 // certificateVersion is the version of the Certificate steps this run follows.
