@@ -16,7 +16,9 @@ const (
 	AnnotationIPSANs          = "certflow.dev/ip-sans"
 	AnnotationRevision        = "certflow.dev/revision"
 	// AnnotationOrderURL on a pending key Secret records the ACME order of
-	// that issuance, so a retried BeginOrder finds it.
+	// that issuance, so a retried BeginOrder finds it; on the target Secret,
+	// the order of the stored certificate, so a BeginOrder of the same
+	// revision run again after the store finds it.
 	AnnotationOrderURL = "certflow.dev/order-url"
 )
 

@@ -303,6 +303,9 @@ type StoreSecretInput struct {
 	ChainPEM         string
 	CAPEM            string
 	Revision         int
+	// OrderURL is the ACME order that issued the chain, recorded on the
+	// Secret: BeginOrder run again for the same revision finds it there.
+	OrderURL string
 	// ExpectResourceVersion guards the write: when the Secret exists and is not
 	// at this version, someone changed it since InspectSecret and the store
 	// fails (non-retryable) instead of overwriting. Empty means "must not exist

@@ -105,8 +105,8 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	}
 	// Answer what is buffered and wait until every answer is delivered; only
 	// then continue as new, so that no signal is lost between runs. (An
-	// update is answered in its handler, at once; one that comes after this
-	// run has ended is retried by its activity, and the next run answers.)
+	// update is answered in its handler, at once; one that reaches this run
+	// as it continues as new is answered by the next run.)
 	for {
 		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
 			return err

@@ -104,7 +104,7 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		StepProgress:     step(stepStoring),
 		PendingKeySecret: begin.PendingKeySecret, ChainPEM: final.ChainPEM, CAPEM: final.CAPEM,
-		Revision: in.Revision, ExpectResourceVersion: in.SecretVersion,
+		Revision: in.Revision, OrderURL: begin.OrderURL, ExpectResourceVersion: in.SecretVersion,
 	}, &stored)
 	if err != nil {
 		return OrderResult{}, fmt.Errorf("storing Secret %s: %w", in.Request.SecretName, err)

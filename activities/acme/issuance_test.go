@@ -9,16 +9,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/certflow/certflow/activities"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
+	"github.com/certflow/certflow/activities/secrets"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/pki"
 )
@@ -112,9 +115,34 @@ func TestIssuesAWildcardAndItsApex(t *testing.T) {
 	if after := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, beginIn); after.OrderURL != begin.OrderURL || after.Status != "valid" {
 		t.Fatalf("BeginOrder after issuance: order %s status %s, want %s valid", after.OrderURL, after.Status, begin.OrderURL)
 	}
-	deletePendingKey(t, cert)
+
+	// The certificate is stored, and the pending key deleted. When the
+	// Order's workflow task is lost after that (the Order runs every step in
+	// one task), the issuance runs again: BeginOrder finds the stored key
+	// and order, and makes no order; Finalize and StoreSecret find their work
+	// done.
+	storeIn := activities.StoreSecretInput{Certificate: cert, Issuer: issuer, Request: req, Revision: 1,
+		PendingKeySecret: begin.PendingKeySecret, ChainPEM: final.ChainPEM, CAPEM: final.CAPEM, OrderURL: begin.OrderURL}
+	stored := storeSecret(t, storeIn)
+	if err := kube.Get(testContext(t), types.NamespacedName{Namespace: cert.Namespace, Name: begin.PendingKeySecret}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the pending key Secret after the store: %v, want it deleted", err)
+	}
+	rerun := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, beginIn)
+	if rerun.OrderURL != begin.OrderURL || rerun.Status != "valid" || slices.ContainsFunc(rerun.Authorizations, func(a activities.Authorization) bool { return a.Status != "valid" }) {
+		t.Fatalf("BeginOrder after the store: order %s status %s, want %s valid with nothing to validate", rerun.OrderURL, rerun.Status, begin.OrderURL)
+	}
+	if csr, err := x509.ParseCertificateRequest(rerun.CSR); err != nil || !samePublicKey(t, csr.PublicKey, key) {
+		t.Fatalf("BeginOrder after the store made a CSR for another key (%v)", err)
+	}
+	if err := kube.Get(testContext(t), types.NamespacedName{Namespace: cert.Namespace, Name: begin.PendingKeySecret}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the pending key Secret after BeginOrder ran again: %v, want none made", err)
+	}
+	finalizeIn.CSR = rerun.CSR
 	if again := must[activities.FinalizeResult](t, a, activities.FinalizeName, finalizeIn); again.ChainPEM != final.ChainPEM {
 		t.Fatal("a Finalize after the pending key was deleted returned another certificate")
+	}
+	if again := storeSecret(t, storeIn); again.ResourceVersion != stored.ResourceVersion {
+		t.Fatalf("StoreSecret run again wrote the Secret (version %s, was %s)", again.ResourceVersion, stored.ResourceVersion)
 	}
 
 	ariIn := activities.RenewalInfoInput{Issuer: issuer, ARICertID: final.Issued.ARICertID}
@@ -154,12 +182,21 @@ func pendingKey(t *testing.T, cert activities.CertificateRef) crypto.Signer {
 	return secretKey(t, cert.Namespace, activities.PendingKeySecretName(cert.Name))
 }
 
-func deletePendingKey(t *testing.T, cert activities.CertificateRef) {
+// storeSecret runs the secrets activities' StoreSecret, as the Order does
+// after Finalize.
+func storeSecret(t *testing.T, in activities.StoreSecretInput) activities.StoreSecretResult {
 	t.Helper()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: cert.Namespace, Name: activities.PendingKeySecretName(cert.Name)}}
-	if err := kube.Delete(testContext(t), s); err != nil {
-		t.Fatalf("deleting the pending key Secret: %v", err)
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	(&secrets.Activities{Kube: kube}).Register(env)
+	val, err := env.ExecuteActivity(activities.StoreSecretName, in)
+	if err != nil {
+		t.Fatalf("StoreSecret: %v", err)
 	}
+	var res activities.StoreSecretResult
+	if err := val.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 func secretKey(t *testing.T, namespace, name string) crypto.Signer {

@@ -70,7 +70,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		return activities.BeginOrderResult{}, err
 	}
 
-	recorded := secret.Annotations[activities.AnnotationOrderURL] // of a saved key only
+	recorded := secret.Annotations[activities.AnnotationOrderURL] // of a saved key, or a stored one
 	var order legoacme.ExtendedOrder
 	err = s.retryWithFreshAccount(ctx, func() error {
 		order, err = s.order(ctx, in, recorded, ids)
@@ -85,9 +85,10 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
-	if saved && recorded != order.Location {
+	switch {
+	case saved && recorded != order.Location:
 		err = a.recordOrder(ctx, secret, order.Location)
-	} else if !saved {
+	case !saved && recorded != order.Location: // a stored key whose order serves again needs no pending key
 		err = a.savePendingKey(ctx, secret, owner, order.Location)
 	}
 	if err != nil {

@@ -22,8 +22,10 @@ import (
 
 // pendingKey is the key of this issuance and its pending key Secret: the
 // Secret's own when it holds a key of in.Revision that fits the request (it
-// is then saved, with the order URL of an earlier attempt), else a new key in
-// a Secret not saved yet (savePendingKey writes it once the order is made).
+// is then saved, with the order URL of an earlier attempt), else a key in a
+// Secret not saved yet (savePendingKey writes it once the order is made):
+// the stored certificate's key and order when in.Revision is stored already
+// (storedIssuance), else a new key.
 func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInput) (key crypto.Signer, secret *corev1.Secret, saved bool, err error) {
 	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: activities.PendingKeySecretName(in.Certificate.Name)}
 	revision := strconv.Itoa(in.Revision)
@@ -44,9 +46,15 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInp
 		}
 	}
 
-	key, err = a.newKey(ctx, in)
+	target, err := a.target(ctx, in)
 	if err != nil {
 		return nil, nil, false, err
+	}
+	key, orderURL := storedIssuance(target, in)
+	if key == nil {
+		if key, err = a.newKey(ctx, in, target); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	pemKey, err := pki.EncodeKey(key, in.Request.PrivateKey.Encoding)
 	if err != nil {
@@ -63,8 +71,47 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.BeginOrderInp
 	secret.Labels[activities.LabelPendingKey] = "true"
 	secret.Annotations[activities.AnnotationRevision] = revision
 	delete(secret.Annotations, activities.AnnotationOrderURL)
+	if orderURL != "" {
+		secret.Annotations[activities.AnnotationOrderURL] = orderURL
+	}
 	secret.Data = map[string][]byte{corev1.TLSPrivateKeyKey: pemKey}
 	return key, secret, false, nil
+}
+
+// target is the Certificate's target Secret, nil when it has none.
+func (a *Activities) target(ctx context.Context, in activities.BeginOrderInput) (*corev1.Secret, error) {
+	if in.Request.SecretName == "" {
+		return nil, nil
+	}
+	var target corev1.Secret
+	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}
+	err := a.Kube.Get(ctx, nn, &target)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", nn, err)
+	}
+	return &target, nil
+}
+
+// storedIssuance is the key and the order of in.Revision when the target
+// Secret stores its certificate already (StoreSecret records the order), else
+// nil. The issuance then runs again after StoreSecret deleted the pending
+// key: the Order runs BeginOrder and StoreSecret in one workflow task, and
+// when that task is lost (the Temporal server was down as it ended), every
+// step runs again. The stored key and order serve again: no new order.
+func storedIssuance(target *corev1.Secret, in activities.BeginOrderInput) (crypto.Signer, string) {
+	if target == nil || target.Labels[activities.LabelCertificateName] != in.Certificate.Name ||
+		target.Annotations[activities.AnnotationRevision] != strconv.Itoa(in.Revision) {
+		return nil, ""
+	}
+	orderURL := target.Annotations[activities.AnnotationOrderURL]
+	key, err := pki.ParseKey(target.Data[corev1.TLSPrivateKeyKey])
+	if orderURL == "" || err != nil || !keyMatches(key, in.Request.PrivateKey) {
+		return nil, ""
+	}
+	return key, orderURL
 }
 
 // savePendingKey writes a new pending key Secret with the URL of its order,
@@ -104,19 +151,11 @@ func (a *Activities) recordOrder(ctx context.Context, secret *corev1.Secret, ord
 
 // newKey is the target Secret's key when the rotation policy is Never and
 // that key fits the request, else a new key.
-func (a *Activities) newKey(ctx context.Context, in activities.BeginOrderInput) (crypto.Signer, error) {
+func (a *Activities) newKey(ctx context.Context, in activities.BeginOrderInput, target *corev1.Secret) (crypto.Signer, error) {
 	spec := in.Request.PrivateKey
-	if spec.RotationPolicy == "Never" && in.Request.SecretName != "" {
-		var target corev1.Secret
-		nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}
-		err := a.Kube.Get(ctx, nn, &target)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("reading Secret %s for its key (rotationPolicy Never): %w", nn, err)
-		}
-		if err == nil {
-			if key, err := pki.ParseKey(target.Data[corev1.TLSPrivateKeyKey]); err == nil && keyMatches(key, spec) {
-				return key, nil
-			}
+	if spec.RotationPolicy == "Never" && target != nil {
+		if key, err := pki.ParseKey(target.Data[corev1.TLSPrivateKeyKey]); err == nil && keyMatches(key, spec) {
+			return key, nil
 		}
 	}
 	key, err := generateKey(ctx, spec.Algorithm, spec.Size)

@@ -180,6 +180,10 @@ func fill(s *corev1.Secret, in activities.StoreSecretInput, keyPEM []byte, leaf 
 		s.Data[keyCombined] = append(append(combined, '\n'), in.ChainPEM...)
 	}
 	labelFor(s, in.Certificate, in.Issuer, in.Request, leaf, in.Revision)
+	delete(s.Annotations, activities.AnnotationOrderURL) // an earlier revision's
+	if in.OrderURL != "" {
+		s.Annotations[activities.AnnotationOrderURL] = in.OrderURL
+	}
 }
 
 // write creates the Secret, or updates it at the resourceVersion read (guard
