@@ -30,7 +30,9 @@ import (
 func (a *Activities) BeginOrder(ctx context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 	// The step may wait minutes for its turn to make a key (keygen.go), so
 	// its timeout is long: heartbeats let the server notice a dead worker in
-	// seconds instead, and retry the step on another.
+	// seconds instead, and retry the step on another. (As a local activity,
+	// the step's workflow task is what the worker heartbeats; these are
+	// no-ops.)
 	defer activities.BeatEvery(5*time.Second, func() { activity.RecordHeartbeat(ctx) })()
 	res, err := a.beginOrder(ctx, in)
 	if err != nil {
