@@ -124,7 +124,11 @@ type BeginOrderResult struct {
 	PendingKeySecret string
 	// CSR is the certificate request made with the pending key (DER: public
 	// data), for Finalize to send.
-	CSR            []byte
+	CSR []byte
+	// Authorizations come with the challenge to solve when pending. A valid
+	// one has no challenge, unless the order was begun before (the issuance
+	// runs again): then the challenge it was validated with, whose record an
+	// earlier attempt may have left, for the Order to remove.
 	Authorizations []Authorization
 }
 

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -48,9 +49,14 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	}
 	st.Authorizations = begin.Authorizations
 
+	// An order begun before (the issuance runs again, after a lost workflow
+	// task) names the challenges of the authorizations the CA has validated
+	// since: their records, which the lost attempt may have left, go too.
+	leftovers := possibleRecords(validAuthorizations(begin.Authorizations))
+	records := &challengeRecords{issuer: in.Issuer, local: local, list: leftovers}
+	defer func() { records.removed(ctx) }()
+
 	if pending := pendingAuthorizations(begin.Authorizations); len(pending) > 0 {
-		records := &challengeRecords{issuer: in.Issuer, local: local}
-		defer func() { records.removed(ctx) }()
 
 		var presented activities.PresentResult
 		err = runShortStep(ctx, localCA, activities.PresentName, activities.PresentInput{
@@ -61,10 +67,10 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 			// A Present that failed part-way (a worker lost, a timeout) may
 			// have made records it never reported: remove every record this
 			// order could have made.
-			records.list = possibleRecords(pending)
+			records.list = append(leftovers, possibleRecords(pending)...)
 			return OrderResult{}, fmt.Errorf("presenting: %w", err)
 		}
-		records.list = presented.Records
+		records.list = append(leftovers, presented.Records...)
 
 		err = waitPropagation(ctx, version >= orderQuickLook, activities.WaitPropagationInput{
 			Issuer: in.Issuer, Records: presented.Records,
@@ -185,14 +191,14 @@ func possibleRecords(authzs []activities.Authorization) []activities.PresentedRe
 }
 
 func pendingAuthorizations(authzs []activities.Authorization) []activities.Authorization {
-	var pending []activities.Authorization
-	for _, a := range authzs {
-		if a.Status != "valid" {
-			pending = append(pending, a)
-		}
-	}
-	return pending
+	return slices.DeleteFunc(slices.Clone(authzs), isValid)
 }
+
+func validAuthorizations(authzs []activities.Authorization) []activities.Authorization {
+	return slices.DeleteFunc(slices.Clone(authzs), func(a activities.Authorization) bool { return !isValid(a) })
+}
+
+func isValid(a activities.Authorization) bool { return a.Status == "valid" }
 
 // merge replaces authorizations by URL with their newer state.
 func merge(all, updated []activities.Authorization) []activities.Authorization {

@@ -123,3 +123,37 @@ func TestDNSNotVisibleAtOnceIsWaitedForInTheActivity(t *testing.T) {
 		t.Fatalf("looks %+v and waits %+v: want one quick look, then one wait for the record, with its status", looks, waits)
 	}
 }
+
+// TestAResumedOrderRemovesTheRecordsOfValidatedAuthorizations: the issuance
+// runs again after a lost workflow task, and BeginOrder finds the order
+// begun before, whose authorizations the CA has validated since (one with
+// the challenge it was validated with, one reused from another order, with
+// none). Nothing is presented, and the record the lost attempt may have left
+// is removed.
+func TestAResumedOrderRemovesTheRecordsOfValidatedAuthorizations(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	validated := activities.Authorization{URL: "https://ca/authz/1", Identifier: "web.certflow.test", Status: "valid",
+		Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 1}}
+	reused := activities.Authorization{URL: "https://ca/authz/2", Identifier: "api.certflow.test", Status: "valid"}
+	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{
+		OrderURL: "https://ca/order/1", Status: "valid", PendingKeySecret: "web-pending", Authorizations: []activities.Authorization{validated, reused},
+	}, nil).Once()
+	var removed []activities.PresentedRecord
+	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) {
+			removed = append(removed, in.Records...)
+			return activities.CleanUpChallengesResult{}, nil
+		}).Once()
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := []activities.PresentedRecord{{FQDN: validated.Challenge.FQDN, Value: "v", Solver: 1}}
+	if !slices.Equal(removed, want) {
+		t.Fatalf("records removed %+v, want %+v", removed, want)
+	}
+}

@@ -112,8 +112,21 @@ func TestIssuesAWildcardAndItsApex(t *testing.T) {
 		t.Fatal("a Finalize without the CSR returned another certificate")
 	}
 	// And BeginOrder for the same revision still finds that order.
-	if after := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, beginIn); after.OrderURL != begin.OrderURL || after.Status != "valid" {
+	// Its authorizations are valid, and name the challenges they were
+	// validated with: the records an earlier attempt made for them, for the
+	// Order to remove.
+	after := must[activities.BeginOrderResult](t, a, activities.BeginOrderName, beginIn)
+	if after.OrderURL != begin.OrderURL || after.Status != "valid" {
 		t.Fatalf("BeginOrder after issuance: order %s status %s, want %s valid", after.OrderURL, after.Status, begin.OrderURL)
+	}
+	for _, authz := range after.Authorizations {
+		i := slices.IndexFunc(begin.Authorizations, func(b activities.Authorization) bool { return b.URL == authz.URL })
+		if i < 0 {
+			t.Fatalf("authorization %s after issuance is not the order's", authz.URL)
+		}
+		if c, was := authz.Challenge, begin.Authorizations[i].Challenge; authz.Status != "valid" || c.FQDN != was.FQDN || c.Value != was.Value || c.Solver != was.Solver {
+			t.Fatalf("authorization %s after issuance: %+v, want valid with the challenge presented before (%+v)", authz.URL, authz, was)
+		}
 	}
 
 	// The certificate is stored, and the pending key deleted. When the

@@ -101,6 +101,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 			"name", in.Certificate.Name, "orderURL", order.Location)
 	}
 
+	resumed := recorded != "" && order.Location == recorded
 	res := activities.BeginOrderResult{
 		OrderURL: order.Location, FinalizeURL: order.Finalize, Status: order.Status, PendingKeySecret: secret.Name, CSR: csr,
 	}
@@ -113,6 +114,9 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		out := activities.Authorization{URL: u, Identifier: name, Wildcard: authz.Wildcard || trimmed, Status: authz.Status}
 		switch authz.Status {
 		case legoacme.StatusValid:
+			if resumed {
+				out.Challenge = validatedChallenge(s, authz, labels, name, out.Wildcard)
+			}
 		case legoacme.StatusPending:
 			solver, typ, ok := chooseSolver(s.spec.Solvers, labels, name, out.Wildcard, offeredTypes(authz))
 			if !ok {
@@ -130,6 +134,21 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		res.Authorizations = append(res.Authorizations, out)
 	}
 	return res, nil
+}
+
+// validatedChallenge is the challenge a valid authorization of a resumed
+// order was validated with, as Present would have solved it: an earlier
+// attempt's record for it may remain. None when no solver fits.
+func validatedChallenge(s *session, authz legoacme.Authorization, labels map[string]string, name string, wildcard bool) activities.Challenge {
+	solver, typ, ok := chooseSolver(s.spec.Solvers, labels, name, wildcard, offeredTypes(authz))
+	if !ok {
+		return activities.Challenge{}
+	}
+	c, err := challenge(s.core, authz, solver, typ)
+	if err != nil {
+		return activities.Challenge{}
+	}
+	return c
 }
 
 // errPermitExpired: the order's permit ran out before a new order was sent.
