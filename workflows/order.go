@@ -57,7 +57,6 @@ func Order(ctx workflow.Context, in OrderInput) (_ OrderResult, err error) {
 	defer func() { records.removed(ctx) }()
 
 	if pending := pendingAuthorizations(begin.Authorizations); len(pending) > 0 {
-
 		var presented activities.PresentResult
 		err = runShortStep(ctx, localCA, activities.PresentName, activities.PresentInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
