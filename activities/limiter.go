@@ -5,29 +5,23 @@ import (
 	"time"
 )
 
-// The account limiter's API: its workflow name and ID, its update and signals
-// and their values. They live here, not in package workflows, because both
-// sides use them: the permits activities start and ask the limiter, the
-// limiter and the Order workflow answer and wait. Like every registered name they are
+// The account limiter's API: its workflow name and ID, its signals and their
+// values. They live here, not in package workflows, because both sides use
+// them: the permits activities start and signal the limiter, the limiter and
+// the Order workflow answer and wait. Like every registered name they are
 // API: never renamed.
 const (
 	// LimiterWorkflowName is the registered name of the account limiter workflow.
 	LimiterWorkflowName = "AccountLimiter"
 
-	// UpdateRequestPermit asks the limiter for a new-order permit and returns
-	// its answer: the update's argument is a PermitRequest, its result the
-	// PermitGrant.
-	UpdateRequestPermit = "request-permit"
-
 	// SignalPermitRequest asks the limiter for a new-order permit; its value is
-	// a PermitRequest. The limiter answers with a SignalPermit. Workers before
-	// UpdateRequestPermit asked this way.
+	// a PermitRequest.
 	SignalPermitRequest = "request"
 	// SignalRateLimited tells the limiter that the CA refused an order with a
 	// rate limit; its value is a RateLimitReport.
 	SignalRateLimited = "rate-limited"
-	// SignalPermit is the limiter's answer to a signalled PermitRequest, sent
-	// to the requesting workflow run; its value is a PermitGrant.
+	// SignalPermit is the limiter's answer to a PermitRequest, sent to the
+	// requesting workflow run; its value is a PermitGrant.
 	SignalPermit = "permit"
 )
 
@@ -53,7 +47,7 @@ func LimiterTaskQueue(taskQueue string) string {
 const limiterQueueSuffix = "-limiter"
 
 // LimiterStartInput is what the permits activities start the limiter with
-// (UpdateWithStart, SignalWithStart). The workflow's own input type extends it with the state
+// (SignalWithStart). The workflow's own input type extends it with the state
 // it carries across continue-as-new.
 type LimiterStartInput struct {
 	Issuer IssuerRef
@@ -80,9 +74,9 @@ type RateLimit struct {
 
 // PermitRequest asks for a permit to create one new ACME order.
 type PermitRequest struct {
-	// RequesterWorkflowID and RequesterRunID name the workflow run that asks
-	// (and that a SignalPermit answers). Together they identify the request:
-	// a repeated request gets the first answer again.
+	// RequesterWorkflowID and RequesterRunID name the workflow run that waits
+	// for the SignalPermit answer. Together they identify the request: a
+	// repeated request gets the first answer again.
 	RequesterWorkflowID string
 	RequesterRunID      string
 	// Names are the order's identifiers, lowercased, deduplicated and sorted

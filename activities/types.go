@@ -384,7 +384,7 @@ type UpdateIssuerStatusResult struct{}
 // ---- permits ----
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
-// a new order.
+// a new order. The limiter answers with a SignalPermit to the requester run.
 type RequestPermitInput struct {
 	Issuer              IssuerRef
 	RequesterWorkflowID string
@@ -397,15 +397,11 @@ type RequestPermitInput struct {
 	Attempt int
 }
 
-// RequestPermitResult is the limiter's answer, or says that none is needed.
+// RequestPermitResult says whether an answer will come.
 type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
-	// issuer): no limiter was asked.
+	// issuer): no limiter was asked, no SignalPermit will come.
 	Unlimited bool
-	// Grant is the limiter's answer (UpdateRequestPermit). It is nil in the
-	// results recorded by workers before the update: they signalled the
-	// request, and the limiter answered the requester with a SignalPermit.
-	Grant *PermitGrant
 	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
 	LimiterWorkflowID string
 	LimiterRunID      string

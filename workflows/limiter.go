@@ -15,7 +15,6 @@ import (
 // the same values.
 const (
 	LimiterWorkflowName = activities.LimiterWorkflowName
-	UpdateRequestPermit = activities.UpdateRequestPermit
 	SignalPermitRequest = activities.SignalPermitRequest
 	SignalRateLimited   = activities.SignalRateLimited
 	SignalPermit        = activities.SignalPermit
@@ -66,8 +65,7 @@ type LimiterState struct {
 
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// each request adds two to four (the update accepted and completed, or a
-	// signal, the answer sent and acknowledged; and a share of a task).
+	// each request adds about four (signal, signal sent and acknowledged, task).
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -80,33 +78,24 @@ const (
 // which every budget the order counts against has room (its share of the
 // account's new orders, of each registered domain's certificates, and of
 // duplicates of its set of names) and no CA rate limit is in force, records
-// the permit at that time, and returns the grant (UpdateRequestPermit), or
-// signals it to the requester that asked with a signal.
+// the permit at that time, and signals the grant to the requester.
 // It runs as long as its issuer is used, continuing as new every
 // defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 	l := newLimiter(in)
-	err := workflow.SetUpdateHandler(ctx, UpdateRequestPermit, func(ctx workflow.Context, r activities.PermitRequest) (activities.PermitGrant, error) {
-		return l.decide(ctx, r), nil
-	})
-	if err != nil {
-		return err
-	}
 	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
-		err = workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || continueAsNew() })
+		err := workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || continueAsNew() })
 		if err != nil {
 			return err
 		}
 		l.drain(ctx, requests, reports)
 	}
 	// Answer what is buffered and wait until every answer is delivered; only
-	// then continue as new, so that no signal is lost between runs. (An
-	// update is answered in its handler, at once; one that reaches this run
-	// as it continues as new is answered by the next run.)
+	// then continue as new, so that no signal is lost between runs.
 	for {
 		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
 			return err

@@ -19,33 +19,32 @@ import (
 )
 
 // These tests run the AccountLimiter as the workflow under test, send it
-// requests and reports at chosen times, and read its answers: the updates'
-// results, and the permit signals it sends to requesters that signalled
-// (mocked: the requesters do not exist here).
+// requests and reports at chosen times, and read its answers from the
+// permit signals it sends (mocked: the requesters do not exist here).
 
 // registerPermits registers the permits activities as a limiter that grants
 // every request at once: the default of the Certificate and Order tests
 // (newEnv); a test that mocks RequestPermit decides otherwise.
 func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-		grant := activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}
-		return activities.RequestPermitResult{Grant: &grant, LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
+		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
+			return activities.RequestPermitResult{}, err
+		}
+		return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
 	}, activity.RegisterOptions{Name: activities.RequestPermitName})
 	env.RegisterActivityWithOptions(func(context.Context, activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
 		return activities.ReportRateLimitResult{}, nil
 	}, activity.RegisterOptions{Name: activities.ReportRateLimitName})
 }
 
-// limiterEvent is what the limiter gets at a time after the start: a request
-// (an update, or a signal as workers before the update sent), a report, or a
-// burst of signalled requests that arrive together (buffered before the
-// limiter runs).
+// limiterEvent is a signal to the limiter at a time after the start: a
+// request, a report, or a burst of requests that arrive together (buffered
+// before the limiter runs).
 type limiterEvent struct {
-	after     time.Duration
-	request   *activities.PermitRequest
-	signalled bool
-	report    *activities.RateLimitReport
-	burst     []limiterEvent
+	after   time.Duration
+	request *activities.PermitRequest
+	report  *activities.RateLimitReport
+	burst   []limiterEvent
 }
 
 // answer is a permit the limiter sent.
@@ -78,29 +77,14 @@ func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuit
 			return nil
 		}).Maybe()
 	last := time.Duration(0)
-	for i, e := range events {
+	for _, e := range events {
 		env.RegisterDelayedCallback(func() {
 			for _, b := range e.burst {
 				env.SignalWorkflowSkippingWorkflowTask(SignalPermitRequest, *b.request)
 			}
 			switch {
-			case e.request != nil && e.signalled:
-				env.SignalWorkflow(SignalPermitRequest, *e.request)
 			case e.request != nil:
-				requester := e.request.RequesterWorkflowID
-				env.UpdateWorkflow(UpdateRequestPermit, fmt.Sprintf("%s/%d", requester, i), &testsuite.TestUpdateCallback{
-					OnAccept: func() {},
-					OnReject: func(err error) { t.Errorf("request %d of %s rejected: %v", i, requester, err) },
-					OnComplete: func(v any, err error) {
-						mu.Lock()
-						defer mu.Unlock()
-						grant, ok := v.(activities.PermitGrant)
-						if err != nil || !ok {
-							t.Errorf("request %d of %s: %v, %#v", i, requester, err, v)
-						}
-						answers = append(answers, answer{requester, grant})
-					},
-				}, *e.request)
+				env.SignalWorkflow(SignalPermitRequest, *e.request)
 			case e.report != nil:
 				env.SignalWorkflow(SignalRateLimited, *e.report)
 			}
@@ -144,12 +128,6 @@ func ask(after time.Duration, requester string, limits activities.RateLimits, na
 // retry is e sent after, for the given attempt.
 func retry(after time.Duration, e limiterEvent, attempt int) limiterEvent {
 	e.after, e.request.Attempt = after, attempt
-	return e
-}
-
-// signalled is e sent as a signal.
-func signalled(e limiterEvent) limiterEvent {
-	e.signalled = true
 	return e
 }
 
@@ -207,10 +185,6 @@ func TestLimiterGrants(t *testing.T) {
 			retry(time.Minute, ask(0, "a", one, "a.example.com"), 1), retry(2*time.Minute, ask(0, "a", one, "a.example.com"), 0),
 			ask(3*time.Minute, "c", one, "c.example.com"),
 		}, map[string][]time.Duration{"a": {0, 2 * w, 2 * w}, "b": {w}, "c": {3 * w}}},
-		{"a signalled request (from a worker before the update) is answered and counted as well", []limiterEvent{
-			signalled(ask(0, "a", one, "a.example.com")), ask(time.Minute, "b", one, "b.example.com"),
-			signalled(ask(2*time.Minute, "c", one, "c.example.com")),
-		}, map[string][]time.Duration{"a": {0}, "b": {w}, "c": {2 * w}}},
 		{"a permit for later is a reservation that later requests see", []limiterEvent{
 			ask(0, "a", one, "a.example.com"), ask(0, "b", one, "b.example.com"), ask(time.Minute, "c", one, "c.example.com"),
 		}, map[string][]time.Duration{"a": {0}, "b": {w}, "c": {2 * w}}},
@@ -278,9 +252,9 @@ func TestLimiterSaysWhyAPermitIsForLater(t *testing.T) {
 func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 	w := window(time.Hour)
 	one := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 1, Period: time.Hour}}
-	// Four signalled requests arrive together at a run that continues after
-	// three: the fourth is answered too before the run continues.
-	burst := signalled(ask(0, "d", one, "d.example.com"))
+	// Four requests arrive together at a run that continues after three: the
+	// fourth is answered too before the run continues.
+	burst := ask(0, "d", one, "d.example.com")
 	burst.burst = []limiterEvent{ask(0, "a", one, "a.example.com"), ask(0, "b", one, "b.example.com"), ask(0, "c", one, "c.example.com")}
 	env, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 3}, []limiterEvent{burst})
 	if got, want := fmt.Sprint(grantedAfter(testStart, answers)), fmt.Sprint(map[string][]time.Duration{"a": {0}, "b": {w}, "c": {2 * w}, "d": {3 * w}}); got != want {

@@ -117,10 +117,9 @@ func runBeginOrder(ctx workflow.Context, version workflow.Version, in activities
 	}
 }
 
-// requestPermit asks the limiter (in a local activity when local) for its
-// answer to this attempt. A request recorded by a worker before the limiter
-// answered in the activity waits for the answer's signal, asking again after
-// permitPatience without one.
+// requestPermit asks the limiter (in a local activity when local) and waits
+// for its answer to this attempt, asking again after permitPatience without
+// one.
 func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, SignalPermit)
 	for {
@@ -130,9 +129,6 @@ func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, loca
 		}
 		if res.Unlimited {
 			return activities.PermitGrant{}, res, nil
-		}
-		if res.Grant != nil {
-			return *res.Grant, res, nil
 		}
 		for {
 			var grant activities.PermitGrant

@@ -14,8 +14,7 @@ import (
 )
 
 // These tests run the Order workflow alone, with the permits activities
-// mocked: the limiter's answer is in RequestPermit's result, or, for a
-// request recorded by a worker before that, delivered as the permit signal.
+// mocked and the limiter's answer delivered as the permit signal.
 
 func orderInput() OrderInput {
 	st := activities.CertificateStatus{Certificate: cert}
@@ -55,14 +54,15 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
 	start := env.Now()
-	at := start.Add(2 * time.Hour).Truncate(time.Second)
-	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
 	var asked []activities.RequestPermitInput
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			asked = append(asked, in)
-			return activities.RequestPermitResult{Grant: &grant, LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
+			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
 		}).Once()
+	at := start.Add(2 * time.Hour).Truncate(time.Second)
+	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
 	began, finalized := quickOrderFinalizing(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
@@ -93,9 +93,7 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	}
 }
 
-// A worker before the update signalled its request and recorded no answer:
-// the Order waits for the limiter's signal.
-func TestOrderOfASignalledRequestAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
+func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
@@ -186,11 +184,18 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
-			grant := activities.PermitGrant{At: env.Now().Add(time.Second)}
-			if in.Attempt > 0 {
-				grant = activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt}
+			send := func(g activities.PermitGrant) {
+				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
+					t.Error(err)
+				}
 			}
-			return activities.RequestPermitResult{Grant: &grant, Limits: limits}, nil
+			if in.Attempt == 0 {
+				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
+			} else {
+				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
+				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
 	began := quickOrder(env)
 	env.ExecuteWorkflow(Order, orderInput())
@@ -221,8 +226,10 @@ func TestOrderAsksForAnotherPermitWhenOneRanOutBeforeTheOrderWasSent(t *testing.
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
 			grants = append(grants, env.Now())
-			grant := activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}
-			return activities.RequestPermitResult{Grant: &grant, Limits: limits}, nil
+			if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}); err != nil {
+				t.Error(err)
+			}
+			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
 	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {

@@ -29,10 +29,10 @@ const (
 	// are visible at once makes one activity (the order) and three workflow
 	// tasks.
 	orderQuickLook workflow.Version = 4
-	// orderLocalBegin: BeginOrder runs as a local activity too. With the
-	// limiter's answer in the permit request's result (an update, no signal
-	// back), an issuance whose records are visible at once runs in one
-	// workflow task, with no activity.
+	// orderLocalBegin: BeginOrder runs as a local activity too, in the
+	// workflow task of the permit's arrival, so that an issuance whose
+	// records are visible at once makes no activity and two workflow tasks
+	// (the request for a permit, and the rest).
 	orderLocalBegin workflow.Version = 5
 
 	// changeCertificateSteps is the Certificate workflow's change ID.

@@ -1,13 +1,14 @@
 // Package permits holds the activities that talk to an issuer's account
 // limiter, the workflow that hands out new-order permits so that a flood of
 // Certificates stays inside the CA's limits: RequestPermit asks it for a
-// permit with an update and returns its answer, and ReportRateLimit signals
-// it that the CA rate-limited the account. Both start the limiter when it
-// does not run, on the limiters' own task queue.
+// permit (starting it when it does not run, on the limiters' own task queue)
+// and ReportRateLimit tells it that the CA rate-limited the account. The
+// limiter answers the requesting workflow with a signal, not through these
+// activities.
 //
-// Both are idempotent: a retry asks again with the same update ID, or sends
-// the same signal again, and the limiter answers a repeated request with its
-// first answer. The limiter's names, update and signal values are in package
+// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
+// same signal again, and the limiter answers a repeated request with its
+// first answer. The limiter's names and signal values are in package
 // activities; this package must not import workflows.
 package permits
 
@@ -48,46 +49,19 @@ func (a *Activities) Register(r interface {
 }
 
 // RequestPermit asks the issuer's limiter for a permit to create a new order
-// for the names, with the issuer's budgets as they are now, and returns its
-// answer. An issuer that is not an ACME issuer has no budgets: nothing is
-// asked, and the result says so.
+// for the names, with the issuer's budgets as they are now. The limiter
+// answers the requester run with a SignalPermit. An issuer that is not an
+// ACME issuer has no budgets: nothing is asked, and the result says so.
 func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 	req, unlimited, err := a.permitRequest(ctx, in)
 	if err != nil || unlimited {
 		return activities.RequestPermitResult{Unlimited: unlimited}, err
 	}
-	grant, handle, err := a.updateWithStart(ctx, in.Issuer, req)
+	run, err := a.signalWithStart(ctx, in.Issuer, activities.SignalPermitRequest, req)
 	if err != nil {
 		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
 	}
-	return activities.RequestPermitResult{
-		Grant: &grant, LimiterWorkflowID: handle.WorkflowID(), LimiterRunID: handle.RunID(), Limits: req.Limits,
-	}, nil
-}
-
-// updateWithStart asks the issuer's limiter for a permit and waits for its
-// answer, starting the limiter when it does not run. The update ID names the
-// request, so a retry of an update the limiter has answered gets that answer.
-func (a *Activities) updateWithStart(ctx context.Context, issuer activities.IssuerRef, req activities.PermitRequest) (activities.PermitGrant, client.WorkflowUpdateHandle, error) {
-	id := activities.LimiterWorkflowID(issuer)
-	start := a.Temporal.NewWithStartWorkflowOperation(a.limiterOptions(id), activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: issuer})
-	handle, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: start,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     fmt.Sprintf("permit/%s/%s/%d", req.RequesterWorkflowID, req.RequesterRunID, req.Attempt),
-			UpdateName:   activities.UpdateRequestPermit,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	if err != nil {
-		return activities.PermitGrant{}, nil, err
-	}
-	var grant activities.PermitGrant
-	if err := handle.Get(ctx, &grant); err != nil {
-		return activities.PermitGrant{}, nil, err
-	}
-	return grant, handle, nil
+	return activities.RequestPermitResult{LimiterWorkflowID: run.GetID(), LimiterRunID: run.GetRunID(), Limits: req.Limits}, nil
 }
 
 // permitRequest is what the limiter is asked: the request with the issuer's

@@ -2,9 +2,7 @@ package permits_test
 
 import (
 	"errors"
-	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,31 +37,26 @@ func call[R any](t *testing.T, a *permits.Activities, name string, in any) (R, e
 	return res, nil
 }
 
-func TestRequestPermitStartsTheLimiterAndReturnsItsAnswer(t *testing.T) {
+func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 	ctx := testContext(t)
-	a := startWorker(t)
 	ref := createIssuer(t, "le", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(50, 20*time.Second)}))
+	a := newActivities(unique("no-worker")) // nothing polls: the limiter keeps its signals
 	in := activities.RequestPermitInput{Issuer: ref, RequesterWorkflowID: "certificate/default/web/order/1/1", RequesterRunID: "run-1",
 		Names: []string{"Web.Example.COM.", "*.web.example.com", "web.example.com", "192.0.2.7"}}
 
-	asked := time.Now()
-	var results []activities.RequestPermitResult
-	for range 2 { // a retried activity asks again with the same update ID
+	var runs []string
+	for range 2 { // a retried activity signals again, into the same run
 		res, err := call[activities.RequestPermitResult](t, a, activities.RequestPermitName, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Unlimited || res.Grant == nil || res.LimiterWorkflowID != "limiter/ClusterIssuer//"+ref.Name || res.LimiterRunID == "" {
+		runs = append(runs, res.LimiterRunID)
+		if res.Unlimited || res.LimiterWorkflowID != "limiter/ClusterIssuer//"+ref.Name {
 			t.Fatalf("result %+v", res)
 		}
-		results = append(results, res)
 	}
-	first, again := results[0], results[1]
-	if at := first.Grant.At; at.Before(asked.Add(-time.Second)) || at.After(time.Now()) || first.Grant.Reason != "" {
-		t.Fatalf("permit %+v, want one now (asked at %s)", first.Grant, asked)
-	}
-	if *again.Grant != *first.Grant || again.LimiterRunID != first.LimiterRunID {
-		t.Fatalf("the retry got %+v from run %s, want %+v from run %s", again.Grant, again.LimiterRunID, first.Grant, first.LimiterRunID)
+	if runs[0] == "" || runs[0] != runs[1] {
+		t.Fatalf("limiter runs %v, want one", runs)
 	}
 
 	desc, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(ref), "")
@@ -77,7 +70,7 @@ func TestRequestPermitStartsTheLimiterAndReturnsItsAnswer(t *testing.T) {
 
 	var started activities.LimiterStartInput
 	var requests []activities.PermitRequest
-	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(ref), first.LimiterRunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(ref), runs[0], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -89,19 +82,16 @@ func TestRequestPermitStartsTheLimiterAndReturnsItsAnswer(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
-			if name := a.GetAcceptedRequest().GetInput().GetName(); name != activities.UpdateRequestPermit {
-				t.Fatalf("update %q accepted", name)
-			}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.SignalName == activities.SignalPermitRequest {
 			var r activities.PermitRequest
-			if err := dc.FromPayloads(a.GetAcceptedRequest().GetInput().GetArgs(), &r); err != nil {
+			if err := dc.FromPayloads(a.Input, &r); err != nil {
 				t.Fatal(err)
 			}
 			requests = append(requests, r)
 		}
 	}
-	if started.Issuer != ref || len(requests) != 1 {
-		t.Fatalf("started with %+v, %d requests accepted; want the issuer and 1 (the retry is the same update)", started, len(requests))
+	if started.Issuer != ref || len(requests) != 2 {
+		t.Fatalf("started with %+v, %d requests signalled; want the issuer and 2", started, len(requests))
 	}
 	want := activities.PermitRequest{
 		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
@@ -117,45 +107,6 @@ func TestRequestPermitStartsTheLimiterAndReturnsItsAnswer(t *testing.T) {
 	if r.RequesterWorkflowID != want.RequesterWorkflowID || r.RequesterRunID != want.RequesterRunID ||
 		!slices.Equal(r.Names, want.Names) || !slices.Equal(r.Domains, want.Domains) || r.Limits != want.Limits {
 		t.Fatalf("request\n got %+v\nwant %+v", r, want)
-	}
-}
-
-// Requests that reach the limiter while a run continues as new are answered
-// by the next run: none fails.
-func TestRequestsAcrossAContinueAsNewAreAllAnswered(t *testing.T) {
-	ctx := testContext(t)
-	a := startWorker(t)
-	ref := createIssuer(t, "busy", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(1000, time.Hour)}))
-	opts := client.StartWorkflowOptions{ID: activities.LimiterWorkflowID(ref), TaskQueue: activities.LimiterTaskQueue(a.TaskQueue)}
-	first, err := temporal.ExecuteWorkflow(ctx, opts, workflows.LimiterWorkflowName, workflows.LimiterInput{Issuer: ref, ContinueAfter: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 12
-	var (
-		wg      sync.WaitGroup
-		results [n]activities.RequestPermitResult
-		errs    [n]error
-	)
-	for i := range n {
-		wg.Go(func() {
-			results[i], errs[i] = call[activities.RequestPermitResult](t, a, activities.RequestPermitName, activities.RequestPermitInput{
-				Issuer: ref, RequesterWorkflowID: fmt.Sprintf("requester-%d", i), RequesterRunID: "run", Names: []string{fmt.Sprintf("r%d.example.com", i)},
-			})
-		})
-	}
-	wg.Wait()
-	runs := map[string]bool{}
-	for i := range n {
-		if errs[i] != nil || results[i].Grant == nil {
-			t.Fatalf("request %d: %+v, %v", i, results[i], errs[i])
-		}
-		runs[results[i].LimiterRunID] = true
-	}
-	// A run answers every update of its workflow task, and then continues as
-	// new once it has answered two or more.
-	if len(runs) < 2 {
-		t.Fatalf("answered by runs %v (the first: %s), want the first and the next ones", runs, first.GetRunID())
 	}
 }
 
@@ -186,16 +137,17 @@ func requester(ctx workflow.Context, issuer activities.IssuerRef) ([]activities.
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	in := activities.RequestPermitInput{Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID, Names: []string{run.ID + ".example.com"}}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
-	var grants []activities.PermitGrant
 	for range 2 {
-		var res activities.RequestPermitResult
-		if err := workflow.ExecuteActivity(actx, activities.RequestPermitName, in).Get(ctx, &res); err != nil {
+		if err := workflow.ExecuteActivity(actx, activities.RequestPermitName, in).Get(ctx, nil); err != nil {
 			return nil, err
 		}
-		if res.Grant == nil {
-			return nil, fmt.Errorf("no answer in %+v", res)
-		}
-		grants = append(grants, *res.Grant)
+	}
+	var grants []activities.PermitGrant
+	permits := workflow.GetSignalChannel(ctx, activities.SignalPermit)
+	for len(grants) < 2 {
+		var g activities.PermitGrant
+		permits.Receive(ctx, &g)
+		grants = append(grants, g)
 	}
 	return grants, nil
 }
