@@ -145,8 +145,7 @@ func TestAResumedOrderRemovesTheRecordsOfValidatedAuthorizations(t *testing.T) {
 			removed = append(removed, in.Records...)
 			return activities.CleanUpChallengesResult{}, nil
 		}).Once()
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
-	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+	finalizesAndStores(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
 	if err := env.GetWorkflowError(); err != nil {

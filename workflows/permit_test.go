@@ -50,6 +50,12 @@ func quickOrderFinalizing(env *testsuite.TestWorkflowEnvironment) (*time.Time, *
 	return &began, &finalized
 }
 
+// finalizesAndStores mocks the last two steps of an order, once each.
+func finalizesAndStores(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+}
+
 func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
@@ -239,8 +245,7 @@ func TestOrderAsksForAnotherPermitWhenOneRanOutBeforeTheOrderWasSent(t *testing.
 			}
 			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
 		}).Twice()
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
-	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+	finalizesAndStores(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
 	if err := env.GetWorkflowError(); err != nil {
