@@ -50,6 +50,13 @@ func TestIssuance(t *testing.T) {
 		if left := w.challengeRecords(names...); len(left) > 0 {
 			t.Errorf("challenge records left in BIND: %v", left)
 		}
+		order, err := w.temporal.DescribeWorkflowExecution(w.ctx, workflowID+"/order/1/1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := order.WorkflowExecutionInfo.GetPriority().GetPriorityKey(); got != 1 {
+			t.Errorf("Order priority %d, want 1: the tasks of issuances under way go first", got)
+		}
 	})
 
 	t.Run("temporal workflow signal --name renew issues a new serial and key", func(t *testing.T) {

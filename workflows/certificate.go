@@ -182,6 +182,7 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          c.id + "/order/" + strconv.Itoa(revision) + "/" + strconv.Itoa(attempt),
 		WaitForCancellation: true,
+		Priority:            orderPriority,
 	})
 	var res OrderResult
 	err := workflow.ExecuteChildWorkflow(childCtx, OrderWorkflowName, OrderInput{

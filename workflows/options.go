@@ -26,6 +26,14 @@ var activityRetry = &temporal.RetryPolicy{
 	},
 }
 
+// orderPriority is the task priority of the Order workflows and their
+// activities: 1, the highest of Temporal's five, where the Certificate
+// workflows keep the default 3. When many Certificates start at once, the
+// tasks of the issuances under way run before the first tasks of the next
+// Certificates, so each certificate is done sooner and fewer orders are in
+// flight at once. A server without task priority runs tasks in arrival order.
+var orderPriority = temporal.Priority{PriorityKey: 1}
+
 // withActivity sets the options of one step. Steps that poll (propagation,
 // validation, finalization) heartbeat, so a dead worker is noticed in
 // heartbeat seconds and the step resumes on another.

@@ -79,6 +79,8 @@ func newTemporal(bin string, opts TemporalOptions) (*Temporal, error) {
 		"--http-port", strconv.Itoa(ports[1]),
 		"--metrics-port", strconv.Itoa(ports[2]),
 		"--log-level", "warn",
+		// Task priority (certflow's Orders go first): off by default in server 1.29.
+		"--dynamic-config-value", "matching.useNewMatcher=true",
 	}
 	if opts.UI {
 		uiPort, err := freePort()
