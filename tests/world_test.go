@@ -192,6 +192,7 @@ func (w *world) start(subcommand string) {
 	}
 	args := append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...)
 	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = sandbox.ChildAttrs()
 	logPath := filepath.Join(w.dir, "certflow-"+subcommand+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -110,6 +110,7 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 	defer logFile.Close()
 	certflow := exec.Command(filepath.Join(root, "bin", "certflow"), slices.Concat([]string{"run", "--health-addr", "0"}, stack.CertflowArgs(), extraArgs)...)
 	certflow.Stdout, certflow.Stderr = logFile, logFile
+	certflow.SysProcAttr = sandbox.ChildAttrs()
 	if err := certflow.Start(); err != nil {
 		return fmt.Errorf("starting certflow: %w", err)
 	}

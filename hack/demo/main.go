@@ -70,6 +70,7 @@ func run() error {
 	defer logFile.Close()
 	certflow.Stdout, certflow.Stderr = logFile, logFile
 	certflow.Cancel = func() error { return certflow.Process.Signal(syscall.SIGTERM) }
+	certflow.SysProcAttr = sandbox.ChildAttrs()
 	if err := certflow.Start(); err != nil {
 		return fmt.Errorf("starting certflow: %w", err)
 	}

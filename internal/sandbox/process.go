@@ -30,9 +30,7 @@ func startProcess(name, logPath string, env []string, bin string, args ...string
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Own process group: a signal sent to the test binary's group does not reach
-	// the child, and stopping the child stops whatever it forked.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = ChildAttrs()
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
@@ -44,6 +42,16 @@ func startProcess(name, logPath string, env []string, bin string, args ...string
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// ChildAttrs are the process attributes of every program a stack starts
+// (certflow too). Its own process group: a signal sent to the parent's group
+// does not reach it, and stopping it stops whatever it forked. Killed when
+// the parent dies, even by SIGKILL or a SIGPIPE that skips its clean-up: no
+// server outlives the test or bench that started it, to slow the next run.
+// (envtest starts etcd and kube-apiserver itself, with a process group only.)
+func ChildAttrs() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // stop asks the program to end (SIGTERM) and kills it when it has not after grace.

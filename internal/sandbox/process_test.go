@@ -2,7 +2,12 @@ package sandbox
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -30,4 +35,54 @@ func TestAPortTakenIsSeenAboveALongStack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A parent killed at once (SIGKILL: no clean-up runs) takes the programs it
+// started with it. The test runs itself again as that parent.
+func TestAProgramDiesWithItsParent(t *testing.T) {
+	if pidFile := os.Getenv("SANDBOX_TEST_PARENT_PIDFILE"); pidFile != "" {
+		p, err := startProcess("child", filepath.Join(filepath.Dir(pidFile), "child.log"), nil, "/bin/sleep", "300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(p.cmd.Process.Pid)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done // until the outer test kills this process
+		return
+	}
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	parent := exec.Command(os.Args[0], "-test.run", "^TestAProgramDiesWithItsParent$")
+	parent.Env = append(os.Environ(), "SANDBOX_TEST_PARENT_PIDFILE="+pidFile)
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child := 0
+	for deadline := time.Now().Add(20 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			child, _ = strconv.Atoi(string(b))
+		}
+		if time.Now().After(deadline) {
+			_ = parent.Process.Kill()
+			t.Fatal("the parent did not start its child within 20s")
+		}
+	}
+	_ = parent.Process.Kill()
+	_ = parent.Wait()
+	for deadline := time.Now().Add(5 * time.Second); alive(child); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("child %d still runs 5s after its parent was killed", child)
+		}
+	}
+}
+
+// alive says whether a process runs: it exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }
