@@ -8,7 +8,9 @@
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n>
 //
 // rss_peak and cpu are of the certflow process alone; the Temporal server's
-// are printed on a line of their own. With -new-orders the issuer has that
+// are printed on a line of their own, and so is what the whole machine did
+// meanwhile: on a virtual machine, CPU time stolen by the hypervisor slows a
+// run that is CPU-bound, and says which runs to compare. With -new-orders the issuer has that
 // new-order budget and the orders reach Pebble through a proxy that counts
 // them: the run fails if the CA saw more in any window than the budget.
 package main
@@ -125,9 +127,17 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 	if err != nil {
 		return err
 	}
+	machineBefore, err := machineUsage()
+	if err != nil {
+		return err
+	}
 	res, err := issueAll(ctx, kube, stack, n, issuerKind)
 	if err != nil {
 		return fmt.Errorf("%w (certflow log: %s)", err, logFile.Name())
+	}
+	machineAfter, err := machineUsage()
+	if err != nil {
+		return err
 	}
 	certflowUsage, err := usage(certflow.Process.Pid)
 	if err != nil {
@@ -155,6 +165,7 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
+	fmt.Print(machineAfter.since(machineBefore))
 	fmt.Print(h)
 	fmt.Print(idleLine)
 	if proxy != nil {

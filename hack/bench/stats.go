@@ -58,6 +58,46 @@ func usage(pid int) (processUsage, error) {
 	return u, nil
 }
 
+// machineCPU is the machine's CPU time so far, all cores together, from the
+// "cpu" line of /proc/stat: busy (user, nice, system, irq, softirq), idle
+// (idle, iowait) and stolen by the hypervisor.
+type machineCPU struct {
+	busy, idle, steal time.Duration
+}
+
+func machineUsage() (machineCPU, error) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, fmt.Errorf("reading /proc/stat: %w", err)
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return machineCPU{}, fmt.Errorf("/proc/stat begins %q, not with the cpu line", line)
+	}
+	ticks := make([]time.Duration, 8)
+	for i := range ticks {
+		v, err := strconv.ParseUint(f[i+1], 10, 64)
+		if err != nil {
+			return machineCPU{}, fmt.Errorf("/proc/stat cpu line %q: %w", line, err)
+		}
+		const hz = 100 // USER_HZ on Linux
+		ticks[i] = time.Duration(v) * time.Second / hz
+	}
+	// user nice system idle iowait irq softirq steal
+	return machineCPU{
+		busy:  ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6],
+		idle:  ticks[3] + ticks[4],
+		steal: ticks[7],
+	}, nil
+}
+
+// since says what the machine did between before and m.
+func (m machineCPU) since(before machineCPU) string {
+	return fmt.Sprintf("machine while issuing: busy=%.1fs idle=%.1fs steal=%.1fs (CPU-seconds, all cores)\n",
+		(m.busy - before.busy).Seconds(), (m.idle - before.idle).Seconds(), (m.steal - before.steal).Seconds())
+}
+
 // steps names the activities of an Order by the step they are. An Order of
 // version 3 runs all but two of them as local activities (see histories).
 var steps = []struct{ activity, step string }{
