@@ -79,7 +79,8 @@ func newTemporal(bin string, opts TemporalOptions) (*Temporal, error) {
 		"--http-port", strconv.Itoa(ports[1]),
 		"--metrics-port", strconv.Itoa(ports[2]),
 		"--log-level", "warn",
-		// Task priority (certflow's Orders go first): off by default in server 1.29.
+		// Task priority (certflow's Orders go first): off by default in server
+		// 1.29, on by default in later ones.
 		"--dynamic-config-value", "matching.useNewMatcher=true",
 	}
 	if opts.UI {
