@@ -8,11 +8,12 @@
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n>
 //
 // rss_peak and cpu are of the certflow process alone; the Temporal server's
-// are printed on a line of their own, and so is what the whole machine did
-// meanwhile: on a virtual machine, CPU time stolen by the hypervisor slows a
-// run that is CPU-bound, and says which runs to compare. With -new-orders the issuer has that
-// new-order budget and the orders reach Pebble through a proxy that counts
-// them: the run fails if the CA saw more in any window than the budget.
+// are printed on a line of their own, and so is the whole machine's CPU time
+// while issuing: on a virtual machine, time stolen by the hypervisor slows a
+// run that is CPU-bound, so compare runs with little of it. With -new-orders
+// the issuer has that new-order budget and the orders reach Pebble through a
+// proxy that counts them: the run fails if the CA saw more in any window
+// than the budget.
 package main
 
 import (

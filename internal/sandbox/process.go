@@ -44,11 +44,12 @@ func startProcess(name, logPath string, env []string, bin string, args ...string
 	return p, nil
 }
 
-// ChildAttrs are the process attributes of every program a stack starts
-// (certflow too). Its own process group: a signal sent to the parent's group
-// does not reach it, and stopping it stops whatever it forked. Killed when
-// the parent dies, even by SIGKILL or a SIGPIPE that skips its clean-up: no
-// server outlives the test or bench that started it, to slow the next run.
+// ChildAttrs are the process attributes of every program a stack starts,
+// and of the certflow the tests, the demo and the bench start. The program
+// gets a process group of its own: a signal sent to the parent's group does
+// not reach it, and stopping it stops whatever it forked. It is killed when
+// the parent dies, even by a SIGKILL or SIGPIPE that skips the parent's
+// clean-up: no server outlives the run that started it, to slow the next.
 // (envtest starts etcd and kube-apiserver itself, with a process group only.)
 func ChildAttrs() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
