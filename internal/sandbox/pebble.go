@@ -54,8 +54,13 @@ type pebbleProfile struct {
 }
 
 // StartPebble starts Pebble on free loopback ports with PEBBLE_VA_NOSLEEP=1 and
-// waits until its directory answers over TLS.
+// waits until its directory answers over TLS. A port taken in between (the
+// tests start many stacks at once) costs a new choice, not the start.
 func StartPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
+	return retryOnTakenPort(func() (*Pebble, error) { return startPebble(ctx, opts) })
+}
+
+func startPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 	bin, err := binary("pebble")
 	if err != nil {
 		return nil, err

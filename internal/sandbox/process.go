@@ -120,8 +120,8 @@ func tail(path string, n int) string {
 
 // freePort finds a port that is free on 127.0.0.1 for both TCP and UDP (DNS
 // servers need the pair). Another process may take it before the caller binds
-// it: StartTemporal, whose three ports make that likeliest, then chooses
-// again (portTaken).
+// it: StartTemporal and StartPebble, with three and four ports, then choose
+// again (retryOnTakenPort).
 func freePort() (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -146,6 +146,18 @@ const portAttempts = 3
 // errPortTaken: a server failed to start because a port it was given (or
 // chose itself) was taken in between.
 var errPortTaken = errors.New("a port was taken")
+
+// retryOnTakenPort starts a server, choosing its ports anew each time, until
+// it starts or fails for another reason than a port taken in between, at
+// most portAttempts times.
+func retryOnTakenPort[T any](start func() (T, error)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		server, err := start()
+		if err == nil || attempt == portAttempts || !portTaken(err) {
+			return server, err
+		}
+	}
+}
 
 // portTaken says whether a server failed to start because a port was in use
 // (its log said so).

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,4 +87,33 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// A server whose port was taken is started again on new ports, up to
+// portAttempts times; any other failure ends the start at once.
+func TestAServerWhosePortWasTakenStartsAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failures  []error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"taken twice, then started", []error{errPortTaken, errPortTaken}, 3, false},
+		{"taken every time", []error{errPortTaken, errPortTaken, errPortTaken, errPortTaken}, portAttempts, true},
+		{"another failure", []error{errors.New("bad config")}, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			got, err := retryOnTakenPort(func() (string, error) {
+				calls++
+				if calls <= len(tc.failures) {
+					return "", fmt.Errorf("pebble exited: %w", tc.failures[calls-1])
+				}
+				return "server", nil
+			})
+			if calls != tc.wantCalls || (err != nil) != tc.wantErr || (err == nil && got != "server") {
+				t.Fatalf("%d starts, %q, %v; want %d starts, error %v", calls, got, err, tc.wantCalls, tc.wantErr)
+			}
+		})
+	}
 }

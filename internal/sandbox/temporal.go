@@ -51,19 +51,16 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
+	return retryOnTakenPort(func() (*Temporal, error) {
 		t, err := newTemporal(bin, opts)
 		if err != nil {
 			return nil, err
 		}
-		err = t.Start(ctx)
-		if err == nil {
-			return t, nil
-		}
-		if attempt == portAttempts || !portTaken(err) {
+		if err := t.Start(ctx); err != nil {
 			return nil, err
 		}
-	}
+		return t, nil
+	})
 }
 
 // newTemporal chooses the server's ports and arguments.
