@@ -79,7 +79,8 @@ ns1	IN A 127.0.0.1
 {{range .Records}}{{.}}
 {{end}}`
 
-// StartBIND starts named on a free loopback port and waits until it answers SOA.
+// StartBIND starts named on a free loopback port and waits until it answers
+// SOA. A port taken in between costs a new choice, not the start.
 func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
 	bin, err := systemBinary("named", "/usr/sbin")
 	if err != nil {
@@ -92,6 +93,10 @@ func StartBIND(ctx context.Context, opts BINDOptions) (*BIND, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", opts.Dir, err)
 	}
+	return retryOnTakenPort(func() (*BIND, error) { return startBIND(ctx, bin, dir, opts) })
+}
+
+func startBIND(ctx context.Context, bin, dir string, opts BINDOptions) (*BIND, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("generating TSIG secret: %w", err)

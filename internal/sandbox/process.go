@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -94,7 +95,7 @@ func (p *process) waitReady(ctx context.Context, check func(context.Context) err
 		select {
 		case <-p.done:
 			err := fmt.Errorf("%s exited (%v) before it was ready:\n%s", p.name, p.err, tail(p.logPath, 30))
-			if logSays(p.logPath, "address already in use") { // anywhere: a panic's stack can bury it
+			if slices.ContainsFunc(portTakenMessages, func(m string) bool { return logSays(p.logPath, m) }) {
 				err = fmt.Errorf("%w: %w", errPortTaken, err)
 			}
 			return err
@@ -142,6 +143,11 @@ func freePort() (int, error) {
 // portAttempts is how many times a server is started on newly chosen ports
 // when a port was taken in between.
 const portAttempts = 3
+
+// portTakenMessages are what a server logs when a port it was given is taken
+// (anywhere in the log: a panic's stack can bury it). named says only that
+// it could not listen: the sandbox gives it one interface, loopback.
+var portTakenMessages = []string{"address already in use", "unable to listen on any configured interfaces"}
 
 // errPortTaken: a server failed to start because a port it was given (or
 // chose itself) was taken in between.

@@ -22,6 +22,7 @@ func TestAPortTakenIsSeenAboveALongStack(t *testing.T) {
 		taken        bool
 	}{
 		{"a taken port, then 40 lines of stack", `echo "panic: listen tcp 127.0.0.1:7233: bind: address already in use"; for i in $(seq 40); do echo "  frame $i"; done; exit 2`, true},
+		{"named: no interface to listen on", `echo "creating IPv4 interface lo failed; interface ignored"; echo "unable to listen on any configured interfaces"; echo "exiting (due to fatal error)"; exit 1`, true},
 		{"another failure", `echo "panic: bad config"; exit 2`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
