@@ -121,8 +121,8 @@ func tail(path string, n int) string {
 
 // freePort finds a port that is free on 127.0.0.1 for both TCP and UDP (DNS
 // servers need the pair). Another process may take it before the caller binds
-// it: StartTemporal and StartPebble, with three and four ports, then choose
-// again (retryOnTakenPort).
+// it: StartTemporal, StartPebble and StartBIND then choose again
+// (retryOnTakenPort).
 func freePort() (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
