@@ -1,6 +1,12 @@
 package activities
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
 
 // Error types of non-retryable application errors
 // (temporal.NewNonRetryableApplicationError(msg, ErrType..., cause)). The
@@ -35,4 +41,23 @@ type RateLimitDetails struct {
 	// a workflow task that runs again later still waits until the same time.
 	// Zero in errors recorded before certflow kept it.
 	RefusedAt time.Time
+}
+
+// ConfigError is a problem a user must fix in a Certificate, an issuer or a
+// Secret they refer to: non-retryable ErrTypeConfig.
+func ConfigError(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeConfig, nil)
+}
+
+// Wrap adds context to err, once, keeping its classification. Temporal reads
+// only the outermost error of a chain, so a non-retryable ApplicationError
+// inside err is made again around the longer message (without its details),
+// instead of hidden in a plain wrapped error that would be retried.
+func Wrap(err error, format string, args ...any) error {
+	prefix := fmt.Sprintf(format, args...)
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.NonRetryable() {
+		return temporal.NewNonRetryableApplicationError(prefix+": "+app.Message(), app.Type(), app.Unwrap())
+	}
+	return fmt.Errorf("%s: %w", prefix, err)
 }

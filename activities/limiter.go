@@ -1,15 +1,15 @@
 package activities
 
 import (
-	"strings"
 	"time"
 )
 
-// The account limiter's API: its workflow name and ID, its signals and their
-// values. They live here, not in package workflows, because both sides use
-// them: the permits activities start and signal the limiter, the limiter and
-// the Order workflow answer and wait. Like every registered name they are
-// API: never renamed.
+// The account limiter's API, in one place: its workflow name, ID, task queue
+// and input, its signals and their values, and the activities that start and
+// signal it (package activities/permits). Both sides use them: the permits
+// activities start and signal the limiter, the limiter (package workflows)
+// answers, and the Order waits for the answer. Like every registered name
+// they are API: never renamed.
 const (
 	// LimiterWorkflowName is the registered name of the account limiter workflow.
 	LimiterWorkflowName = "AccountLimiter"
@@ -37,20 +37,89 @@ func LimiterWorkflowID(issuer IssuerRef) string {
 // LimiterTaskQueue is the task queue the account limiters of a worker's task
 // queue run on: their own, so that a limiter's tasks never wait behind the
 // tasks of the issuances it holds back.
-func LimiterTaskQueue(taskQueue string) string {
-	if strings.HasSuffix(taskQueue, limiterQueueSuffix) {
-		return taskQueue
-	}
-	return taskQueue + limiterQueueSuffix
+func LimiterTaskQueue(taskQueue string) string { return taskQueue + "-limiter" }
+
+// The permits activities: RequestPermit asks the issuer's limiter for a
+// permit (it answers with SignalPermit to the requesting run), and
+// ReportRateLimit tells it of the CA's rate limit.
+var (
+	RequestPermit   = declare[RequestPermitInput, RequestPermitResult]("RequestPermit")
+	ReportRateLimit = declare[ReportRateLimitInput, ReportRateLimitResult]("ReportRateLimit")
+)
+
+// RequestPermitInput asks the issuer's account limiter for a permit to create
+// a new order. The limiter answers with a SignalPermit to the requester run.
+type RequestPermitInput struct {
+	Issuer              IssuerRef
+	RequesterWorkflowID string
+	RequesterRunID      string
+	// Names are the order's identifiers (Request.Identifiers).
+	Names []string
+	// Replaces is true for an ARI renewal that sends "replaces".
+	Replaces bool
+	// Attempt is PermitRequest.Attempt.
+	Attempt int
 }
 
-const limiterQueueSuffix = "-limiter"
+// RequestPermitResult says whether an answer will come.
+type RequestPermitResult struct {
+	// Unlimited is true when the issuer has no budgets (it is not an ACME
+	// issuer): no limiter was asked, no SignalPermit will come.
+	Unlimited bool
+	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
+	LimiterWorkflowID string
+	LimiterRunID      string
+	// Limits are the budgets the request was made with.
+	Limits RateLimits
+}
 
-// LimiterStartInput is what the permits activities start the limiter with
-// (SignalWithStart). The workflow's own input type extends it with the state
-// it carries across continue-as-new.
-type LimiterStartInput struct {
+// ReportRateLimitInput tells the issuer's account limiter that the CA refused
+// an order for Names with a rate limit, asking to wait until Until.
+type ReportRateLimitInput struct {
 	Issuer IssuerRef
+	Until  time.Time
+	// Detail is the CA's problem detail: it says what the limit is on.
+	Detail string
+	// Names are the refused order's identifiers (Request.Identifiers).
+	Names []string
+}
+
+// ReportRateLimitResult is empty.
+type ReportRateLimitResult struct{}
+
+// LimiterInput starts an account limiter (the permits activities start it
+// with the Issuer alone) and continues it as new with its state.
+type LimiterInput struct {
+	Issuer IssuerRef
+	// State is carried across continue-as-new; zero on the first start.
+	State LimiterState
+	// ContinueAfter is how many requests a run answers before it continues as
+	// new; 0 means the limiter's default.
+	ContinueAfter int
+}
+
+// LimiterState is what a limiter remembers: the permits granted inside each
+// budget's window (granted times may lie in the future: a permit for later
+// is a reservation that later requests see), the CA's own block, and the
+// answers already sent.
+type LimiterState struct {
+	// Orders are the times of the permits inside the newOrders window, ascending.
+	Orders []time.Time
+	// Domains are the permit times per registered domain, ascending.
+	Domains map[string][]time.Time
+	// Duplicates are the permit times per set of names (joined by ","), ascending.
+	Duplicates map[string][]time.Time
+	// BlockedUntil: the CA rate-limited the account; no permit before it.
+	BlockedUntil time.Time
+	// BlockedIdentifiers: the CA rate-limited orders naming a name or
+	// registered domain; no permit for such an order before the time.
+	BlockedIdentifiers map[string]time.Time
+	// BlockedNameSets: the CA rate-limited orders for a set of names (joined
+	// by ","); no permit for that set before the time.
+	BlockedNameSets map[string]time.Time
+	// Answered are the grants sent, by requester (workflow ID and run ID), so
+	// that a repeated request gets the same answer and costs nothing.
+	Answered map[string]PermitGrant
 }
 
 // RateLimits are an ACME issuer's new-order budgets, resolved: the issuer's

@@ -35,9 +35,9 @@ func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
 				mu      sync.Mutex
-				written []activities.CertificateStatus
+				written []activities.Progress
 			)
-			p := &progressInterceptor{delay: 50 * time.Millisecond, write: func(_ context.Context, st activities.CertificateStatus) error {
+			p := &progressInterceptor{delay: 50 * time.Millisecond, write: func(_ context.Context, st activities.Progress) error {
 				time.Sleep(20 * time.Millisecond) // a write under way when the step ends is waited for
 				mu.Lock()
 				defer mu.Unlock()
@@ -45,7 +45,7 @@ func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
 				return nil
 			}}
 			i := p.InterceptActivity(t.Context(), &sleepingActivity{d: tc.takes})
-			in := activities.ValidateInput{StepProgress: activities.StepProgress{ProgressStatus: &activities.CertificateStatus{Step: "validating"}}}
+			in := activities.ValidateInput{Certificate: activities.CertificateRef{Namespace: "default", Name: "web"}}
 			if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{in}}); err != nil {
 				t.Fatal(err)
 			}
@@ -58,13 +58,13 @@ func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
 	}
 }
 
-func TestAStepWithoutProgressWritesNothing(t *testing.T) {
-	p := &progressInterceptor{delay: time.Millisecond, write: func(context.Context, activities.CertificateStatus) error {
-		t.Error("wrote a status for an input without one")
+func TestAStepThatIsNotAnIssuancesWritesNothing(t *testing.T) {
+	p := &progressInterceptor{delay: time.Millisecond, write: func(context.Context, activities.Progress) error {
+		t.Error("wrote the progress of a step that is not an issuance's")
 		return nil
 	}}
 	i := p.InterceptActivity(t.Context(), &sleepingActivity{d: 20 * time.Millisecond})
-	for _, arg := range []any{activities.ValidateInput{}, activities.InspectSecretInput{}} {
+	for _, arg := range []any{activities.EnsureAccountInput{}, activities.InspectSecretInput{}} {
 		if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{arg}}); err != nil {
 			t.Fatal(err)
 		}

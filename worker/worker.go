@@ -1,14 +1,16 @@
 // Package worker builds the Temporal worker that runs certflow's workflows and
 // activities on a task queue: it registers them under their API names and
 // builds the activities' dependencies (Kubernetes client, event recorder,
-// issuer loader, DNS propagation checker, the Temporal client the permits
-// activities signal the account limiters with). It imports workflows and
+// issuer resolver, the challenge types and their DNS providers, the
+// propagation checker, the Temporal client the permits activities signal the
+// account limiters with). It imports workflows and
 // activities and is imported only by cmd/certflow.
 package worker
 
 import (
-	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -22,10 +24,12 @@ import (
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
-	"github.com/certflow/certflow/activities/acme"
 	"github.com/certflow/certflow/activities/challenges"
+	"github.com/certflow/certflow/activities/challenges/dns01"
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
+	"github.com/certflow/certflow/activities/issuers/acme"
+	"github.com/certflow/certflow/activities/keys"
 	"github.com/certflow/certflow/activities/permits"
 	"github.com/certflow/certflow/activities/secrets"
 	"github.com/certflow/certflow/activities/status"
@@ -129,36 +133,37 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		broadcaster.Shutdown()
 		return nil, err
 	}
-	loader := &issuers.Loader{
+	resolver := &issuers.Resolver{
 		Client: kube, Issuers: issuerCache, CredentialsTTL: credentialsTTL,
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 	}
 	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}
-	progress := &progressInterceptor{delay: progressDelay, write: func(ctx context.Context, st activities.CertificateStatus) error {
-		_, err := statuses.UpdateCertificateStatus(ctx, st)
-		return err
-	}}
 	if opts.WorkflowCacheSize > 0 {
 		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		OnFatalError: opts.OnFatalError,
-		Interceptors: []interceptor.WorkerInterceptor{progress},
+		Interceptors: []interceptor.WorkerInterceptor{&progressInterceptor{delay: progressDelay, write: statuses.WriteProgress}},
 	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Issuer, workflow.RegisterOptions{Name: workflows.IssuerWorkflowName})
-	// Limiters started before they had a task queue of their own run here.
-	w.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
-	(&acme.Activities{Issuers: loader, Kube: kube}).Register(w)
-	(&challenges.Activities{Issuers: loader, Checker: &propagation.Checker{
+
+	checker := &propagation.Checker{
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
-	}}).Register(w)
-	(&secrets.Activities{Kube: kube}).Register(w)
-	(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: loader}).Register(w)
-	statuses.Register(w)
+	}
+	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{Providers: dns01.Providers, Checker: checker}}
+	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
+	activities.Register(w, slices.Concat(
+		(&keys.Activities{Kube: kube, Issuers: resolver, Types: map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}}).Bindings(),
+		acmeActivities.Bindings(),
+		(&challenges.Activities{Issuers: resolver, Types: challengeTypes}).Bindings(),
+		(&secrets.Activities{Kube: kube}).Bindings(),
+		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: resolver}).Bindings(),
+		statuses.Bindings(),
+	)...)
 
 	limiters := sdkworker.New(c, activities.LimiterTaskQueue(opts.TaskQueue), sdkworker.Options{OnFatalError: opts.OnFatalError})
-	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
+	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 	return &Worker{main: w, limiters: limiters, release: func() { stopCache(); broadcaster.Shutdown() }}, nil
 }

@@ -29,7 +29,6 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c.specs = workflow.GetSignalChannel(ctx, SignalSpec)
 	c.renews = workflow.GetSignalChannel(ctx, SignalRenew)
 	c.drainSignals(ctx)
-	c.local = certificateVersion(ctx) >= certificateLocalShortSteps
 
 	if err := c.cycle(ctx); err != nil {
 		return err
@@ -49,8 +48,6 @@ type certificate struct {
 	status activities.CertificateStatus
 	specs  workflow.ReceiveChannel
 	renews workflow.ReceiveChannel
-	// local runs the short steps as local activities (certificateVersion).
-	local bool
 }
 
 func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
@@ -112,10 +109,9 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 }
 
 func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretResult, error) {
-	var res activities.InspectSecretResult
-	err := runShortStep(ctx, c.local, activities.InspectSecretName, activities.InspectSecretInput{
+	res, err := executeLocal(localStep(ctx), activities.InspectSecret, activities.InspectSecretInput{
 		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request,
-	}, &res)
+	})
 	if err == nil {
 		c.state.SecretVersion = res.ResourceVersion
 	}
@@ -137,10 +133,9 @@ func (c *certificate) renewalTime(ctx workflow.Context) (renewAt, recheck time.T
 	}
 	var window *Window
 	if iss.ARICertID != "" {
-		var ari activities.RenewalInfoResult
-		err := runShortStep(ctx, c.local, activities.RenewalInfoName, activities.RenewalInfoInput{
+		ari, err := executeLocal(localStep(ctx), activities.RenewalInfo, activities.RenewalInfoInput{
 			Issuer: cmp.Or(c.state.IssuedBy, c.spec.Issuer), ARICertID: iss.ARICertID,
-		}, &ari)
+		})
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("asking the CA for a renewal window", "error", err)
 		} else if ari.Supported {
@@ -180,12 +175,12 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		replaces = c.state.Issued.ARICertID // ARI: only the CA that issued it knows it
 	}
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          c.id + "/order/" + strconv.Itoa(revision) + "/" + strconv.Itoa(attempt),
+		WorkflowID:          orderWorkflowID(c.id, revision, attempt),
 		WaitForCancellation: true,
 		Priority:            orderPriority,
 	})
 	var res OrderResult
-	err := workflow.ExecuteChildWorkflow(childCtx, OrderWorkflowName, OrderInput{
+	err := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{
 		Certificate: c.ref, Issuer: issuer, Request: c.spec.Request, Revision: revision,
 		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Status: c.status,
 	}).Get(ctx, &res)
@@ -223,7 +218,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		return err
 	}
 	now := workflow.Now(ctx)
-	f := classify(err, now)
+	f := failureOf(err, now)
 	issuer := c.issuer()
 	c.state.FailedAttempts++
 	c.state.LastFailureTime, c.state.LastFailure = now, f.detail
@@ -324,10 +319,10 @@ type failure struct {
 
 func (f failure) retryAt() time.Time { return f.refusedAt.Add(f.retryAfter) }
 
-// classify finds certflow's error type in the chain (activity and child
+// failureOf finds certflow's error type in the chain (activity and child
 // workflow errors wrap it) and, for a rate limit, the CA's Retry-After.
 // A rate limit that does not say when the CA refused counts from now.
-func classify(err error, now time.Time) failure {
+func failureOf(err error, now time.Time) failure {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		var app *temporal.ApplicationError
 		if !errors.As(e, &app) {

@@ -17,9 +17,7 @@ import (
 // deleted, or a newer generation's workflow takes over.
 func Issuer(ctx workflow.Context, in IssuerInput) error {
 	for attempt := 1; ; attempt++ {
-		var account activities.EnsureAccountResult
-		err := workflow.ExecuteActivity(shortStep(ctx), activities.EnsureAccountName,
-			activities.EnsureAccountInput{Issuer: in.Issuer}).Get(ctx, &account)
+		account, err := execute(shortStep(ctx), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: in.Issuer})
 		if err == nil {
 			if account.Generation > in.Generation {
 				return nil // a newer generation's workflow reports
@@ -31,7 +29,7 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 			})
 		}
 		now := workflow.Now(ctx)
-		f := classify(err, now)
+		f := failureOf(err, now)
 		if f.kind == activities.ErrTypeIssuerNotFound {
 			return nil // deleted
 		}
@@ -64,7 +62,7 @@ func accountFailureReason(kind string) string {
 }
 
 func updateIssuerStatus(ctx workflow.Context, st activities.IssuerStatus) error {
-	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateIssuerStatusName, st).Get(ctx, nil)
+	_, err := executeLocal(statusWrite(ctx), activities.UpdateIssuerStatus, st)
 	var canceled *temporal.CanceledError
 	if errors.As(err, &canceled) {
 		return err

@@ -10,59 +10,6 @@ import (
 	"github.com/certflow/certflow/activities"
 )
 
-// The account limiter's names are defined in package activities (the permits
-// activities start and signal it, and may not import workflows); these are
-// the same values.
-const (
-	LimiterWorkflowName = activities.LimiterWorkflowName
-	SignalPermitRequest = activities.SignalPermitRequest
-	SignalRateLimited   = activities.SignalRateLimited
-	SignalPermit        = activities.SignalPermit
-)
-
-// LimiterWorkflowID is the ID of an issuer's account limiter:
-// "limiter/<kind>/<namespace>/<name>". Issuers that share an ACME account get
-// a limiter, and so a budget, each.
-func LimiterWorkflowID(issuer activities.IssuerRef) string {
-	return activities.LimiterWorkflowID(issuer)
-}
-
-// LimiterInput starts and continues an AccountLimiter. The permits activities
-// start it with an activities.LimiterStartInput, which is its first field.
-type LimiterInput struct {
-	Issuer activities.IssuerRef
-	// State is carried across continue-as-new; zero on the first start.
-	State LimiterState
-	// ContinueAfter is how many requests a run answers before it continues as
-	// new; 0 means defaultContinueAfter.
-	ContinueAfter int
-}
-
-// LimiterState is what a limiter remembers: the permits granted inside each
-// budget's window (granted times may lie in the future: a permit for later
-// is a reservation that later requests see), the CA's own block, and the
-// answers already sent.
-type LimiterState struct {
-	// Orders are the times of the permits inside the newOrders window, ascending.
-	Orders []time.Time
-	// Domains are the permit times per registered domain, ascending.
-	Domains map[string][]time.Time
-	// Duplicates are the permit times per set of names (joined by ","), ascending.
-	Duplicates map[string][]time.Time
-	// BlockedUntil: the CA rate-limited the account; no permit before it.
-	BlockedUntil time.Time
-	// BlockedIdentifiers: the CA rate-limited orders naming a name or
-	// registered domain; no permit for such an order before the time.
-	BlockedIdentifiers map[string]time.Time
-	// BlockedNameSets: the CA rate-limited orders for a set of names (joined
-	// by ","); no permit for that set before the time.
-	BlockedNameSets map[string]time.Time
-	// Answered are the grants sent, by requester (workflow ID and run ID), so
-	// that a repeated request gets the same answer and costs nothing. Kept
-	// until answerRetention after the permit time.
-	Answered map[string]activities.PermitGrant
-}
-
 const (
 	// defaultContinueAfter keeps a run's history at a few thousand events:
 	// each request adds about four (signal, signal sent and acknowledged, task).
@@ -81,10 +28,10 @@ const (
 // the permit at that time, and signals the grant to the requester.
 // It runs as long as its issuer is used, continuing as new every
 // defaultContinueAfter requests.
-func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
+func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
 	l := newLimiter(in)
-	requests := workflow.GetSignalChannel(ctx, SignalPermitRequest)
-	reports := workflow.GetSignalChannel(ctx, SignalRateLimited)
+	requests := workflow.GetSignalChannel(ctx, activities.SignalPermitRequest)
+	reports := workflow.GetSignalChannel(ctx, activities.SignalRateLimited)
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
@@ -104,17 +51,14 @@ func AccountLimiter(ctx workflow.Context, in LimiterInput) error {
 			break
 		}
 	}
-	// The next run is on the limiters' own task queue, whichever this one was
-	// started on (before they had one, the worker's).
-	next := workflow.WithWorkflowTaskQueue(ctx, activities.LimiterTaskQueue(workflow.GetInfo(ctx).TaskQueueName))
-	return workflow.NewContinueAsNewError(next, LimiterWorkflowName, LimiterInput{
+	return workflow.NewContinueAsNewError(ctx, activities.LimiterWorkflowName, activities.LimiterInput{
 		Issuer: in.Issuer, State: l.state, ContinueAfter: in.ContinueAfter,
 	})
 }
 
 type limiter struct {
 	issuer  activities.IssuerRef
-	state   LimiterState
+	state   activities.LimiterState
 	handled int // requests answered by this run
 	sending int // answers not yet acknowledged by the server
 	// pruned is the time and the budgets of the last prune: the requests of
@@ -124,7 +68,7 @@ type limiter struct {
 	prunedLimits activities.RateLimits
 }
 
-func newLimiter(in LimiterInput) *limiter {
+func newLimiter(in activities.LimiterInput) *limiter {
 	l := &limiter{issuer: in.Issuer, state: in.State}
 	if l.state.Domains == nil {
 		l.state.Domains = map[string][]time.Time{}
@@ -218,7 +162,7 @@ func (l *limiter) decide(ctx workflow.Context, r activities.PermitRequest) activ
 // acknowledgement; a requester that is gone (cancelled, terminated) is
 // logged: its permit stays counted, as the CA may have seen its order.
 func (l *limiter) answer(ctx workflow.Context, r activities.PermitRequest, g activities.PermitGrant) {
-	f := workflow.SignalExternalWorkflow(ctx, r.RequesterWorkflowID, r.RequesterRunID, SignalPermit, g)
+	f := workflow.SignalExternalWorkflow(ctx, r.RequesterWorkflowID, r.RequesterRunID, activities.SignalPermit, g)
 	l.sending++
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { l.sending-- }()

@@ -27,14 +27,14 @@ import (
 // (newEnv); a test that mocks RequestPermit decides otherwise.
 func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
+		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, activities.SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
 			return activities.RequestPermitResult{}, err
 		}
-		return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
-	}, activity.RegisterOptions{Name: activities.RequestPermitName})
+		return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID(in.Issuer)}, nil
+	}, activity.RegisterOptions{Name: activities.RequestPermit.Name()})
 	env.RegisterActivityWithOptions(func(context.Context, activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
 		return activities.ReportRateLimitResult{}, nil
-	}, activity.RegisterOptions{Name: activities.ReportRateLimitName})
+	}, activity.RegisterOptions{Name: activities.ReportRateLimit.Name()})
 }
 
 // limiterEvent is a signal to the limiter at a time after the start: a
@@ -59,17 +59,17 @@ var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // runLimiter runs a limiter from in, starting at testStart, sends the events,
 // and cancels it a second after the last one (it never ends on its own, but
 // continues as new).
-func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuite.TestWorkflowEnvironment, []answer) {
+func runLimiter(t *testing.T, in activities.LimiterInput, events []limiterEvent) (*testsuite.TestWorkflowEnvironment, []answer) {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
-	env.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: LimiterWorkflowName})
+	env.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 	var (
 		mu      sync.Mutex
 		answers []answer
 	)
-	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, SignalPermit, mock.Anything).Return(
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, activities.SignalPermit, mock.Anything).Return(
 		func(_, workflowID, _, _ string, arg any) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -80,13 +80,13 @@ func runLimiter(t *testing.T, in LimiterInput, events []limiterEvent) (*testsuit
 	for _, e := range events {
 		env.RegisterDelayedCallback(func() {
 			for _, b := range e.burst {
-				env.SignalWorkflowSkippingWorkflowTask(SignalPermitRequest, *b.request)
+				env.SignalWorkflowSkippingWorkflowTask(activities.SignalPermitRequest, *b.request)
 			}
 			switch {
 			case e.request != nil:
-				env.SignalWorkflow(SignalPermitRequest, *e.request)
+				env.SignalWorkflow(activities.SignalPermitRequest, *e.request)
 			case e.report != nil:
-				env.SignalWorkflow(SignalRateLimited, *e.report)
+				env.SignalWorkflow(activities.SignalRateLimited, *e.report)
 			}
 		}, e.after)
 		last = max(last, e.after)
@@ -207,7 +207,7 @@ func TestLimiterGrants(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, answers := runLimiter(t, LimiterInput{Issuer: issuer}, tc.events)
+			env, answers := runLimiter(t, activities.LimiterInput{Issuer: issuer}, tc.events)
 			if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
 				t.Fatalf("the limiter ended with %v, want cancelled by the test", err)
 			}
@@ -235,7 +235,7 @@ func TestLimiterSaysWhyAPermitIsForLater(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, answers := runLimiter(t, LimiterInput{Issuer: issuer}, []limiterEvent{
+			_, answers := runLimiter(t, activities.LimiterInput{Issuer: issuer}, []limiterEvent{
 				ask(0, "a", tc.limits, "a.example.com"), ask(0, "b", tc.limits, tc.names...),
 			})
 			reasons := map[string]string{}
@@ -256,7 +256,7 @@ func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 	// fourth is answered too before the run continues.
 	burst := ask(0, "d", one, "d.example.com")
 	burst.burst = []limiterEvent{ask(0, "a", one, "a.example.com"), ask(0, "b", one, "b.example.com"), ask(0, "c", one, "c.example.com")}
-	env, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 3}, []limiterEvent{burst})
+	env, answers := runLimiter(t, activities.LimiterInput{Issuer: issuer, ContinueAfter: 3}, []limiterEvent{burst})
 	if got, want := fmt.Sprint(grantedAfter(testStart, answers)), fmt.Sprint(map[string][]time.Duration{"a": {0}, "b": {w}, "c": {2 * w}, "d": {3 * w}}); got != want {
 		t.Fatalf("first run's permits %s, want %s", got, want)
 	}
@@ -264,7 +264,7 @@ func TestLimiterContinuesAsNewWithItsState(t *testing.T) {
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("the first run ended with %v, want continue-as-new", err)
 	}
-	var next LimiterInput
+	var next activities.LimiterInput
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestLimiterAnswersABurstInOneTask(t *testing.T) {
 		name := fmt.Sprintf("c%d", i)
 		last.burst = append(last.burst, ask(0, name, limits, name+".example.com"))
 	}
-	_, answers := runLimiter(t, LimiterInput{Issuer: issuer, ContinueAfter: 2000}, []limiterEvent{last})
+	_, answers := runLimiter(t, activities.LimiterInput{Issuer: issuer, ContinueAfter: 2000}, []limiterEvent{last})
 	if len(answers) != 300 {
 		t.Fatalf("%d answers, want 300", len(answers))
 	}

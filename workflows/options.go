@@ -34,48 +34,39 @@ var activityRetry = &temporal.RetryPolicy{
 // flight at once. A server without task priority runs tasks in arrival order.
 var orderPriority = temporal.Priority{PriorityKey: 1}
 
-// withActivity sets the options of one step. Steps that poll (propagation,
-// validation, finalization) heartbeat, so a dead worker is noticed in
-// heartbeat seconds and the step resumes on another.
-func withActivity(ctx workflow.Context, startToClose, heartbeat time.Duration) workflow.Context {
+// Options of the steps: how long one attempt may take, and where it runs.
+// Most steps are local activities, run in the workflow task with no round
+// trip of their own through the server (DESIGN.md section 8): an issuance
+// whose records are visible at once makes no activity at all. The steps
+// that may wait long (DNS propagation) and the issuer's account
+// registration are activities, which any worker may pick up.
+
+// shortStep is an activity of a few calls (to the CA, the API server).
+func shortStep(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: activityRetry})
+}
+
+// pollingStep is an activity that polls until something is done: it
+// heartbeats, so a dead worker is noticed in heartbeat seconds and the step
+// resumes on another.
+func pollingStep(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: startToClose,
-		HeartbeatTimeout:    heartbeat,
-		RetryPolicy:         activityRetry,
+		StartToCloseTimeout: 10 * time.Minute, HeartbeatTimeout: 20 * time.Second, RetryPolicy: activityRetry,
 	})
 }
 
-// Options of each step: how long one attempt may take.
-func shortStep(ctx workflow.Context) workflow.Context { return withActivity(ctx, time.Minute, 0) }
-
-func pollingStep(ctx workflow.Context) workflow.Context {
-	return withActivity(ctx, 10*time.Minute, 20*time.Second)
+// localStep is a local activity of a few calls.
+func localStep(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: activityRetry})
 }
 
-// runShortStep runs a short step (a few calls to the CA or the API server)
-// as a local activity when local, in the workflow task with no round trip of
-// its own through the server; else as an activity.
-func runShortStep(ctx workflow.Context, local bool, name string, in, out any) error {
-	if local {
-		return workflow.ExecuteLocalActivity(withLocalActivity(ctx), name, in).Get(ctx, out)
-	}
-	return workflow.ExecuteActivity(shortStep(ctx), name, in).Get(ctx, out)
-}
-
-// runPollingStep runs a step that polls the CA until it is done (validation,
-// finalization) as a local activity when local: the CA normally answers
-// within seconds, and a longer wait keeps the workflow task open (the worker
-// heartbeats it); a worker lost meanwhile is noticed when the task times
-// out, and the step runs again on another. Else as a heartbeating activity.
-func runPollingStep(ctx workflow.Context, local bool, name string, in, out any) error {
-	if local {
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: 10 * time.Minute,
-			RetryPolicy:         activityRetry,
-		})
-		return workflow.ExecuteLocalActivity(lctx, name, in).Get(ctx, out)
-	}
-	return workflow.ExecuteActivity(pollingStep(ctx), name, in).Get(ctx, out)
+// localPollingStep is a local activity that may wait: for the CA to
+// validate or finalize (it normally answers within seconds), or its turn to
+// make a key in a burst of issuances. The workflow task stays open meanwhile
+// (the worker heartbeats it); a worker lost meanwhile is noticed when the
+// task times out, and the step runs again on another.
+func localPollingStep(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 10 * time.Minute, RetryPolicy: activityRetry})
 }
 
 // quickLook is how long the first propagation check may look before the
@@ -83,30 +74,23 @@ func runPollingStep(ctx workflow.Context, local bool, name string, in, out any) 
 // once, and then the issuance goes on in the same workflow task.
 const quickLook = 2 * time.Second
 
-// withQuickLook runs that look as a local activity, once: whatever goes
+// quickLookStep runs that look as a local activity, once: whatever goes
 // wrong, the heartbeating wait decides.
-func withQuickLook(ctx workflow.Context) workflow.Context {
+func quickLookStep(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: quickLook + 5*time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 }
 
-func withLocalActivity(ctx workflow.Context) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         activityRetry,
-	})
-}
-
-// Removing challenge records the CA has validated retries longer than the
-// other steps: nothing else removes a record its clean-up leaves (an issued
-// certificate is not ordered again for months), so it keeps trying through a
-// DNS outage (a restart, a failover) instead of giving up after about 15 s:
-// every 10 s at most, for up to cleanUpFor. The records of an attempt that
-// failed before validation are removed with the usual retries: a solver that
-// cannot present cannot remove either, and its clean-up must not hold back
-// the failure (the next attempt presents and removes them again).
+// Removing challenge responses the CA has validated retries longer than the
+// other steps: nothing else removes a response its clean-up leaves (an
+// issued certificate is not ordered again for months), so it keeps trying
+// through a DNS outage (a restart, a failover) instead of giving up after
+// about 15 s: every 10 s at most, for up to cleanUpFor. The responses of an
+// attempt that failed before validation are removed with the usual retries:
+// a solver that cannot present cannot remove either, and its clean-up must
+// not hold back the failure (the next attempt presents and removes them again).
 const cleanUpFor = 15 * time.Minute
 
 var cleanUpRetry = &temporal.RetryPolicy{
@@ -116,27 +100,18 @@ var cleanUpRetry = &temporal.RetryPolicy{
 	NonRetryableErrorTypes: activityRetry.NonRetryableErrorTypes,
 }
 
-func withCleanUp(ctx workflow.Context, validated bool) workflow.Context {
+func cleanUpStep(ctx workflow.Context, validated bool) workflow.Context {
 	if !validated {
-		return withActivity(ctx, time.Minute, 0)
-	}
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: cleanUpFor, RetryPolicy: cleanUpRetry,
-	})
-}
-
-func withLocalCleanUp(ctx workflow.Context, validated bool) workflow.Context {
-	if !validated {
-		return withLocalActivity(ctx)
+		return localStep(ctx)
 	}
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute, ScheduleToCloseTimeout: cleanUpFor, RetryPolicy: cleanUpRetry,
 	})
 }
 
-// withStatusWrite runs status writes as local activities: they are short
-// Kubernetes calls that need no server round trip of their own.
-func withStatusWrite(ctx workflow.Context) workflow.Context {
+// statusWrite is a status write: a local activity, retried briefly (the
+// next step writes again anyway).
+func statusWrite(ctx workflow.Context) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 15 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 10 * time.Second, MaximumAttempts: 5},

@@ -30,7 +30,7 @@ const permitPatience = 5 * time.Minute
 // Requests count their attempts from attempt (the limiter answers an attempt
 // it has answered with the same grant). It returns when the new order must
 // reach the CA (zero: no permit needed) and the attempt that got the permit.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, local bool, attempt int) (sendBy time.Time, granted int, err error) {
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, attempt int) (sendBy time.Time, granted int, err error) {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
@@ -38,9 +38,15 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	}
 	saved := *st
 	saved.Conditions = slices.Clone(st.Conditions)
-	defer func() { *st = saved }() // the next step's status no longer shows the wait
+	waited := false
+	defer func() {
+		// The wait is over: the status no longer shows it.
+		if *st = saved; waited && ctx.Err() == nil {
+			publish(ctx, st)
+		}
+	}()
 	for ; ; req.Attempt++ {
-		grant, res, err := requestPermit(ctx, req, local)
+		grant, res, err := requestPermit(ctx, req)
 		if err != nil || res.Unlimited {
 			return time.Time{}, req.Attempt, err
 		}
@@ -50,6 +56,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 			return sendBy, req.Attempt, nil // BeginOrder checks how late the order goes out
 		}
 		showWait(ctx, st, saved, grant)
+		waited = true
 		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
 			if err := workflow.Sleep(ctx, wait); err != nil {
 				return time.Time{}, req.Attempt, err
@@ -71,28 +78,27 @@ const maxExpiredPermits = 3
 // beginOrder makes the order, after a permit from the account limiter when
 // needsPermit. A permit that ran out before BeginOrder could send the order
 // (the worker was slow to get to it) is replaced by a new one.
-func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit bool, version workflow.Version) (activities.BeginOrderResult, error) {
+func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit bool) (activities.BeginOrderResult, error) {
 	attempt := 0
 	for expired := 0; ; expired++ {
 		var sendBy time.Time
 		if needsPermit {
 			var err error
-			if sendBy, attempt, err = awaitPermit(ctx, in, st, version >= orderLocalCACalls, attempt); err != nil {
+			if sendBy, attempt, err = awaitPermit(ctx, in, st, attempt); err != nil {
 				return activities.BeginOrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
 			}
 			if expired == maxExpiredPermits {
 				sendBy = time.Time{}
 			}
 		}
-		var begin activities.BeginOrderResult
-		err := runBeginOrder(ctx, version, activities.BeginOrderInput{
-			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
-			Revision: in.Revision, ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
-		}, &begin)
+		begin, err := executeLocal(localPollingStep(ctx), activities.BeginOrder, activities.BeginOrderInput{
+			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
+			ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
+		})
 		if err == nil {
 			return begin, nil
 		}
-		if classify(err, workflow.Now(ctx)).kind != activities.ErrTypePermitExpired {
+		if failureOf(err, workflow.Now(ctx)).kind != activities.ErrTypePermitExpired {
 			return begin, fmt.Errorf("ordering: %w", err)
 		}
 		workflow.GetLogger(ctx).Warn("the order permit ran out before the order was sent: asking for another", "sendBy", sendBy)
@@ -100,31 +106,13 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 	}
 }
 
-// runBeginOrder runs BeginOrder: from orderLocalBegin as a local activity,
-// else as an activity. Both may take minutes: in a burst of issuances the
-// step waits its turn to make the pending key (activities/acme), which must
-// not time it out. A local activity keeps the workflow task open meanwhile
-// (the worker heartbeats it); as an activity it heartbeats, from
-// orderLocalShortSteps.
-func runBeginOrder(ctx workflow.Context, version workflow.Version, in activities.BeginOrderInput, out *activities.BeginOrderResult) error {
-	switch {
-	case version >= orderLocalBegin:
-		return runPollingStep(ctx, true, activities.BeginOrderName, in, out)
-	case version >= orderLocalShortSteps:
-		return workflow.ExecuteActivity(pollingStep(ctx), activities.BeginOrderName, in).Get(ctx, out)
-	default:
-		return workflow.ExecuteActivity(shortStep(ctx), activities.BeginOrderName, in).Get(ctx, out)
-	}
-}
-
-// requestPermit asks the limiter (in a local activity when local) and waits
-// for its answer to this attempt, asking again after permitPatience without
-// one.
-func requestPermit(ctx workflow.Context, req activities.RequestPermitInput, local bool) (activities.PermitGrant, activities.RequestPermitResult, error) {
-	permits := workflow.GetSignalChannel(ctx, SignalPermit)
+// requestPermit asks the limiter and waits for its answer to this attempt,
+// asking again after permitPatience without one.
+func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (activities.PermitGrant, activities.RequestPermitResult, error) {
+	permits := workflow.GetSignalChannel(ctx, activities.SignalPermit)
 	for {
-		var res activities.RequestPermitResult
-		if err := runShortStep(ctx, local, activities.RequestPermitName, req, &res); err != nil {
+		res, err := executeLocal(localStep(ctx), activities.RequestPermit, req)
+		if err != nil {
 			return activities.PermitGrant{}, res, err
 		}
 		if res.Unlimited {
@@ -186,14 +174,14 @@ func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
 	if err == nil || ctx.Err() != nil {
 		return
 	}
-	f := classify(err, workflow.Now(ctx)) // without details: the minimum wait, and the account
+	f := failureOf(err, workflow.Now(ctx))
 	if f.kind != activities.ErrTypeRateLimited {
 		return
 	}
 	report := activities.ReportRateLimitInput{
 		Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: f.caDetail, Names: in.Request.Identifiers(),
 	}
-	if err := workflow.ExecuteActivity(shortStep(ctx), activities.ReportRateLimitName, report).Get(ctx, nil); err != nil {
+	if _, err := execute(shortStep(ctx), activities.ReportRateLimit, report); err != nil {
 		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)
 	}
 }

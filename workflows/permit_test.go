@@ -36,24 +36,24 @@ func quickOrderFinalizing(env *testsuite.TestWorkflowEnvironment) (*time.Time, *
 		began     time.Time
 		finalized activities.FinalizeInput
 	)
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+	on(env, activities.BeginOrder, mock.Anything).Return(
 		func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 			began = env.Now()
-			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
+			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", NewOrder: true}, nil
 		}).Once()
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(
+	on(env, activities.Finalize, mock.Anything).Return(
 		func(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 			finalized = in
 			return activities.FinalizeResult{ChainPEM: "chain"}, nil
 		}).Once()
-	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+	on(env, activities.StoreSecret, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
 	return &began, &finalized
 }
 
 // finalizesAndStores mocks the last two steps of an order, once each.
 func finalizesAndStores(env *testsuite.TestWorkflowEnvironment) {
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
-	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
+	on(env, activities.Finalize, mock.Anything).Return(activities.FinalizeResult{ChainPEM: "chain"}, nil).Once()
+	on(env, activities.StoreSecret, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv"}, nil).Once()
 }
 
 func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
@@ -61,15 +61,15 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	written := statuses(env)
 	start := env.Now()
 	var asked []activities.RequestPermitInput
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+	on(env, activities.RequestPermit, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			asked = append(asked, in)
-			return activities.RequestPermitResult{LimiterWorkflowID: LimiterWorkflowID(in.Issuer)}, nil
+			return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID(in.Issuer)}, nil
 		}).Once()
 	at := start.Add(2 * time.Hour).Truncate(time.Second)
 	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPermit, grant) }, time.Second)
-	began, finalized := quickOrderFinalizing(env)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalPermit, grant) }, time.Second)
+	began := quickOrder(env)
 
 	env.ExecuteWorkflow(Order, orderInput())
 	if err := env.GetWorkflowError(); err != nil {
@@ -89,12 +89,12 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 			waiting = &(*written)[i]
 		}
 	}
-	if waiting == nil || !waiting.NextAttemptTime.Equal(at) || waiting.Step != stepOrdering {
+	if waiting == nil || !waiting.NextAttemptTime.Equal(at) || waiting.Step != activities.StepOrdering {
 		t.Fatalf("no status says %q with nextAttemptTime %s; written: %+v", want, at, *written)
 	}
-	// The next status, the finalizing step's, no longer shows the wait.
-	after := finalized.ProgressStatus
-	if after == nil || lastCondition([]activities.CertificateStatus{*after}, condIssuing).Message != "issuing a new certificate" || !after.NextAttemptTime.IsZero() {
+	// Once the permit holds, the status no longer shows the wait.
+	after := (*written)[len(*written)-1]
+	if lastCondition([]activities.CertificateStatus{after}, condIssuing).Message != "issuing a new certificate" || !after.NextAttemptTime.IsZero() {
 		t.Fatalf("the status after the wait still shows it: %+v", after)
 	}
 }
@@ -102,10 +102,10 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 func TestOrderAsksAgainWhenTheLimiterDoesNotAnswer(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
+	on(env, activities.RequestPermit, mock.Anything).Return(activities.RequestPermitResult{}, nil).Twice()
 	// The limiter was terminated after the first request; the second starts a new one, which answers.
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalPermit, activities.PermitGrant{At: env.Now()})
+		env.SignalWorkflow(activities.SignalPermit, activities.PermitGrant{At: env.Now()})
 	}, permitPatience+time.Minute)
 	began := quickOrder(env)
 	start := env.Now()
@@ -132,7 +132,7 @@ func TestOrderNeedsNoPermitForAnARIRenewalOrAnIssuerWithoutBudgets(t *testing.T)
 			env := newEnv(t)
 			statuses(env)
 			asks := 0
-			env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+			on(env, activities.RequestPermit, mock.Anything).Return(
 				func(context.Context, activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 					asks++
 					return tc.result, nil
@@ -156,11 +156,11 @@ func TestOrderReportsTheCAsRateLimitToTheLimiter(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
 	detail := `too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s`
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("newOrder: 429", activities.ErrTypeRateLimited, nil,
 			activities.RateLimitDetails{RetryAfterSeconds: 3600, Detail: detail})).Once()
 	var reported []activities.ReportRateLimitInput
-	env.OnActivity(activities.ReportRateLimitName, mock.Anything, mock.Anything).Return(
+	on(env, activities.ReportRateLimit, mock.Anything).Return(
 		func(_ context.Context, in activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
 			reported = append(reported, in)
 			return activities.ReportRateLimitResult{}, nil
@@ -181,17 +181,17 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 	limits := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 1, Period: 20 * time.Second}} // 2 s of tolerance
 	// Writing the first waiting status takes 5 s, 4 s longer than the wait
 	// for the permit: too late to use it.
-	env.OnActivity(activities.UpdateCertificateStatusName, mock.Anything, mock.MatchedBy(func(st activities.CertificateStatus) bool {
+	on(env, activities.UpdateCertificateStatus, mock.MatchedBy(func(st activities.CertificateStatus) bool {
 		return strings.HasPrefix(lastCondition([]activities.CertificateStatus{st}, condIssuing).Message, "waiting for the account's order budget")
 	})).After(5*time.Second).Return(activities.UpdateCertificateStatusResult{}, nil).Once()
 	statuses(env)
 	start := env.Now()
 	var attempts []int
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+	on(env, activities.RequestPermit, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
 			send := func(g activities.PermitGrant) {
-				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, g); err != nil {
+				if err := env.SignalWorkflowByID(in.RequesterWorkflowID, activities.SignalPermit, g); err != nil {
 					t.Error(err)
 				}
 			}
@@ -228,22 +228,22 @@ func TestOrderAsksForAnotherPermitWhenOneRanOutBeforeTheOrderWasSent(t *testing.
 		grants   []time.Time
 		sendBys  []time.Time
 	)
-	env.OnActivity(activities.RequestPermitName, mock.Anything, mock.Anything).Return(
+	on(env, activities.RequestPermit, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			attempts = append(attempts, in.Attempt)
 			grants = append(grants, env.Now())
-			if err := env.SignalWorkflowByID(in.RequesterWorkflowID, SignalPermit, activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}); err != nil {
+			if err := env.SignalWorkflowByID(in.RequesterWorkflowID, activities.SignalPermit, activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}); err != nil {
 				t.Error(err)
 			}
 			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+	on(env, activities.BeginOrder, mock.Anything).Return(
 		func(_ context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 			sendBys = append(sendBys, in.SendBy)
 			if len(sendBys) == 1 {
 				return activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("the permit ran out", activities.ErrTypePermitExpired, nil)
 			}
-			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", PendingKeySecret: "web-pending"}, nil
+			return activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready", NewOrder: true}, nil
 		}).Twice()
 	finalizesAndStores(env)
 

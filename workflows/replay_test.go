@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certflow/certflow/activities"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -15,17 +16,19 @@ import (
 // Certificate workflow derives its children's IDs from its own, so it must
 // replay under the same one (the replayer's default is "ReplayId").
 var originalIDs = map[string]string{
-	"certificate-issue-then-renew-signal":         "certificate/default/demo",
-	"incompatible-certificate-stale-signal":       "certificate/default/demo",
-	"certificate-v1-local-steps-issue-then-renew": "certificate/default/demo",
+	"certificate-run1":                        "certificate/default/demo",
+	"certificate-run2":                        "certificate/default/demo",
+	"incompatible-certificate-other-order-id": "certificate/default/demo",
 }
 
 // TestReplayRecordedHistories replays every history recorded from a real run
-// (testdata/histories, exported with `temporal workflow show -o json`) against
-// today's workflows. A change that would break running workflows fails here;
-// such a change must go behind workflow.GetVersion. Histories named
-// incompatible-* come from code that decided differently and must fail, which
-// shows the replay really compares decisions.
+// (testdata/histories, written by hack/histories as `temporal workflow show
+// -o json` writes them) against today's workflows. A change that would break
+// running workflows fails here; such a change must go behind
+// workflow.GetVersion. Histories named incompatible-* record decisions today's
+// code does not make and must fail, which shows the replay really compares
+// decisions: incompatible-certificate-other-order-id is certificate-run1 with
+// its Order child started under another ID than the Certificate gives it.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/histories/*.json")
 	if err != nil || len(files) < 6 {
@@ -47,7 +50,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer.RegisterWorkflowWithOptions(Certificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
 			replayer.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: OrderWorkflowName})
 			replayer.RegisterWorkflowWithOptions(Issuer, workflow.RegisterOptions{Name: IssuerWorkflowName})
-			replayer.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: LimiterWorkflowName})
+			replayer.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 			opts := worker.ReplayWorkflowHistoryOptions{}
 			if id, ok := originalIDs[name]; ok {
 				opts.OriginalExecution = workflow.Execution{ID: id}

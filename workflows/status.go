@@ -11,8 +11,7 @@ import (
 // that cannot be written is logged, not fatal: the next step writes again.
 func publish(ctx workflow.Context, st *activities.CertificateStatus) {
 	stamp(ctx, st)
-	err := workflow.ExecuteLocalActivity(withStatusWrite(ctx), activities.UpdateCertificateStatusName, *st).Get(ctx, nil)
-	if err != nil {
+	if _, err := executeLocal(statusWrite(ctx), activities.UpdateCertificateStatus, *st); err != nil {
 		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
 	}
 	st.Event = nil
@@ -48,7 +47,7 @@ func event(typ, reason, message string) *activities.Event {
 	return &activities.Event{Type: typ, Reason: reason, Message: message}
 }
 
-// Condition types, reasons and steps as api/v1alpha1 spells them (the
+// Condition types and reasons as api/v1alpha1 spells them (the
 // workflows do not import the API package: their inputs are their own types).
 const (
 	condReady   = "Ready"
@@ -65,13 +64,6 @@ const (
 	reasonSecretConflict = "SecretConflict"
 	reasonIssuerNotFound = "IssuerNotFound"
 	reasonFallingBack    = "FallingBack"
-
-	stepOrdering    = "ordering"
-	stepPresenting  = "presenting"
-	stepPropagating = "propagating"
-	stepValidating  = "validating"
-	stepFinalizing  = "finalizing"
-	stepStoring     = "storing"
 
 	nextAttemptBackoff     = "Backoff"
 	nextAttemptRateLimited = "RateLimited"

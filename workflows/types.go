@@ -1,36 +1,10 @@
 package workflows
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/certflow/certflow/activities"
 )
-
-// Registered workflow, signal and query names: API, never renamed.
-const (
-	CertificateWorkflowName = "Certificate"
-	OrderWorkflowName       = "Order"
-	IssuerWorkflowName      = "Issuer"
-
-	// SignalSpec carries a CertificateSpec: the controller sends it (with
-	// SignalWithStart) whenever the Certificate's generation changes or its
-	// target Secret changes.
-	SignalSpec = "spec"
-	// SignalRenew forces a renewal now, skipping any backoff. It takes no value.
-	SignalRenew = "renew"
-	// QueryStatus returns a CertificateStatus.
-	QueryStatus = "status"
-)
-
-// IssuerWorkflowID is the ID of the workflow that registers an issuer's ACME
-// account for one generation of one object (uid: an issuer deleted and made
-// again under its name starts at generation 1 anew):
-// "issuer/<kind>/<namespace>/<name>/<uid>/<generation>" (namespace empty for a
-// ClusterIssuer).
-func IssuerWorkflowID(ref activities.IssuerRef, uid string, generation int64) string {
-	return "issuer/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + uid + "/" + strconv.FormatInt(generation, 10)
-}
 
 // CertificateSpec is the controller's snapshot of a Certificate: the
 // workflow's own input type, not the CRD type, so CRD changes do not break
@@ -120,8 +94,8 @@ type OrderInput struct {
 	SecretVersion string
 	// Attempt counts the attempts at this revision, for the child's ID.
 	Attempt int
-	// Status is the Certificate's status when the order starts; the order
-	// updates its step and authorizations as it goes.
+	// Status is the Certificate's status when the order starts, which the
+	// order writes with its step when it starts and when it waits.
 	Status activities.CertificateStatus
 }
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -29,56 +28,36 @@ var (
 	day = 24 * time.Hour
 )
 
-// newEnv registers the workflows and a placeholder for every activity under
-// its registered name, so the mocks below can stand in for them.
+// newEnv registers the workflows and every activity, unimplemented, so that
+// the mocks below can stand in for them.
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Certificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
 	env.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: OrderWorkflowName})
 	env.RegisterWorkflowWithOptions(Issuer, workflow.RegisterOptions{Name: IssuerWorkflowName})
-	register := func(name string, fn any) {
-		env.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
-	}
-	register(activities.InspectSecretName, func(context.Context, activities.InspectSecretInput) (activities.InspectSecretResult, error) {
-		panic("mocked")
-	})
-	register(activities.BeginOrderName, func(context.Context, activities.BeginOrderInput) (activities.BeginOrderResult, error) {
-		panic("mocked")
-	})
-	register(activities.PresentName, func(context.Context, activities.PresentInput) (activities.PresentResult, error) { panic("mocked") })
-	register(activities.WaitPropagationName, func(context.Context, activities.WaitPropagationInput) (activities.WaitPropagationResult, error) {
-		panic("mocked")
-	})
-	register(activities.ValidateName, func(context.Context, activities.ValidateInput) (activities.ValidateResult, error) { panic("mocked") })
-	register(activities.FinalizeName, func(context.Context, activities.FinalizeInput) (activities.FinalizeResult, error) { panic("mocked") })
-	register(activities.StoreSecretName, func(context.Context, activities.StoreSecretInput) (activities.StoreSecretResult, error) {
-		panic("mocked")
-	})
-	register(activities.CleanUpChallengesName, func(context.Context, activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) {
-		panic("mocked")
-	})
-	register(activities.RenewalInfoName, func(context.Context, activities.RenewalInfoInput) (activities.RenewalInfoResult, error) {
-		panic("mocked")
-	})
-	register(activities.EnsureAccountName, func(context.Context, activities.EnsureAccountInput) (activities.EnsureAccountResult, error) {
-		panic("mocked")
-	})
-	register(activities.UpdateCertificateStatusName, func(context.Context, activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
-		panic("mocked")
-	})
-	register(activities.UpdateIssuerStatusName, func(context.Context, activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) {
-		panic("mocked")
-	})
+	activities.Register(env, activities.Unimplemented()...)
 	registerPermits(env) // limiter_test.go: every permit at once, unless a test mocks them
+	on(env, activities.EnsurePendingKey, mock.Anything).Return(pendingKey, nil).Maybe()
 	t.Cleanup(func() { env.AssertExpectations(t) })
 	return env
+}
+
+// pendingKey is what EnsurePendingKey returns for every issuance in these
+// tests.
+var pendingKey = activities.EnsurePendingKeyResult{
+	Secret: "web-certflow-pending-key", PublicKeySHA256: "00ff", CSR: []byte("csr"), IssuerType: activities.IssuerTypeACME,
+}
+
+// on mocks activity a for inputs that match in (mock.Anything for any).
+func on[In, Out any](env *testsuite.TestWorkflowEnvironment, a activities.Activity[In, Out], in any) *testsuite.MockCallWrapper {
+	return env.OnActivity(a.Name(), mock.Anything, in)
 }
 
 // statuses records every status the workflow writes.
 func statuses(env *testsuite.TestWorkflowEnvironment) *[]activities.CertificateStatus {
 	var written []activities.CertificateStatus
-	env.OnActivity(activities.UpdateCertificateStatusName, mock.Anything, mock.Anything).Return(
+	on(env, activities.UpdateCertificateStatus, mock.Anything).Return(
 		func(_ context.Context, st activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
 			written = append(written, st)
 			return activities.UpdateCertificateStatusResult{}, nil
@@ -93,29 +72,29 @@ func issuance(env *testsuite.TestWorkflowEnvironment, serial string, by activiti
 	authz := activities.Authorization{URL: "https://ca/authz/1", Identifier: "web.certflow.test", Status: "pending",
 		Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
 	var began activities.BeginOrderInput
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == by })).Return(
+	on(env, activities.BeginOrder, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == by })).Return(
 		func(_ context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 			began = in
 			return activities.BeginOrderResult{
-				OrderURL: "https://ca/order/" + serial, Status: "pending", PendingKeySecret: "web-certflow-pending-key",
+				OrderURL: "https://ca/order/" + serial, Status: "pending", NewOrder: true,
 				Authorizations: []activities.Authorization{authz},
 			}, nil
 		}).Once()
-	records := []activities.PresentedRecord{{FQDN: authz.Challenge.FQDN, Value: "v", Zone: "certflow.test."}}
-	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
-	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1, Visible: true}, nil).Once()
+	presented := []activities.Presented{{Identifier: authz.Identifier, Challenge: authz.Challenge, Zone: "certflow.test."}}
+	on(env, activities.Present, mock.Anything).Return(activities.PresentResult{Presented: presented}, nil).Once()
+	on(env, activities.WaitPropagation, mock.Anything).Return(activities.WaitPropagationResult{Checks: 1, Visible: true}, nil).Once()
 	valid := authz
 	valid.Status = "valid"
-	env.OnActivity(activities.ValidateName, mock.Anything, mock.Anything).Return(activities.ValidateResult{Authorizations: []activities.Authorization{valid}}, nil).Once()
-	env.OnActivity(activities.FinalizeName, mock.Anything, mock.Anything).Return(
+	on(env, activities.Validate, mock.Anything).Return(activities.ValidateResult{Authorizations: []activities.Authorization{valid}}, nil).Once()
+	on(env, activities.Finalize, mock.Anything).Return(
 		func(context.Context, activities.FinalizeInput) (activities.FinalizeResult, error) {
 			now := env.Now()
 			return activities.FinalizeResult{ChainPEM: "chain-" + serial, Issued: activities.Issued{
 				NotBefore: now, NotAfter: now.Add(90 * day), Serial: serial, ARICertID: "aki." + serial,
 			}}, nil
 		}).Once()
-	env.OnActivity(activities.StoreSecretName, mock.Anything, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv-" + serial}, nil).Once()
-	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: by, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+	on(env, activities.StoreSecret, mock.Anything).Return(activities.StoreSecretResult{ResourceVersion: "rv-" + serial}, nil).Once()
+	on(env, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: cert, Issuer: by, Presented: presented}).Return(activities.CleanUpChallengesResult{}, nil).Once()
 	return &began
 }
 
@@ -149,10 +128,10 @@ func lastCondition(written []activities.CertificateStatus, typ string) activitie
 func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 	issuance(env, "01", issuer)
-	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 
 	start := env.Now()
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
@@ -171,7 +150,7 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	}
 	// The order wrote its first step; each later one rides along with its
 	// activity (orderSteps checks them).
-	if st := (*written)[0]; st.Step != stepOrdering || lastCondition(*written, condIssuing).Status == "" {
+	if st := (*written)[0]; st.Step != activities.StepOrdering || lastCondition(*written, condIssuing).Status == "" {
 		t.Fatalf("first status written %+v, want the ordering step", st)
 	}
 
@@ -179,12 +158,12 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	// the order (ARI "replaces").
 	env2 := newEnv(t)
 	written2 := statuses(env2)
-	env2.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
+	env2.OnActivity(activities.InspectSecret.Name(), mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
 		State: activities.SecretCurrent, ResourceVersion: "rv-01", Issued: next.State.Issued,
 	}, nil).Once()
 	env2.SetStartTime(env.Now())
 	began := issuance(env2, "02", issuer)
-	env2.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	env2.OnActivity(activities.RenewalInfo.Name(), mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	env2.ExecuteWorkflow(Certificate, next)
 	if after := continuedWith(t, env2); after.State.Revision != 2 || after.State.Issued.Serial != "02" {
 		t.Fatalf("state after renewal: %+v", after.State)
@@ -204,9 +183,9 @@ func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
 		t.Run(retryAfter.String(), func(t *testing.T) {
 			env := newEnv(t)
 			written := statuses(env)
-			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+			on(env, activities.InspectSecret, mock.Anything).Return(
 				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), Detail: "too many new orders"})).Once()
 
@@ -244,9 +223,9 @@ func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
 			env := newEnv(t)
 			statuses(env)
 			start := env.Now()
-			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+			on(env, activities.InspectSecret, mock.Anything).Return(
 				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), RefusedAt: start.Add(tc.refusedAt)})).Once()
 
@@ -263,9 +242,9 @@ func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
 func TestRenewSignalSkipsTheBackoff(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("no solver for web.certflow.test", activities.ErrTypeConfig, nil)).Once()
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRenew, nil) }, 10*time.Second)
 
@@ -283,7 +262,7 @@ func TestRenewSignalSkipsTheBackoff(t *testing.T) {
 func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
+	on(env, activities.InspectSecret, mock.Anything).Return(activities.InspectSecretResult{
 		State: activities.SecretConflict, Reason: "Secret web-tls belongs to Certificate default/other",
 	}, nil).Once()
 	// A day later the user points the Certificate at another Secret.
@@ -303,18 +282,19 @@ func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
 	// BeginOrder was never mocked: any attempt to issue fails the test.
 }
 
-func TestCancellationCleansUpPresentedRecords(t *testing.T) {
+func TestCancellationCleansUpPresentedResponses(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	records := []activities.PresentedRecord{{FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{
+	presented := []activities.Presented{{Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}}
+	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{
 		Authorizations: []activities.Authorization{{URL: "a", Status: "pending", Challenge: activities.Challenge{Type: "dns-01"}}},
 	}, nil).Once()
-	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(activities.PresentResult{Records: records}, nil).Once()
-	env.OnActivity(activities.WaitPropagationName, mock.Anything, mock.Anything).After(time.Hour).Return(activities.WaitPropagationResult{}, nil).Maybe()
-	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: records}).Return(activities.CleanUpChallengesResult{}, nil).Once()
+	on(env, activities.Present, mock.Anything).Return(activities.PresentResult{Presented: presented}, nil).Once()
+	on(env, activities.WaitPropagation, mock.Anything).After(time.Hour).Return(activities.WaitPropagationResult{}, nil).Maybe()
+	on(env, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: cert, Issuer: issuer, Presented: presented}).
+		Return(activities.CleanUpChallengesResult{}, nil).Once()
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
 
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
@@ -326,12 +306,12 @@ func TestCancellationCleansUpPresentedRecords(t *testing.T) {
 func TestIssuerReportsItsAccount(t *testing.T) {
 	env := newEnv(t)
 	ref := activities.IssuerRef{Kind: "ClusterIssuer", Name: "pebble"}
-	env.OnActivity(activities.EnsureAccountName, mock.Anything, mock.Anything).Return(activities.EnsureAccountResult{},
+	on(env, activities.EnsureAccount, mock.Anything).Return(activities.EnsureAccountResult{},
 		errors.New("acme: connecting to https://127.0.0.1:1/dir: connection refused")).Times(5) // the activity's own retries
-	env.OnActivity(activities.EnsureAccountName, mock.Anything, mock.Anything).Return(activities.EnsureAccountResult{
+	on(env, activities.EnsureAccount, mock.Anything).Return(activities.EnsureAccountResult{
 		AccountURL: "https://ca/acct/1", Generation: 3}, nil).Once()
 	var written []activities.IssuerStatus
-	env.OnActivity(activities.UpdateIssuerStatusName, mock.Anything, mock.Anything).Return(
+	on(env, activities.UpdateIssuerStatus, mock.Anything).Return(
 		func(_ context.Context, st activities.IssuerStatus) (activities.UpdateIssuerStatusResult, error) {
 			written = append(written, st)
 			return activities.UpdateIssuerStatusResult{}, nil
@@ -348,14 +328,14 @@ func TestIssuerReportsItsAccount(t *testing.T) {
 func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 	issuance(env, "01", issuer)
-	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	// Sent before the Secret existed, delivered after the store: the look
 	// again finds the version the workflow wrote.
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"}, nil).Once()
 
 	start := env.Now()
@@ -369,12 +349,12 @@ func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T
 func TestADeletedSecretStartsANewCycle(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 	issuance(env, "01", issuer)
-	env.OnActivity(activities.RenewalInfoName, mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 
 	start := env.Now()
@@ -394,9 +374,9 @@ func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
 	backup := activities.IssuerRef{Kind: "ClusterIssuer", Name: "backup"}
 	spec := spec1
 	spec.FallbackIssuers = []activities.IssuerRef{backup}
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == issuer })).Return(
+	on(env, activities.BeginOrder, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == issuer })).Return(
 		activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("rejectedIdentifier: policy forbids", activities.ErrTypeACMEPermanent, nil)).Once()
 
 	start := env.Now()
@@ -412,10 +392,10 @@ func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
 	// The next run orders from the backup and records who issued.
 	env2 := newEnv(t)
 	written2 := statuses(env2)
-	env2.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	env2.OnActivity(activities.InspectSecret.Name(), mock.Anything, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 	issuance(env2, "01", backup)
-	env2.OnActivity(activities.RenewalInfoName, mock.Anything, activities.RenewalInfoInput{Issuer: backup, ARICertID: "aki.01"}).Return(activities.RenewalInfoResult{}, nil)
+	env2.OnActivity(activities.RenewalInfo.Name(), mock.Anything, activities.RenewalInfoInput{Issuer: backup, ARICertID: "aki.01"}).Return(activities.RenewalInfoResult{}, nil)
 	env2.ExecuteWorkflow(Certificate, next)
 	after := continuedWith(t, env2)
 	if after.State.IssuedBy != backup || after.State.IssuerIndex != 0 {
@@ -440,9 +420,9 @@ func TestARateLimitFallsBackOnlyWhenItHoldsPastFallbackAfter(t *testing.T) {
 			statuses(env)
 			spec := spec1
 			spec.FallbackIssuers = []activities.IssuerRef{{Kind: "ClusterIssuer", Name: "backup"}}
-			env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+			on(env, activities.InspectSecret, mock.Anything).Return(
 				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-			env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(tc.retryAfter.Seconds())})).Once()
 			start := env.Now()
@@ -464,9 +444,9 @@ func TestRetryBackoffFromTheSpec(t *testing.T) {
 	statuses(env)
 	spec := spec1
 	spec.Backoff = Backoff{Initial: 5 * time.Minute, Max: time.Hour}
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(activities.BeginOrderResult{},
+	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("no solver", activities.ErrTypeConfig, nil)).Once()
 	start := env.Now()
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
@@ -491,16 +471,16 @@ func TestBackoffDoublesUpToItsMaximum(t *testing.T) {
 func TestAFailedPresentStillCleansUpWhatItMayHaveMade(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	env.OnActivity(activities.InspectSecretName, mock.Anything, mock.Anything).Return(
+	on(env, activities.InspectSecret, mock.Anything).Return(
 		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
 	authz := activities.Authorization{URL: "a", Status: "pending", Challenge: activities.Challenge{
 		Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 2}}
-	env.OnActivity(activities.BeginOrderName, mock.Anything, mock.Anything).Return(
+	on(env, activities.BeginOrder, mock.Anything).Return(
 		activities.BeginOrderResult{Authorizations: []activities.Authorization{authz}}, nil).Once()
-	env.OnActivity(activities.PresentName, mock.Anything, mock.Anything).Return(
+	on(env, activities.Present, mock.Anything).Return(
 		activities.PresentResult{}, errors.New("rfc2136: adding TXT: i/o timeout")).Times(5)
-	env.OnActivity(activities.CleanUpChallengesName, mock.Anything, activities.CleanUpChallengesInput{Issuer: issuer, Records: []activities.PresentedRecord{
-		{FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 2},
+	on(env, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: cert, Issuer: issuer, Presented: []activities.Presented{
+		{Challenge: authz.Challenge},
 	}}).Return(activities.CleanUpChallengesResult{}, nil).Once()
 
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})

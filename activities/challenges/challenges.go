@@ -1,55 +1,68 @@
-// Package challenges holds the DNS-01 activities of an issuance: Present
-// publishes the TXT records the CA asks for through the DNS provider of the
-// issuer's solver, WaitPropagation polls until every record is visible on its
-// zone's authoritative nameservers, and CleanUpChallenges removes them again.
+// Package challenges holds the challenge steps of an ACME issuance: Present
+// puts the response to each pending challenge where the CA will look,
+// WaitPropagation polls until every response is reachable there, and
+// CleanUpChallenges removes them again. Each challenge type does these its
+// own way behind Type (dns01 below); these activities find the issuer, check
+// the whole input before they change anything, and hand each challenge to
+// its type and solver.
 //
-// Provider credentials (a TSIG secret, an API token) are read from the
-// issuer's Secrets inside the activity and never enter an input, a result, an
-// error or a log line. What CleanUpChallenges needs travels through the
-// workflow in PresentedRecord, so it can run on any worker.
-//
-// This package must not import workflows.
+// What clean-up needs travels through the workflow in activities.Presented,
+// so any worker can remove what another presented. It must not import
+// workflows.
 package challenges
 
 import (
-	"errors"
-	"fmt"
+	"context"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/certflow/certflow/activities"
-	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
 )
 
-// DefaultPollInterval is the pause between two propagation checks. Records
-// made by RFC 2136 on the primary are usually visible at once, and every
-// second spent here is a second of time-to-issue, so it is short; the checks
-// are a handful of small DNS queries.
+// Type is one ACME challenge type ("dns-01").
+type Type interface {
+	// Solver builds the solver of the issuer's spec.acme.solvers[index]
+	// (index is in range), reading the credentials it needs. Its errors
+	// are configuration errors or retryable.
+	Solver(ctx context.Context, iss *issuers.Issuer, index int) (Solver, error)
+	// Reachable checks once whether the response is where the CA will look:
+	// "" when it is, else what is missing, for status.
+	Reachable(ctx context.Context, p activities.Presented) (missing string, err error)
+}
+
+// Solver presents and removes the responses of one of an issuer's solvers.
+// Both are idempotent: presenting again finds the response in place, and
+// removing one that is gone is fine. Only this response is removed: another
+// issuance's response for the same name stays.
+type Solver interface {
+	Present(ctx context.Context, p activities.Presented) (activities.Presented, error)
+	CleanUp(ctx context.Context, p activities.Presented) error
+}
+
+// DefaultPollInterval is the pause between two rounds of reachability
+// checks. Records made by RFC 2136 on the primary are usually visible at
+// once, and every second spent here is a second of time-to-issue, so it is
+// short; the checks are a handful of small DNS queries.
 const DefaultPollInterval = 500 * time.Millisecond
 
-// Activities publishes, watches and removes DNS-01 records.
+// Activities presents, watches and removes challenge responses.
 type Activities struct {
-	// Issuers reads the issuer (its solvers) and the Secrets its providers
-	// need, from the namespace the issuer may use.
-	Issuers *issuers.Loader
-	// Checker checks propagation (Resolvers, ResolversOnly, AuthoritativePort
-	// come from the worker's flags). Its Resolvers also answer the CNAME
-	// lookups of solvers with cnameStrategy Follow.
-	Checker *propagation.Checker
-	// PollInterval between propagation checks; DefaultPollInterval when 0.
+	// Issuers reads the issuer (its solvers) and the Secrets they need.
+	Issuers *issuers.Resolver
+	// Types are the challenge types certflow solves, by name ("dns-01").
+	Types map[string]Type
+	// PollInterval between rounds of reachability checks;
+	// DefaultPollInterval when 0.
 	PollInterval time.Duration
 }
 
-// Register registers the activities under their API names.
-func (a *Activities) Register(r interface {
-	RegisterActivityWithOptions(any, activity.RegisterOptions)
-}) {
-	r.RegisterActivityWithOptions(a.Present, activity.RegisterOptions{Name: activities.PresentName})
-	r.RegisterActivityWithOptions(a.WaitPropagation, activity.RegisterOptions{Name: activities.WaitPropagationName})
-	r.RegisterActivityWithOptions(a.CleanUpChallenges, activity.RegisterOptions{Name: activities.CleanUpChallengesName})
+// Bindings are the activities with their implementations, to register.
+func (a *Activities) Bindings() []activities.Binding {
+	return []activities.Binding{
+		activities.Present.Bind(a.Present),
+		activities.WaitPropagation.Bind(a.WaitPropagation),
+		activities.CleanUpChallenges.Bind(a.CleanUpChallenges),
+	}
 }
 
 func (a *Activities) pollInterval() time.Duration {
@@ -59,20 +72,42 @@ func (a *Activities) pollInterval() time.Duration {
 	return DefaultPollInterval
 }
 
-// configError is a problem a user must fix in the issuer: retrying cannot help.
-func configError(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeConfig, nil)
+// solvers builds the solvers of one issuer as the responses ask for them,
+// each once per activity call. Nothing is kept between calls: a changed
+// issuer or Secret takes effect at the next attempt.
+type solvers struct {
+	a     *Activities
+	iss   *issuers.Issuer
+	built map[int]Solver
 }
 
-// wrap adds context to err, once, keeping its classification: Temporal reads
-// only the outermost error, so a non-retryable ApplicationError (from
-// issuers.Loader, or made here) is rebuilt around the longer message instead
-// of being hidden inside a plain wrapped error that would be retried.
-func wrap(err error, format string, args ...any) error {
-	prefix := fmt.Sprintf(format, args...)
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.NonRetryable() {
-		return temporal.NewNonRetryableApplicationError(prefix+": "+app.Message(), app.Type(), app.Unwrap())
+func (a *Activities) solvers(ctx context.Context, ref activities.IssuerRef) (*solvers, error) {
+	iss, err := a.Issuers.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("%s: %w", prefix, err)
+	if iss.Spec.ACME == nil {
+		return nil, activities.ConfigError("%s is not an ACME issuer: it has no solvers", ref)
+	}
+	return &solvers{a: a, iss: iss, built: map[int]Solver{}}, nil
+}
+
+// of returns the solver of a challenge.
+func (s *solvers) of(ctx context.Context, c activities.Challenge) (Solver, error) {
+	if sv, ok := s.built[c.Solver]; ok {
+		return sv, nil
+	}
+	typ, ok := s.a.Types[c.Type]
+	if !ok {
+		return nil, activities.ConfigError("challenge type %s is not supported", c.Type)
+	}
+	if n := len(s.iss.Spec.ACME.Solvers); c.Solver < 0 || c.Solver >= n {
+		return nil, activities.ConfigError("%s has no solver %d (it has %d): the issuer changed during the issuance", s.iss.Ref, c.Solver, n)
+	}
+	sv, err := typ.Solver(ctx, s.iss, c.Solver)
+	if err != nil {
+		return nil, err
+	}
+	s.built[c.Solver] = sv
+	return sv, nil
 }

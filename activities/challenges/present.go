@@ -4,151 +4,108 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
-	certflowdns "github.com/certflow/certflow/activities/dns"
 )
 
-// Present publishes the DNS-01 TXT record of every authorization that is not
-// valid yet, through the provider of the solver the authorization names. It
-// checks the whole input first (challenge types, solvers, credentials), so a
-// configuration problem fails before any record is made. Providers' Present
-// is idempotent, so a retried Present finds its records again. When one
-// record fails, those made by this call are removed before returning: the
-// workflow learns only of records in a result, and cleans up only those.
+// Present presents the challenge of every authorization that is not valid
+// yet, through the solver the challenge names. It checks the whole input
+// first (challenge types, solvers, credentials), so a configuration problem
+// fails before anything is made. Solvers are idempotent, so a retried
+// Present finds its responses again. When one fails, those made by this call
+// are removed before it returns: the workflow cleans up what a result names,
+// and, after a failure, what the authorizations name.
 func (a *Activities) Present(ctx context.Context, in activities.PresentInput) (activities.PresentResult, error) {
-	var todo []activities.Authorization
-	for _, az := range in.Authorizations {
-		if az.Status == "valid" {
-			continue
-		}
-		switch az.Challenge.Type {
-		case "dns-01":
-			todo = append(todo, az)
-		case "http-01":
-			return activities.PresentResult{}, configError("%s: authorization for %s: http01 solver not supported yet", in.Certificate, az.Identifier)
-		default:
-			return activities.PresentResult{}, configError("%s: authorization for %s: challenge type %q is not supported", in.Certificate, az.Identifier, az.Challenge.Type)
-		}
-	}
+	todo := activities.PresentedOf(slices.DeleteFunc(slices.Clone(in.Authorizations), func(az activities.Authorization) bool {
+		return az.Status == "valid"
+	}))
 	if len(todo) == 0 {
 		return activities.PresentResult{}, nil
 	}
 	set, err := a.solvers(ctx, in.Issuer)
 	if err != nil {
-		return activities.PresentResult{}, wrap(err, "presenting challenges of %s", in.Certificate)
+		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
 	}
-
 	type plan struct {
-		rec    activities.PresentedRecord
-		solver *solver
+		p      activities.Presented
+		solver Solver
 	}
-	var plans []plan
-	seen := map[[2]string]bool{}
-	for _, az := range todo {
-		sv, err := set.get(ctx, az.Challenge.Solver)
+	plans := make([]plan, 0, len(todo))
+	for _, p := range todo {
+		sv, err := set.of(ctx, p.Challenge)
 		if err != nil {
-			return activities.PresentResult{}, wrap(err, "presenting the challenge for %s", az.Identifier)
+			return activities.PresentResult{}, activities.Wrap(err, "presenting the %s challenge for %s", p.Type, p.Identifier)
 		}
-		rec := activities.PresentedRecord{FQDN: challengeFQDN(az), Value: az.Challenge.Value, Solver: sv.index}
-		if rec.Value == "" {
-			return activities.PresentResult{}, fmt.Errorf("presenting the challenge for %s: the authorization carries no record value", az.Identifier)
+		if p.Value == "" {
+			return activities.PresentResult{}, fmt.Errorf("presenting the %s challenge for %s: the authorization carries no response", p.Type, p.Identifier)
 		}
-		if key := [2]string{rec.FQDN, rec.Value}; !seen[key] {
-			seen[key] = true
-			plans = append(plans, plan{rec: rec, solver: sv})
-		}
+		plans = append(plans, plan{p: p, solver: sv})
 	}
 
 	var res activities.PresentResult
-	for _, p := range plans {
-		zone, err := a.present(ctx, p.solver, p.rec)
+	for _, pl := range plans {
+		done, err := pl.solver.Present(ctx, pl.p)
 		if err != nil {
-			a.undo(ctx, set, res.Records)
+			a.undo(ctx, set, res.Presented)
 			return activities.PresentResult{}, err
 		}
-		p.rec.Zone = zone
-		res.Records = append(res.Records, p.rec)
-		activity.GetLogger(ctx).Info("presented TXT record", "fqdn", p.rec.FQDN, "zone", zone)
+		res.Presented = append(res.Presented, done)
+		activity.GetLogger(ctx).Info("presented challenge", "type", done.Type, "fqdn", done.FQDN, "zone", done.Zone)
 	}
 	return res, nil
 }
 
-func (a *Activities) present(ctx context.Context, sv *solver, rec activities.PresentedRecord) (string, error) {
-	target, err := a.target(ctx, sv, rec.FQDN)
-	if err != nil {
-		return "", wrap(err, "presenting TXT for %s", rec.FQDN)
-	}
-	zone, err := sv.provider.Present(ctx, certflowdns.TXT{FQDN: target, Value: rec.Value})
-	if err != nil {
-		return "", fmt.Errorf("presenting TXT for %s: %w", rec.FQDN, err)
-	}
-	return zone, nil
-}
-
-// target is where the record is written: the CA's name, or with cnameStrategy
-// Follow the end of its CNAME chain.
-func (a *Activities) target(ctx context.Context, sv *solver, fqdn string) (string, error) {
-	if !sv.follow {
-		return fqdn, nil
-	}
-	return a.followCNAME(ctx, fqdn)
-}
-
-// undo removes the records a failed Present made, on a context of its own
-// (the activity's may be what failed). Its own failure is only logged: the
-// error that matters is the one Present returns.
-func (a *Activities) undo(ctx context.Context, set *solvers, records []activities.PresentedRecord) {
-	if len(records) == 0 {
+// undo removes what a failed Present made, on a context of its own (the
+// activity's may be what failed). Its own failure is only logged: the error
+// that matters is the one Present returns.
+func (a *Activities) undo(ctx context.Context, set *solvers, made []activities.Presented) {
+	if len(made) == 0 {
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	for _, rec := range records {
-		if err := a.cleanUp(cctx, set, rec); err != nil {
-			activity.GetLogger(ctx).Warn("removing a record after a failed present", "fqdn", rec.FQDN, "zone", rec.Zone, "error", err)
+	for _, p := range made {
+		if err := a.cleanUp(cctx, set, p); err != nil {
+			activity.GetLogger(ctx).Warn("removing a challenge response after a failed present", "fqdn", p.FQDN, "zone", p.Zone, "error", err)
 		}
 	}
 }
 
-// CleanUpChallenges removes every record (this value only: another issuance
-// may have its own value at the same name). A record that is gone already is
-// fine. It tries all records and returns their errors joined: retryable when
-// any of them may pass on a retry, non-retryable when all need a user.
+// CleanUpChallenges removes every presented response (this value only:
+// another issuance may have its own at the same name). One that is gone
+// already is fine. It tries them all and returns their errors joined:
+// retryable when any of them may pass on a retry, non-retryable when all
+// need a user.
 func (a *Activities) CleanUpChallenges(ctx context.Context, in activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) {
-	if len(in.Records) == 0 {
+	if len(in.Presented) == 0 {
 		return activities.CleanUpChallengesResult{}, nil
 	}
 	set, err := a.solvers(ctx, in.Issuer)
 	if err != nil {
-		return activities.CleanUpChallengesResult{}, wrap(err, "removing challenge records")
+		return activities.CleanUpChallengesResult{}, activities.Wrap(err, "removing challenge responses")
 	}
 	var errs []error
-	for _, rec := range in.Records {
-		if err := a.cleanUp(ctx, set, rec); err != nil {
+	for _, p := range in.Presented {
+		if err := a.cleanUp(ctx, set, p); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return activities.CleanUpChallengesResult{}, joined(errs, len(in.Records))
+	return activities.CleanUpChallengesResult{}, joined(errs, len(in.Presented))
 }
 
-func (a *Activities) cleanUp(ctx context.Context, set *solvers, rec activities.PresentedRecord) error {
-	sv, err := set.get(ctx, rec.Solver)
-	if err != nil {
-		return wrap(err, "removing TXT for %s", rec.FQDN)
+func (a *Activities) cleanUp(ctx context.Context, set *solvers, p activities.Presented) error {
+	sv, err := set.of(ctx, p.Challenge)
+	if err == nil {
+		err = sv.CleanUp(ctx, p)
 	}
-	target, err := a.target(ctx, sv, rec.FQDN)
 	if err != nil {
-		return wrap(err, "removing TXT for %s", rec.FQDN)
-	}
-	if err := sv.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: rec.Value}); err != nil {
-		return fmt.Errorf("removing TXT for %s: %w", rec.FQDN, err)
+		return activities.Wrap(err, "removing the %s challenge for %s", p.Type, p.Identifier)
 	}
 	return nil
 }
@@ -172,17 +129,9 @@ func joined(errs []error, total int) error {
 	if len(errs) == 1 && permanent {
 		return errs[0]
 	}
-	prefix := fmt.Sprintf("removing %d of %d challenge records", len(errs), total)
+	prefix := fmt.Sprintf("removing %d of %d challenge responses", len(errs), total)
 	if permanent {
-		return temporal.NewNonRetryableApplicationError(prefix+": "+strings.Join(msgs, "; "), activities.ErrTypeConfig, nil)
+		return activities.ConfigError("%s: %s", prefix, strings.Join(msgs, "; "))
 	}
 	return fmt.Errorf("%s: %w", prefix, errors.Join(errs...))
-}
-
-// challengeFQDN is the name the CA looks up, with the trailing dot.
-func challengeFQDN(az activities.Authorization) string {
-	if az.Challenge.FQDN != "" {
-		return dns.Fqdn(az.Challenge.FQDN)
-	}
-	return "_acme-challenge." + dns.Fqdn(az.Identifier)
 }

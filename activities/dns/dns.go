@@ -1,10 +1,17 @@
-// Package dns defines what a DNS-01 provider does for certflow's activities:
-// make sure a TXT record exists (Present) and that it is gone (CleanUp), both
-// idempotent, so a retried activity finds what an earlier attempt made. One
-// folder per provider implements it. Providers must not import workflows.
+// Package dns defines what a DNS-01 provider does for certflow: make sure a
+// TXT record exists (Present) and that it is gone (CleanUp), both idempotent,
+// so that a retried activity finds what an earlier attempt made. One folder
+// per provider implements it and offers a Kind, which builds the provider
+// from an issuer's dns01 solver; the registry of kinds is in
+// activities/challenges/dns01. Providers must not import workflows.
 package dns
 
-import "context"
+import (
+	"context"
+	"errors"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
 
 // TXT is one challenge record.
 type TXT struct {
@@ -17,11 +24,54 @@ type TXT struct {
 }
 
 // Provider creates and removes challenge TXT records in one DNS service.
+// Errors that no retry can mend (a refused key, a zone the service does not
+// hold) are marked Permanent; any other error may pass on a retry.
 type Provider interface {
 	// Present makes sure the record exists and returns the zone it was made
-	// in. A record that exists already is left as it is.
+	// in. A record that exists already is left as it is; other values at
+	// the same name stay.
 	Present(ctx context.Context, rec TXT) (zone string, err error)
 	// CleanUp makes sure the record (this value only) is gone. A record that
 	// is gone already is not an error.
 	CleanUp(ctx context.Context, rec TXT) error
+}
+
+// Kind is one kind of provider, as an issuer's dns01 solver configures it.
+type Kind struct {
+	// Name is the field of the dns01 solver that configures it ("rfc2136").
+	Name string
+	// Configured says whether the solver uses this kind.
+	Configured func(solver *certflowv1.ACMEChallengeSolverDNS01) bool
+	// New builds the provider from the solver, with the credentials its
+	// Secrets hold. A configuration it refuses is a Permanent error; the
+	// errors of Credentials are passed on as they are.
+	New func(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, creds Credentials) (Provider, error)
+}
+
+// Credentials reads the Secrets a solver refers to, from the one namespace
+// its issuer may read them from. A Secret or key that is missing is a
+// configuration error; the error never holds a Secret's data.
+type Credentials interface {
+	SecretValue(ctx context.Context, name, key string) ([]byte, error)
+}
+
+// permanent is an error no retry can mend.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// Permanent marks err as one that no retry can mend: a user must fix the
+// configuration (or the DNS service's).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err}
+}
+
+// IsPermanent says whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
 }

@@ -23,9 +23,9 @@ type readSecret struct {
 	at     time.Time
 }
 
-// Secret reads a Secret by name, from the credentials read within the last
+// secret reads a Secret by name, from the credentials read within the last
 // CredentialsTTL when it is one of them.
-func (l *Loader) Secret(ctx context.Context, nn types.NamespacedName) (*corev1.Secret, error) {
+func (l *Resolver) secret(ctx context.Context, nn types.NamespacedName) (*corev1.Secret, error) {
 	now := time.Now()
 	if s, ok := l.credentials.get(nn, now, l.CredentialsTTL); ok {
 		return s, nil

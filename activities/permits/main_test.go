@@ -81,7 +81,7 @@ func testContext(t *testing.T) context.Context {
 
 // newActivities are the activities as the worker builds them, on taskQueue.
 func newActivities(taskQueue string) *permits.Activities {
-	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Issuers: &issuers.Loader{Client: kube}}
+	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Issuers: &issuers.Resolver{Client: kube}}
 }
 
 // acmeSpec is an ACME issuer's spec with the given budgets.

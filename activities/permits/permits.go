@@ -17,7 +17,6 @@ import (
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/activities"
@@ -34,18 +33,18 @@ type Activities struct {
 	Issuers Issuers
 }
 
-// Issuers reads an issuer; a missing one is a non-retryable
-// activities.ErrTypeIssuerNotFound. *issuers.Loader is one.
+// Issuers resolves an issuer; a missing one is a non-retryable
+// activities.ErrTypeIssuerNotFound. *issuers.Resolver is one.
 type Issuers interface {
-	Get(ctx context.Context, ref activities.IssuerRef) (*issuers.Issuer, error)
+	Resolve(ctx context.Context, ref activities.IssuerRef) (*issuers.Issuer, error)
 }
 
-// Register registers the activities under their API names.
-func (a *Activities) Register(r interface {
-	RegisterActivityWithOptions(any, activity.RegisterOptions)
-}) {
-	r.RegisterActivityWithOptions(a.RequestPermit, activity.RegisterOptions{Name: activities.RequestPermitName})
-	r.RegisterActivityWithOptions(a.ReportRateLimit, activity.RegisterOptions{Name: activities.ReportRateLimitName})
+// Bindings are the activities with their implementations, to register.
+func (a *Activities) Bindings() []activities.Binding {
+	return []activities.Binding{
+		activities.RequestPermit.Bind(a.RequestPermit),
+		activities.ReportRateLimit.Bind(a.ReportRateLimit),
+	}
 }
 
 // RequestPermit asks the issuer's limiter for a permit to create a new order
@@ -67,7 +66,7 @@ func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPer
 // permitRequest is what the limiter is asked: the request with the issuer's
 // budgets as they are now, or unlimited when the issuer has none.
 func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPermitInput) (_ activities.PermitRequest, unlimited bool, _ error) {
-	iss, err := a.Issuers.Get(ctx, in.Issuer)
+	iss, err := a.Issuers.Resolve(ctx, in.Issuer)
 	if err != nil {
 		return activities.PermitRequest{}, false, err
 	}
@@ -100,7 +99,7 @@ func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRa
 func (a *Activities) signalWithStart(ctx context.Context, issuer activities.IssuerRef, signal string, value any) (client.WorkflowRun, error) {
 	id := activities.LimiterWorkflowID(issuer)
 	return a.Temporal.SignalWithStartWorkflow(ctx, id, signal, value, a.limiterOptions(id),
-		activities.LimiterWorkflowName, activities.LimiterStartInput{Issuer: issuer})
+		activities.LimiterWorkflowName, activities.LimiterInput{Issuer: issuer})
 }
 
 // limiterOptions start the limiter, or find the one that runs.

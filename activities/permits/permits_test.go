@@ -11,30 +11,20 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdktemporal "go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/permits"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/workflows"
 )
 
-// call runs one activity by its registered name, as a worker would.
-func call[R any](t *testing.T, a *permits.Activities, name string, in any) (R, error) {
+// call runs one activity as a worker would.
+func call[In, Out any](t *testing.T, a *permits.Activities, act activities.Activity[In, Out], in In) (Out, error) {
 	t.Helper()
-	var res R
-	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
-	a.Register(env)
-	val, err := env.ExecuteActivity(name, in)
-	if err != nil {
-		return res, err
-	}
-	if err := val.Get(&res); err != nil {
-		t.Fatalf("decoding the result of %s: %v", name, err)
-	}
-	return res, nil
+	return activitytest.Run(t, a.Bindings(), act, in)
 }
 
 func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
@@ -46,7 +36,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 
 	var runs []string
 	for range 2 { // a retried activity signals again, into the same run
-		res, err := call[activities.RequestPermitResult](t, a, activities.RequestPermitName, in)
+		res, err := call(t, a, activities.RequestPermit, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,12 +53,12 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info := desc.WorkflowExecutionInfo; info.Type.GetName() != workflows.LimiterWorkflowName ||
+	if info := desc.WorkflowExecutionInfo; info.Type.GetName() != activities.LimiterWorkflowName ||
 		info.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.TaskQueue != activities.LimiterTaskQueue(a.TaskQueue) {
 		t.Fatalf("limiter %s, %s, on %s", info.Type.GetName(), info.Status, info.TaskQueue)
 	}
 
-	var started activities.LimiterStartInput
+	var started activities.LimiterInput
 	var requests []activities.PermitRequest
 	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(ref), runs[0], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -114,7 +104,7 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 	ctx := testContext(t)
 	a := newActivities(unique("no-worker"))
 	self := createIssuer(t, "self", certflowv1.IssuerSpec{SelfSigned: &certflowv1.SelfSignedIssuer{}})
-	res, err := call[activities.RequestPermitResult](t, a, activities.RequestPermitName, activities.RequestPermitInput{Issuer: self, RequesterWorkflowID: "w", RequesterRunID: "r"})
+	res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Issuer: self, RequesterWorkflowID: "w", RequesterRunID: "r"})
 	if err != nil || !res.Unlimited {
 		t.Fatalf("a self-signed issuer: %+v, %v; want unlimited", res, err)
 	}
@@ -124,7 +114,7 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 	}
 
 	missing := activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: unique("missing")}
-	_, err = call[activities.RequestPermitResult](t, a, activities.RequestPermitName, activities.RequestPermitInput{Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
+	_, err = call(t, a, activities.RequestPermit, activities.RequestPermitInput{Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
 	var app *sdktemporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != activities.ErrTypeIssuerNotFound || !app.NonRetryable() {
 		t.Fatalf("a missing issuer: %v, want a non-retryable %s", err, activities.ErrTypeIssuerNotFound)
@@ -138,7 +128,7 @@ func requester(ctx workflow.Context, issuer activities.IssuerRef) ([]activities.
 	in := activities.RequestPermitInput{Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID, Names: []string{run.ID + ".example.com"}}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
 	for range 2 {
-		if err := workflow.ExecuteActivity(actx, activities.RequestPermitName, in).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -159,9 +149,9 @@ func startWorker(t *testing.T) *permits.Activities {
 	a := newActivities(unique("permits"))
 	w := worker.New(temporal, a.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(requester, workflow.RegisterOptions{Name: "Requester"})
-	a.Register(w)
+	activities.Register(w, a.Bindings()...)
 	limiters := worker.New(temporal, activities.LimiterTaskQueue(a.TaskQueue), worker.Options{})
-	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: workflows.LimiterWorkflowName})
+	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 	for _, w := range []worker.Worker{w, limiters} {
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
@@ -208,7 +198,7 @@ func TestAReportedRateLimitHoldsThePermits(t *testing.T) {
 	a := startWorker(t)
 	ref := createIssuer(t, "limited", acmeSpec(nil))
 	until := time.Now().Add(2 * time.Hour).Truncate(time.Second)
-	_, err := call[activities.ReportRateLimitResult](t, a, activities.ReportRateLimitName, activities.ReportRateLimitInput{
+	_, err := call(t, a, activities.ReportRateLimit, activities.ReportRateLimitInput{
 		Issuer: ref, Until: until, Detail: "too many new orders (300) from this account in the last 3h0m0s", Names: []string{"x.example.com"},
 	})
 	if err != nil {

@@ -84,7 +84,7 @@ func TestInspectSecret(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res, err := execute[activities.InspectSecretResult](t, e, activities.InspectSecretName, activities.InspectSecretInput{
+			res, err := execute(t, e, activities.InspectSecret, activities.InspectSecretInput{
 				Certificate: activities.CertificateRef{Namespace: ns, Name: "app"}, Request: tc.req,
 			})
 			if err != nil {
@@ -129,7 +129,7 @@ func TestInspectAdoptsAMatchingSecretMadeByAnotherTool(t *testing.T) {
 			SecretName: "legacy-tls", SecretLabels: map[string]string{"team": "b"}},
 	}
 
-	res, err := execute[activities.InspectSecretResult](t, e, activities.InspectSecretName, in)
+	res, err := execute(t, e, activities.InspectSecret, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestInspectAdoptsAMatchingSecretMadeByAnotherTool(t *testing.T) {
 	}
 
 	// Now ours: the next inspection finds it current and writes nothing.
-	again, err := execute[activities.InspectSecretResult](t, e, activities.InspectSecretName, in)
+	again, err := execute(t, e, activities.InspectSecret, in)
 	if err != nil {
 		t.Fatal(err)
 	}

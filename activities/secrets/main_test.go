@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/internal/pki"
 	"github.com/certflow/certflow/internal/sandbox"
 )
@@ -55,23 +56,12 @@ func namespace(t *testing.T) string {
 }
 
 func env() *testsuite.TestActivityEnvironment {
-	var s testsuite.WorkflowTestSuite
-	e := s.NewTestActivityEnvironment()
-	(&Activities{Kube: kube}).Register(e)
-	return e
+	return activitytest.Env((&Activities{Kube: kube}).Bindings())
 }
 
-func execute[R any](t *testing.T, e *testsuite.TestActivityEnvironment, name string, in any) (R, error) {
+func execute[In, Out any](t *testing.T, e *testsuite.TestActivityEnvironment, a activities.Activity[In, Out], in In) (Out, error) {
 	t.Helper()
-	var res R
-	val, err := e.ExecuteActivity(name, in)
-	if err != nil {
-		return res, err
-	}
-	if err := val.Get(&res); err != nil {
-		t.Fatalf("decoding %s result: %v", name, err)
-	}
-	return res, nil
+	return activitytest.RunIn(t, e, a, in)
 }
 
 // testCA is a throwaway CA. Go gives a CA certificate a subject key ID and

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,12 +46,12 @@ type Activities struct {
 	Kube client.Client
 }
 
-// Register registers the activities under their API names.
-func (a *Activities) Register(r interface {
-	RegisterActivityWithOptions(any, activity.RegisterOptions)
-}) {
-	r.RegisterActivityWithOptions(a.InspectSecret, activity.RegisterOptions{Name: activities.InspectSecretName})
-	r.RegisterActivityWithOptions(a.StoreSecret, activity.RegisterOptions{Name: activities.StoreSecretName})
+// Bindings are the activities with their implementations, to register.
+func (a *Activities) Bindings() []activities.Binding {
+	return []activities.Binding{
+		activities.InspectSecret.Bind(a.InspectSecret),
+		activities.StoreSecret.Bind(a.StoreSecret),
+	}
 }
 
 // conflictError refuses to touch a Secret that is not this Certificate's to

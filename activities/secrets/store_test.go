@@ -35,7 +35,7 @@ func TestStoreThenInspect(t *testing.T) {
 		ChainPEM: c.chainPEM, CAPEM: ca.pem, Revision: 3,
 	}
 
-	stored, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, in)
+	stored, err := execute(t, e, activities.StoreSecret, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +75,12 @@ func TestStoreThenInspect(t *testing.T) {
 	}
 
 	// A retry after the write (the pending key gone) succeeds and writes nothing.
-	again, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, in)
+	again, err := execute(t, e, activities.StoreSecret, in)
 	if err != nil || again.ResourceVersion != stored.ResourceVersion {
 		t.Fatalf("retried store: %+v, %v; want success at resourceVersion %s", again, err, stored.ResourceVersion)
 	}
 
-	inspected, err := execute[activities.InspectSecretResult](t, e, activities.InspectSecretName,
+	inspected, err := execute(t, e, activities.InspectSecret,
 		activities.InspectSecretInput{Certificate: in.Certificate, Issuer: in.Issuer, Request: req})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestASecondIssuanceReplacesTheFirst(t *testing.T) {
 	cert := activities.CertificateRef{Namespace: ns, Name: "app"}
 	first := ca.issue(t, leafSpec{dnsNames: req.DNSNames, algorithm: pki.ECDSA})
 	pendingKey(t, ns, "app", first.keyPEM)
-	res, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, activities.StoreSecretInput{
+	res, err := execute(t, e, activities.StoreSecret, activities.StoreSecretInput{
 		Certificate: cert, Request: req, ChainPEM: first.chainPEM, CAPEM: ca.pem, Revision: 1,
 	})
 	if err != nil {
@@ -127,11 +127,11 @@ func TestASecondIssuanceReplacesTheFirst(t *testing.T) {
 	pendingKey(t, ns, "app", second.keyPEM)
 	in := activities.StoreSecretInput{Certificate: cert, Request: req, ChainPEM: second.chainPEM, Revision: 2,
 		ExpectResourceVersion: res.ResourceVersion}
-	if _, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, in); err == nil {
+	if _, err := execute(t, e, activities.StoreSecret, in); err == nil {
 		t.Fatal("stored over a Secret changed since its version was taken")
 	}
 	in.ExpectResourceVersion = s.ResourceVersion
-	if _, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, in); err != nil {
+	if _, err := execute(t, e, activities.StoreSecret, in); err != nil {
 		t.Fatal(err)
 	}
 	s = secret(t, ns, "app-tls")
@@ -193,7 +193,7 @@ func TestStoreNeverOverwritesSilently(t *testing.T) {
 			expect := tc.setup(t, ns)
 			before := secret(t, ns, "api-tls")
 			pendingKey(t, ns, "api", tc.pending)
-			_, err := execute[activities.StoreSecretResult](t, e, activities.StoreSecretName, activities.StoreSecretInput{
+			_, err := execute(t, e, activities.StoreSecret, activities.StoreSecretInput{
 				Certificate: activities.CertificateRef{Namespace: ns, Name: "api"}, Request: req,
 				ChainPEM: c.chainPEM, Revision: 1, ExpectResourceVersion: expect,
 			})

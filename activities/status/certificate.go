@@ -65,8 +65,15 @@ func (a *Activities) certificateStatus(in activities.CertificateStatus, now time
 		IssuedBy:               in.IssuedBy,
 		ObservedGeneration:     in.ObservedGeneration,
 	}
-	for _, az := range in.Authorizations {
-		st.Authorizations = append(st.Authorizations, certflowv1.AuthorizationStatus{
+	st.Authorizations = authorizations(in.Authorizations)
+	return st
+}
+
+// authorizations are the authorizations as status shows them; nil for none.
+func authorizations(in []activities.Authorization) []certflowv1.AuthorizationStatus {
+	var out []certflowv1.AuthorizationStatus
+	for _, az := range in {
+		out = append(out, certflowv1.AuthorizationStatus{
 			Identifier:    az.Identifier,
 			Wildcard:      az.Wildcard,
 			State:         az.Status,
@@ -74,7 +81,7 @@ func (a *Activities) certificateStatus(in activities.CertificateStatus, now time
 			Message:       truncate(az.Challenge.ValidateError, maxConditionMessage),
 		})
 	}
-	return st
+	return out
 }
 
 // conditions are the given conditions; one without a transition time (from a

@@ -45,7 +45,7 @@ func TestIssuerStatus(t *testing.T) {
 				AccountURL: "https://acme.certflow.test/acct/1", Email: "ops@certflow.test", KeySHA256: "abc123",
 				Event: &activities.Event{Type: "Normal", Reason: "ACMEAccountRegistered", Message: "registered " + tc.ref.Name},
 			}
-			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatusName, registered); err != nil {
+			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), registered); err != nil {
 				t.Fatal(err)
 			}
 			st := issuerStatus(t, tc.obj)
@@ -62,7 +62,7 @@ func TestIssuerStatus(t *testing.T) {
 			// A failure without an account keeps what is known of the account.
 			failed := activities.IssuerStatus{Issuer: tc.ref, Generation: gen,
 				Ready: activities.Condition{Type: "Ready", Status: "False", Reason: "Misconfigured", Message: "no email"}}
-			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatusName, failed); err != nil {
+			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), failed); err != nil {
 				t.Fatal(err)
 			}
 			st = issuerStatus(t, tc.obj)
@@ -76,7 +76,7 @@ func TestIssuerStatus(t *testing.T) {
 			bumpGeneration(t, tc.obj)
 			stale := registered
 			stale.Ready.Reason = "Stale"
-			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatusName, stale); err != nil {
+			if _, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), stale); err != nil {
 				t.Fatal(err)
 			}
 			if ready := meta.FindStatusCondition(issuerStatus(t, tc.obj).Conditions, "Ready"); ready.Reason != "Misconfigured" {

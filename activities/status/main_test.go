@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -56,10 +57,7 @@ func newActivities() *Activities {
 }
 
 func env() *testsuite.TestActivityEnvironment {
-	var s testsuite.WorkflowTestSuite
-	e := s.NewTestActivityEnvironment()
-	newActivities().Register(e)
-	return e
+	return activitytest.Env(newActivities().Bindings())
 }
 
 var namespaces atomic.Int32

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"go.temporal.io/sdk/activity"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,12 +41,12 @@ type EventRecorder interface {
 	Event(object runtime.Object, eventtype, reason, message string)
 }
 
-// Register registers the activities under their API names.
-func (a *Activities) Register(r interface {
-	RegisterActivityWithOptions(any, activity.RegisterOptions)
-}) {
-	r.RegisterActivityWithOptions(a.UpdateCertificateStatus, activity.RegisterOptions{Name: activities.UpdateCertificateStatusName})
-	r.RegisterActivityWithOptions(a.UpdateIssuerStatus, activity.RegisterOptions{Name: activities.UpdateIssuerStatusName})
+// Bindings are the activities with their implementations, to register.
+func (a *Activities) Bindings() []activities.Binding {
+	return []activities.Binding{
+		activities.UpdateCertificateStatus.Bind(a.UpdateCertificateStatus),
+		activities.UpdateIssuerStatus.Bind(a.UpdateIssuerStatus),
+	}
 }
 
 // workflowURL links the workflow in the Temporal Web UI:

@@ -41,7 +41,7 @@ func TestCertificateStatusIsWrittenWhole(t *testing.T) {
 		WorkflowID: "certificate/" + ns + "/web", IssuedBy: "ClusterIssuer/letsencrypt",
 		Event: &activities.Event{Type: "Warning", Reason: "Failed", Message: "attempt 1 failed: no TXT record found"},
 	}
-	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, first); err != nil {
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), first); err != nil {
 		t.Fatal(err)
 	}
 	got := getCertificate(t, ns, "web").Status
@@ -88,7 +88,7 @@ func TestCertificateStatusIsWrittenWhole(t *testing.T) {
 		},
 		Revision: 2, WorkflowID: first.WorkflowID,
 	}
-	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, second); err != nil {
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), second); err != nil {
 		t.Fatal(err)
 	}
 	got = getCertificate(t, ns, "web").Status
@@ -120,7 +120,7 @@ func TestTextTheAPIWouldRefuseIsMadeToFit(t *testing.T) {
 		Conditions:  []activities.Condition{{Type: "Ready", Status: "maybe", Reason: "not a reason", Message: long}},
 		Event:       &activities.Event{Type: "Odd", Reason: "", Message: long},
 	}
-	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, in); err != nil {
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), in); err != nil {
 		t.Fatal(err)
 	}
 	ready := meta.FindStatusCondition(getCertificate(t, ns, "odd").Status.Conditions, "Ready")
@@ -133,13 +133,13 @@ func TestTextTheAPIWouldRefuseIsMadeToFit(t *testing.T) {
 
 func TestStatusOfAGoneObjectIsNotAnError(t *testing.T) {
 	e := env()
-	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatusName, activities.CertificateStatus{
+	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), activities.CertificateStatus{
 		Certificate: activities.CertificateRef{Namespace: "default", Name: "gone"},
 		Conditions:  []activities.Condition{{Type: "Ready", Status: "False", Reason: "Pending"}},
 	}); err != nil {
 		t.Fatalf("certificate: %v", err)
 	}
-	if _, err := e.ExecuteActivity(activities.UpdateIssuerStatusName, activities.IssuerStatus{
+	if _, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), activities.IssuerStatus{
 		Issuer: activities.IssuerRef{Kind: "ClusterIssuer", Name: "gone"},
 		Ready:  activities.Condition{Type: "Ready", Status: "True", Reason: "ACMEAccountRegistered"},
 	}); err != nil {

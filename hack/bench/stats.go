@@ -98,16 +98,18 @@ func (m machineCPU) since(before machineCPU) string {
 		(m.busy - before.busy).Seconds(), (m.idle - before.idle).Seconds(), (m.steal - before.steal).Seconds())
 }
 
-// steps names the activities of an Order by the step they are. An Order of
-// version 3 runs all but two of them as local activities (see histories).
+// steps names the activities of an Order by the step they are. An Order
+// runs them as local activities, except a long wait for propagation (see
+// histories).
 var steps = []struct{ activity, step string }{
-	{activities.RequestPermitName, "permit"},
-	{activities.BeginOrderName, "order"},
-	{activities.PresentName, "present"},
-	{activities.WaitPropagationName, "propagate"},
-	{activities.ValidateName, "validate"},
-	{activities.FinalizeName, "finalize"},
-	{activities.StoreSecretName, "store"},
+	{activities.EnsurePendingKey.Name(), "key"},
+	{activities.RequestPermit.Name(), "permit"},
+	{activities.BeginOrder.Name(), "order"},
+	{activities.Present.Name(), "present"},
+	{activities.WaitPropagation.Name(), "propagate"},
+	{activities.Validate.Name(), "validate"},
+	{activities.Finalize.Name(), "finalize"},
+	{activities.StoreSecret.Name(), "store"},
 }
 
 // histories sums what the recorded workflow histories say about the run.
@@ -213,7 +215,7 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 				h.step[la.ActivityType] += la.ReplayTime.Sub(reached)
 				h.count[la.ActivityType]++
 				h.local[la.ActivityType] = true
-				if la.ActivityType != activities.CleanUpChallengesName { // it runs alongside the finalization
+				if la.ActivityType != activities.CleanUpChallenges.Name() { // it runs alongside the finalization
 					reached = la.ReplayTime
 				}
 			}

@@ -57,7 +57,7 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			}
 			fmt.Printf("  %5.2fs  %-26s %.2fs (local, in a workflow task)\n", reached.Sub(start).Seconds(), marker.ActivityType,
 				marker.ReplayTime.Sub(reached).Seconds())
-			if marker.ActivityType != activities.CleanUpChallengesName { // it runs alongside the finalization
+			if marker.ActivityType != activities.CleanUpChallenges.Name() { // it runs alongside the finalization
 				reached = marker.ReplayTime
 			}
 		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:

@@ -13,10 +13,11 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/certflow/certflow/activities/dns/dnsutil"
 )
 
 // Checker finds authoritative servers through Resolvers and asks them.
@@ -42,48 +43,46 @@ type Result struct {
 	Zone string
 }
 
-// maxCNAMEs bounds CNAME chains, as resolvers do, so a loop cannot hang a check.
-const maxCNAMEs = 8
-
 // Check asks whether the TXT record fqdn holds value everywhere it must.
 func (c *Checker) Check(ctx context.Context, fqdn, value string) (Result, error) {
 	if len(c.Resolvers) == 0 {
 		return Result{}, errors.New("propagation: no resolvers configured")
 	}
-	name := dns.Fqdn(fqdn)
-	for range maxCNAMEs {
-		target, err := c.cname(ctx, name)
-		if err != nil {
-			return Result{}, err
-		}
-		if target == "" {
-			break
-		}
-		name = target
+	resolvers := c.resolvers()
+	name, err := resolvers.FollowCNAMEs(ctx, fqdn)
+	if err != nil {
+		return Result{}, fmt.Errorf("propagation: %w", err)
 	}
 	if c.ResolversOnly {
-		return c.ask(ctx, c.Resolvers, name, value, "")
+		return c.ask(ctx, resolvers, name, value, "")
 	}
-	zone, err := c.zoneOf(ctx, name)
+	zone, err := resolvers.Zone(ctx, name)
+	if err != nil {
+		return Result{}, fmt.Errorf("propagation: %w", err)
+	}
+	servers, err := c.authoritative(ctx, resolvers, zone)
 	if err != nil {
 		return Result{}, err
 	}
-	servers, err := c.authoritative(ctx, zone)
-	if err != nil {
-		return Result{}, err
-	}
-	return c.ask(ctx, servers, name, value, zone)
+	return c.ask(ctx, dnsutil.Resolver{Servers: servers, Timeout: c.Timeout}, name, value, zone)
 }
 
-// ask queries each server for the TXT record without recursion.
-func (c *Checker) ask(ctx context.Context, servers []string, name, value, zone string) (Result, error) {
+func (c *Checker) resolvers() dnsutil.Resolver {
+	return dnsutil.Resolver{Servers: c.Resolvers, Recurse: true, Timeout: c.Timeout}
+}
+
+// ask queries each server for the TXT record, on its own: every one must
+// have the value.
+func (c *Checker) ask(ctx context.Context, servers dnsutil.Resolver, name, value, zone string) (Result, error) {
 	res := Result{Zone: zone}
-	for _, server := range servers {
-		resp, err := c.exchange(ctx, server, name, dns.TypeTXT, c.ResolversOnly)
+	for _, server := range servers.Servers {
+		one := servers
+		one.Servers = []string{server}
+		resp, err := one.Query(ctx, name, dns.TypeTXT)
 		if err != nil {
-			return Result{}, fmt.Errorf("propagation: asking %s for TXT %s: %w", server, name, err)
+			return Result{}, fmt.Errorf("propagation: %w", err)
 		}
-		if !hasTXT(resp, value) {
+		if !dnsutil.HasTXT(resp, value) {
 			res.Missing = append(res.Missing, server)
 		}
 	}
@@ -91,46 +90,9 @@ func (c *Checker) ask(ctx context.Context, servers []string, name, value, zone s
 	return res, nil
 }
 
-func hasTXT(resp *dns.Msg, value string) bool {
-	for _, rr := range resp.Answer {
-		if txt, ok := rr.(*dns.TXT); ok && strings.Join(txt.Txt, "") == value {
-			return true
-		}
-	}
-	return false
-}
-
-// cname returns the CNAME target of name, or "" when it has none.
-func (c *Checker) cname(ctx context.Context, name string) (string, error) {
-	resp, err := c.resolve(ctx, name, dns.TypeCNAME)
-	if err != nil {
-		return "", fmt.Errorf("propagation: looking up CNAME %s: %w", name, err)
-	}
-	for _, rr := range resp.Answer {
-		if cn, ok := rr.(*dns.CNAME); ok && strings.EqualFold(cn.Hdr.Name, name) {
-			return cn.Target, nil
-		}
-	}
-	return "", nil
-}
-
-// zoneOf finds the zone apex above name from the SOA in the answer or authority section.
-func (c *Checker) zoneOf(ctx context.Context, name string) (string, error) {
-	resp, err := c.resolve(ctx, name, dns.TypeSOA)
-	if err != nil {
-		return "", fmt.Errorf("propagation: finding the zone of %s: %w", name, err)
-	}
-	for _, rr := range slices.Concat(resp.Answer, resp.Ns) {
-		if soa, ok := rr.(*dns.SOA); ok {
-			return soa.Hdr.Name, nil
-		}
-	}
-	return "", fmt.Errorf("propagation: finding the zone of %s: no SOA in the answer (%s)", name, dns.RcodeToString[resp.Rcode])
-}
-
 // authoritative returns ip:port of every nameserver of the zone.
-func (c *Checker) authoritative(ctx context.Context, zone string) ([]string, error) {
-	resp, err := c.resolve(ctx, zone, dns.TypeNS)
+func (c *Checker) authoritative(ctx context.Context, resolvers dnsutil.Resolver, zone string) ([]string, error) {
+	resp, err := resolvers.Query(ctx, zone, dns.TypeNS)
 	if err != nil {
 		return nil, fmt.Errorf("propagation: looking up NS %s: %w", zone, err)
 	}
@@ -144,7 +106,7 @@ func (c *Checker) authoritative(ctx context.Context, zone string) ([]string, err
 		if !ok {
 			continue
 		}
-		addrs, err := c.resolve(ctx, ns.Ns, dns.TypeA)
+		addrs, err := resolvers.Query(ctx, ns.Ns, dns.TypeA)
 		if err != nil {
 			return nil, fmt.Errorf("propagation: resolving nameserver %s: %w", ns.Ns, err)
 		}
@@ -159,40 +121,4 @@ func (c *Checker) authoritative(ctx context.Context, zone string) ([]string, err
 	}
 	slices.Sort(servers)
 	return slices.Compact(servers), nil
-}
-
-// resolve asks the resolvers in turn until one answers.
-func (c *Checker) resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	var errs []error
-	for _, r := range c.Resolvers {
-		resp, err := c.exchange(ctx, r, name, qtype, true)
-		if err == nil {
-			return resp, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", r, err))
-	}
-	return nil, errors.Join(errs...)
-}
-
-func (c *Checker) exchange(ctx context.Context, server, name string, qtype uint16, recurse bool) (*dns.Msg, error) {
-	timeout := c.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = recurse
-	client := &dns.Client{Timeout: timeout}
-	resp, _, err := client.ExchangeContext(ctx, q, server)
-	if err == nil && resp.Truncated {
-		client.Net = "tcp"
-		resp, _, err = client.ExchangeContext(ctx, q, server)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		return nil, fmt.Errorf("answer %s", dns.RcodeToString[resp.Rcode])
-	}
-	return resp, nil
 }

@@ -1,11 +1,14 @@
 // Package rfc2136 is the DNS-01 provider for servers that take RFC 2136 dynamic
 // updates signed with TSIG (BIND, Knot, PowerDNS, Windows DNS). It talks to one
 // nameserver, the primary for the zone, and finds the zone by asking that
-// server for the SOA above the record.
+// server for the SOA above the record. A server that refuses the zone or the
+// key is a configuration error (certflowdns.Permanent), said so that a user
+// knows what to fix.
 package rfc2136
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +18,8 @@ import (
 	"github.com/miekg/dns"
 
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/dnsutil"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // Config of one server. The TSIG secret comes from a Kubernetes Secret, read by
@@ -63,6 +68,38 @@ func New(cfg Config) (*Provider, error) {
 	return &Provider{cfg: cfg}, nil
 }
 
+// Kind builds the provider of a dns01 solver's rfc2136 section, with the TSIG
+// secret from its Secret.
+var Kind = certflowdns.Kind{
+	Name:       "rfc2136",
+	Configured: func(s *certflowv1.ACMEChallengeSolverDNS01) bool { return s.RFC2136 != nil },
+	New:        fromSolver,
+}
+
+func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, creds certflowdns.Credentials) (certflowdns.Provider, error) {
+	spec := solver.RFC2136
+	cfg := Config{Nameserver: spec.Nameserver, TSIGKeyName: spec.TSIGKeyName, TSIGAlgorithm: spec.TSIGAlgorithm}
+	if cfg.TSIGKeyName != "" && cfg.TSIGAlgorithm == "" {
+		cfg.TSIGAlgorithm = "HMACMD5" // the API's default, as in cert-manager
+	}
+	if sel := spec.TSIGSecret; sel != nil {
+		if sel.Key == "" {
+			return nil, certflowdns.Permanent(errors.New("rfc2136: tsigSecretSecretRef needs a key"))
+		}
+		value, err := creds.SecretValue(ctx, sel.Name, sel.Key)
+		if err != nil {
+			return nil, fmt.Errorf("rfc2136: reading the TSIG secret: %w", err)
+		}
+		cfg.TSIGSecret = strings.TrimSpace(string(value))
+		if _, err := base64.StdEncoding.DecodeString(cfg.TSIGSecret); err != nil {
+			// The error says where the bad byte is, never the secret.
+			return nil, certflowdns.Permanent(fmt.Errorf("rfc2136: the TSIG secret in Secret %s key %q is not base64: %w", sel.Name, sel.Key, err))
+		}
+	}
+	p, err := New(cfg)
+	return p, certflowdns.Permanent(err)
+}
+
 // algorithm maps the names users write (cert-manager's HMACSHA256, BIND's
 // hmac-sha256) to the wire name.
 func algorithm(name string) (string, error) {
@@ -98,7 +135,7 @@ func (p *Provider) Present(ctx context.Context, rec certflowdns.TXT) (string, er
 	update.SetUpdate(zone)
 	update.Insert([]dns.RR{p.txt(rec)})
 	if err := p.send(ctx, update); err != nil {
-		return "", fmt.Errorf("rfc2136: adding TXT %s in zone %s: %w", rec.FQDN, zone, err)
+		return "", fmt.Errorf("rfc2136: adding TXT %s in zone %s at %s: %w", rec.FQDN, zone, p.cfg.Nameserver, err)
 	}
 	return zone, nil
 }
@@ -114,7 +151,7 @@ func (p *Provider) CleanUp(ctx context.Context, rec certflowdns.TXT) error {
 	update.SetUpdate(zone)
 	update.Remove([]dns.RR{p.txt(rec)})
 	if err := p.send(ctx, update); err != nil {
-		return fmt.Errorf("rfc2136: removing TXT %s in zone %s: %w", rec.FQDN, zone, err)
+		return fmt.Errorf("rfc2136: removing TXT %s in zone %s at %s: %w", rec.FQDN, zone, p.cfg.Nameserver, err)
 	}
 	return nil
 }
@@ -130,48 +167,64 @@ func (p *Provider) txt(rec certflowdns.TXT) *dns.TXT {
 	}
 }
 
-// zoneOf asks the server for the SOA of the name; the answer or the authority
-// section names the zone that holds it.
+// server asks the nameserver itself, without recursion, over TCP: updates
+// and their answers may not fit in UDP, and TCP gets a clear error instead
+// of a silent loss.
+func (p *Provider) server() dnsutil.Resolver {
+	return dnsutil.Resolver{Servers: []string{p.cfg.Nameserver}, TCP: true, Timeout: p.cfg.Timeout}
+}
+
+// zoneOf asks the server for the zone that holds the name. A server that
+// refuses, or answers without an SOA, is not authoritative for it: the
+// solver points at the wrong server, or the zone is not on it.
 func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(fqdn), dns.TypeSOA)
-	resp, err := p.exchange(ctx, q, false)
-	if err != nil {
-		return "", fmt.Errorf("rfc2136: finding the zone of %s at %s: %w", fqdn, p.cfg.Nameserver, err)
+	zone, err := p.server().Zone(ctx, fqdn)
+	var rcode *dnsutil.RcodeError
+	switch {
+	case err == nil:
+		return zone, nil
+	case errors.As(err, &rcode) && rcode.Rcode != dns.RcodeServerFailure, strings.Contains(err.Error(), "no SOA"):
+		return "", certflowdns.Permanent(fmt.Errorf("rfc2136: %w: is %s authoritative for it?", err, p.cfg.Nameserver))
 	}
-	for _, section := range [][]dns.RR{resp.Answer, resp.Ns} {
-		for _, rr := range section {
-			if soa, ok := rr.(*dns.SOA); ok {
-				return soa.Hdr.Name, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("rfc2136: finding the zone of %s at %s: no SOA in the answer (%s): is the server authoritative for it?",
-		fqdn, p.cfg.Nameserver, dns.RcodeToString[resp.Rcode])
+	return "", fmt.Errorf("rfc2136: %w", err)
 }
 
 func (p *Provider) hasTXT(ctx context.Context, rec certflowdns.TXT) (bool, error) {
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(rec.FQDN), dns.TypeTXT)
-	resp, err := p.exchange(ctx, q, false)
+	resp, err := p.server().Query(ctx, rec.FQDN, dns.TypeTXT)
 	if err != nil {
 		return false, fmt.Errorf("rfc2136: looking up TXT %s: %w", rec.FQDN, err)
 	}
-	for _, rr := range resp.Answer {
-		if txt, ok := rr.(*dns.TXT); ok && strings.Join(txt.Txt, "") == rec.Value {
-			return true, nil
-		}
-	}
-	return false, nil
+	return dnsutil.HasTXT(resp, rec.Value), nil
 }
 
+// send sends an update, signed when the provider has a key, and reads the
+// answer. A refusal is permanent: the server will refuse the same update
+// again until its configuration or the solver's changes.
 func (p *Provider) send(ctx context.Context, update *dns.Msg) error {
-	resp, err := p.exchange(ctx, update, true)
-	if err != nil {
+	c := &dns.Client{Net: "tcp", Timeout: p.cfg.Timeout}
+	signed := p.cfg.TSIGKeyName != ""
+	if signed {
+		update.SetTsig(p.cfg.TSIGKeyName, p.cfg.TSIGAlgorithm, 300, time.Now().Unix())
+		c.TsigSecret = map[string]string{p.cfg.TSIGKeyName: p.cfg.TSIGSecret}
+	}
+	resp, _, err := c.ExchangeContext(ctx, update, p.cfg.Nameserver)
+	badSignature := err != nil && resp != nil && errors.Is(err, dns.ErrAuth)
+	if err != nil && !badSignature {
 		return err
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return fmt.Errorf("server answered %s%s", dns.RcodeToString[resp.Rcode], hint(resp.Rcode))
+		// A server that refuses our key does not sign its answer; the
+		// refusal is read all the same.
+		err := fmt.Errorf("server answered %s%s", dns.RcodeToString[resp.Rcode], hint(resp.Rcode))
+		if resp.Rcode == dns.RcodeServerFailure {
+			return err
+		}
+		return certflowdns.Permanent(err)
+	}
+	if signed && (badSignature || resp.IsTsig() == nil) {
+		// Only the server holds the key: a success it did not sign may be
+		// anyone's, and the record may not be there.
+		return errors.New("the server's answer is not signed with the TSIG key")
 	}
 	return nil
 }
@@ -182,23 +235,8 @@ func hint(rcode int) string {
 		return " (the server does not allow this key, or any key, to update the zone)"
 	case dns.RcodeNotAuth:
 		return " (the TSIG key name, algorithm or secret does not match the server's)"
+	case dns.RcodeNotZone:
+		return " (the name is not in the zone the server holds)"
 	}
 	return ""
-}
-
-// exchange sends over TCP: updates and their answers may not fit in UDP, and
-// TCP gets a clear error instead of a silent loss. Updates are signed; lookups
-// need no key.
-func (p *Provider) exchange(ctx context.Context, msg *dns.Msg, sign bool) (*dns.Msg, error) {
-	c := &dns.Client{Net: "tcp", Timeout: p.cfg.Timeout}
-	if sign && p.cfg.TSIGKeyName != "" {
-		msg.SetTsig(p.cfg.TSIGKeyName, p.cfg.TSIGAlgorithm, 300, time.Now().Unix())
-		c.TsigSecret = map[string]string{p.cfg.TSIGKeyName: p.cfg.TSIGSecret}
-	}
-	resp, _, err := c.ExchangeContext(ctx, msg, p.cfg.Nameserver)
-	if err != nil && resp != nil && errors.Is(err, dns.ErrAuth) {
-		// The server refused our signature and so did not sign its answer.
-		return resp, nil
-	}
-	return resp, err
 }

@@ -2,6 +2,7 @@ package rfc2136_test
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -9,8 +10,11 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/dnstest"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -26,52 +30,66 @@ func startBIND(t *testing.T) (*sandbox.BIND, context.Context) {
 	return b, ctx
 }
 
-func TestPresentAndCleanUpAgainstBIND(t *testing.T) {
+// solver is an issuer's dns01 solver for BIND, its TSIG secret in Secret
+// "tsig" (key "secret").
+func solver(b *sandbox.BIND, nameserver string) *certflowv1.ACMEChallengeSolverDNS01 {
+	return &certflowv1.ACMEChallengeSolverDNS01{RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
+		Nameserver: nameserver, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: "HMACSHA256",
+		TSIGSecret: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "tsig"}, Key: "secret"},
+	}}
+}
+
+// TestConformance runs the providers' suite against BIND, with providers
+// built from solvers through the registry.
+func TestConformance(t *testing.T) {
 	t.Parallel()
-	b, ctx := startBIND(t)
-	p, err := rfc2136.New(rfc2136.Config{
-		Nameserver: b.Addr, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: "HMACSHA256", TSIGSecret: b.TSIGSecret,
+	b, _ := startBIND(t)
+	good := dnstest.Secrets{"tsig": {"secret": b.TSIGSecret}}
+	wrong := dnstest.Secrets{"tsig": {"secret": "d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCEhISEhISE="}}
+	dnstest.Run(t, dnstest.Subject{
+		Provider: dnstest.Build(t, dns01.Providers, solver(b, b.Addr), good),
+		Zone:     b.Zone + ".",
+		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, b.Addr, fqdn), nil },
+		Refused:  dnstest.Build(t, dns01.Providers, solver(b, b.Addr), wrong),
+		Silent:   dnstest.Build(t, dns01.Providers, solver(b, dnstest.Silent(t)), good),
 	})
+}
+
+// TestAnUnsignedAnswerIsNotTakenForSuccess: only the server holds the TSIG
+// key, so a success it did not sign may be anyone's.
+func TestAnUnsignedAnswerIsNotTakenForSuccess(t *testing.T) {
+	t.Parallel()
+	addr := unsignedServer(t, "certflow.test.")
+	p, err := rfc2136.New(rfc2136.Config{Nameserver: addr, TSIGKeyName: "certflow", TSIGSecret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ="})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fqdn := "_acme-challenge.www." + b.Zone + "."
-	first := certflowdns.TXT{FQDN: fqdn, Value: "first-token"}
-	second := certflowdns.TXT{FQDN: fqdn, Value: "second-token"}
+	_, err = p.Present(context.Background(), certflowdns.TXT{FQDN: "_acme-challenge.www.certflow.test.", Value: "v"})
+	if err == nil || !strings.Contains(err.Error(), "not signed with the TSIG key") {
+		t.Fatalf("Present against a server that does not sign = %v, want an error saying so", err)
+	}
+}
 
-	zone, err := p.Present(ctx, first)
+// unsignedServer answers SOA queries for zone and every update with
+// success, never signing: an impostor of the primary.
+func unsignedServer(t *testing.T, zone string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if zone != b.Zone+"." {
-		t.Fatalf("zone = %q, want %q", zone, b.Zone+".")
-	}
-	// A retried Present finds its record and adds no duplicate.
-	if _, err := p.Present(ctx, first); err != nil {
-		t.Fatalf("present again: %v", err)
-	}
-	if _, err := p.Present(ctx, second); err != nil {
-		t.Fatal(err)
-	}
-	if got := txtValues(t, b.Addr, fqdn); strings.Join(got, ",") != "first-token,second-token" {
-		t.Fatalf("TXT values after presenting twice and a second value: %v", got)
-	}
-
-	// CleanUp removes its value only, and may be repeated.
-	for range 2 {
-		if err := p.CleanUp(ctx, first); err != nil {
-			t.Fatal(err)
+	srv := &dns.Server{Listener: l, MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if len(r.Question) > 0 && r.Question[0].Qtype == dns.TypeSOA {
+			m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+				Ns: "ns1." + zone, Mbox: "admin." + zone, Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: 60}}
 		}
-	}
-	if got := txtValues(t, b.Addr, fqdn); strings.Join(got, ",") != "second-token" {
-		t.Fatalf("TXT values after cleaning up the first: %v", got)
-	}
-	if err := p.CleanUp(ctx, second); err != nil {
-		t.Fatal(err)
-	}
-	if got := txtValues(t, b.Addr, fqdn); len(got) != 0 {
-		t.Fatalf("TXT values after cleaning up both: %v", got)
-	}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return l.Addr().String()
 }
 
 func TestBadConfigurationIsReportedClearly(t *testing.T) {
@@ -94,7 +112,7 @@ func TestBadConfigurationIsReportedClearly(t *testing.T) {
 			"REFUSED (the server does not allow"},
 		{"a name outside the server's zones is reported",
 			rfc2136.Config{Nameserver: b.Addr, TSIGKeyName: b.TSIGKeyName, TSIGSecret: b.TSIGSecret},
-			"is the server authoritative for it?"},
+			"authoritative for it?"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

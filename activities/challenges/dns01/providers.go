@@ -1,0 +1,13 @@
+package dns01
+
+import (
+	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/rfc2136"
+)
+
+// Providers are the DNS services certflow presents records in. A new
+// provider is a folder under activities/dns that passes the conformance
+// suite (activities/dns/dnstest), and a line here.
+var Providers = []certflowdns.Kind{
+	rfc2136.Kind,
+}

@@ -1,0 +1,182 @@
+package acme
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	legoacme "github.com/go-acme/lego/v5/acme"
+	"github.com/go-acme/lego/v5/acme/api"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/issuers"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+)
+
+// Challenge types certflow solves.
+const (
+	dns01  = "dns-01"
+	http01 = "http-01"
+)
+
+// solverRank orders the solvers that match a name, as cert-manager does: a
+// selector's dnsNames naming it beats a dnsZones suffix (the longest zone
+// wins), which beats a selector of matchLabels only, which beats an empty
+// selector; between equals, more matchLabels win, then the first listed.
+type solverRank struct {
+	class   int // 3 dnsNames, 2 dnsZones, 1 matchLabels only, 0 empty
+	zoneLen int
+	labels  int
+}
+
+func (r solverRank) beats(o solverRank) bool {
+	if r.class != o.class {
+		return r.class > o.class
+	}
+	if r.zoneLen != o.zoneLen {
+		return r.zoneLen > o.zoneLen
+	}
+	return r.labels > o.labels
+}
+
+// chooseSolver picks the solver of identifier (without "*."; wildcard says
+// whether it had one) and the challenge type it solves with. offered lists
+// the challenge types the CA offers; nil means any. Only the types the
+// worker solves count. A wildcard needs dns-01; an IP address cannot use it
+// (RFC 8738).
+func (a *Activities) chooseSolver(solvers []certflowv1.ACMEChallengeSolver, certLabels map[string]string,
+	identifier string, wildcard bool, offered []string) (index int, challengeType string, ok bool) {
+	name := strings.ToLower(strings.TrimSuffix(identifier, "."))
+	ip := net.ParseIP(name) != nil
+	if wildcard {
+		name = "*." + name
+	}
+	best, bestRank := -1, solverRank{}
+	for i, s := range solvers {
+		typ := ""
+		switch {
+		case s.DNS01 != nil:
+			typ = dns01
+		case s.HTTP01 != nil:
+			typ = http01
+		}
+		if typ == "" || (wildcard && typ != dns01) || (ip && typ == dns01) || !slices.Contains(a.ChallengeTypes, typ) ||
+			(offered != nil && !slices.Contains(offered, typ)) {
+			continue
+		}
+		sel := s.Selector
+		if sel == nil {
+			sel = &certflowv1.CertificateDNSNameSelector{}
+		}
+		if !labelsMatch(sel.MatchLabels, certLabels) {
+			continue
+		}
+		r := solverRank{labels: len(sel.MatchLabels)}
+		switch {
+		case slices.ContainsFunc(sel.DNSNames, func(n string) bool { return normalize(n) == name }):
+			r.class = 3
+		case len(sel.DNSZones) > 0 && longestZone(sel.DNSZones, name) > 0:
+			r.class, r.zoneLen = 2, longestZone(sel.DNSZones, name)
+		case len(sel.DNSNames) > 0 || len(sel.DNSZones) > 0:
+			continue // it names other names or zones only
+		case len(sel.MatchLabels) > 0:
+			r.class = 1
+		}
+		if best < 0 || r.beats(bestRank) {
+			best, bestRank = i, r
+		}
+	}
+	if best < 0 {
+		return 0, "", false
+	}
+	if solvers[best].DNS01 != nil {
+		return best, dns01, true
+	}
+	return best, http01, true
+}
+
+// longestZone is the length of the longest zone that is name or a parent of it, 0 if none.
+func longestZone(zones []string, name string) int {
+	longest := 0
+	for _, z := range zones {
+		z = normalize(z)
+		if z != "" && (name == z || strings.HasSuffix(name, "."+z)) {
+			longest = max(longest, len(z))
+		}
+	}
+	return longest
+}
+
+func labelsMatch(want, have map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func normalize(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
+
+// noSolver says which name no solver covers, for status.
+func (a *Activities) noSolver(ref activities.IssuerRef, identifier string, wildcard bool) string {
+	switch {
+	case wildcard:
+		return fmt.Sprintf("no solver of %s is for *.%s (a wildcard needs a dns01 solver)", ref, identifier)
+	case net.ParseIP(identifier) != nil:
+		return fmt.Sprintf("no solver of %s is for %s (an IP address needs an http01 solver: RFC 8738 forbids dns-01 for it; certflow solves %s)",
+			ref, identifier, strings.Join(a.ChallengeTypes, ", "))
+	}
+	return fmt.Sprintf("no solver of %s that certflow can use is for %s (certflow solves %s)", ref, identifier, strings.Join(a.ChallengeTypes, ", "))
+}
+
+// CheckRequest says whether the ACME issuer has a solver, of a type the
+// worker solves, for every name of the request: a name without one would
+// fail only after the CA made the order.
+func (a *Activities) CheckRequest(_ context.Context, iss *issuers.Issuer, req activities.Request, certLabels map[string]string) error {
+	for _, id := range req.Identifiers() {
+		name, wildcard := strings.CutPrefix(id, "*.")
+		if _, _, ok := a.chooseSolver(iss.Spec.ACME.Solvers, certLabels, name, wildcard, nil); !ok {
+			return activities.ConfigError("%s", a.noSolver(iss.Ref, name, wildcard))
+		}
+	}
+	return nil
+}
+
+// challenge fills in the chosen challenge of an authorization: for dns-01 the
+// TXT record's name and value, for http-01 the token and the key
+// authorization the solver serves (both public: the CA fetches them).
+func challenge(core *api.Core, authz legoacme.Authorization, solver int, typ string) (activities.Challenge, error) {
+	i := slices.IndexFunc(authz.Challenges, func(c legoacme.Challenge) bool { return c.Type == typ })
+	if i < 0 {
+		return activities.Challenge{}, fmt.Errorf("the CA offers no %s challenge for %s", typ, authz.Identifier.Value)
+	}
+	c := authz.Challenges[i]
+	keyAuth, err := core.GetKeyAuthorization(c.Token)
+	if err != nil {
+		return activities.Challenge{}, fmt.Errorf("computing key authorization for %s: %w", authz.Identifier.Value, err)
+	}
+	out := activities.Challenge{Type: typ, URL: c.URL, Token: c.Token, Solver: solver}
+	switch typ {
+	case dns01:
+		sum := sha256.Sum256([]byte(keyAuth))
+		out.FQDN = "_acme-challenge." + normalize(authz.Identifier.Value) + "."
+		out.Value = base64.RawURLEncoding.EncodeToString(sum[:])
+	case http01:
+		out.Value = keyAuth
+	}
+	return out, nil
+}
+
+// offeredTypes lists the challenge types of an authorization.
+func offeredTypes(authz legoacme.Authorization) []string {
+	types := make([]string, 0, len(authz.Challenges))
+	for _, c := range authz.Challenges {
+		types = append(types, c.Type)
+	}
+	return types
+}

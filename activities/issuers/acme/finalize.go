@@ -1,0 +1,130 @@
+package acme
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"slices"
+
+	legoacme "github.com/go-acme/lego/v5/acme"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/pki"
+)
+
+// Finalize looks at the order first: a ready order gets the pending key's CSR, a
+// processing one is polled (heartbeating) until valid, a valid one was
+// finalized by an earlier attempt and is only downloaded. The chain
+// (spec.acme.preferredChain when the CA offers it) must certify the CSR's
+// key for the requested names. Finalize reads no Secret: run again after
+// the Secret was stored (and the pending key deleted), it still succeeds.
+func (a *Activities) Finalize(ctx context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+	res, err := a.finalize(ctx, in)
+	if err != nil {
+		return activities.FinalizeResult{}, classify(fmt.Errorf("acme: finalizing order %s for %s: %w", in.OrderURL, in.Certificate, err))
+	}
+	return res, nil
+}
+
+func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+	s, err := a.open(ctx, in.Issuer, true)
+	if err != nil {
+		return activities.FinalizeResult{}, err
+	}
+	csr, err := csr(in.CSR)
+	if err != nil {
+		return activities.FinalizeResult{}, err
+	}
+	var order legoacme.ExtendedOrder
+	err = s.retryWithFreshAccount(ctx, func() (err error) {
+		order, err = s.core.Orders.Get(ctx, in.OrderURL)
+		return err
+	})
+	if err != nil {
+		return activities.FinalizeResult{}, fmt.Errorf("reading order: %w", err)
+	}
+	sent, fresh := false, true
+	err = s.poll(ctx, func() (bool, string, error) {
+		if !fresh {
+			if order, err = s.core.Orders.Get(ctx, in.OrderURL); err != nil {
+				return false, "", fmt.Errorf("reading order: %w", err)
+			}
+		}
+		fresh = false
+		switch order.Status {
+		case legoacme.StatusValid:
+			return true, "", nil
+		case legoacme.StatusReady:
+			if sent {
+				return false, in.OrderURL, nil
+			}
+			sent = true
+			finalizeURL := order.Finalize
+			if finalizeURL == "" {
+				finalizeURL = in.FinalizeURL
+			}
+			updated, err := s.core.Orders.UpdateForCSR(ctx, finalizeURL, csr.Raw)
+			if err != nil {
+				return false, "", fmt.Errorf("sending CSR: %w", err)
+			}
+			order.Status, order.Certificate = updated.Status, updated.Certificate
+			return updated.Status == legoacme.StatusValid, in.OrderURL, nil
+		case legoacme.StatusProcessing:
+			return false, in.OrderURL, nil
+		case legoacme.StatusInvalid:
+			detail := "no reason given"
+			if order.Error != nil {
+				detail = problem(order.Error)
+			}
+			return false, "", temporal.NewNonRetryableApplicationError("the order is invalid: "+detail, activities.ErrTypeACMEPermanent, nil)
+		}
+		return false, "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the order is %s: "+
+			"it can be finalized only when all its authorizations are valid", order.Status), activities.ErrTypeACMEPermanent, nil)
+	})
+	if err != nil {
+		return activities.FinalizeResult{}, err
+	}
+	chain, err := s.download(ctx, order.Certificate)
+	if err != nil {
+		return activities.FinalizeResult{}, err
+	}
+	return describe(chain, csr.PublicKey, in.Request)
+}
+
+// csr parses EnsurePendingKey's request.
+func csr(raw []byte) (*x509.CertificateRequest, error) {
+	c, err := x509.ParseCertificateRequest(raw)
+	if err != nil {
+		return nil, activities.ConfigError("the order's CSR: %v", err)
+	}
+	return c, nil
+}
+
+// describe checks the chain against the pending key (its public half) and
+// the request and returns what the workflow stores: public data only.
+func describe(chain []*x509.Certificate, key crypto.PublicKey, req activities.Request) (activities.FinalizeResult, error) {
+	leaf := chain[0]
+	want, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		return activities.FinalizeResult{}, fmt.Errorf("encoding pending public key: %w", err)
+	}
+	got, err := x509.MarshalPKIXPublicKey(leaf.PublicKey)
+	if err != nil || !bytes.Equal(got, want) {
+		return activities.FinalizeResult{}, temporal.NewNonRetryableApplicationError(
+			"the issued certificate is not for the pending key", activities.ErrTypeACMEPermanent, nil)
+	}
+	for _, id := range req.Identifiers() {
+		if leaf.VerifyHostname(id) != nil && !slices.Contains(leaf.DNSNames, id) {
+			return activities.FinalizeResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("the issued certificate does not name %s", id), activities.ErrTypeACMEPermanent, nil)
+		}
+	}
+	res := activities.FinalizeResult{ChainPEM: string(pki.EncodeChain(chain)), Issued: activities.IssuedFrom(leaf)}
+	if top := chain[len(chain)-1]; len(chain) > 1 && selfSigned(top) {
+		res.CAPEM = string(pki.EncodeChain([]*x509.Certificate{top}))
+	}
+	return res, nil
+}

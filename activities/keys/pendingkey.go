@@ -1,0 +1,282 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/certflow/certflow/activities"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/pki"
+)
+
+// EnsurePendingKey checks that the issuance can go ahead (its issuer's type
+// is served and can issue the request; the target Secret is not someone
+// else's), then returns the issuance's key as public data: the pending key
+// Secret's key when it holds one of this revision that fits the request,
+// else the stored certificate's when the target Secret stores this revision
+// already (an issuance run again after StoreSecret), else a new key (the
+// target Secret's with rotationPolicy Never), saved in the pending key
+// Secret before it returns.
+func (a *Activities) EnsurePendingKey(ctx context.Context, in activities.EnsurePendingKeyInput) (activities.EnsurePendingKeyResult, error) {
+	// In a burst of issuances the step waits its turn to make a key
+	// (keygen.go): heartbeats let the server notice a dead worker in seconds
+	// rather than at the step's long timeout. (As a local activity, its
+	// workflow task is what the worker heartbeats; these are no-ops.)
+	defer activities.BeatEvery(5*time.Second, func() { activity.RecordHeartbeat(ctx) })()
+	res, err := a.ensure(ctx, in)
+	if err != nil {
+		return res, activities.Wrap(err, "making the key of %s revision %d", in.Certificate, in.Revision)
+	}
+	return res, nil
+}
+
+func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyInput) (activities.EnsurePendingKeyResult, error) {
+	switch {
+	case len(in.Request.Identifiers()) == 0:
+		return activities.EnsurePendingKeyResult{}, activities.ConfigError("the request has no DNS name or IP address")
+	case in.Request.SecretName == "":
+		return activities.EnsurePendingKeyResult{}, activities.ConfigError("the request names no Secret to store the certificate in")
+	}
+	iss, err := a.Issuers.Resolve(ctx, in.Issuer)
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	typ, ok := a.Types[iss.Type()]
+	if !ok {
+		return activities.EnsurePendingKeyResult{}, activities.ConfigError("%s is a %s issuer, which certflow does not issue from yet", iss.Ref, iss.Type())
+	}
+	cert, err := a.certificate(ctx, in.Certificate)
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	if err := typ.CheckRequest(ctx, iss, in.Request, cert.Labels); err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	target, err := a.target(ctx, in)
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	key, err := a.pendingKey(ctx, in, cert, target)
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	csr, err := makeCSR(in.Request, key)
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, fmt.Errorf("encoding the public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return activities.EnsurePendingKeyResult{
+		Secret: activities.PendingKeySecretName(in.Certificate.Name), PublicKeySHA256: hex.EncodeToString(sum[:]),
+		CSR: csr, IssuerType: iss.Type(),
+	}, nil
+}
+
+// certificate reads the Certificate: its labels select solvers, and it owns
+// the pending key Secret.
+func (a *Activities) certificate(ctx context.Context, ref activities.CertificateRef) (*certflowv1.Certificate, error) {
+	var cert certflowv1.Certificate
+	err := a.Kube.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &cert)
+	if apierrors.IsNotFound(err) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("Certificate %s is gone", ref), activities.ErrTypeConfig, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Certificate %s: %w", ref, err)
+	}
+	return &cert, nil
+}
+
+// target is the Certificate's target Secret, nil when it does not exist. A
+// Secret another Certificate owns, or someone else's that is not a TLS
+// Secret, is refused now: StoreSecret would refuse to overwrite it after
+// the CA had issued.
+func (a *Activities) target(ctx context.Context, in activities.EnsurePendingKeyInput) (*corev1.Secret, error) {
+	var s corev1.Secret
+	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}
+	err := a.Kube.Get(ctx, nn, &s)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", nn, err)
+	}
+	owner, labelled := s.Labels[activities.LabelCertificateName]
+	switch {
+	case labelled && owner != in.Certificate.Name:
+		return nil, conflict("Secret %s belongs to Certificate %s/%s", nn.Name, nn.Namespace, owner)
+	case !labelled && s.Type != corev1.SecretTypeTLS:
+		return nil, conflict("Secret %s was not made by certflow and has type %s, not %s: delete it or choose another secretName",
+			nn.Name, s.Type, corev1.SecretTypeTLS)
+	}
+	return &s, nil
+}
+
+func conflict(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeSecretConflict, nil)
+}
+
+// pendingKey returns the key of this issuance, making and saving a new key
+// when there is none. A key saved with the order it was ordered with keeps
+// the order (BeginOrder reads it).
+func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePendingKeyInput, cert *certflowv1.Certificate, target *corev1.Secret) (crypto.Signer, error) {
+	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: activities.PendingKeySecretName(in.Certificate.Name)}
+	revision := strconv.Itoa(in.Revision)
+	secret := &corev1.Secret{}
+	err := a.Kube.Get(ctx, nn, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		secret = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
+	case secret.Labels[activities.LabelPendingKey] != "true" || secret.Labels[activities.LabelCertificateName] != in.Certificate.Name:
+		return nil, conflict("Secret %s exists and is not the pending key of %s", nn, in.Certificate)
+	case secret.Annotations[activities.AnnotationRevision] == revision:
+		if key, err := pki.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err == nil && KeyMatches(key, in.Request.PrivateKey) {
+			return key, nil
+		}
+	}
+
+	key, orderURL := storedIssuance(target, in)
+	if key == nil {
+		if key, err = a.newKey(ctx, in, target); err != nil {
+			return nil, err
+		}
+	}
+	pemKey, err := pki.EncodeKey(key, in.Request.PrivateKey.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	next := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}}
+	if secret != nil {
+		next = secret.DeepCopy()
+	}
+	next.Type = corev1.SecretTypeOpaque
+	next.Labels = map[string]string{activities.LabelCertificateName: in.Certificate.Name, activities.LabelPendingKey: "true"}
+	next.Annotations = map[string]string{activities.AnnotationRevision: revision}
+	if orderURL != "" {
+		next.Annotations[activities.AnnotationOrderURL] = orderURL
+	}
+	next.Data = map[string][]byte{corev1.TLSPrivateKeyKey: pemKey}
+	if secret != nil {
+		// At the version read: a concurrent attempt's write fails this one.
+		if err := a.Kube.Update(ctx, next); err != nil {
+			return nil, fmt.Errorf("replacing the key of pending key Secret %s: %w", nn, err)
+		}
+		return key, nil
+	}
+	next.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: certflowv1.GroupVersion.String(), Kind: certflowv1.CertificateKind, Name: cert.Name, UID: cert.UID,
+	}}
+	if err := a.Kube.Create(ctx, next); err != nil {
+		// AlreadyExists: another attempt made it first; a retry reads it.
+		return nil, fmt.Errorf("creating pending key Secret %s: %w", nn, err)
+	}
+	return key, nil
+}
+
+// storedIssuance is the key and the order of in.Revision when the target
+// Secret stores its certificate already (StoreSecret records the order), else
+// nil: the issuance runs again after StoreSecret deleted the pending key (a
+// lost workflow task runs every step of it again), and the stored key and
+// order serve again, so the CA gets no new order.
+func storedIssuance(target *corev1.Secret, in activities.EnsurePendingKeyInput) (crypto.Signer, string) {
+	if target == nil || target.Labels[activities.LabelCertificateName] != in.Certificate.Name ||
+		target.Annotations[activities.AnnotationRevision] != strconv.Itoa(in.Revision) {
+		return nil, ""
+	}
+	orderURL := target.Annotations[activities.AnnotationOrderURL]
+	key, err := pki.ParseKey(target.Data[corev1.TLSPrivateKeyKey])
+	if orderURL == "" || err != nil || !KeyMatches(key, in.Request.PrivateKey) {
+		return nil, ""
+	}
+	return key, orderURL
+}
+
+// newKey is the target Secret's key when the rotation policy is Never and
+// that key fits the request, else a new key.
+func (a *Activities) newKey(ctx context.Context, in activities.EnsurePendingKeyInput, target *corev1.Secret) (crypto.Signer, error) {
+	spec := in.Request.PrivateKey
+	if spec.RotationPolicy == "Never" && target != nil {
+		if key, err := pki.ParseKey(target.Data[corev1.TLSPrivateKeyKey]); err == nil && KeyMatches(key, spec) {
+			return key, nil
+		}
+	}
+	key, err := generateKey(ctx, spec.Algorithm, spec.Size)
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	if err != nil {
+		return nil, activities.ConfigError("privateKey of %s: %v", in.Certificate, err)
+	}
+	return key, nil
+}
+
+// KeyMatches says whether key is of the algorithm and size spec asks for
+// (defaults as in pki.GenerateKey: RSA 2048, ECDSA 256).
+func KeyMatches(key crypto.Signer, spec activities.KeySpec) bool {
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		size := spec.Size
+		if size == 0 {
+			size = 2048
+		}
+		return (spec.Algorithm == "" || spec.Algorithm == pki.RSA) && k.N.BitLen() == size
+	case *ecdsa.PrivateKey:
+		size := spec.Size
+		if size == 0 {
+			size = 256
+		}
+		return spec.Algorithm == pki.ECDSA && k.Curve.Params().BitSize == size
+	case ed25519.PrivateKey:
+		return spec.Algorithm == pki.Ed25519
+	}
+	return false
+}
+
+// makeCSR asks for exactly the request's identifiers (the common name is one
+// of them) plus its URIs and email addresses.
+func makeCSR(req activities.Request, key crypto.Signer) ([]byte, error) {
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: req.CommonName}, EmailAddresses: req.EmailAddresses}
+	for _, id := range req.Identifiers() {
+		if ip := net.ParseIP(id); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, id)
+		}
+	}
+	for _, u := range req.URIs {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			return nil, activities.ConfigError("uri %q: %v", u, err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, activities.ConfigError("making the CSR: %v", err)
+	}
+	return csr, nil
+}

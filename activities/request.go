@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"time"
+)
+
+// KeySpec is a Certificate's spec.privateKey.
+type KeySpec struct {
+	Algorithm      string // RSA, ECDSA, Ed25519; empty is RSA
+	Size           int    // 0 is the algorithm's default
+	Encoding       string // PKCS1 (default) or PKCS8
+	RotationPolicy string // Always (default) or Never
+}
+
+// Request is the certificate a Certificate asks for: the public part of its spec.
+type Request struct {
+	CommonName     string
+	DNSNames       []string
+	IPAddresses    []string
+	URIs           []string
+	EmailAddresses []string
+	Duration       time.Duration // 0: the issuer decides
+	IsCA           bool
+	Usages         []string
+	PrivateKey     KeySpec
+
+	SecretName        string
+	SecretLabels      map[string]string
+	SecretAnnotations map[string]string
+	// AdditionalOutputFormats: DER, CombinedPEM.
+	AdditionalOutputFormats []string
+}
+
+// Identifiers are the names an ACME order covers: DNS names and IP addresses,
+// plus the common name when no SAN repeats it, deduplicated, in request order.
+func (r Request) Identifiers() []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			ids = append(ids, v)
+		}
+	}
+	add(r.CommonName)
+	for _, n := range r.DNSNames {
+		add(n)
+	}
+	for _, ip := range r.IPAddresses {
+		add(ip)
+	}
+	return ids
+}
+
+// Issued describes a certificate that is stored or about to be: public data only.
+type Issued struct {
+	NotBefore time.Time
+	NotAfter  time.Time
+	Serial    string // hex
+	// ARICertID is the RFC 9773 identifier (base64url(AKI).base64url(serial)),
+	// empty when the certificate has no AKI.
+	ARICertID string
+}
+
+// IssuedFrom returns the public facts of a leaf certificate. The serial is
+// lower-case hex without leading zeros.
+func IssuedFrom(leaf *x509.Certificate) Issued {
+	return Issued{
+		NotBefore: leaf.NotBefore,
+		NotAfter:  leaf.NotAfter,
+		Serial:    leaf.SerialNumber.Text(16),
+		ARICertID: ariCertID(leaf),
+	}
+}
+
+// ariCertID is the RFC 9773 certificate identifier: base64url of the AKI's
+// keyIdentifier, ".", base64url of the serial's DER content octets (a
+// leading zero byte when the high bit is set, since the serial is positive);
+// unpadded. Empty when the certificate has no AKI.
+func ariCertID(leaf *x509.Certificate) string {
+	if len(leaf.AuthorityKeyId) == 0 {
+		return ""
+	}
+	serial := leaf.SerialNumber.Bytes()
+	if len(serial) == 0 || serial[0]&0x80 != 0 {
+		serial = append([]byte{0}, serial...)
+	}
+	return base64.RawURLEncoding.EncodeToString(leaf.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
+}
