@@ -7,7 +7,7 @@ GO ?= go
 CONTROLLER_GEN = bin/controller-gen
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all demo test test-unit fuzz deps tools build generate verify-generated vet clean bench
+.PHONY: all demo test test-unit fuzz deps tools build generate verify-generated vet workflowcheck clean bench histories
 
 all: build
 
@@ -16,7 +16,7 @@ demo: deps tools build
 	$(GO) run ./hack/demo
 
 ## test: every test, on the real local stack (BIND, Pebble, Temporal, kube-apiserver)
-test: deps tools vet verify-generated test-unit
+test: deps tools vet workflowcheck verify-generated test-unit
 	$(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 ## test-unit: the fast tests that need no stack, with the race detector
@@ -64,6 +64,11 @@ verify-generated: generate
 	@untracked=$$(git ls-files --others --exclude-standard -- api deploy/crds deploy/rbac); \
 		[ -z "$$untracked" ] || { echo "generated files not committed: $$untracked"; exit 1; }
 
+## workflowcheck: fail when workflow code can decide differently on replay (time.Now, rand, goroutines, map ranging)
+workflowcheck:
+	hack/tools.sh workflowcheck
+	bin/workflowcheck ./workflows/...
+
 vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -71,6 +76,10 @@ vet:
 
 clean:
 	rm -rf bin .sandbox
+
+## histories: record the replay tests' histories of this release's workflow shapes (PREFIX=v0.2.0-)
+histories: build
+	$(GO) run ./hack/histories -prefix "$(PREFIX)"
 
 ## bench: issue N certificates at once on the local stack and report times and resources
 ##        (N=20, ISSUER=ClusterIssuer or Issuer, BENCH_ARGS such as "-new-orders 300/1m -v")

@@ -31,13 +31,13 @@ func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha
 	if err != nil {
 		return nil, nil, r.setIssuerNotFound(ctx, cert, err.Error())
 	}
-	clusterIssuer, issuer := &v1alpha1.ClusterIssuer{}, &v1alpha1.Issuer{}
-	var obj client.Object = clusterIssuer
-	spec := &clusterIssuer.Spec
-	key := client.ObjectKey{Name: ref.Name}
+	obj, err := v1alpha1.NewIssuerObject(ref.Kind)
+	if err != nil {
+		return nil, nil, r.setIssuerNotFound(ctx, cert, err.Error())
+	}
+	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	missing := fmt.Sprintf("ClusterIssuer %q not found", ref.Name)
 	if ref.Kind == v1alpha1.IssuerKind {
-		obj, spec, key.Namespace = issuer, &issuer.Spec, ref.Namespace
 		missing = fmt.Sprintf("Issuer %q not found in namespace %q", ref.Name, ref.Namespace)
 	}
 	if err := r.client.Get(ctx, key, obj); apierrors.IsNotFound(err) {
@@ -52,7 +52,7 @@ func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha
 			return nil, nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
 		}
 	}
-	return &ref, spec, nil
+	return &ref, obj.IssuerSpec(), nil
 }
 
 // setIssuerNotFound writes Ready=False IssuerNotFound and records a Warning

@@ -45,54 +45,48 @@ type issuerReconciler struct {
 	taskQueue string
 	events    recorder.EventRecorder
 	kind      string
-	newObject func() client.Object
 }
 
 func setupIssuers(mgr manager.Manager, opts Options) error {
-	kinds := []struct {
-		kind      string
-		newObject func() client.Object
-	}{
-		{v1alpha1.IssuerKind, func() client.Object { return &v1alpha1.Issuer{} }},
-		{v1alpha1.ClusterIssuerKind, func() client.Object { return &v1alpha1.ClusterIssuer{} }},
-	}
-	for _, k := range kinds {
+	for _, kind := range []string{v1alpha1.IssuerKind, v1alpha1.ClusterIssuerKind} {
+		obj, _ := v1alpha1.NewIssuerObject(kind) // a known kind
 		r := &issuerReconciler{
 			client:    mgr.GetClient(),
 			temporal:  opts.Temporal,
 			taskQueue: opts.TaskQueue,
 			events:    mgr.GetEventRecorder("certflow-controller"),
-			kind:      k.kind,
-			newObject: k.newObject,
+			kind:      kind,
 		}
 		err := ctrl.NewControllerManagedBy(mgr).
-			Named(strings.ToLower(k.kind)).
-			For(k.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			Named(strings.ToLower(kind)).
+			For(obj, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 			WithOptions(crcontroller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 			Complete(r)
 		if err != nil {
-			return fmt.Errorf("%s: %w", k.kind, err)
+			return fmt.Errorf("%s: %w", kind, err)
 		}
 	}
 	return nil
 }
 
 func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := r.newObject()
+	obj, err := v1alpha1.NewIssuerObject(r.kind)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, nil
 	}
-	spec, status := issuerParts(obj)
-	if spec.ACME == nil {
-		return ctrl.Result{}, r.setNotSupported(ctx, obj, status)
+	if obj.IssuerSpec().ACME == nil {
+		return ctrl.Result{}, r.setNotSupported(ctx, obj)
 	}
 	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
 	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration()}
 	id := workflows.IssuerWorkflowID(ref, string(obj.GetUID()), in.Generation)
-	_, err := r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
+	_, err = r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             r.taskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -110,7 +104,8 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // setNotSupported writes Ready=False NotSupported, unless the condition
 // already says so for this generation. No workflow owns the status of such an
 // issuer, so the controller writes it.
-func (r *issuerReconciler) setNotSupported(ctx context.Context, obj client.Object, status *v1alpha1.IssuerStatus) error {
+func (r *issuerReconciler) setNotSupported(ctx context.Context, obj v1alpha1.IssuerObject) error {
+	status := obj.IssuerStatus()
 	cond := metav1.Condition{
 		Type:               v1alpha1.ConditionReady,
 		Status:             metav1.ConditionFalse,
@@ -129,16 +124,4 @@ func (r *issuerReconciler) setNotSupported(ctx context.Context, obj client.Objec
 	}
 	r.events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonNotSupported, eventAction, "%s", messageNotSupported)
 	return nil
-}
-
-// issuerParts returns the spec and (modifiable) status of an Issuer or
-// ClusterIssuer, which share their types but no interface.
-func issuerParts(obj client.Object) (*v1alpha1.IssuerSpec, *v1alpha1.IssuerStatus) {
-	switch o := obj.(type) {
-	case *v1alpha1.Issuer:
-		return &o.Spec, &o.Status
-	case *v1alpha1.ClusterIssuer:
-		return &o.Spec, &o.Status
-	}
-	panic(fmt.Sprintf("issuerParts: %T is not an issuer", obj))
 }

@@ -52,7 +52,7 @@ func TestIssuers(t *testing.T) {
 					if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 						return false, err.Error()
 					}
-					_, status := issuerParts(obj)
+					status := obj.(v1alpha1.IssuerObject).IssuerStatus()
 					c := meta.FindStatusCondition(status.Conditions, "Ready")
 					return c != nil && c.Status == "False" && c.Reason == ReasonNotSupported && c.Message == messageNotSupported,
 						fmt.Sprintf("%+v", status.Conditions)
@@ -64,8 +64,7 @@ func TestIssuers(t *testing.T) {
 			}
 
 			waitForIssuerWorkflow(t, id, workflows.IssuerInput{Issuer: ref, Generation: 1})
-			spec, _ := issuerParts(obj)
-			spec.ACME.Email = "ops@example.test"
+			obj.(v1alpha1.IssuerObject).IssuerSpec().ACME.Email = "ops@example.test"
 			if err := k8s.Update(ctx, obj); err != nil {
 				t.Fatal(err)
 			}

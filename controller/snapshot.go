@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 
@@ -9,10 +8,6 @@ import (
 	"github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/workflows"
 )
-
-// groupCertManager is read as certflow.dev in an issuerRef, so that a
-// cert-manager manifest ports by changing apiVersion alone.
-const groupCertManager = "cert-manager.io"
 
 // issuerRefOf names the issuer a Certificate points at: an Issuer in the
 // Certificate's namespace, or a ClusterIssuer (namespace empty). The CRD's
@@ -22,21 +17,8 @@ func issuerRefOf(cert *v1alpha1.Certificate) (activities.IssuerRef, error) {
 	return resolveRef(cert.Namespace, cert.Spec.IssuerRef)
 }
 
-// resolveRef resolves an issuer reference made in a namespace.
 func resolveRef(namespace string, ref v1alpha1.ObjectReference) (activities.IssuerRef, error) {
-	switch ref.Group {
-	case "", v1alpha1.GroupName, groupCertManager:
-	default:
-		return activities.IssuerRef{}, fmt.Errorf("issuerRef.group %q is not served by certflow: use %s", ref.Group, v1alpha1.GroupName)
-	}
-	switch ref.Kind {
-	case "", v1alpha1.IssuerKind:
-		return activities.IssuerRef{Kind: v1alpha1.IssuerKind, Namespace: namespace, Name: ref.Name}, nil
-	case v1alpha1.ClusterIssuerKind:
-		return activities.IssuerRef{Kind: v1alpha1.ClusterIssuerKind, Name: ref.Name}, nil
-	default:
-		return activities.IssuerRef{}, fmt.Errorf("issuerRef.kind %q is neither %s nor %s", ref.Kind, v1alpha1.IssuerKind, v1alpha1.ClusterIssuerKind)
-	}
+	return activities.ResolveIssuerRef(namespace, ref.Group, ref.Kind, ref.Name)
 }
 
 // snapshot converts a Certificate into the workflow's own input type. It

@@ -1,11 +1,8 @@
 package tests
 
 import (
-	"math/rand/v2"
 	"net/http"
-	"os"
-	"slices"
-	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,52 +40,46 @@ var holdStep = map[certflowv1.IssuanceStep]func(w *world, ns string, d time.Dura
 	},
 }
 
-// TestFaultWorkerKilledAtARandomStep kills `certflow run` with SIGKILL while
-// Certificates are issuing, at a step chosen at random for each run, and
-// starts it again: every issuance resumes where it was (the same order, the
-// same pending key) and nothing is lost or left behind.
-//
-// CERTFLOW_FAULT_STEP=<step> chooses the step; CERTFLOW_FAULT_SEED=<n>
-// repeats a run's choice.
-func TestFaultWorkerKilledAtARandomStep(t *testing.T) {
+// TestFaultWorkerKilledAtEachStep kills `certflow run` with SIGKILL while
+// Certificates are issuing, once in each step of an issuance, and starts it
+// again: every issuance resumes where it was (the same order, the same
+// pending key) and nothing is lost or left behind. The steps take turns on
+// one stack, each with Certificates of its own.
+func TestFaultWorkerKilledAtEachStep(t *testing.T) {
 	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	if s, err := strconv.ParseUint(os.Getenv("CERTFLOW_FAULT_SEED"), 10, 64); err == nil {
-		seed = s
-	}
-	steps := []certflowv1.IssuanceStep{
+	w := newWorldWith(t, worldOptions{dnsProxy: true, kubeProxy: true})
+	for _, step := range []certflowv1.IssuanceStep{
 		certflowv1.StepOrdering, certflowv1.StepPresenting, certflowv1.StepPropagating,
 		certflowv1.StepValidating, certflowv1.StepFinalizing, certflowv1.StepStoring,
+	} {
+		t.Run(string(step), func(t *testing.T) { w.in(t).killedIn(step) })
 	}
-	step := steps[rand.New(rand.NewPCG(seed, seed)).IntN(len(steps))]
-	if s := certflowv1.IssuanceStep(os.Getenv("CERTFLOW_FAULT_STEP")); s != "" {
-		if !slices.Contains(steps, s) {
-			t.Fatalf("CERTFLOW_FAULT_STEP=%s: want one of %v", s, steps)
-		}
-		step = s
-	}
-	t.Logf("killing certflow in step %s (seed %d: CERTFLOW_FAULT_SEED=%d repeats it)", step, seed, seed)
+}
 
-	w := newWorldWith(t, worldOptions{dnsProxy: true, kubeProxy: true})
-	const ns = "worker-killed"
+// killedIn kills certflow while issuances are in step, starts it again, and
+// checks that nothing was lost.
+func (w *world) killedIn(step certflowv1.IssuanceStep) {
+	t := w.t
+	ns := "killed-" + string(step)
 	w.namespace(ns)
 	holdStep[step](w, ns, stepDelay)
 	// Half now, half once the first is in the step: at the kill, issuances
 	// are at different steps.
-	certs := w.createCertificates(ns, "first", 3)
+	certs := w.createCertificates(ns, string(step)+"-first", 3)
 	w.waitStep(certs, step, 2*time.Minute)
-	certs = append(certs, w.createCertificates(ns, "second", 3)...)
+	certs = append(certs, w.createCertificates(ns, string(step)+"-second", 3)...)
 	w.waitAnyInFlight(certs[3:], time.Minute)
 	// Still in the step: the fault holds it for stepDelay.
 	at := w.waitStep(certs, step, stepDelay)
 	if step == certflowv1.StepOrdering {
-		// The status says ordering from the start (a permit first): kill
-		// once an order exists and its authorizations are being read, and
-		// every order the CA made is recorded with its pending key. (A kill
-		// between the CA's answer and that write loses the order's URL, and
-		// the issuance orders again: ACME has no way to find the order.)
+		// The status says ordering from the start (the key, a permit
+		// first): kill once an order exists and its authorizations are
+		// being read, and every order the CA made is recorded with its
+		// pending key. (A kill between the CA's answer and that write loses
+		// the order's URL, and the issuance orders again: ACME has no way
+		// to find the order.)
 		w.waitHeld(sandbox.ActionAuthorization, time.Minute)
-		w.waitOrdersRecorded(ns, time.Minute)
+		w.waitOrdersRecorded(ns, certs, time.Minute)
 	}
 	w.killCertflow()
 	t.Logf("killed certflow with %s in step %s; all: %s", at.Name, step, w.steps(certs))
@@ -119,15 +110,15 @@ func (w *world) waitHeld(action string, timeout time.Duration) {
 
 // waitOrdersRecorded holds new orders at the ACME proxy (until
 // Delay(ActionNewOrder, 0); a held request never reaches the CA if certflow
-// dies meanwhile) and waits until every order the CA made before is recorded
-// in a pending key Secret of the namespace.
-func (w *world) waitOrdersRecorded(ns string, timeout time.Duration) {
+// dies meanwhile) and waits until every order the CA made before for the
+// Certificates is recorded in a pending key Secret of their namespace.
+func (w *world) waitOrdersRecorded(ns string, certs []*certflowv1.Certificate, timeout time.Duration) {
 	w.t.Helper()
 	w.proxy.Delay(sandbox.ActionNewOrder, time.Hour)
 	held := time.Now()
 	deadline := held.Add(timeout)
 	for {
-		missing := w.unrecordedOrders(ns, held)
+		missing := w.unrecordedOrders(ns, certs, held)
 		if missing == 0 {
 			return
 		}
@@ -138,10 +129,10 @@ func (w *world) waitOrdersRecorded(ns string, timeout time.Duration) {
 	}
 }
 
-// unrecordedOrders counts the new-order requests sent before a time that
-// are in flight, or made an order no pending key Secret of the namespace
-// records.
-func (w *world) unrecordedOrders(ns string, before time.Time) int {
+// unrecordedOrders counts the new-order requests for the Certificates sent
+// before a time that are in flight, or made an order no pending key Secret
+// of the namespace records.
+func (w *world) unrecordedOrders(ns string, certs []*certflowv1.Certificate, before time.Time) int {
 	w.t.Helper()
 	var secrets corev1.SecretList
 	if err := w.kube.List(w.ctx, &secrets, client.InNamespace(ns)); err != nil {
@@ -151,9 +142,14 @@ func (w *world) unrecordedOrders(ns string, before time.Time) int {
 	for _, s := range secrets.Items {
 		recorded[s.Annotations[activities.AnnotationOrderURL]] = true
 	}
+	ours := map[string]bool{}
+	for _, c := range certs {
+		ours[strings.Join(sorted(c.Spec.DNSNames), ",")] = true
+	}
 	missing := 0
 	for _, r := range w.proxy.Requests() {
-		if r.Action == sandbox.ActionNewOrder && r.Time.Before(before) && (r.Status == 0 || r.Status == http.StatusCreated && !recorded[r.Location]) {
+		if r.Action == sandbox.ActionNewOrder && ours[strings.Join(sorted(r.Names), ",")] && r.Time.Before(before) &&
+			(r.Status == 0 || r.Status == http.StatusCreated && !recorded[r.Location]) {
 			missing++
 		}
 	}

@@ -34,7 +34,10 @@ import (
 // (so a test can kill them), a ClusterIssuer "pebble" whose DNS-01 solver
 // updates BIND, and clients to look at everything.
 type world struct {
-	t        *testing.T
+	t *testing.T
+	// owner is the test that made the world: the processes it starts stop
+	// when owner ends, whichever subtest (t) started them.
+	owner    *testing.T
 	ctx      context.Context
 	dir      string
 	stack    *sandbox.Stack
@@ -107,7 +110,7 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	w := &world{t: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{}}
+	w := &world{t: t, owner: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{}}
 	if opts.dnsProxy {
 		if w.dns, err = sandbox.StartDNSProxy(stack.BIND.Addr); err != nil {
 			t.Fatal(err)
@@ -155,6 +158,14 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 	// that watch the CA's requests then see only those of issuances.
 	w.waitClusterIssuerReady(issuer.Name, time.Minute)
 	return w
+}
+
+// in is the world as subtest t sees it: failures are t's, and what it
+// starts still lives as long as the world.
+func (w *world) in(t *testing.T) *world {
+	sub := *w
+	sub.t = t
+	return &sub
 }
 
 // waitClusterIssuerReady waits until the ClusterIssuer is Ready (its ACME
@@ -210,7 +221,7 @@ func (w *world) start(subcommand string) {
 		close(p.exited)
 	}()
 	w.certflow[subcommand] = p
-	w.t.Cleanup(func() {
+	w.owner.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.exited:
