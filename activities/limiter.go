@@ -26,12 +26,12 @@ const (
 )
 
 // LimiterWorkflowID is the ID of the account limiter of one issuer:
-// "limiter/<kind>/<namespace>/<name>" (namespace empty for a ClusterIssuer).
-// The budget is per issuer: two issuers that share one ACME account (the same
-// server and account key) get a budget each, so such a setup should lower
-// each issuer's rateLimits to its share.
-func LimiterWorkflowID(issuer IssuerRef) string {
-	return "limiter/" + issuer.Kind + "/" + issuer.Namespace + "/" + issuer.Name
+// "<cluster>/limiter/<kind>/<namespace>/<name>" (namespace empty for a
+// ClusterIssuer). The budget is per issuer: two issuers that share one ACME
+// account (the same server and account key) get a budget each, so such a
+// setup should lower each issuer's rateLimits to its share.
+func LimiterWorkflowID(cluster string, issuer IssuerRef) string {
+	return cluster + "/limiter/" + issuer.Kind + "/" + issuer.Namespace + "/" + issuer.Name
 }
 
 // LimiterTaskQueue is the task queue the account limiters of a worker's task

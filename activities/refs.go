@@ -1,6 +1,9 @@
 package activities
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // CertificateRef names a Certificate.
 type CertificateRef struct {
@@ -19,6 +22,31 @@ type IssuerRef struct {
 }
 
 func (r IssuerRef) String() string { return r.Kind + "/" + r.Name }
+
+// Workflow IDs begin with the name of the cluster whose objects the
+// workflow serves, so that clusters can share a Temporal namespace without
+// touching each other's workflows (they need task queues of their own too).
+
+// CertificateWorkflowID is the ID of the workflow that owns one Certificate's
+// life: "<cluster>/certificate/<namespace>/<name>".
+func CertificateWorkflowID(cluster string, cert CertificateRef) string {
+	return cluster + "/certificate/" + cert.Namespace + "/" + cert.Name
+}
+
+// OrderWorkflowID is the ID of one issuance attempt, a child of the
+// Certificate's workflow: its ID, the revision it issues and the attempt at it.
+func OrderWorkflowID(certificateWorkflowID string, revision, attempt int) string {
+	return certificateWorkflowID + "/order/" + strconv.Itoa(revision) + "/" + strconv.Itoa(attempt)
+}
+
+// IssuerWorkflowID is the ID of the workflow that registers an issuer's ACME
+// account for one generation of one object (uid: an issuer deleted and made
+// again under its name starts at generation 1 anew):
+// "<cluster>/issuer/<kind>/<namespace>/<name>/<uid>/<generation>" (namespace
+// empty for a ClusterIssuer).
+func IssuerWorkflowID(cluster string, ref IssuerRef, uid string, generation int64) string {
+	return cluster + "/issuer/" + ref.Kind + "/" + ref.Namespace + "/" + ref.Name + "/" + uid + "/" + strconv.FormatInt(generation, 10)
+}
 
 // Labels and annotations certflow puts on the Secrets it writes. The
 // certificate-name label is also how the controller's metadata-only Secret

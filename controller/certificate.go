@@ -55,6 +55,7 @@ type certificateReconciler struct {
 	client    client.Client
 	temporal  tclient.Client
 	taskQueue string
+	cluster   string
 	events    recorder.EventRecorder
 	sent      sync.Map // types.NamespacedName -> workflows.CertificateSpec last sent
 }
@@ -110,7 +111,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			return ctrl.Result{}, nil
 		}
 	}
-	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
+	id := activities.CertificateWorkflowID(r.cluster, activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name})
 	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, tclient.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: r.taskQueue,
@@ -147,7 +148,7 @@ func (r *certificateReconciler) finalize(ctx context.Context, cert *v1alpha1.Cer
 	}
 	// A Certificate made again under the same name starts a new workflow.
 	r.sent.Delete(client.ObjectKeyFromObject(cert))
-	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
+	id := activities.CertificateWorkflowID(r.cluster, activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name})
 	// Cancelling is idempotent: a second request for a run already asked to
 	// stop changes nothing, and a closed or missing workflow is NotFound.
 	if err := r.temporal.CancelWorkflow(ctx, id, ""); err != nil && !isNotFound(err) {

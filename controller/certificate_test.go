@@ -39,7 +39,7 @@ func startCertificate(t *testing.T, ctx context.Context) (cert *v1alpha1.Certifi
 	if err := k8s.Create(ctx, cert); err != nil {
 		t.Fatal(err)
 	}
-	workflowID = workflows.CertificateWorkflowID(ns, cert.Name)
+	workflowID = activities.CertificateWorkflowID(testCluster, activities.CertificateRef{Namespace: ns, Name: cert.Name})
 	eventually(t, "the Certificate's workflow exists", func() (bool, string) {
 		_, err := describe(ctx, workflowID)
 		return err == nil, fmt.Sprint(err)
@@ -146,7 +146,7 @@ func TestACertificateWaitsForAMissingIssuerAndStartsWhenItAppears(t *testing.T) 
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(cert)
-	id := workflows.CertificateWorkflowID(ns, "web")
+	id := activities.CertificateWorkflowID(testCluster, activities.CertificateRef{Namespace: ns, Name: "web"})
 	wantMessage := fmt.Sprintf("Issuer %q not found in namespace %q", "later", ns)
 	eventually(t, "Ready=False IssuerNotFound", func() (bool, string) {
 		var got v1alpha1.Certificate

@@ -51,6 +51,7 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 		client:    mgr.GetClient(),
 		temporal:  opts.Temporal,
 		taskQueue: opts.TaskQueue,
+		cluster:   opts.Cluster,
 		events:    mgr.GetEventRecorder("certflow-controller"),
 	}
 	// Creations and deletions only; see the list above.

@@ -35,7 +35,7 @@ const messageNotSupported = "certflow supports only ACME issuers so far"
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
 
 // issuerReconciler serves one kind, Issuer or ClusterIssuer. For an ACME
-// issuer it starts workflow issuer/<kind>/<namespace>/<name>/<generation>,
+// issuer it starts workflow <cluster>/issuer/<kind>/<namespace>/<name>/<uid>/<generation>,
 // which registers the account and writes the issuer's status; the ID names the
 // generation, so each spec change registers once and a restart of the
 // controller starts nothing new (the ID is never reused).
@@ -43,6 +43,7 @@ type issuerReconciler struct {
 	client    client.Client
 	temporal  tclient.Client
 	taskQueue string
+	cluster   string
 	events    recorder.EventRecorder
 	kind      string
 }
@@ -54,6 +55,7 @@ func setupIssuers(mgr manager.Manager, opts Options) error {
 			client:    mgr.GetClient(),
 			temporal:  opts.Temporal,
 			taskQueue: opts.TaskQueue,
+			cluster:   opts.Cluster,
 			events:    mgr.GetEventRecorder("certflow-controller"),
 			kind:      kind,
 		}
@@ -85,7 +87,7 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
 	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration()}
-	id := workflows.IssuerWorkflowID(ref, string(obj.GetUID()), in.Generation)
+	id := activities.IssuerWorkflowID(r.cluster, ref, string(obj.GetUID()), in.Generation)
 	_, err = r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             r.taskQueue,

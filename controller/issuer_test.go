@@ -45,7 +45,7 @@ func TestIssuers(t *testing.T) {
 			if err := k8s.Create(ctx, obj); err != nil {
 				t.Fatal(err)
 			}
-			id := workflows.IssuerWorkflowID(ref, string(obj.GetUID()), 1)
+			id := activities.IssuerWorkflowID(testCluster, ref, string(obj.GetUID()), 1)
 
 			if !tc.wantACME {
 				eventually(t, "Ready=False NotSupported", func() (bool, string) {
@@ -68,7 +68,7 @@ func TestIssuers(t *testing.T) {
 			if err := k8s.Update(ctx, obj); err != nil {
 				t.Fatal(err)
 			}
-			waitForIssuerWorkflow(t, workflows.IssuerWorkflowID(ref, string(obj.GetUID()), 2), workflows.IssuerInput{Issuer: ref, Generation: 2})
+			waitForIssuerWorkflow(t, activities.IssuerWorkflowID(testCluster, ref, string(obj.GetUID()), 2), workflows.IssuerInput{Issuer: ref, Generation: 2})
 		})
 	}
 }

@@ -25,7 +25,10 @@ import (
 // namespace of its own and runs in parallel with the others.
 
 // testTaskQueue differs from workflows.TaskQueue to show that Options.TaskQueue is used.
-const testTaskQueue = "controller-test"
+const (
+	testTaskQueue = "controller-test"
+	testCluster   = "test"
+)
 
 var (
 	k8s      client.Client  // straight to the API server, as a user would
@@ -87,7 +90,7 @@ func withStack(dir string, run func() int) (int, error) {
 		return 0, err
 	}
 
-	opts := Options{HealthAddr: "0", Temporal: temporal, TaskQueue: testTaskQueue}
+	opts := Options{HealthAddr: "0", Temporal: temporal, TaskQueue: testTaskQueue, Cluster: testCluster}
 	if mgr, err = NewManager(kube.Config, opts); err != nil {
 		return 0, err
 	}

@@ -44,6 +44,8 @@ type Options struct {
 	Temporal tclient.Client
 	// TaskQueue the controller starts workflows on; empty is workflows.TaskQueue.
 	TaskQueue string
+	// Cluster is the cluster's name in workflow IDs; Setup requires it.
+	Cluster string
 	// MaxConcurrentReconciles per reconciler; 0 is 4. Each reconcile is one or
 	// two Temporal calls, so a few in parallel keep a restart with thousands
 	// of Certificates short without loading the Temporal frontend.
@@ -53,8 +55,8 @@ type Options struct {
 // Setup registers the Certificate, Issuer and ClusterIssuer reconcilers on a
 // manager made by NewManager.
 func Setup(mgr manager.Manager, opts Options) error {
-	if opts.Temporal == nil {
-		return errors.New("setting up the controller: no Temporal client")
+	if opts.Temporal == nil || opts.Cluster == "" {
+		return errors.New("setting up the controller: no Temporal client or no cluster name")
 	}
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = workflows.TaskQueue

@@ -85,7 +85,7 @@ func TestPayloadEncryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(raw.Close)
-	workflowID := workflows.CertificateWorkflowID(ns, name)
+	workflowID := certificateWorkflowID(ns, name)
 
 	t.Run("every payload in every history is encrypted and none names the domain", func(t *testing.T) {
 		assertHistoriesEncrypted(t, w, raw, keyCodec, "k2", dnsName)

@@ -6,7 +6,6 @@ import (
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/workflows"
 )
 
 // TestFaultControllerKilledWhileIssuing runs the controller and the worker as
@@ -37,7 +36,7 @@ func TestFaultControllerKilledWhileIssuing(t *testing.T) {
 	// happen (a window, not a wait for something expected).
 	time.Sleep(2 * time.Second)
 	for _, c := range late {
-		if _, err := w.temporal.DescribeWorkflowExecution(w.ctx, workflows.CertificateWorkflowID(ns, c.Name), ""); err == nil {
+		if _, err := w.temporal.DescribeWorkflowExecution(w.ctx, certificateWorkflowID(ns, c.Name), ""); err == nil {
 			t.Errorf("workflow of %s started while the controller was down", c.Name)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/workflows"
 )
 
 // The fault tests (faults_*_test.go) break one part of the real stack while
@@ -117,7 +116,7 @@ func (w *world) checkSecret(cert *certflowv1.Certificate) {
 // must not end it (it would never renew).
 func (w *world) checkWorkflowRuns(cert *certflowv1.Certificate) {
 	w.t.Helper()
-	id := workflows.CertificateWorkflowID(cert.Namespace, cert.Name)
+	id := certificateWorkflowID(cert.Namespace, cert.Name)
 	desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, id, "")
 	if err != nil {
 		w.t.Errorf("describing workflow %s: %v", id, err)
@@ -287,4 +286,9 @@ func (w *world) expectRunning(subcommand string) {
 		w.t.Fatalf("certflow %s exited (%v); its log ends:\n%s", subcommand, p.err, lastLines(p.logPath, 30))
 	default:
 	}
+}
+
+// certificateWorkflowID is the ID of a Certificate's workflow in the sandbox.
+func certificateWorkflowID(namespace, name string) string {
+	return activities.CertificateWorkflowID(sandbox.ClusterName, activities.CertificateRef{Namespace: namespace, Name: name})
 }

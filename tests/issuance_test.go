@@ -28,7 +28,7 @@ func TestIssuance(t *testing.T) {
 	names := []string{"*.web.certflow.test", "web.certflow.test"}
 	web := certificate(ns, "web", "web-tls", names...)
 	w.create(web)
-	workflowID := workflows.CertificateWorkflowID(ns, "web")
+	workflowID := certificateWorkflowID(ns, "web")
 	var first issued
 
 	t.Run("a wildcard and its apex are issued via DNS-01", func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestRotationPolicyNeverKeepsTheKey(t *testing.T) {
 	if first.leaf.PublicKeyAlgorithm != x509.ECDSA {
 		t.Fatalf("key algorithm %s, want ECDSA", first.leaf.PublicKeyAlgorithm)
 	}
-	if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "api"), "", workflows.SignalRenew, nil); err != nil {
+	if err := w.temporal.SignalWorkflow(w.ctx, certificateWorkflowID(ns, "api"), "", workflows.SignalRenew, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.waitFor(ns, "api", 2*time.Minute, "revision 2", revisionAtLeast(2))

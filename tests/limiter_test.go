@@ -170,7 +170,7 @@ func perSecond(times []time.Time) string {
 // busiest window of permits was, and how long orders came after their
 // permits. It tells a limiter that counts wrong from orders that arrive late.
 func (w *world) permitLag(issuer string, period time.Duration) string {
-	id := activities.LimiterWorkflowID(activities.IssuerRef{Kind: "ClusterIssuer", Name: issuer})
+	id := activities.LimiterWorkflowID(sandbox.ClusterName, activities.IssuerRef{Kind: "ClusterIssuer", Name: issuer})
 	granted := map[string]time.Time{} // by requesting Order workflow ID
 	iter := w.temporal.GetWorkflowHistory(w.ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {

@@ -58,7 +58,7 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 
 	t.Run("after the wait both are issued, the rate-limited one on renew", func(t *testing.T) {
 		w.proxy.ClearFaults()
-		if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
+		if err := w.temporal.SignalWorkflow(w.ctx, certificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
 			t.Fatal(err)
 		}
 		cert := w.waitReady(ns, "web")
@@ -77,7 +77,7 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 		const long = 10 * time.Minute
 		w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, long)
 		refused := w.proxy.Refused(sandbox.ActionNewOrder)
-		if err := w.temporal.SignalWorkflow(w.ctx, workflows.CertificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
+		if err := w.temporal.SignalWorkflow(w.ctx, certificateWorkflowID(ns, "web"), "", workflows.SignalRenew, nil); err != nil {
 			t.Fatal(err)
 		}
 		w.waitRefused(refused + 1)
@@ -104,7 +104,7 @@ func TestRateLimitWaitSurvivesAWorkerRestart(t *testing.T) {
 	w.startCertflow()
 	// The new worker has replayed the workflow when it answers a query, and
 	// still knows when the next attempt comes.
-	st := w.queryStatus(workflows.CertificateWorkflowID(ns, "api"), 30*time.Second)
+	st := w.queryStatus(certificateWorkflowID(ns, "api"), 30*time.Second)
 	if !st.NextAttemptTime.Truncate(time.Second).Equal(before.Status.NextAttemptTime.Time) || st.FailedAttempts != 1 {
 		t.Errorf("after the restart the workflow waits until %v after %d failed attempts; before: %v after 1",
 			st.NextAttemptTime, st.FailedAttempts, before.Status.NextAttemptTime)

@@ -41,6 +41,8 @@ import (
 type Options struct {
 	// TaskQueue to poll; workflows.TaskQueue unless several certflows share a namespace.
 	TaskQueue string
+	// Cluster is the cluster's name in workflow IDs.
+	Cluster string
 	// Kubernetes is the API server the activities read and write.
 	Kubernetes *rest.Config
 	// ClusterResourceNamespace holds the Secrets of ClusterIssuers.
@@ -159,7 +161,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		acmeActivities.Bindings(),
 		(&challenges.Activities{Issuers: resolver, Types: challengeTypes}).Bindings(),
 		(&secrets.Activities{Kube: kube}).Bindings(),
-		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Issuers: resolver}).Bindings(),
+		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Cluster: opts.Cluster, Issuers: resolver}).Bindings(),
 		statuses.Bindings(),
 	)...)
 

@@ -175,7 +175,7 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		replaces = c.state.Issued.ARICertID // ARI: only the CA that issued it knows it
 	}
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          orderWorkflowID(c.id, revision, attempt),
+		WorkflowID:          activities.OrderWorkflowID(c.id, revision, attempt),
 		WaitForCancellation: true,
 		Priority:            orderPriority,
 	})

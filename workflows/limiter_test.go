@@ -30,7 +30,7 @@ func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 		if err := env.SignalWorkflowByID(in.RequesterWorkflowID, activities.SignalPermit, activities.PermitGrant{At: env.Now()}); err != nil {
 			return activities.RequestPermitResult{}, err
 		}
-		return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID(in.Issuer)}, nil
+		return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
 	}, activity.RegisterOptions{Name: activities.RequestPermit.Name()})
 	env.RegisterActivityWithOptions(func(context.Context, activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
 		return activities.ReportRateLimitResult{}, nil

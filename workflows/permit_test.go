@@ -64,7 +64,7 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 	on(env, activities.RequestPermit, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 			asked = append(asked, in)
-			return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID(in.Issuer)}, nil
+			return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
 		}).Once()
 	at := start.Add(2 * time.Hour).Truncate(time.Second)
 	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}

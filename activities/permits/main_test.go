@@ -79,9 +79,12 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
+// testCluster is the cluster's name in the limiters' workflow IDs.
+const testCluster = "test"
+
 // newActivities are the activities as the worker builds them, on taskQueue.
 func newActivities(taskQueue string) *permits.Activities {
-	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Issuers: &issuers.Resolver{Client: kube}}
+	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Cluster: testCluster, Issuers: &issuers.Resolver{Client: kube}}
 }
 
 // acmeSpec is an ACME issuer's spec with the given budgets.
@@ -104,7 +107,7 @@ func createIssuer(t *testing.T, base string, spec certflowv1.IssuerSpec) activit
 	ref := activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: ci.Name}
 	t.Cleanup(func() {
 		_ = kube.Delete(context.Background(), ci)
-		_ = temporal.TerminateWorkflow(context.Background(), activities.LimiterWorkflowID(ref), "", "test over")
+		_ = temporal.TerminateWorkflow(context.Background(), activities.LimiterWorkflowID(testCluster, ref), "", "test over")
 	})
 	return ref
 }

@@ -29,6 +29,8 @@ type Activities struct {
 	Temporal client.Client
 	// TaskQueue is the worker's; limiters start on LimiterTaskQueue(TaskQueue).
 	TaskQueue string
+	// Cluster is the cluster's name in the limiters' workflow IDs.
+	Cluster string
 	// Issuers reads an issuer's spec.acme.rateLimits.
 	Issuers Issuers
 }
@@ -97,7 +99,7 @@ func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRa
 // signalWithStart signals the issuer's limiter, starting it when it does not
 // run (never started, or ended by an operator).
 func (a *Activities) signalWithStart(ctx context.Context, issuer activities.IssuerRef, signal string, value any) (client.WorkflowRun, error) {
-	id := activities.LimiterWorkflowID(issuer)
+	id := activities.LimiterWorkflowID(a.Cluster, issuer)
 	return a.Temporal.SignalWithStartWorkflow(ctx, id, signal, value, a.limiterOptions(id),
 		activities.LimiterWorkflowName, activities.LimiterInput{Issuer: issuer})
 }

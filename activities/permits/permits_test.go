@@ -41,7 +41,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 		runs = append(runs, res.LimiterRunID)
-		if res.Unlimited || res.LimiterWorkflowID != "limiter/ClusterIssuer//"+ref.Name {
+		if res.Unlimited || res.LimiterWorkflowID != "test/limiter/ClusterIssuer//"+ref.Name {
 			t.Fatalf("result %+v", res)
 		}
 	}
@@ -49,7 +49,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 		t.Fatalf("limiter runs %v, want one", runs)
 	}
 
-	desc, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(ref), "")
+	desc, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(testCluster, ref), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 
 	var started activities.LimiterInput
 	var requests []activities.PermitRequest
-	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(ref), runs[0], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(testCluster, ref), runs[0], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -109,7 +109,7 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 		t.Fatalf("a self-signed issuer: %+v, %v; want unlimited", res, err)
 	}
 	var notFound *serviceerror.NotFound
-	if _, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(self), ""); !errors.As(err, &notFound) {
+	if _, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(testCluster, self), ""); !errors.As(err, &notFound) {
 		t.Fatalf("describing the limiter of an issuer without budgets: %v, want not found", err)
 	}
 

@@ -21,6 +21,7 @@ type options struct {
 	kubeconfig     string
 	temporal       connect.Temporal
 	taskQueue      string
+	clusterName    string
 	connectTimeout time.Duration
 	healthAddr     string
 	leaderElect    bool
@@ -45,7 +46,8 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig path; empty uses in-cluster config, then ~/.kube/config (KUBECONFIG)")
 	f.StringVar(&o.temporal.Address, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	f.StringVar(&o.temporal.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
-	f.StringVar(&o.taskQueue, "task-queue", env("CERTFLOW_TASK_QUEUE", workflows.TaskQueue), "Temporal task queue (CERTFLOW_TASK_QUEUE)")
+	f.StringVar(&o.taskQueue, "task-queue", env("CERTFLOW_TASK_QUEUE", workflows.TaskQueue), "Temporal task queue; clusters that share a Temporal namespace need one each (CERTFLOW_TASK_QUEUE)")
+	f.StringVar(&o.clusterName, "cluster-name", os.Getenv("CERTFLOW_CLUSTER_NAME"), "the cluster's name in workflow IDs, so that clusters can share a Temporal namespace; default: kube- and the start of the kube-system namespace's UID (CERTFLOW_CLUSTER_NAME)")
 	f.BoolVar(&o.temporal.TLS, "temporal-tls", envBool("TEMPORAL_TLS"), "connect to Temporal over TLS with the system roots (TEMPORAL_TLS)")
 	f.BoolVar(&o.temporal.Gzip, "temporal-gzip", envBool("TEMPORAL_GZIP"), "compress the messages to Temporal: for a distant server such as Temporal Cloud, at some CPU (TEMPORAL_GZIP)")
 	f.StringVar(&o.temporal.ClientCertPath, "temporal-tls-cert", os.Getenv("TEMPORAL_TLS_CLIENT_CERT_PATH"), "mTLS client certificate file (TEMPORAL_TLS_CLIENT_CERT_PATH)")

@@ -67,7 +67,12 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 	if err != nil {
 		return err
 	}
-	log.Info("connected to Kubernetes", "host", kube.Host)
+	if opts.clusterName == "" {
+		if opts.clusterName, err = connect.ClusterName(ctx, kube); err != nil {
+			return err
+		}
+	}
+	log.Info("connected to Kubernetes", "host", kube.Host, "cluster", opts.clusterName)
 
 	if withWorker {
 		stop, err := startWorker(opts, tc, kube, log, func(err error) { cancel(fmt.Errorf("worker stopped: %w", err)) })
@@ -86,6 +91,7 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 		LeaderElectionNamespace: opts.leaderElectNS,
 		Temporal:                tc,
 		TaskQueue:               opts.taskQueue,
+		Cluster:                 opts.clusterName,
 	}
 	mgr, err := controller.NewManager(kube, copts)
 	if err != nil {
@@ -121,6 +127,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 	}
 	w, err := worker.New(tc, worker.Options{
 		TaskQueue:                opts.taskQueue,
+		Cluster:                  opts.clusterName,
 		Kubernetes:               kube,
 		ClusterResourceNamespace: opts.clusterResourceNamespace,
 		DNS01Resolvers:           resolvers,

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/workflows"
@@ -75,7 +76,7 @@ func issue(ctx context.Context, stack *sandbox.Stack, envFile string) error {
 	if err := printSteps(ctx, stack); err != nil {
 		return err
 	}
-	id := workflows.CertificateWorkflowID(demoNamespace, demoName)
+	id := activities.CertificateWorkflowID(sandbox.ClusterName, activities.CertificateRef{Namespace: demoNamespace, Name: demoName})
 	fmt.Printf(`
 Ready in %.1fs: Secret %s/%s (revision %d)
   subject    %s

@@ -11,7 +11,6 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/workflows"
 )
 
 // printSteps prints the steps of the demo's first Order from its Temporal
@@ -24,7 +23,7 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 		return err
 	}
 	defer tc.Close()
-	id := workflows.CertificateWorkflowID(demoNamespace, demoName) + "/order/1/1"
+	id := activities.CertificateWorkflowID(sandbox.ClusterName, activities.CertificateRef{Namespace: demoNamespace, Name: demoName}) + "/order/1/1"
 	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]*historypb.HistoryEvent{}
 	var start, reached time.Time

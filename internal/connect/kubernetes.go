@@ -1,11 +1,15 @@
 package connect
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -58,4 +62,21 @@ func KubernetesConfig(k Kubernetes) (*rest.Config, error) {
 		return nil, fmt.Errorf("connecting to Kubernetes at %s: listing %s: %w", cfg.Host, CRDGroupVersion, err)
 	}
 	return cfg, nil
+}
+
+// ClusterName is the name certflow gives the cluster in workflow IDs when
+// none is configured: "kube-" and the first 8 characters of the kube-system
+// namespace's UID, which stays the same for the cluster's life and differs
+// between clusters.
+func ClusterName(ctx context.Context, cfg *rest.Config) (string, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading namespace %s for the cluster's name: %w (set --cluster-name)", metav1.NamespaceSystem, err)
+	}
+	uid := strings.ReplaceAll(string(ns.UID), "-", "")
+	return "kube-" + uid[:min(8, len(uid))], nil
 }

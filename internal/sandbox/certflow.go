@@ -16,6 +16,8 @@ const (
 	ClusterResourceNamespace = "certflow"
 	// TSIGSecretName is the Secret (key "secret") with BIND's TSIG secret.
 	TSIGSecretName = "bind-tsig"
+	// ClusterName is the cluster's name in workflow IDs.
+	ClusterName = "sandbox"
 )
 
 // CertflowArgs are the flags that point `certflow run` at the stack: its
@@ -27,6 +29,7 @@ func (s *Stack) CertflowArgs() []string {
 		"--kubeconfig", s.Kubernetes.Kubeconfig,
 		"--temporal-address", s.Temporal.Address,
 		"--cluster-resource-namespace", ClusterResourceNamespace,
+		"--cluster-name", ClusterName,
 		"--dns01-recursive-nameservers", s.BIND.Addr,
 		"--dns01-nameserver-port", port,
 	}
