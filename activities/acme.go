@@ -17,6 +17,9 @@ var (
 // EnsureAccountInput asks for the issuer's ACME account to exist.
 type EnsureAccountInput struct {
 	Issuer IssuerRef
+	// Generation is the issuer's generation the workflow registers for: an
+	// issuer changed since is left to its newer generation's workflow.
+	Generation int64
 }
 
 // EnsureAccountResult is the registered account.
@@ -27,8 +30,8 @@ type EnsureAccountResult struct {
 	// KeySHA256 is the hex SHA-256 of the account public key (DER), to notice
 	// when the key Secret changes.
 	KeySHA256 string
-	// Generation of the issuer as read; a workflow started for an older
-	// generation stops without writing status.
+	// Generation of the issuer as read; when it is newer than the input's,
+	// nothing was registered and the workflow stops without writing status.
 	Generation int64
 }
 
@@ -72,6 +75,17 @@ type Authorization struct {
 	Wildcard   bool
 	Status     string // pending, valid, invalid, ...
 	Challenge  Challenge
+}
+
+// Name is the name the authorization is for, as a request names it: with
+// "*." for a wildcard.
+func (a Authorization) Name() string { return name(a.Identifier, a.Wildcard) }
+
+func name(identifier string, wildcard bool) string {
+	if wildcard {
+		return "*." + identifier
+	}
+	return identifier
 }
 
 // Challenge is the chosen challenge and how to solve it. Solver indexes the

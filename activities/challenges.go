@@ -25,6 +25,7 @@ type PresentInput struct {
 type Presented struct {
 	// Identifier is the authorization's, without "*.".
 	Identifier string
+	Wildcard   bool `json:",omitempty"`
 	Challenge
 	// Zone is the DNS zone a dns-01 record went into.
 	Zone string `json:",omitempty"`
@@ -64,6 +65,9 @@ type CleanUpChallengesInput struct {
 	Presented   []Presented
 }
 
+// Name is the name the response is for, as a request names it.
+func (p Presented) Name() string { return name(p.Identifier, p.Wildcard) }
+
 // CleanUpChallengesResult is empty; errors are returned.
 type CleanUpChallengesResult struct{}
 
@@ -82,7 +86,7 @@ func PresentedOf(authzs []Authorization) []Presented {
 			continue
 		}
 		seen[key] = true
-		out = append(out, Presented{Identifier: az.Identifier, Challenge: c})
+		out = append(out, Presented{Identifier: az.Identifier, Wildcard: az.Wildcard, Challenge: c})
 	}
 	return out
 }

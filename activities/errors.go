@@ -27,6 +27,11 @@ const (
 	ErrTypeSecretConflict = "SecretConflict"
 	// ErrTypeIssuerNotFound: the referenced Issuer or ClusterIssuer is gone.
 	ErrTypeIssuerNotFound = "IssuerNotFound"
+	// ErrTypeMismatch: the activity's input names something the API server
+	// says otherwise (another issuer, another request, a Certificate that
+	// is gone): nothing was done. A Certificate that changed is looked at
+	// again by its workflow.
+	ErrTypeMismatch = "Mismatch"
 	// ErrTypePermitExpired: BeginOrder could not send a new order by its
 	// permit's BeginOrderInput.SendBy and sent none: the Order asks the
 	// limiter for another permit. The pending key is kept.

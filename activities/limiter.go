@@ -50,6 +50,8 @@ var (
 // RequestPermitInput asks the issuer's account limiter for a permit to create
 // a new order. The limiter answers with a SignalPermit to the requester run.
 type RequestPermitInput struct {
+	// Certificate is the Certificate whose order it is.
+	Certificate         CertificateRef
 	Issuer              IssuerRef
 	RequesterWorkflowID string
 	RequesterRunID      string
@@ -76,8 +78,10 @@ type RequestPermitResult struct {
 // ReportRateLimitInput tells the issuer's account limiter that the CA refused
 // an order for Names with a rate limit, asking to wait until Until.
 type ReportRateLimitInput struct {
-	Issuer IssuerRef
-	Until  time.Time
+	// Certificate is the Certificate whose order was refused.
+	Certificate CertificateRef
+	Issuer      IssuerRef
+	Until       time.Time
 	// Detail is the CA's problem detail: it says what the limit is on.
 	Detail string
 	// Names are the refused order's identifiers (Request.Identifiers).

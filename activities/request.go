@@ -89,3 +89,29 @@ func ariCertID(leaf *x509.Certificate) string {
 	}
 	return base64.RawURLEncoding.EncodeToString(leaf.AuthorityKeyId) + "." + base64.RawURLEncoding.EncodeToString(serial)
 }
+
+// CertificateSpec is a Certificate's spec as the workflow sees it: its own
+// type, not the CRD's, so CRD changes do not break running histories.
+// InspectSecret reads it from the API server at the start of every cycle.
+type CertificateSpec struct {
+	// Generation of the Certificate the spec was read from.
+	Generation            int64
+	Issuer                IssuerRef
+	Request               Request
+	RenewBefore           time.Duration
+	RenewBeforePercentage int
+	// FallbackIssuers are tried in order when Issuer fails permanently or
+	// stays rate limited longer than FallbackAfter (default 1h).
+	FallbackIssuers []IssuerRef
+	FallbackAfter   time.Duration
+	// Backoff between failed attempts: the Certificate's spec.retryBackoff,
+	// else its issuer's; zero fields take the defaults.
+	Backoff Backoff
+}
+
+// Backoff is the wait between failed issuance attempts: Initial after the
+// first, doubling, at most Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+}

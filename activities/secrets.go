@@ -7,11 +7,13 @@ var (
 	StoreSecret   = declare[StoreSecretInput, StoreSecretResult]("StoreSecret")
 )
 
-// InspectSecretInput looks at the Certificate's target Secret.
+// InspectSecretInput reads the Certificate's spec and looks at its target
+// Secret.
 type InspectSecretInput struct {
 	Certificate CertificateRef
-	Issuer      IssuerRef
-	Request     Request
+	// Generation is the Certificate's generation as the workflow last heard
+	// of it: a cache that has an older one is not read.
+	Generation int64
 }
 
 // SecretState is what InspectSecret found.
@@ -27,8 +29,12 @@ const (
 	SecretInvalid    SecretState = "Invalid"    // ours, but unreadable or its key does not match
 )
 
-// InspectSecretResult tells the workflow what to do with the Secret.
+// InspectSecretResult tells the workflow what the Certificate asks for and
+// what to do with the Secret.
 type InspectSecretResult struct {
+	// Spec is the Certificate's spec as the API server has it; nil when the
+	// Certificate does not exist (its workflow ends).
+	Spec  *CertificateSpec
 	State SecretState
 	// Reason explains the state for status and Events.
 	Reason string

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"sync"
 	"time"
 
@@ -20,16 +19,6 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
-// Finalizer keeps a deleted Certificate until its workflow has stopped, so
-// that the workflow's clean-up (DNS records, the pending key Secret) has run
-// before the object is gone.
-const Finalizer = "certflow.dev/workflow"
-
-// deletionRecheck is how long a deleted Certificate waits before the
-// reconciler looks again whether its cancelled workflow has stopped. Clean-up
-// takes seconds (one or two activities); a reconcile never blocks on it.
-const deletionRecheck = 2 * time.Second
-
 // eventAction is the action of the Events the controller records.
 const eventAction = "Reconcile"
 
@@ -43,10 +32,11 @@ const eventAction = "Reconcile"
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certflow,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // certificateReconciler turns each Certificate into workflow
-// certificate/<namespace>/<name>. A reconcile sends the whole snapshot with
-// SignalWithStart, which starts the workflow when none runs and otherwise only
-// signals it; the workflow ignores a snapshot it has seen. The reconciler
-// remembers what it sent and sends a snapshot equal to the last one only
+// <cluster>/certificate/<namespace>/<name>. A reconcile sends a SpecChanged
+// hint (the generation and the target Secret's version it saw) with
+// SignalWithStart, which starts the workflow when none runs and otherwise
+// only signals it; the workflow then reads the spec and the Secret itself.
+// The reconciler remembers what it sent and sends the same hint again only
 // after a restart: every signal is a workflow task and history events, and a
 // resync of thousands of Certificates must not wake thousands of sleeping
 // workflows. For the same reason a new version of the target Secret that
@@ -56,8 +46,9 @@ type certificateReconciler struct {
 	temporal  tclient.Client
 	taskQueue string
 	cluster   string
+	timeout   time.Duration // FinalizerTimeout
 	events    recorder.EventRecorder
-	sent      sync.Map // types.NamespacedName -> workflows.CertificateSpec last sent
+	sent      sync.Map // types.NamespacedName -> workflows.SpecChanged last sent
 }
 
 func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -84,7 +75,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if c := meta.FindStatusCondition(cert.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonIssuerNotFound {
 		issuerWasMissing = true
 	}
-	issuer, issuerSpec, err := r.resolveIssuer(ctx, &cert)
+	issuer, err := r.resolveIssuer(ctx, &cert)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -96,32 +87,30 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	in := workflows.CertificateInput{
-		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
-		Spec:        snapshot(&cert, *issuer, issuerSpec.RetryBackoff, version),
-	}
+	hint := workflows.SpecChanged{Generation: cert.Generation, SecretResourceVersion: version}
 	if last, ok := r.sent.Load(req.NamespacedName); ok && !issuerWasMissing {
-		switch {
-		case reflect.DeepEqual(last, in.Spec):
+		switch last := last.(workflows.SpecChanged); {
+		case last == hint:
 			return ctrl.Result{}, nil
-		case ownWrite && onlySecretVersionDiffers(last.(workflows.CertificateSpec), in.Spec):
+		case ownWrite && last.Generation == hint.Generation:
 			// certflow's own Secret write: the workflow has its version
 			// from StoreSecret, and a signal would only wake it.
-			r.sent.Store(req.NamespacedName, in.Spec)
+			r.sent.Store(req.NamespacedName, hint)
 			return ctrl.Result{}, nil
 		}
 	}
-	id := activities.CertificateWorkflowID(r.cluster, activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name})
-	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, in.Spec, tclient.StartWorkflowOptions{
+	ref := activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name}
+	id := activities.CertificateWorkflowID(r.cluster, ref)
+	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, hint, tclient.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: r.taskQueue,
 		// A Certificate deleted and made again gets a new run under the same ID.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-	}, workflows.CertificateWorkflowName, in)
+	}, workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: ref})
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("sending spec to workflow %s: %w", id, err)
+		return ctrl.Result{}, fmt.Errorf("signalling workflow %s: %w", id, err)
 	}
-	r.sent.Store(req.NamespacedName, in.Spec)
+	r.sent.Store(req.NamespacedName, hint)
 	if issuerWasMissing {
 		if err := r.temporal.SignalWorkflow(ctx, id, "", workflows.SignalRenew, nil); err != nil {
 			return ctrl.Result{}, fmt.Errorf("signalling workflow %s that its issuer is back: %w", id, err)
@@ -130,53 +119,4 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
-}
-
-// onlySecretVersionDiffers says whether two snapshots differ in the target
-// Secret's resourceVersion alone.
-func onlySecretVersionDiffers(last, next workflows.CertificateSpec) bool {
-	last.SecretResourceVersion = next.SecretResourceVersion
-	return reflect.DeepEqual(last, next)
-}
-
-// finalize cancels the workflow of a deleted Certificate and lets the object
-// go once the workflow has stopped. The workflow cleans up when cancelled;
-// while it runs, the reconciler looks again after deletionRecheck.
-func (r *certificateReconciler) finalize(ctx context.Context, cert *v1alpha1.Certificate) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(cert, Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	// A Certificate made again under the same name starts a new workflow.
-	r.sent.Delete(client.ObjectKeyFromObject(cert))
-	id := activities.CertificateWorkflowID(r.cluster, activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name})
-	// Cancelling is idempotent: a second request for a run already asked to
-	// stop changes nothing, and a closed or missing workflow is NotFound.
-	if err := r.temporal.CancelWorkflow(ctx, id, ""); err != nil && !isNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("cancelling workflow %s: %w", id, err)
-	}
-	running, err := r.workflowRunning(ctx, id)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if running {
-		return ctrl.Result{RequeueAfter: deletionRecheck}, nil
-	}
-	patch := client.MergeFromWithOptions(cert.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(cert, Finalizer)
-	if err := r.client.Patch(ctx, cert, patch); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
-	}
-	return ctrl.Result{}, nil
-}
-
-// workflowRunning says whether the latest run of workflow id is still open.
-func (r *certificateReconciler) workflowRunning(ctx context.Context, id string) (bool, error) {
-	desc, err := r.temporal.DescribeWorkflowExecution(ctx, id, "")
-	if isNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("describing workflow %s: %w", id, err)
-	}
-	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }

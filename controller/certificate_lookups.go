@@ -26,14 +26,14 @@ import (
 // one status the controller writes on a Certificate, and it takes the
 // condition back when the issuer is found, so that a stale IssuerNotFound does
 // not outlive its cause when the workflow has nothing new to write.
-func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (*activities.IssuerRef, *v1alpha1.IssuerSpec, error) {
+func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (*activities.IssuerRef, error) {
 	ref, err := issuerRefOf(cert)
 	if err != nil {
-		return nil, nil, r.setIssuerNotFound(ctx, cert, err.Error())
+		return nil, r.setIssuerNotFound(ctx, cert, err.Error())
 	}
 	obj, err := v1alpha1.NewIssuerObject(ref.Kind)
 	if err != nil {
-		return nil, nil, r.setIssuerNotFound(ctx, cert, err.Error())
+		return nil, r.setIssuerNotFound(ctx, cert, err.Error())
 	}
 	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	missing := fmt.Sprintf("ClusterIssuer %q not found", ref.Name)
@@ -41,18 +41,18 @@ func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha
 		missing = fmt.Sprintf("Issuer %q not found in namespace %q", ref.Name, ref.Namespace)
 	}
 	if err := r.client.Get(ctx, key, obj); apierrors.IsNotFound(err) {
-		return nil, nil, r.setIssuerNotFound(ctx, cert, missing)
+		return nil, r.setIssuerNotFound(ctx, cert, missing)
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("getting %s: %w", ref, err)
+		return nil, fmt.Errorf("getting %s: %w", ref, err)
 	}
 	if c := meta.FindStatusCondition(cert.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Reason == v1alpha1.ReasonIssuerNotFound {
 		patch := client.MergeFromWithOptions(cert.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		meta.RemoveStatusCondition(&cert.Status.Conditions, v1alpha1.ConditionReady)
 		if err := r.client.Status().Patch(ctx, cert, patch); err != nil {
-			return nil, nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
+			return nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
 		}
 	}
-	return &ref, obj.IssuerSpec(), nil
+	return &ref, nil
 }
 
 // setIssuerNotFound writes Ready=False IssuerNotFound and records a Warning

@@ -52,6 +52,7 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 		temporal:  opts.Temporal,
 		taskQueue: opts.TaskQueue,
 		cluster:   opts.Cluster,
+		timeout:   opts.FinalizerTimeout,
 		events:    mgr.GetEventRecorder("certflow-controller"),
 	}
 	// Creations and deletions only; see the list above.

@@ -108,15 +108,15 @@ func startInput(t *testing.T, ctx context.Context, id string, into any) {
 }
 
 // specSignals decodes every "spec" signal the workflow received, in order.
-func specSignals(t *testing.T, ctx context.Context, id string) []workflows.CertificateSpec {
+func specSignals(t *testing.T, ctx context.Context, id string) []workflows.SpecChanged {
 	t.Helper()
-	var specs []workflows.CertificateSpec
+	var specs []workflows.SpecChanged
 	for _, ev := range history(t, ctx, id) {
 		attrs := ev.GetWorkflowExecutionSignaledEventAttributes()
 		if attrs == nil || attrs.GetSignalName() != workflows.SignalSpec {
 			continue
 		}
-		var spec workflows.CertificateSpec
+		var spec workflows.SpecChanged
 		if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &spec); err != nil {
 			t.Fatalf("decoding a spec signal of %s: %v", id, err)
 		}

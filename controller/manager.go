@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +47,9 @@ type Options struct {
 	TaskQueue string
 	// Cluster is the cluster's name in workflow IDs; Setup requires it.
 	Cluster string
+	// FinalizerTimeout bounds how long a deleted Certificate waits for its
+	// workflow to stop (and clean up); 0 is DefaultFinalizerTimeout.
+	FinalizerTimeout time.Duration
 	// MaxConcurrentReconciles per reconciler; 0 is 4. Each reconcile is one or
 	// two Temporal calls, so a few in parallel keep a restart with thousands
 	// of Certificates short without loading the Temporal frontend.
@@ -63,6 +67,9 @@ func Setup(mgr manager.Manager, opts Options) error {
 	}
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 4
+	}
+	if opts.FinalizerTimeout <= 0 {
+		opts.FinalizerTimeout = DefaultFinalizerTimeout
 	}
 	if err := setupCertificates(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the Certificate reconciler: %w", err)

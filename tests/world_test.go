@@ -50,6 +50,8 @@ type world struct {
 	// certflow is each running certflow process by its subcommand: "run", or
 	// "controller" and "worker".
 	certflow map[string]*certflowProcess
+	// args are more flags for every certflow process (worldOptions.certflowArgs).
+	args []string
 }
 
 // worldOptions are what a test's world does differently from the default:
@@ -68,6 +70,8 @@ type worldOptions struct {
 	// minute): a test whose fault may fail an attempt sets it shorter, to
 	// stay bounded in time.
 	retryBackoff time.Duration
+	// certflowArgs are more flags for every certflow process.
+	certflowArgs []string
 }
 
 // certflowProcess is one running certflow subcommand.
@@ -110,7 +114,16 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	w := &world{t: t, owner: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{}}
+	w := &world{t: t, owner: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{},
+		args: opts.certflowArgs}
+	// Registered after the stack's clean-ups and before certflow's, so it runs
+	// when certflow has stopped and the stack still serves: every history of
+	// the test is complete, and none may hold a secret.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			w.assertNoSecretsInHistories(t)
+		}
+	})
 	if opts.dnsProxy {
 		if w.dns, err = sandbox.StartDNSProxy(stack.BIND.Addr); err != nil {
 			t.Fatal(err)
@@ -275,7 +288,7 @@ func (w *world) flags(subcommand string) []string {
 	if subcommand != "worker" {
 		args = append(args, "--health-addr", "0") // parallel tests would share :8081
 	}
-	return args
+	return append(args, w.args...)
 }
 
 func (w *world) namespace(name string) {

@@ -24,6 +24,7 @@ import (
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	"github.com/certflow/certflow/activities/dns/propagation"
@@ -74,7 +75,7 @@ type Options struct {
 // ClusterIssuers are watched (issuers.go).
 //
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
-// +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
@@ -130,15 +131,16 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clientset.CoreV1().Events("")})
 	recorder := broadcaster.NewRecorder(scheme, corev1.EventSource{Component: "certflow"})
 
-	issuerCache, stopCache, err := watchIssuers(opts.Kubernetes, scheme)
+	ownKinds, stopCache, err := watchOwnKinds(opts.Kubernetes, scheme)
 	if err != nil {
 		broadcaster.Shutdown()
 		return nil, err
 	}
 	resolver := &issuers.Resolver{
-		Client: kube, Issuers: issuerCache, CredentialsTTL: credentialsTTL,
+		Client: kube, Issuers: ownKinds, CredentialsTTL: credentialsTTL,
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 	}
+	certs := &certificates.Reader{Kube: kube, Cache: ownKinds, Recorder: recorder}
 	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}
 	if opts.WorkflowCacheSize > 0 {
 		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
@@ -155,13 +157,14 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
 	}
 	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{Providers: dns01.Providers, Checker: checker}}
-	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
+	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
+	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}
 	activities.Register(w, slices.Concat(
-		(&keys.Activities{Kube: kube, Issuers: resolver, Types: map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}}).Bindings(),
+		(&keys.Activities{Kube: kube, Issuers: resolver, Certificates: certs, Types: issuerTypes}).Bindings(),
 		acmeActivities.Bindings(),
-		(&challenges.Activities{Issuers: resolver, Types: challengeTypes}).Bindings(),
-		(&secrets.Activities{Kube: kube}).Bindings(),
-		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Cluster: opts.Cluster, Issuers: resolver}).Bindings(),
+		(&challenges.Activities{Issuers: resolver, Certificates: certs, Types: challengeTypes}).Bindings(),
+		(&secrets.Activities{Kube: kube, Certificates: certs, Issuers: resolver}).Bindings(),
+		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Cluster: opts.Cluster, Issuers: resolver, Certificates: certs}).Bindings(),
 		statuses.Bindings(),
 	)...)
 

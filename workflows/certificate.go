@@ -8,17 +8,20 @@ import (
 	"strconv"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 )
 
-// Certificate owns one Certificate's life. Each run is one cycle: look at the
-// Secret, issue when it is missing, mismatched or due (an Order child), then
-// wait on a durable timer (renewal time or backoff) raced with the signals,
-// and continue as new. The history of a run stays small however long the
-// certificate lives.
+// Certificate owns one Certificate's life. Each run is one cycle: read the
+// Certificate's spec and look at its Secret (InspectSecret, from the API
+// server: a signal only says when to look), issue when the Secret is
+// missing, mismatched or due (an Order child), then wait on a durable timer
+// (renewal time or backoff) raced with the signals, and continue as new. The
+// history of a run stays small however long the certificate lives. The
+// workflow ends when its Certificate is gone.
 func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c := newCertificate(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (activities.CertificateStatus, error) {
@@ -30,7 +33,10 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c.renews = workflow.GetSignalChannel(ctx, SignalRenew)
 	c.drainSignals(ctx)
 
-	if err := c.cycle(ctx); err != nil {
+	if err := c.cycle(ctx); errors.Is(err, errCertificateGone) {
+		workflow.GetLogger(ctx).Info("the Certificate is gone: its workflow ends", "namespace", c.ref.Namespace, "name", c.ref.Name)
+		return nil
+	} else if err != nil {
 		return err
 	}
 	c.drainSignals(ctx)
@@ -43,12 +49,18 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 type certificate struct {
 	ref    activities.CertificateRef
 	id     string
-	spec   CertificateSpec
+	spec   activities.CertificateSpec
 	state  CertificateState
 	status activities.CertificateStatus
 	specs  workflow.ReceiveChannel
 	renews workflow.ReceiveChannel
+	// heard is the newest generation a spec signal named: the cache
+	// InspectSecret may read must have it.
+	heard int64
 }
+
+// errCertificateGone ends the workflow: its Certificate does not exist.
+var errCertificateGone = errors.New("the Certificate is gone")
 
 func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
 	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State}
@@ -68,6 +80,10 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 	if err != nil {
 		return c.fail(ctx, fmt.Errorf("inspecting Secret %s: %w", c.spec.Request.SecretName, err))
 	}
+	if inspected.Spec == nil {
+		return errCertificateGone
+	}
+	c.applySpec(*inspected.Spec)
 	switch inspected.State {
 	case activities.SecretConflict:
 		if c.state.Blocked != inspected.Reason {
@@ -108,9 +124,10 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 	return c.wait(ctx, sooner(c.status.RenewalTime, recheck))
 }
 
+// inspect reads the Certificate's spec and looks at its Secret.
 func (c *certificate) inspect(ctx workflow.Context) (activities.InspectSecretResult, error) {
 	res, err := executeLocal(localStep(ctx), activities.InspectSecret, activities.InspectSecretInput{
-		Certificate: c.ref, Issuer: c.spec.Issuer, Request: c.spec.Request,
+		Certificate: c.ref, Generation: max(c.heard, c.spec.Generation),
 	})
 	if err == nil {
 		c.state.SecretVersion = res.ResourceVersion
@@ -177,7 +194,10 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          activities.OrderWorkflowID(c.id, revision, attempt),
 		WaitForCancellation: true,
-		Priority:            orderPriority,
+		// A Certificate workflow terminated by hand, or ended some other way,
+		// asks its Order to stop, and the Order cleans up as it stops.
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		Priority:          orderPriority,
 	})
 	var res OrderResult
 	err := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{

@@ -17,7 +17,7 @@ import (
 // deleted, or a newer generation's workflow takes over.
 func Issuer(ctx workflow.Context, in IssuerInput) error {
 	for attempt := 1; ; attempt++ {
-		account, err := execute(shortStep(ctx), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: in.Issuer})
+		account, err := execute(shortStep(ctx), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: in.Issuer, Generation: in.Generation})
 		if err == nil {
 			if account.Generation > in.Generation {
 				return nil // a newer generation's workflow reports
@@ -33,7 +33,7 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		if f.kind == activities.ErrTypeIssuerNotFound {
 			return nil // deleted
 		}
-		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)), Backoff{})
+		wait := backoff(attempt, fraction(workflow.GetInfo(ctx).WorkflowExecution.ID+strconv.Itoa(attempt)), activities.Backoff{})
 		if f.kind == activities.ErrTypeRateLimited {
 			wait = max(f.retryAt().Sub(now), 0) // the CA said how long
 		}

@@ -17,7 +17,7 @@ const (
 	OrderWorkflowName       = "Order"
 	IssuerWorkflowName      = "Issuer"
 
-	// SignalSpec carries a CertificateSpec: the controller sends it (with
+	// SignalSpec carries a activities.CertificateSpec: the controller sends it (with
 	// SignalWithStart) whenever the Certificate's generation changes or its
 	// target Secret changes.
 	SignalSpec = "spec"

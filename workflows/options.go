@@ -131,7 +131,7 @@ const (
 
 // backoff is the wait after the n-th failure in a row (n >= 1). jitter in
 // [0, 1) comes from the workflow ID, so replays decide the same.
-func backoff(n int, jitter float64, b Backoff) time.Duration {
+func backoff(n int, jitter float64, b activities.Backoff) time.Duration {
 	initial, limit := cmp.Or(b.Initial, defaultInitialBackoff), cmp.Or(b.Max, defaultMaxBackoff)
 	d := min(initial, limit)
 	for i := 1; i < n && d < limit; i++ {

@@ -33,7 +33,7 @@ const permitPatience = 5 * time.Minute
 func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, attempt int) (sendBy time.Time, granted int, err error) {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
-		Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
+		Certificate: in.Certificate, Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
 		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "", Attempt: attempt,
 	}
 	saved := *st
@@ -179,7 +179,7 @@ func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
 		return
 	}
 	report := activities.ReportRateLimitInput{
-		Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: f.caDetail, Names: in.Request.Identifiers(),
+		Certificate: in.Certificate, Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: f.caDetail, Names: in.Request.Identifiers(),
 	}
 	if _, err := execute(shortStep(ctx), activities.ReportRateLimit, report); err != nil {
 		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)

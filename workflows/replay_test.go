@@ -12,14 +12,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// originalIDs are the workflow IDs the recorded histories ran under: the
-// Certificate workflow derives its children's IDs from its own, so it must
-// replay under the same one (the replayer's default is "ReplayId").
-var originalIDs = map[string]string{
-	"certificate-run1":                        "certificate/default/demo",
-	"certificate-run2":                        "certificate/default/demo",
-	"incompatible-certificate-other-order-id": "certificate/default/demo",
-}
+// recordedCertificateID is the workflow ID the recorded Certificate
+// histories ran under (hack/histories issues Certificate default/demo in the
+// sandbox): the Certificate workflow derives its children's IDs from its
+// own, so it must replay under the same one (the replayer's default is
+// "ReplayId").
+const recordedCertificateID = "sandbox/certificate/default/demo"
 
 // TestReplayRecordedHistories replays every history recorded from a real run
 // (testdata/histories, written by hack/histories as `temporal workflow show
@@ -52,8 +50,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			replayer.RegisterWorkflowWithOptions(Issuer, workflow.RegisterOptions{Name: IssuerWorkflowName})
 			replayer.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 			opts := worker.ReplayWorkflowHistoryOptions{}
-			if id, ok := originalIDs[name]; ok {
-				opts.OriginalExecution = workflow.Execution{ID: id}
+			if strings.Contains(name, "certificate") {
+				opts.OriginalExecution = workflow.Execution{ID: recordedCertificateID}
 			}
 			err = replayer.ReplayWorkflowHistoryWithOptions(nil, history, opts)
 			switch {

@@ -3,14 +3,17 @@ package workflows
 import (
 	"time"
 
+	"github.com/certflow/certflow/activities"
 	"go.temporal.io/sdk/workflow"
 )
 
 // wait blocks until the timer at until fires (no timer when until is zero) or
-// a signal gives a reason to act sooner: a renewal forced, a newer spec, or a
-// Secret that changed. Signals that change nothing (a stale or repeated spec)
-// keep it waiting. A cancellation (the Certificate is being deleted) returns
-// the context's error.
+// a signal gives a reason to act sooner: a renewal forced, or a spec signal
+// after which the Certificate's spec or its Secret turn out to have changed.
+// A spec signal only says when to look (InspectSecret reads both again): a
+// stale, repeated or made-up one costs a look and changes nothing. A
+// cancellation (the Certificate is being deleted) returns the context's
+// error.
 func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 	var timer workflow.Future
 	if !until.IsZero() {
@@ -21,21 +24,16 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 		}
 	}
 	for {
-		act := false
+		act, look := false, false
 		sel := workflow.NewSelector(ctx)
 		if timer != nil {
 			sel.AddFuture(timer, func(workflow.Future) { act = true })
 		}
-		secretChanged := false
 		sel.AddReceive(c.specs, func(ch workflow.ReceiveChannel, _ bool) {
-			var spec CertificateSpec
-			ch.Receive(ctx, &spec)
-			switch c.applySpec(spec) {
-			case newSpec:
-				act = true
-			case secretMaybeChanged:
-				secretChanged = true
-			}
+			var hint SpecChanged
+			ch.Receive(ctx, &hint)
+			c.hear(hint)
+			look = true
 		})
 		sel.AddReceive(c.renews, func(ch workflow.ReceiveChannel, _ bool) {
 			ch.Receive(ctx, nil)
@@ -47,13 +45,8 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if secretChanged {
-			// The controller's view may be older than our own write (a signal
-			// sent before the Secret was stored, delivered after): look again.
-			known := c.state.SecretVersion
-			if _, err := c.inspect(ctx); err != nil || c.state.SecretVersion != known {
-				act = true
-			}
+		if look && !act {
+			act = c.changed(ctx)
 		}
 		if act {
 			return nil
@@ -61,49 +54,49 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
 	}
 }
 
+// changed looks at the Certificate and its Secret again and says whether
+// either changed: a newer generation of the spec, or a Secret version the
+// workflow did not write itself (the controller's view may be older than
+// the workflow's own write). A look that fails acts: the next cycle tells.
+func (c *certificate) changed(ctx workflow.Context) bool {
+	known := c.state.SecretVersion
+	res, err := c.inspect(ctx)
+	return err != nil || res.Spec == nil || res.Spec.Generation > c.spec.Generation || res.ResourceVersion != known
+}
+
 // drainSignals applies the signals that are already buffered, without
-// waiting: the spec that came with SignalWithStart, and whatever arrived
+// waiting: the hint that came with SignalWithStart, and whatever arrived
 // while the run finished its cycle (so nothing is lost across continue-as-new).
 func (c *certificate) drainSignals(ctx workflow.Context) {
 	for {
-		var spec CertificateSpec
-		if !c.specs.ReceiveAsync(&spec) {
+		var hint SpecChanged
+		if !c.specs.ReceiveAsync(&hint) {
 			break
 		}
-		c.applySpec(spec)
+		c.hear(hint)
 	}
 	for c.renews.ReceiveAsync(nil) {
 		c.applyRenew()
 	}
 }
 
-// What a spec signal means to a waiting workflow.
-type specChange int
+// hear notes the generation a spec signal names.
+func (c *certificate) hear(hint SpecChanged) { c.heard = max(c.heard, hint.Generation) }
 
-const (
-	sameSpec           specChange = iota // stale or repeated: nothing to do
-	newSpec                              // a newer generation: act now
-	secretMaybeChanged                   // the controller saw another Secret version than ours
-)
-
-// applySpec takes a newer spec (skipping any backoff: the user changed
-// something), or notes that the controller saw a Secret version other than
-// the one the workflow knows.
-func (c *certificate) applySpec(spec CertificateSpec) specChange {
-	switch {
-	case spec.Generation > c.spec.Generation:
-		if spec.Issuer != c.spec.Issuer {
-			// Moving to another issuer (staging to production) reissues now.
-			c.state.ForceRenewal = true
-		}
-		c.spec = spec
-		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
-		c.state.Blocked = ""
-		return newSpec
-	case spec.Generation == c.spec.Generation && spec.SecretResourceVersion != c.state.SecretVersion:
-		return secretMaybeChanged
+// applySpec takes the spec as read at the start of a cycle. A newer
+// generation skips any backoff (the user changed something) and unblocks a
+// Secret conflict; a new issuer reissues now (staging to production).
+func (c *certificate) applySpec(spec activities.CertificateSpec) {
+	if spec.Generation <= c.spec.Generation {
+		c.spec = spec // the same generation; its issuer's backoff may have changed
+		return
 	}
-	return sameSpec
+	if c.spec.Generation > 0 && spec.Issuer != c.spec.Issuer {
+		c.state.ForceRenewal = true
+	}
+	c.spec = spec
+	c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
+	c.state.Blocked = ""
 }
 
 // applyRenew forces a renewal now, skipping any backoff.

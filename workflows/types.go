@@ -6,40 +6,20 @@ import (
 	"github.com/certflow/certflow/activities"
 )
 
-// CertificateSpec is the controller's snapshot of a Certificate: the
-// workflow's own input type, not the CRD type, so CRD changes do not break
-// running histories.
-type CertificateSpec struct {
-	// Generation of the Certificate this snapshot was taken from. The workflow
-	// ignores a snapshot older than the one it has.
+// SpecChanged is the value of SignalSpec: the controller saw a new generation
+// of the Certificate or a new version of its target Secret. It is a hint to
+// look again; the workflow reads what changed from the API server.
+type SpecChanged struct {
 	Generation            int64
-	Issuer                activities.IssuerRef
-	Request               activities.Request
-	RenewBefore           time.Duration
-	RenewBeforePercentage int
-	// FallbackIssuers are tried in order when Issuer fails permanently or
-	// stays rate limited longer than FallbackAfter (default 1h).
-	FallbackIssuers []activities.IssuerRef
-	FallbackAfter   time.Duration
-	// Backoff between failed attempts; zero fields take the defaults.
-	Backoff Backoff
-	// SecretResourceVersion is the target Secret's resourceVersion as the
-	// controller last saw it, "" when it does not exist. A value the workflow
-	// did not write itself makes it look at the Secret again.
 	SecretResourceVersion string
-}
-
-// Backoff is the wait between failed issuance attempts: Initial after the
-// first, doubling, at most Max.
-type Backoff struct {
-	Initial time.Duration
-	Max     time.Duration
 }
 
 // CertificateInput starts (and continues) a Certificate workflow.
 type CertificateInput struct {
 	Certificate activities.CertificateRef
-	Spec        CertificateSpec
+	// Spec is the Certificate's spec as the last run read it (zero on the
+	// first start): each run reads it again from the API server.
+	Spec activities.CertificateSpec
 	// State is carried across continue-as-new; zero on the first start.
 	State CertificateState
 }

@@ -22,7 +22,7 @@ import (
 var (
 	cert   = activities.CertificateRef{Namespace: "default", Name: "web"}
 	issuer = activities.IssuerRef{Kind: "ClusterIssuer", Name: "pebble"}
-	spec1  = CertificateSpec{Generation: 1, Issuer: issuer, Request: activities.Request{
+	spec1  = activities.CertificateSpec{Generation: 1, Issuer: issuer, Request: activities.Request{
 		DNSNames: []string{"*.web.certflow.test", "web.certflow.test"}, SecretName: "web-tls",
 	}}
 	day = 24 * time.Hour
@@ -47,6 +47,12 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 // tests.
 var pendingKey = activities.EnsurePendingKeyResult{
 	Secret: "web-certflow-pending-key", PublicKeySHA256: "00ff", CSR: []byte("csr"), IssuerType: activities.IssuerTypeACME,
+}
+
+// inspectReturns mocks one InspectSecret that reads spec and finds res.
+func inspectReturns(env *testsuite.TestWorkflowEnvironment, spec activities.CertificateSpec, res activities.InspectSecretResult) *testsuite.MockCallWrapper {
+	res.Spec = &spec
+	return on(env, activities.InspectSecret, mock.Anything).Return(res, nil).Once()
 }
 
 // on mocks activity a for inputs that match in (mock.Anything for any).
@@ -128,8 +134,7 @@ func lastCondition(written []activities.CertificateStatus, typ string) activitie
 func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	issuance(env, "01", issuer)
 	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 
@@ -158,9 +163,9 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	// the order (ARI "replaces").
 	env2 := newEnv(t)
 	written2 := statuses(env2)
-	env2.OnActivity(activities.InspectSecret.Name(), mock.Anything, mock.Anything).Return(activities.InspectSecretResult{
+	inspectReturns(env2, spec1, activities.InspectSecretResult{
 		State: activities.SecretCurrent, ResourceVersion: "rv-01", Issued: next.State.Issued,
-	}, nil).Once()
+	})
 	env2.SetStartTime(env.Now())
 	began := issuance(env2, "02", issuer)
 	env2.OnActivity(activities.RenewalInfo.Name(), mock.Anything, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
@@ -183,8 +188,7 @@ func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
 		t.Run(retryAfter.String(), func(t *testing.T) {
 			env := newEnv(t)
 			written := statuses(env)
-			on(env, activities.InspectSecret, mock.Anything).Return(
-				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), Detail: "too many new orders"})).Once()
@@ -223,8 +227,7 @@ func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
 			env := newEnv(t)
 			statuses(env)
 			start := env.Now()
-			on(env, activities.InspectSecret, mock.Anything).Return(
-				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), RefusedAt: start.Add(tc.refusedAt)})).Once()
@@ -242,8 +245,7 @@ func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
 func TestRenewSignalSkipsTheBackoff(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("no solver for web.certflow.test", activities.ErrTypeConfig, nil)).Once()
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRenew, nil) }, 10*time.Second)
@@ -262,19 +264,21 @@ func TestRenewSignalSkipsTheBackoff(t *testing.T) {
 func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
 	env := newEnv(t)
 	written := statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(activities.InspectSecretResult{
+	inspectReturns(env, spec1, activities.InspectSecretResult{
 		State: activities.SecretConflict, Reason: "Secret web-tls belongs to Certificate default/other",
-	}, nil).Once()
-	// A day later the user points the Certificate at another Secret.
+	})
+	// A day later the user points the Certificate at another Secret: the
+	// controller's hint makes the workflow look, and it finds generation 2.
 	spec2 := spec1
 	spec2.Generation = 2
 	spec2.Request.SecretName = "web2-tls"
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec2) }, day)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 2}) }, day)
+	inspectReturns(env, spec2, activities.InspectSecretResult{State: activities.SecretMissing})
 
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
 	next := continuedWith(t, env)
-	if next.Spec.Generation != 2 || next.State.Blocked != "" {
-		t.Fatalf("after the new spec: generation %d, blocked %q", next.Spec.Generation, next.State.Blocked)
+	if next.Spec.Generation != 1 || next.State.Blocked == "" {
+		t.Fatalf("after the hint: generation %d, blocked %q; want the run to end and the next to read the new spec", next.Spec.Generation, next.State.Blocked)
 	}
 	if c := lastCondition(*written, condReady); c.Reason != reasonSecretConflict {
 		t.Fatalf("Ready condition %+v", c)
@@ -285,8 +289,7 @@ func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
 func TestCancellationCleansUpPresentedResponses(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	presented := []activities.Presented{{Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}}
 	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{
 		Authorizations: []activities.Authorization{{URL: "a", Status: "pending", Challenge: activities.Challenge{Type: "dns-01"}}},
@@ -328,15 +331,13 @@ func TestIssuerReportsItsAccount(t *testing.T) {
 func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	issuance(env, "01", issuer)
 	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 	// Sent before the Secret existed, delivered after the store: the look
 	// again finds the version the workflow wrote.
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"}, nil).Once()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1}) }, time.Hour)
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"})
 
 	start := env.Now()
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
@@ -349,13 +350,13 @@ func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T
 func TestADeletedSecretStartsANewCycle(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	issuance(env, "01", issuer)
 	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, spec1) }, time.Hour)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, SecretResourceVersion: ""})
+	}, time.Hour)
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 
 	start := env.Now()
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
@@ -374,8 +375,7 @@ func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
 	backup := activities.IssuerRef{Kind: "ClusterIssuer", Name: "backup"}
 	spec := spec1
 	spec.FallbackIssuers = []activities.IssuerRef{backup}
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec, activities.InspectSecretResult{State: activities.SecretMissing})
 	on(env, activities.BeginOrder, mock.MatchedBy(func(in activities.BeginOrderInput) bool { return in.Issuer == issuer })).Return(
 		activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("rejectedIdentifier: policy forbids", activities.ErrTypeACMEPermanent, nil)).Once()
 
@@ -392,8 +392,7 @@ func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
 	// The next run orders from the backup and records who issued.
 	env2 := newEnv(t)
 	written2 := statuses(env2)
-	env2.OnActivity(activities.InspectSecret.Name(), mock.Anything, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env2, spec, activities.InspectSecretResult{State: activities.SecretMissing})
 	issuance(env2, "01", backup)
 	env2.OnActivity(activities.RenewalInfo.Name(), mock.Anything, activities.RenewalInfoInput{Issuer: backup, ARICertID: "aki.01"}).Return(activities.RenewalInfoResult{}, nil)
 	env2.ExecuteWorkflow(Certificate, next)
@@ -420,8 +419,7 @@ func TestARateLimitFallsBackOnlyWhenItHoldsPastFallbackAfter(t *testing.T) {
 			statuses(env)
 			spec := spec1
 			spec.FallbackIssuers = []activities.IssuerRef{{Kind: "ClusterIssuer", Name: "backup"}}
-			on(env, activities.InspectSecret, mock.Anything).Return(
-				activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+			inspectReturns(env, spec, activities.InspectSecretResult{State: activities.SecretMissing})
 			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 				temporal.NewNonRetryableApplicationError("too many orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(tc.retryAfter.Seconds())})).Once()
@@ -443,9 +441,8 @@ func TestRetryBackoffFromTheSpec(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
 	spec := spec1
-	spec.Backoff = Backoff{Initial: 5 * time.Minute, Max: time.Hour}
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	spec.Backoff = activities.Backoff{Initial: 5 * time.Minute, Max: time.Hour}
+	inspectReturns(env, spec, activities.InspectSecretResult{State: activities.SecretMissing})
 	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("no solver", activities.ErrTypeConfig, nil)).Once()
 	start := env.Now()
@@ -457,13 +454,13 @@ func TestRetryBackoffFromTheSpec(t *testing.T) {
 }
 
 func TestBackoffDoublesUpToItsMaximum(t *testing.T) {
-	b := Backoff{Initial: time.Minute, Max: 10 * time.Minute}
+	b := activities.Backoff{Initial: time.Minute, Max: 10 * time.Minute}
 	for n, want := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 4: 8 * time.Minute, 5: 10 * time.Minute, 50: 10 * time.Minute} {
 		if got := backoff(n, 0, b); got != want {
 			t.Errorf("backoff(%d) = %s, want %s", n, got, want)
 		}
 	}
-	if got := backoff(1, 0, Backoff{}); got != defaultInitialBackoff {
+	if got := backoff(1, 0, activities.Backoff{}); got != defaultInitialBackoff {
 		t.Errorf("default first backoff %s", got)
 	}
 }
@@ -471,8 +468,7 @@ func TestBackoffDoublesUpToItsMaximum(t *testing.T) {
 func TestAFailedPresentStillCleansUpWhatItMayHaveMade(t *testing.T) {
 	env := newEnv(t)
 	statuses(env)
-	on(env, activities.InspectSecret, mock.Anything).Return(
-		activities.InspectSecretResult{State: activities.SecretMissing}, nil).Once()
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 	authz := activities.Authorization{URL: "a", Status: "pending", Challenge: activities.Challenge{
 		Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v", Solver: 2}}
 	on(env, activities.BeginOrder, mock.Anything).Return(
@@ -486,5 +482,45 @@ func TestAFailedPresentStillCleansUpWhatItMayHaveMade(t *testing.T) {
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
 	if next := continuedWith(t, env); next.State.FailedAttempts != 1 {
 		t.Fatalf("state %+v, want one failed attempt", next.State)
+	}
+}
+
+// TestAMadeUpSpecSignalChangesNothing: a spec signal is a hint to look, so
+// one with a generation far ahead (anyone who reaches Temporal can send it)
+// neither makes the workflow act nor freezes it: a real change later is
+// acted on.
+func TestAMadeUpSpecSignalChangesNothing(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
+	issuance(env, "01", issuer)
+	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1 << 60}) }, time.Hour)
+	// The look finds what the workflow knows: nothing changed.
+	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"})
+	spec2 := spec1
+	spec2.Generation = 2
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 2}) }, 2*day)
+	inspectReturns(env, spec2, activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"})
+
+	start := env.Now()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert})
+	next := continuedWith(t, env)
+	if waited := env.Now().Sub(start); waited < 2*day || waited > 2*day+time.Hour {
+		t.Fatalf("the run ended %s after its start: want the real change, two days in, to end it and not the made-up one", waited)
+	}
+	if next.Spec.Generation != 1 {
+		t.Fatalf("carried generation %d: the next run reads the spec again", next.Spec.Generation)
+	}
+}
+
+// TestAWorkflowWhoseCertificateIsGoneEnds: a workflow started by hand for a
+// Certificate that does not exist (or one left behind) ends at its first look.
+func TestAWorkflowWhoseCertificateIsGoneEnds(t *testing.T) {
+	env := newEnv(t)
+	on(env, activities.InspectSecret, mock.Anything).Return(activities.InspectSecretResult{}, nil).Once()
+	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: activities.CertificateRef{Namespace: "other", Name: "made-up"}})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("workflow completed %v with %v, want it ended without error", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
 }

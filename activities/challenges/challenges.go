@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 )
 
@@ -49,6 +50,8 @@ const DefaultPollInterval = 500 * time.Millisecond
 type Activities struct {
 	// Issuers reads the issuer (its solvers) and the Secrets they need.
 	Issuers *issuers.Resolver
+	// Certificates checks that the responses are for the Certificate's names.
+	Certificates *certificates.Reader
 	// Types are the challenge types certflow solves, by name ("dns-01").
 	Types map[string]Type
 	// PollInterval between rounds of reachability checks;
@@ -81,7 +84,16 @@ type solvers struct {
 	built map[int]Solver
 }
 
-func (a *Activities) solvers(ctx context.Context, ref activities.IssuerRef) (*solvers, error) {
+// solvers checks that the responses are for names the Certificate asks for
+// and that it names the issuer, then reads the issuer.
+func (a *Activities) solvers(ctx context.Context, cert activities.CertificateRef, ref activities.IssuerRef, responses []activities.Presented) (*solvers, error) {
+	claim := certificates.Claim{Certificate: cert, Issuer: ref}
+	for _, p := range responses {
+		claim.Identifiers = append(claim.Identifiers, p.Name())
+	}
+	if _, err := a.Certificates.Check(ctx, claim); err != nil {
+		return nil, err
+	}
 	iss, err := a.Issuers.Resolve(ctx, ref)
 	if err != nil {
 		return nil, err

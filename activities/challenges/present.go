@@ -28,7 +28,7 @@ func (a *Activities) Present(ctx context.Context, in activities.PresentInput) (a
 	if len(todo) == 0 {
 		return activities.PresentResult{}, nil
 	}
-	set, err := a.solvers(ctx, in.Issuer)
+	set, err := a.solvers(ctx, in.Certificate, in.Issuer, todo)
 	if err != nil {
 		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
 	}
@@ -86,7 +86,7 @@ func (a *Activities) CleanUpChallenges(ctx context.Context, in activities.CleanU
 	if len(in.Presented) == 0 {
 		return activities.CleanUpChallengesResult{}, nil
 	}
-	set, err := a.solvers(ctx, in.Issuer)
+	set, err := a.solvers(ctx, in.Certificate, in.Issuer, in.Presented)
 	if err != nil {
 		return activities.CleanUpChallengesResult{}, activities.Wrap(err, "removing challenge responses")
 	}

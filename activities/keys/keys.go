@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 )
 
@@ -20,6 +21,8 @@ type Activities struct {
 	Kube client.Client
 	// Issuers resolves the Certificate's issuer.
 	Issuers *issuers.Resolver
+	// Certificates checks that the input matches the Certificate.
+	Certificates *certificates.Reader
 	// Types are the issuer types certflow issues from, by
 	// activities.IssuerType*: each checks a request before its key is made.
 	Types map[string]issuers.Type

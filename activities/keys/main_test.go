@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/issuers/acme"
 	"github.com/certflow/certflow/activities/keys"
@@ -57,7 +58,7 @@ func unique(name string) string { return fmt.Sprintf("%s-%d", name, seq.Add(1)) 
 // whose solvers use dns-01.
 func bindings() []activities.Binding {
 	resolver := &issuers.Resolver{Client: kube, ClusterResourceNamespace: clusterNS}
-	a := &keys.Activities{Kube: kube, Issuers: resolver, Types: map[string]issuers.Type{
+	a := &keys.Activities{Kube: kube, Issuers: resolver, Certificates: &certificates.Reader{Kube: kube}, Types: map[string]issuers.Type{
 		activities.IssuerTypeACME: &acme.Activities{Issuers: resolver, Kube: kube, ChallengeTypes: []string{"dns-01"}},
 	}}
 	return a.Bindings()
@@ -93,11 +94,8 @@ func issuance(t *testing.T, base string, names ...string) activities.EnsurePendi
 		}},
 	}}}
 	req := activities.Request{DNSNames: names, SecretName: name + "-tls"}
-	cert := &certflowv1.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec: certflowv1.CertificateSpec{SecretName: req.SecretName, DNSNames: names,
-			IssuerRef: certflowv1.ObjectReference{Kind: certflowv1.ClusterIssuerKind, Name: name}},
-	}
+	issuer := activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: name}
+	cert := activitytest.Certificate("default", name, issuer, req)
 	for _, obj := range []client.Object{ci, cert} {
 		if err := kube.Create(testContext(t), obj); err != nil {
 			t.Fatal(err)
@@ -106,8 +104,7 @@ func issuance(t *testing.T, base string, names ...string) activities.EnsurePendi
 	}
 	return activities.EnsurePendingKeyInput{
 		Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name},
-		Issuer:      activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: name},
-		Request:     req, Revision: 1,
+		Issuer:      issuer, Request: req, Revision: 1,
 	}
 }
 

@@ -25,13 +25,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/pki"
 )
 
-// EnsurePendingKey checks that the issuance can go ahead (its issuer's type
-// is served and can issue the request; the target Secret is not someone
-// else's), then returns the issuance's key as public data: the pending key
+// EnsurePendingKey checks that the issuance can go ahead (the input matches
+// the Certificate; its issuer's type is served and can issue the request;
+// the target Secret is not someone else's), then returns the issuance's key as public data: the pending key
 // Secret's key when it holds one of this revision that fits the request,
 // else the stored certificate's when the target Secret stores this revision
 // already (an issuance run again after StoreSecret), else a new key (the
@@ -57,6 +58,10 @@ func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyI
 	case in.Request.SecretName == "":
 		return activities.EnsurePendingKeyResult{}, activities.ConfigError("the request names no Secret to store the certificate in")
 	}
+	cert, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request})
+	if err != nil {
+		return activities.EnsurePendingKeyResult{}, err
+	}
 	iss, err := a.Issuers.Resolve(ctx, in.Issuer)
 	if err != nil {
 		return activities.EnsurePendingKeyResult{}, err
@@ -64,10 +69,6 @@ func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyI
 	typ, ok := a.Types[iss.Type()]
 	if !ok {
 		return activities.EnsurePendingKeyResult{}, activities.ConfigError("%s is a %s issuer, which certflow does not issue from yet", iss.Ref, iss.Type())
-	}
-	cert, err := a.certificate(ctx, in.Certificate)
-	if err != nil {
-		return activities.EnsurePendingKeyResult{}, err
 	}
 	if err := typ.CheckRequest(ctx, iss, in.Request, cert.Labels); err != nil {
 		return activities.EnsurePendingKeyResult{}, err
@@ -93,20 +94,6 @@ func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyI
 		Secret: activities.PendingKeySecretName(in.Certificate.Name), PublicKeySHA256: hex.EncodeToString(sum[:]),
 		CSR: csr, IssuerType: iss.Type(),
 	}, nil
-}
-
-// certificate reads the Certificate: its labels select solvers, and it owns
-// the pending key Secret.
-func (a *Activities) certificate(ctx context.Context, ref activities.CertificateRef) (*certflowv1.Certificate, error) {
-	var cert certflowv1.Certificate
-	err := a.Kube.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &cert)
-	if apierrors.IsNotFound(err) {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("Certificate %s is gone", ref), activities.ErrTypeConfig, err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading Certificate %s: %w", ref, err)
-	}
-	return &cert, nil
 }
 
 // target is the Certificate's target Secret, nil when it does not exist. A

@@ -19,6 +19,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/internal/pki"
 )
 
@@ -74,6 +75,7 @@ func TestTheKeyIsMadeOncePerRevision(t *testing.T) {
 	// A new revision gets a new key, of the spec as it is now, and no order.
 	in.Revision = 2
 	in.Request.PrivateKey = activities.KeySpec{Algorithm: "ECDSA", Size: 384}
+	apply(t, &in)
 	second := mustEnsure(t, in)
 	s2 := pendingSecret(t, in)
 	key2, err := pki.ParseKey(s2.Data["tls.key"])
@@ -94,11 +96,13 @@ func TestTheKeyIsMadeOncePerRevision(t *testing.T) {
 	}
 	in.Revision = 3
 	in.Request.PrivateKey.RotationPolicy = "Never"
+	apply(t, &in)
 	if got := mustEnsure(t, in); got.PublicKeySHA256 != second.PublicKeySHA256 {
 		t.Fatal("rotationPolicy Never did not reuse the stored key")
 	}
 	in.Revision = 4
 	in.Request.PrivateKey = activities.KeySpec{Algorithm: "ECDSA", Size: 256, RotationPolicy: "Never"}
+	apply(t, &in)
 	if got := mustEnsure(t, in); got.PublicKeySHA256 == second.PublicKeySHA256 {
 		t.Fatal("rotationPolicy Never reused a key of another size")
 	}
@@ -147,9 +151,11 @@ func TestWhatCannotBeIssuedIsRefusedBeforeAKeyIsMade(t *testing.T) {
 	}{
 		{"a name no solver covers", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
 			in.Request.DNSNames = append(in.Request.DNSNames, "mail.example.org")
+			apply(t, in)
 		}, activities.ErrTypeConfig, "no solver of ClusterIssuer/{issuer} that certflow can use is for mail.example.org"},
 		{"an IP address, which dns-01 cannot validate", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
 			in.Request.IPAddresses = []string{"192.0.2.7"}
+			apply(t, in)
 		}, activities.ErrTypeConfig, "RFC 8738 forbids dns-01 for it"},
 		{"a request without names", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
 			in.Request.DNSNames = nil
@@ -168,7 +174,13 @@ func TestWhatCannotBeIssuedIsRefusedBeforeAKeyIsMade(t *testing.T) {
 		}, activities.ErrTypeSecretConflict, "exists and is not the pending key of"},
 		{"a Certificate that is gone", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
 			in.Certificate.Name = "no-such-certificate"
-		}, activities.ErrTypeConfig, "Certificate default/no-such-certificate is gone"},
+		}, activities.ErrTypeMismatch, "Certificate default/no-such-certificate does not exist"},
+		{"an issuer the Certificate does not name", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
+			in.Issuer = activities.IssuerRef{Kind: certflowv1.IssuerKind, Namespace: "other-team", Name: "their-acme"}
+		}, activities.ErrTypeMismatch, "does not name Issuer/their-acme as its issuer or a fallback"},
+		{"a request the Certificate does not ask for", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
+			in.Request.SecretName = "someone-elses-tls"
+		}, activities.ErrTypeMismatch, "asks for another certificate"},
 		{"an issuer type certflow does not issue from", func(t *testing.T, in *activities.EnsurePendingKeyInput) {
 			ci := &certflowv1.ClusterIssuer{}
 			if err := kube.Get(testContext(t), types.NamespacedName{Name: in.Issuer.Name}, ci); err != nil {
@@ -209,4 +221,11 @@ func create(t *testing.T, s *corev1.Secret) {
 	if err := kube.Create(testContext(t), s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// apply makes the Certificate ask for the input's request, as its user
+// would edit it.
+func apply(t *testing.T, in *activities.EnsurePendingKeyInput) {
+	t.Helper()
+	activitytest.ApplyCertificate(t, kube, in.Certificate.Namespace, in.Certificate.Name, in.Issuer, in.Request)
 }

@@ -16,9 +16,11 @@ import (
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/permits"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
@@ -84,7 +86,8 @@ const testCluster = "test"
 
 // newActivities are the activities as the worker builds them, on taskQueue.
 func newActivities(taskQueue string) *permits.Activities {
-	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Cluster: testCluster, Issuers: &issuers.Resolver{Client: kube}}
+	return &permits.Activities{Temporal: temporal, TaskQueue: taskQueue, Cluster: testCluster, Issuers: &issuers.Resolver{Client: kube},
+		Certificates: &certificates.Reader{Kube: kube}}
 }
 
 // acmeSpec is an ACME issuer's spec with the given budgets.
@@ -114,4 +117,13 @@ func createIssuer(t *testing.T, base string, spec certflowv1.IssuerSpec) activit
 
 func limit(n int32, period time.Duration) *certflowv1.RateLimit {
 	return &certflowv1.RateLimit{Limit: n, Period: metav1.Duration{Duration: period}}
+}
+
+// certificateOf is a Certificate in namespace default issued by the issuer:
+// permits are asked for a Certificate that names the issuer.
+func certificateOf(t *testing.T, issuer activities.IssuerRef) activities.CertificateRef {
+	t.Helper()
+	name := "cert-of-" + issuer.Name
+	return activitytest.ApplyCertificate(t, kube, "default", name, issuer,
+		activities.Request{DNSNames: []string{name + ".example.com"}, SecretName: name + "-tls"})
 }

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 )
 
@@ -33,6 +34,8 @@ type Activities struct {
 	Cluster string
 	// Issuers reads an issuer's spec.acme.rateLimits.
 	Issuers Issuers
+	// Certificates checks that the Certificate asking names the issuer.
+	Certificates *certificates.Reader
 }
 
 // Issuers resolves an issuer; a missing one is a non-retryable
@@ -68,6 +71,9 @@ func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPer
 // permitRequest is what the limiter is asked: the request with the issuer's
 // budgets as they are now, or unlimited when the issuer has none.
 func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPermitInput) (_ activities.PermitRequest, unlimited bool, _ error) {
+	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer}); err != nil {
+		return activities.PermitRequest{}, false, err
+	}
 	iss, err := a.Issuers.Resolve(ctx, in.Issuer)
 	if err != nil {
 		return activities.PermitRequest{}, false, err
@@ -87,6 +93,9 @@ func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPer
 // a rate limit until in.Until: it grants no permit for the orders the limit
 // is on (Scope) before then.
 func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
+	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer}); err != nil {
+		return activities.ReportRateLimitResult{}, err
+	}
 	report := activities.RateLimitReport{Until: in.Until, Detail: in.Detail}
 	report.Identifier, report.Names = Scope(in.Detail, in.Names)
 	_, err := a.signalWithStart(ctx, in.Issuer, activities.SignalRateLimited, report)

@@ -31,7 +31,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 	ctx := testContext(t)
 	ref := createIssuer(t, "le", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(50, 20*time.Second)}))
 	a := newActivities(unique("no-worker")) // nothing polls: the limiter keeps its signals
-	in := activities.RequestPermitInput{Issuer: ref, RequesterWorkflowID: "certificate/default/web/order/1/1", RequesterRunID: "run-1",
+	in := activities.RequestPermitInput{Certificate: certificateOf(t, ref), Issuer: ref, RequesterWorkflowID: "certificate/default/web/order/1/1", RequesterRunID: "run-1",
 		Names: []string{"Web.Example.COM.", "*.web.example.com", "web.example.com", "192.0.2.7"}}
 
 	var runs []string
@@ -104,7 +104,7 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 	ctx := testContext(t)
 	a := newActivities(unique("no-worker"))
 	self := createIssuer(t, "self", certflowv1.IssuerSpec{SelfSigned: &certflowv1.SelfSignedIssuer{}})
-	res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Issuer: self, RequesterWorkflowID: "w", RequesterRunID: "r"})
+	res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, self), Issuer: self, RequesterWorkflowID: "w", RequesterRunID: "r"})
 	if err != nil || !res.Unlimited {
 		t.Fatalf("a self-signed issuer: %+v, %v; want unlimited", res, err)
 	}
@@ -114,7 +114,7 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 	}
 
 	missing := activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: unique("missing")}
-	_, err = call(t, a, activities.RequestPermit, activities.RequestPermitInput{Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
+	_, err = call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, missing), Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
 	var app *sdktemporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != activities.ErrTypeIssuerNotFound || !app.NonRetryable() {
 		t.Fatalf("a missing issuer: %v, want a non-retryable %s", err, activities.ErrTypeIssuerNotFound)
@@ -123,9 +123,10 @@ func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 
 // requester asks for a permit twice, as a retried activity would, and
 // returns both answers.
-func requester(ctx workflow.Context, issuer activities.IssuerRef) ([]activities.PermitGrant, error) {
+func requester(ctx workflow.Context, cert activities.CertificateRef, issuer activities.IssuerRef) ([]activities.PermitGrant, error) {
 	run := workflow.GetInfo(ctx).WorkflowExecution
-	in := activities.RequestPermitInput{Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID, Names: []string{run.ID + ".example.com"}}
+	in := activities.RequestPermitInput{Certificate: cert, Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
+		Names: []string{run.ID + ".example.com"}}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
 	for range 2 {
 		if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, nil); err != nil {
@@ -164,7 +165,7 @@ func startWorker(t *testing.T) *permits.Activities {
 func runRequester(t *testing.T, a *permits.Activities, id string, issuer activities.IssuerRef) []activities.PermitGrant {
 	t.Helper()
 	ctx := testContext(t)
-	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue}, "Requester", issuer)
+	run, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: a.TaskQueue}, "Requester", certificateOf(t, issuer), issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestAReportedRateLimitHoldsThePermits(t *testing.T) {
 	ref := createIssuer(t, "limited", acmeSpec(nil))
 	until := time.Now().Add(2 * time.Hour).Truncate(time.Second)
 	_, err := call(t, a, activities.ReportRateLimit, activities.ReportRateLimitInput{
-		Issuer: ref, Until: until, Detail: "too many new orders (300) from this account in the last 3h0m0s", Names: []string{"x.example.com"},
+		Certificate: certificateOf(t, ref), Issuer: ref, Until: until, Detail: "too many new orders (300) from this account in the last 3h0m0s", Names: []string{"x.example.com"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,13 +12,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/pki"
 )
 
-// InspectSecret reads the Certificate's target Secret and says what it holds:
+// InspectSecret reads the Certificate's spec (from the worker's cache when it
+// has the generation the workflow heard of, else from the API server) and
+// its target Secret, and says what the Secret holds:
 //
 //   - Missing: no Secret of that name.
-//   - Conflict: labelled as another Certificate's.
+//   - Conflict: labelled as another Certificate's, or someone else's and not
+//     a kubernetes.io/tls Secret (certflow could never write it).
 //   - for a Secret labelled as this Certificate's: Invalid when tls.crt or
 //     tls.key is unreadable or the key is not the leaf's; Mismatched when the
 //     leaf expired or differs from the request (names, key); else Current.
@@ -31,8 +36,39 @@ import (
 // when adopting) for StoreSecret's guard, and the stored certificate's public
 // facts when tls.crt is readable.
 func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSecretInput) (activities.InspectSecretResult, error) {
-	name := in.Request.SecretName
-	key := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: name}
+	spec, err := a.spec(ctx, in)
+	if spec == nil || err != nil {
+		return activities.InspectSecretResult{}, err
+	}
+	res, err := a.inspect(ctx, in.Certificate, *spec)
+	res.Spec = spec
+	return res, err
+}
+
+// spec is the Certificate's spec, nil when it is gone. Its issuer's retry
+// backoff is used when the Certificate sets none; an issuer that is missing
+// has none.
+func (a *Activities) spec(ctx context.Context, in activities.InspectSecretInput) (*activities.CertificateSpec, error) {
+	cert, err := a.Certificates.Read(ctx, in.Certificate, in.Generation)
+	if cert == nil || err != nil {
+		return nil, err
+	}
+	ref, err := certificates.IssuerOf(cert)
+	if err != nil {
+		return nil, activities.ConfigError("Certificate %s: %v", in.Certificate, err)
+	}
+	var backoff *certflowv1.RetryBackoff
+	if iss, err := a.Issuers.Resolve(ctx, ref); err == nil {
+		backoff = iss.Spec.RetryBackoff
+	}
+	spec := certificates.SpecOf(cert, ref, backoff)
+	return &spec, nil
+}
+
+// inspect looks at the Secret the spec names.
+func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef, spec activities.CertificateSpec) (activities.InspectSecretResult, error) {
+	name := spec.Request.SecretName
+	key := types.NamespacedName{Namespace: ref.Namespace, Name: name}
 	var s corev1.Secret
 	if err := a.Kube.Get(ctx, key, &s); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -42,13 +78,20 @@ func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSec
 	}
 	res := activities.InspectSecretResult{ResourceVersion: s.ResourceVersion}
 	who, labelled := owner(&s)
-	if labelled && who != in.Certificate.Name {
+	switch {
+	case labelled && who != ref.Name:
 		res.State = activities.SecretConflict
-		res.Reason = fmt.Sprintf("Secret %s belongs to Certificate %s/%s", name, in.Certificate.Namespace, who)
+		res.Reason = fmt.Sprintf("Secret %s belongs to Certificate %s/%s", name, ref.Namespace, who)
+		return res, nil
+	case !labelled && s.Type != corev1.SecretTypeTLS:
+		// Its type cannot change in place: StoreSecret could never write it.
+		res.State = activities.SecretConflict
+		res.Reason = fmt.Sprintf("Secret %s was not made by certflow and has type %s, not %s: delete it or choose another secretName",
+			name, s.Type, corev1.SecretTypeTLS)
 		return res, nil
 	}
 
-	e := examine(&s, in.Request, time.Now())
+	e := examine(&s, spec.Request, time.Now())
 	res.Issued = e.issued
 	switch {
 	case labelled && e.invalid != "":
@@ -61,11 +104,8 @@ func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSec
 		res.State, res.Reason = activities.SecretForeign, fmt.Sprintf("Secret %s was not made by certflow, and %s", name, e.invalid)
 	case e.mismatch != "":
 		res.State, res.Reason = activities.SecretForeign, fmt.Sprintf("Secret %s was not made by certflow, and %s", name, e.mismatch)
-	case s.Type != corev1.SecretTypeTLS:
-		res.State = activities.SecretForeign
-		res.Reason = fmt.Sprintf("Secret %s was not made by certflow, and has type %s, not %s", name, s.Type, corev1.SecretTypeTLS)
 	default:
-		version, err := a.adopt(ctx, &s, in, e.leaf)
+		version, err := a.adopt(ctx, &s, ref, spec, e.leaf)
 		if err != nil {
 			return activities.InspectSecretResult{}, err
 		}
@@ -78,9 +118,9 @@ func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSec
 // adopt labels the Secret as the Certificate's with a metadata-only merge
 // patch that carries the inspected resourceVersion: the data is not written,
 // and a Secret changed since it was read is not adopted (the retry looks again).
-func (a *Activities) adopt(ctx context.Context, s *corev1.Secret, in activities.InspectSecretInput, leaf *x509.Certificate) (string, error) {
+func (a *Activities) adopt(ctx context.Context, s *corev1.Secret, ref activities.CertificateRef, spec activities.CertificateSpec, leaf *x509.Certificate) (string, error) {
 	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	labelFor(s, in.Certificate, in.Issuer, in.Request, leaf, 0)
+	labelFor(s, ref, spec.Issuer, spec.Request, leaf, 0)
 	if err := a.Kube.Patch(ctx, s, patch); err != nil {
 		return "", fmt.Errorf("adopting Secret %s/%s: %w", s.Namespace, s.Name, err)
 	}

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,13 +66,13 @@ func TestInspectSecret(t *testing.T) {
 		{"an unlabelled Secret whose certificate does not match is Foreign",
 			func(ns string) *corev1.Secret { return tlsSecret(ns, nil, data(good)) },
 			moreNames, activities.SecretForeign, "Secret app-tls was not made by certflow, and the DNS names are", true},
-		{"an unlabelled Opaque Secret is Foreign even when its certificate matches",
+		{"an unlabelled Opaque Secret is a Conflict even when its certificate matches: certflow could never write it",
 			func(ns string) *corev1.Secret {
 				s := tlsSecret(ns, nil, data(good))
 				s.Type = corev1.SecretTypeOpaque
 				return s
 			},
-			req, activities.SecretForeign, "has type Opaque, not kubernetes.io/tls", true},
+			req, activities.SecretConflict, "has type Opaque, not kubernetes.io/tls: delete it or choose another secretName", false},
 	}
 	e := env()
 	for _, tc := range cases {
@@ -84,11 +85,12 @@ func TestInspectSecret(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			res, err := execute(t, e, activities.InspectSecret, activities.InspectSecretInput{
-				Certificate: activities.CertificateRef{Namespace: ns, Name: "app"}, Request: tc.req,
-			})
+			res, err := execute(t, e, activities.InspectSecret, applyCertificate(t, ns, "app", clusterIssuer, tc.req))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if res.Spec == nil || !slices.Equal(res.Spec.Request.DNSNames, tc.req.DNSNames) || res.Spec.Issuer != clusterIssuer {
+				t.Fatalf("spec %+v, want the Certificate's", res.Spec)
 			}
 			reason := strings.ReplaceAll(tc.reason, "%s", ns)
 			if res.State != tc.state || !strings.Contains(res.Reason, reason) || res.Adopted {
@@ -122,12 +124,9 @@ func TestInspectAdoptsAMatchingSecretMadeByAnotherTool(t *testing.T) {
 	if err := kube.Create(t.Context(), before); err != nil {
 		t.Fatal(err)
 	}
-	in := activities.InspectSecretInput{
-		Certificate: activities.CertificateRef{Namespace: ns, Name: "legacy"},
-		Issuer:      activities.IssuerRef{Kind: "Issuer", Namespace: ns, Name: "acme"},
-		Request: activities.Request{DNSNames: []string{"legacy.certflow.test"}, PrivateKey: activities.KeySpec{Algorithm: pki.ECDSA},
-			SecretName: "legacy-tls", SecretLabels: map[string]string{"team": "b"}},
-	}
+	in := applyCertificate(t, ns, "legacy", activities.IssuerRef{Kind: "Issuer", Namespace: ns, Name: "acme"},
+		activities.Request{DNSNames: []string{"legacy.certflow.test"}, PrivateKey: activities.KeySpec{Algorithm: pki.ECDSA},
+			SecretName: "legacy-tls", SecretLabels: map[string]string{"team": "b"}})
 
 	res, err := execute(t, e, activities.InspectSecret, in)
 	if err != nil {
@@ -169,4 +168,17 @@ func tlsSecret(ns string, labels map[string]string, data map[string][]byte) *cor
 	s := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: data}
 	s.Namespace, s.Name, s.Labels = ns, "app-tls", labels
 	return s
+}
+
+// clusterIssuer is the issuer of the Certificates here; InspectSecret reads
+// its retry backoff, and a missing one has none.
+var clusterIssuer = activities.IssuerRef{Kind: "ClusterIssuer", Name: "ca"}
+
+func TestInspectingAGoneCertificateSaysSo(t *testing.T) {
+	res, err := execute(t, env(), activities.InspectSecret, activities.InspectSecretInput{
+		Certificate: activities.CertificateRef{Namespace: namespace(t), Name: "gone"},
+	})
+	if err != nil || res.Spec != nil || res.State != "" {
+		t.Fatalf("inspecting a Certificate that does not exist: %+v, %v; want no spec and nothing inspected", res, err)
+	}
 }

@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
+	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/internal/activitytest"
 	"github.com/certflow/certflow/internal/pki"
 	"github.com/certflow/certflow/internal/sandbox"
@@ -56,7 +58,15 @@ func namespace(t *testing.T) string {
 }
 
 func env() *testsuite.TestActivityEnvironment {
-	return activitytest.Env((&Activities{Kube: kube}).Bindings())
+	a := &Activities{Kube: kube, Certificates: &certificates.Reader{Kube: kube}, Issuers: &issuers.Resolver{Client: kube}}
+	return activitytest.Env(a.Bindings())
+}
+
+// applyCertificate creates or updates Certificate ns/name so that it asks
+// for req, issued by issuer, and returns InspectSecret's input for it.
+func applyCertificate(t *testing.T, ns, name string, issuer activities.IssuerRef, req activities.Request) activities.InspectSecretInput {
+	t.Helper()
+	return activities.InspectSecretInput{Certificate: activitytest.ApplyCertificate(t, kube, ns, name, issuer, req)}
 }
 
 func execute[In, Out any](t *testing.T, e *testsuite.TestActivityEnvironment, a activities.Activity[In, Out], in In) (Out, error) {

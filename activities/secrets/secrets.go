@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
+	"github.com/certflow/certflow/activities/issuers"
 )
 
 // Keys of the target Secret's data. tls.crt, tls.key and ca.crt are the
@@ -44,6 +46,11 @@ type Activities struct {
 	// Kube reads straight from the API server (not a cache: certflow caches
 	// no Secret data) and writes Secrets in the Certificates' namespaces.
 	Kube client.Client
+	// Certificates reads the Certificates and checks the inputs of their
+	// issuances.
+	Certificates *certificates.Reader
+	// Issuers reads the issuer's retry backoff for the spec.
+	Issuers *issuers.Resolver
 }
 
 // Bindings are the activities with their implementations, to register.

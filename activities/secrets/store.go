@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/internal/pki"
 )
 
@@ -30,6 +31,9 @@ import (
 // (and the retry meets the guard). A retry after a successful write finds the
 // chain stored and succeeds without writing again.
 func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretInput) (activities.StoreSecretResult, error) {
+	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request}); err != nil {
+		return activities.StoreSecretResult{}, err
+	}
 	name := in.Request.SecretName
 	target := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: name}
 	chain, err := pki.ParseChain([]byte(in.ChainPEM))

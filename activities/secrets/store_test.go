@@ -34,6 +34,7 @@ func TestStoreThenInspect(t *testing.T) {
 		Request:     req, PendingKeySecret: activities.PendingKeySecretName("web"),
 		ChainPEM: c.chainPEM, CAPEM: ca.pem, Revision: 3,
 	}
+	applyCertificate(t, ns, "web", in.Issuer, req)
 
 	stored, err := execute(t, e, activities.StoreSecret, in)
 	if err != nil {
@@ -80,8 +81,7 @@ func TestStoreThenInspect(t *testing.T) {
 		t.Fatalf("retried store: %+v, %v; want success at resourceVersion %s", again, err, stored.ResourceVersion)
 	}
 
-	inspected, err := execute(t, e, activities.InspectSecret,
-		activities.InspectSecretInput{Certificate: in.Certificate, Issuer: in.Issuer, Request: req})
+	inspected, err := execute(t, e, activities.InspectSecret, applyCertificate(t, ns, in.Certificate.Name, in.Issuer, req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +106,11 @@ func TestASecondIssuanceReplacesTheFirst(t *testing.T) {
 	ns, ca, e := namespace(t), newTestCA(t), env()
 	req := activities.Request{DNSNames: []string{"app.certflow.test"}, PrivateKey: activities.KeySpec{Algorithm: pki.ECDSA},
 		SecretName: "app-tls", AdditionalOutputFormats: []string{"DER"}}
-	cert := activities.CertificateRef{Namespace: ns, Name: "app"}
+	cert := applyCertificate(t, ns, "app", clusterIssuer, req).Certificate
 	first := ca.issue(t, leafSpec{dnsNames: req.DNSNames, algorithm: pki.ECDSA})
 	pendingKey(t, ns, "app", first.keyPEM)
 	res, err := execute(t, e, activities.StoreSecret, activities.StoreSecretInput{
-		Certificate: cert, Request: req, ChainPEM: first.chainPEM, CAPEM: ca.pem, Revision: 1,
+		Certificate: cert, Issuer: clusterIssuer, Request: req, ChainPEM: first.chainPEM, CAPEM: ca.pem, Revision: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,9 +123,10 @@ func TestASecondIssuanceReplacesTheFirst(t *testing.T) {
 	}
 
 	req.AdditionalOutputFormats = nil
+	applyCertificate(t, ns, "app", clusterIssuer, req)
 	second := ca.issue(t, leafSpec{dnsNames: req.DNSNames, algorithm: pki.ECDSA})
 	pendingKey(t, ns, "app", second.keyPEM)
-	in := activities.StoreSecretInput{Certificate: cert, Request: req, ChainPEM: second.chainPEM, Revision: 2,
+	in := activities.StoreSecretInput{Certificate: cert, Issuer: clusterIssuer, Request: req, ChainPEM: second.chainPEM, Revision: 2,
 		ExpectResourceVersion: res.ResourceVersion}
 	if _, err := execute(t, e, activities.StoreSecret, in); err == nil {
 		t.Fatal("stored over a Secret changed since its version was taken")
@@ -194,7 +195,7 @@ func TestStoreNeverOverwritesSilently(t *testing.T) {
 			before := secret(t, ns, "api-tls")
 			pendingKey(t, ns, "api", tc.pending)
 			_, err := execute(t, e, activities.StoreSecret, activities.StoreSecretInput{
-				Certificate: activities.CertificateRef{Namespace: ns, Name: "api"}, Request: req,
+				Certificate: applyCertificate(t, ns, "api", clusterIssuer, req).Certificate, Issuer: clusterIssuer, Request: req,
 				ChainPEM: c.chainPEM, Revision: 1, ExpectResourceVersion: expect,
 			})
 			var app *temporal.ApplicationError

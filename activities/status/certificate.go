@@ -78,7 +78,7 @@ func authorizations(in []activities.Authorization) []certflowv1.AuthorizationSta
 			Wildcard:      az.Wildcard,
 			State:         az.Status,
 			ChallengeType: az.Challenge.Type,
-			Message:       truncate(az.Challenge.ValidateError, maxConditionMessage),
+			Message:       truncate(az.Challenge.ValidateError, maxAuthorizationMessage),
 		})
 	}
 	return out

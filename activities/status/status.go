@@ -80,6 +80,10 @@ func (a *Activities) record(obj runtime.Object, ev *activities.Event) {
 // is refused whole, so certflow's text is made to fit instead.
 const (
 	maxConditionMessage = 32768
+	// maxAuthorizationMessage keeps the status of an order's authorizations
+	// (up to 100 names at Let's Encrypt) far below the size the API server
+	// takes for a whole object (1.5 MB): 100 of 32 KiB would not be.
+	maxAuthorizationMessage = 1024
 	maxEventMessage     = 1024 // events.k8s.io's limit; core/v1 Events are kept as short
 	maxReason           = 128
 )

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,10 +121,20 @@ func TestTextTheAPIWouldRefuseIsMadeToFit(t *testing.T) {
 		Conditions:  []activities.Condition{{Type: "Ready", Status: "maybe", Reason: "not a reason", Message: long}},
 		Event:       &activities.Event{Type: "Odd", Reason: "", Message: long},
 	}
+	// An order of 100 names, each authorization with the CA's longest error.
+	for i := range 100 {
+		in.Authorizations = append(in.Authorizations, activities.Authorization{
+			Identifier: fmt.Sprintf("n%d.certflow.test", i), Status: "invalid", Challenge: activities.Challenge{Type: "dns-01", ValidateError: long},
+		})
+	}
 	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), in); err != nil {
 		t.Fatal(err)
 	}
-	ready := meta.FindStatusCondition(getCertificate(t, ns, "odd").Status.Conditions, "Ready")
+	got := getCertificate(t, ns, "odd")
+	if n := len(got.Status.Authorizations); n != 100 || len(got.Status.Authorizations[0].Message) > 1024 {
+		t.Fatalf("%d authorizations, the first's message of %d bytes; want 100 of at most 1 KiB", n, len(got.Status.Authorizations[0].Message))
+	}
+	ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
 	if ready == nil || ready.Status != metav1.ConditionUnknown || ready.Reason != "Unspecified" || len(ready.Message) > 32768 ||
 		!strings.HasSuffix(ready.Message, "é...") {
 		t.Fatalf("Ready = %s %s, message of %d bytes", ready.Status, ready.Reason, len(ready.Message))

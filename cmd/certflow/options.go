@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/workflows"
 )
@@ -26,6 +27,7 @@ type options struct {
 	healthAddr     string
 	leaderElect    bool
 	leaderElectNS  string
+	finalizerWait  time.Duration
 	logLevel       string
 
 	kubeQPS                  float32
@@ -78,6 +80,7 @@ func (o *options) bindController(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.healthAddr, "health-addr", env("CERTFLOW_HEALTH_ADDR", ":8081"), "address serving /healthz and /readyz; 0 turns them off (CERTFLOW_HEALTH_ADDR)")
 	f.BoolVar(&o.leaderElect, "leader-elect", envBool("CERTFLOW_LEADER_ELECT"), "elect one active controller among replicas (CERTFLOW_LEADER_ELECT)")
+	f.DurationVar(&o.finalizerWait, "finalizer-timeout", envDuration("CERTFLOW_FINALIZER_TIMEOUT", controller.DefaultFinalizerTimeout), "how long a deleted Certificate waits for its workflow to stop and clean up before it goes anyway; annotate it certflow.dev/force-delete=true to let it go at once (CERTFLOW_FINALIZER_TIMEOUT)")
 	f.StringVar(&o.leaderElectNS, "leader-election-namespace", env("POD_NAMESPACE", "certflow"), "namespace of the leader election Lease (POD_NAMESPACE)")
 }
 
@@ -106,6 +109,13 @@ func envList(name string) []string {
 		return strings.Split(v, ",")
 	}
 	return nil
+}
+
+func envDuration(name string, fallback time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return fallback
 }
 
 func envBool(name string) bool {

@@ -92,6 +92,7 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 		Temporal:                tc,
 		TaskQueue:               opts.taskQueue,
 		Cluster:                 opts.clusterName,
+		FinalizerTimeout:        opts.finalizerWait,
 	}
 	mgr, err := controller.NewManager(kube, copts)
 	if err != nil {

@@ -119,7 +119,11 @@ func run(prefix string) error {
 	if err := waitRevision(ctx, kube, cert, 2); err != nil {
 		return err
 	}
-	return write(ctx, tc, filepath.Join(root, "workflows", "testdata", "histories"), prefix, desc)
+	dir = filepath.Join(root, "workflows", "testdata", "histories")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return write(ctx, tc, dir, prefix, desc)
 }
 
 // waitRevision waits until the Certificate is Ready with the revision.
@@ -171,9 +175,9 @@ func write(ctx context.Context, tc tclient.Client, dir, prefix, certificateID st
 			name = "order-dns01-with-permit"
 		case strings.HasPrefix(id, certificateID+"/order/2/"):
 			name = "order-ari-renewal"
-		case strings.HasPrefix(id, "issuer/"):
+		case strings.HasPrefix(id, sandbox.ClusterName+"/issuer/"):
 			name = "issuer-registered"
-		case strings.HasPrefix(id, "limiter/"):
+		case strings.HasPrefix(id, sandbox.ClusterName+"/limiter/"):
 			name = "limiter-one-permit"
 		default:
 			return fmt.Errorf("a workflow no history is named for: %s", id)

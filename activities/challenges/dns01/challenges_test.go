@@ -24,14 +24,11 @@ func TestPresentWaitAndCleanUpOnBIND(t *testing.T) {
 	www, api := "_acme-challenge.www.certflow.test.", "_acme-challenge.api.certflow.test."
 	done := dnsAuthorization("done.certflow.test", "already-valid", 0)
 	done.Status = "valid"
-	in := activities.PresentInput{
-		Certificate: activities.CertificateRef{Namespace: "default", Name: "web"}, Issuer: ref,
-		Authorizations: []activities.Authorization{
-			dnsAuthorization("www.certflow.test", "www-token", 0),
-			dnsAuthorization("api.certflow.test", "api-token", 0),
-			done,
-		},
-	}
+	in := present(t, ref,
+		dnsAuthorization("www.certflow.test", "www-token", 0),
+		dnsAuthorization("api.certflow.test", "api-token", 0),
+		done,
+	)
 
 	res, err := execute(t, e, activities.Present, in)
 	if err != nil {
@@ -57,7 +54,7 @@ func TestPresentWaitAndCleanUpOnBIND(t *testing.T) {
 		t.Fatalf("a valid authorization's record was presented: %v", got)
 	}
 
-	waited, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Issuer: ref, Presented: res.Presented})
+	waited, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +62,7 @@ func TestPresentWaitAndCleanUpOnBIND(t *testing.T) {
 		t.Fatalf("checks = %d, want 1: the records were on BIND already", waited.Checks)
 	}
 
-	cleanUp := activities.CleanUpChallengesInput{Issuer: ref, Presented: res.Presented}
+	cleanUp := activities.CleanUpChallengesInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}
 	for range 2 { // the second finds nothing to remove, which is fine
 		if _, err := execute(t, e, activities.CleanUpChallenges, cleanUp); err != nil {
 			t.Fatal(err)
@@ -89,16 +86,15 @@ func TestAnIssuerReadsItsTSIGSecretFromItsOwnNamespace(t *testing.T) {
 	}
 	ref := activities.IssuerRef{Kind: "Issuer", Namespace: "team-a", Name: "dns"}
 	e := env(newActivities())
-	res, err := execute(t, e, activities.Present, activities.PresentInput{
-		Issuer: ref, Authorizations: []activities.Authorization{dnsAuthorization("team-a.certflow.test", "team-a-token", 0)},
-	})
+	in := present(t, ref, dnsAuthorization("team-a.certflow.test", "team-a-token", 0))
+	res, err := execute(t, e, activities.Present, in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := txtValues(t, "_acme-challenge.team-a.certflow.test."); len(got) != 1 {
 		t.Fatalf("TXT = %v, want the team's record", got)
 	}
-	if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Issuer: ref, Presented: res.Presented}); err != nil {
+	if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -109,9 +105,8 @@ func TestCNAMEStrategyFollowWritesAtTheTarget(t *testing.T) {
 	e := env(newActivities())
 	asked, target := "_acme-challenge.alias.certflow.test.", "_acme-challenge.delegated.certflow.test."
 
-	res, err := execute(t, e, activities.Present, activities.PresentInput{
-		Issuer: ref, Authorizations: []activities.Authorization{dnsAuthorization("alias.certflow.test", "alias-token", 0)},
-	})
+	in := present(t, ref, dnsAuthorization("alias.certflow.test", "alias-token", 0))
+	res, err := execute(t, e, activities.Present, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +116,10 @@ func TestCNAMEStrategyFollowWritesAtTheTarget(t *testing.T) {
 	if got := txtValues(t, target); len(got) != 1 || got[0] != "alias-token" {
 		t.Fatalf("TXT at the CNAME target = %v", got)
 	}
-	if _, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Issuer: ref, Presented: res.Presented}); err != nil {
+	if _, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Issuer: ref, Presented: res.Presented}); err != nil {
+	if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
 		t.Fatal(err)
 	}
 	if got := txtValues(t, target); len(got) != 0 {

@@ -12,6 +12,7 @@ package dns01
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"go.temporal.io/sdk/temporal"
 )
 
 // Type solves dns-01 challenges.
@@ -83,6 +85,9 @@ type solver struct {
 }
 
 func (s *solver) Present(ctx context.Context, p activities.Presented) (activities.Presented, error) {
+	if err := checkName(p); err != nil {
+		return p, err
+	}
 	target, err := s.target(ctx, p.FQDN)
 	if err != nil {
 		return p, err
@@ -96,11 +101,25 @@ func (s *solver) Present(ctx context.Context, p activities.Presented) (activitie
 }
 
 func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
+	if err := checkName(p); err != nil {
+		return err
+	}
 	target, err := s.target(ctx, p.FQDN)
 	if err != nil {
 		return err
 	}
 	return classify(s.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: p.Value}), "removing TXT %s", p.FQDN)
+}
+
+// checkName refuses a record at any name but the one a CA asks for the
+// identifier (RFC 8555 section 8.4): the solver's credentials write only
+// challenge records.
+func checkName(p activities.Presented) error {
+	if want := "_acme-challenge." + strings.TrimSuffix(p.Identifier, ".") + "."; !strings.EqualFold(p.FQDN, want) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a dns-01 record for %s goes at %s, not %s", p.Identifier, want, p.FQDN),
+			activities.ErrTypeMismatch, nil)
+	}
+	return nil
 }
 
 // target is where the record is written: the name the CA asks, or with

@@ -41,34 +41,34 @@ func TestPresentErrorsAreClearAndClassified(t *testing.T) {
 		gone []string
 	}{
 		{"a wrong TSIG secret is a configuration error that says the key does not match",
-			present(wrong, dnsAuthorization("wrong.certflow.test", "v", 0)),
+			present(t, wrong, dnsAuthorization("wrong.certflow.test", "v", 0)),
 			activities.ErrTypeConfig, "NOTAUTH (the TSIG key name, algorithm or secret does not match the server's)", nil},
 		{"a name the server is not authoritative for is a configuration error that says so",
-			present(good, dnsAuthorization("www.example.org", "v", 0)),
+			present(t, good, dnsAuthorization("www.example.org", "v", 0)),
 			activities.ErrTypeConfig, "is " + bind.Addr + " authoritative for it?", nil},
 		{"an unreachable server is retried",
-			present(unreachable, dnsAuthorization("down.certflow.test", "v", 0)),
+			present(t, unreachable, dnsAuthorization("down.certflow.test", "v", 0)),
 			"", "connection refused", nil},
 		{"a solver pointing at cloudflare is not supported yet",
-			present(cloudflare, dnsAuthorization("cf.certflow.test", "v", 1)),
+			present(t, cloudflare, dnsAuthorization("cf.certflow.test", "v", 1)),
 			activities.ErrTypeConfig, "ClusterIssuer/cloudflare solver 1: dns01 provider cloudflare is not supported yet (certflow serves rfc2136)", nil},
 		{"a ClusterIssuer's TSIG Secret outside the cluster-resource namespace is not read",
-			present(elsewhere, dnsAuthorization("elsewhere.certflow.test", "v", 0)),
+			present(t, elsewhere, dnsAuthorization("elsewhere.certflow.test", "v", 0)),
 			activities.ErrTypeConfig, "Secret certflow/tsig-elsewhere not found", nil},
 		{"a TSIG secret that is not base64 is a configuration error",
-			present(garbled, dnsAuthorization("garbled.certflow.test", "v", 0)),
+			present(t, garbled, dnsAuthorization("garbled.certflow.test", "v", 0)),
 			activities.ErrTypeConfig, `the TSIG secret in Secret tsig-garbled key "secret" is not base64`, nil},
 		{"an http-01 challenge is not supported yet",
-			present(good, httpAuthz),
+			present(t, good, httpAuthz),
 			activities.ErrTypeConfig, "challenge type http-01 is not supported", nil},
 		{"a solver index the issuer does not have is a configuration error",
-			present(good, dnsAuthorization("index.certflow.test", "v", 3)),
+			present(t, good, dnsAuthorization("index.certflow.test", "v", 3)),
 			activities.ErrTypeConfig, "ClusterIssuer/good has no solver 3", nil},
 		{"a missing issuer is reported as such",
-			present(activities.IssuerRef{Kind: "ClusterIssuer", Name: "nope"}, dnsAuthorization("nope.certflow.test", "v", 0)),
+			present(t, activities.IssuerRef{Kind: "ClusterIssuer", Name: "nope"}, dnsAuthorization("nope.certflow.test", "v", 0)),
 			activities.ErrTypeIssuerNotFound, "ClusterIssuer/nope not found", nil},
 		{"a record made before another failed is removed again",
-			present(mixed, dnsAuthorization("first.certflow.test", "first", 0), dnsAuthorization("second.certflow.test", "second", 1)),
+			present(t, mixed, dnsAuthorization("first.certflow.test", "first", 0), dnsAuthorization("second.certflow.test", "second", 1)),
 			activities.ErrTypeConfig, "presenting TXT _acme-challenge.second.certflow.test.: rfc2136", []string{"_acme-challenge.first.certflow.test."}},
 	}
 	e := env(newActivities())
@@ -106,7 +106,8 @@ func TestCleanUpTriesEveryRecordAndJoinsTheErrors(t *testing.T) {
 	down.DNS01.RFC2136.Nameserver = closedPort(t)
 	ref := clusterIssuer(t, "cleanup", rfc2136Solver("tsig-cleanup", false), cloudflareSolver(), down)
 	e := env(newActivities())
-	res, err := execute(t, e, activities.Present, present(ref, dnsAuthorization("kept.certflow.test", "kept", 0)))
+	in := present(t, ref, dnsAuthorization("kept.certflow.test", "kept", 0))
+	res, err := execute(t, e, activities.Present, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,8 @@ func TestCleanUpTriesEveryRecordAndJoinsTheErrors(t *testing.T) {
 	cf.Solver, downRecord.Solver = 1, 2
 	all := append([]activities.Presented{cf, downRecord}, res.Presented...)
 
-	_, err = execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Issuer: ref, Presented: all})
+	cert := certificateFor(t, ref, "kept.certflow.test", "cf.certflow.test", "down.certflow.test")
+	_, err = execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: cert, Issuer: ref, Presented: all})
 	var app *temporal.ApplicationError
 	if err == nil || !errors.As(err, &app) || app.NonRetryable() {
 		t.Fatalf("error = %v, want a retryable error: one record's server may answer next time", err)
@@ -129,12 +131,15 @@ func TestCleanUpTriesEveryRecordAndJoinsTheErrors(t *testing.T) {
 	}
 }
 
-func present(ref activities.IssuerRef, authzs ...activities.Authorization) activities.PresentInput {
-	return activities.PresentInput{
-		Certificate:    activities.CertificateRef{Namespace: "default", Name: "web"},
-		Issuer:         ref,
-		Authorizations: authzs,
+// present is the input that presents the authorizations of a Certificate
+// issued by ref that asks for their names.
+func present(t *testing.T, ref activities.IssuerRef, authzs ...activities.Authorization) activities.PresentInput {
+	t.Helper()
+	var names []string
+	for _, az := range authzs {
+		names = append(names, az.Name())
 	}
+	return activities.PresentInput{Certificate: certificateFor(t, ref, names...), Issuer: ref, Authorizations: authzs}
 }
 
 // closedPort is a loopback address where nothing listens.
@@ -147,4 +152,36 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	_ = l.Close()
 	return addr
+}
+
+// TestPresentWritesOnlyTheCertificatesChallengeRecords: whoever can start a
+// workflow can hand Present any input; the issuer's DNS credentials still
+// write only the challenge records of names the Certificate asks for.
+func TestPresentWritesOnlyTheCertificatesChallengeRecords(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-only", bind.TSIGSecret)
+	ref := clusterIssuer(t, "only", rfc2136Solver("tsig-only", false))
+	e := env(newActivities())
+
+	otherName := present(t, ref, dnsAuthorization("mine.certflow.test", "v", 0))
+	otherName.Authorizations = append(otherName.Authorizations, dnsAuthorization("theirs.certflow.test", "v", 0))
+	otherRecord := present(t, ref, dnsAuthorization("mine2.certflow.test", "v", 0))
+	otherRecord.Authorizations[0].Challenge.FQDN = "www.certflow.test."
+	for name, tc := range map[string]struct {
+		in   activities.PresentInput
+		want string
+	}{
+		"a name the Certificate does not ask for": {otherName, "does not ask for theirs.certflow.test"},
+		"a record at another name":                {otherRecord, "a dns-01 record for mine2.certflow.test goes at _acme-challenge.mine2.certflow.test., not www.certflow.test."},
+	} {
+		_, err := execute(t, e, activities.Present, tc.in)
+		var app *temporal.ApplicationError
+		if !errors.As(err, &app) || app.Type() != activities.ErrTypeMismatch || !strings.Contains(app.Message(), tc.want) {
+			t.Errorf("%s: error %v, want a %s saying %q", name, err, activities.ErrTypeMismatch, tc.want)
+		}
+		for _, fqdn := range []string{"_acme-challenge.mine.certflow.test.", "_acme-challenge.theirs.certflow.test.", "www.certflow.test."} {
+			if got := txtValues(t, fqdn); len(got) != 0 {
+				t.Fatalf("%s: TXT %s was written: %v", name, fqdn, got)
+			}
+		}
+	}
 }

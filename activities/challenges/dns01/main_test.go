@@ -1,6 +1,7 @@
 package dns01_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	"github.com/certflow/certflow/activities/dns/propagation"
@@ -75,6 +78,7 @@ func newActivities() *challenges.Activities {
 	checker := &propagation.Checker{Resolvers: []string{bind.Addr}, AuthoritativePort: authPort}
 	return &challenges.Activities{
 		Issuers:      &issuers.Resolver{Client: kube, ClusterResourceNamespace: clusterNS},
+		Certificates: &certificates.Reader{Kube: kube},
 		Types:        map[string]challenges.Type{"dns-01": &dns01.Type{Providers: dns01.Providers, Checker: checker}},
 		PollInterval: 100 * time.Millisecond,
 	}
@@ -95,6 +99,17 @@ func execute[In, Out any](t *testing.T, e *testsuite.TestActivityEnvironment, a 
 		t.Fatalf("%s result carries the TSIG secret", a.Name())
 	}
 	return res, err
+}
+
+var certificateSeq atomic.Int32
+
+// certificateFor makes a Certificate issued by ref that asks for the names,
+// in the issuer's namespace (default for a ClusterIssuer).
+func certificateFor(t *testing.T, ref activities.IssuerRef, names ...string) activities.CertificateRef {
+	t.Helper()
+	ns := cmp.Or(ref.Namespace, "default")
+	name := fmt.Sprintf("cert-%d", certificateSeq.Add(1))
+	return activitytest.ApplyCertificate(t, kube, ns, name, ref, activities.Request{DNSNames: names, SecretName: name + "-tls"})
 }
 
 // rfc2136Solver is a dns01 solver that updates BIND, its TSIG secret in

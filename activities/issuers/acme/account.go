@@ -28,10 +28,15 @@ import (
 
 // EnsureAccount registers the issuer's ACME account, or finds it: the CA
 // answers a new-account request for a known key with the existing account.
+// An issuer whose spec changed since the workflow's generation is left to
+// the newer generation's workflow: a stale one stops retrying.
 // It makes the account key (ECDSA P-256) and its Secret when the Secret is
 // missing, unless spec.acme.disableAccountKeyGeneration is set, and updates
 // the account's contact when spec.acme.email changed.
 func (a *Activities) EnsureAccount(ctx context.Context, in activities.EnsureAccountInput) (activities.EnsureAccountResult, error) {
+	if iss, err := a.Issuers.Resolve(ctx, in.Issuer); err == nil && iss.Generation > in.Generation {
+		return activities.EnsureAccountResult{Generation: iss.Generation}, nil // a newer generation's workflow registers
+	}
 	s, err := a.open(ctx, in.Issuer, false)
 	if err != nil {
 		return activities.EnsureAccountResult{}, classify(fmt.Errorf("acme: registering account for %s: %w", in.Issuer, err))

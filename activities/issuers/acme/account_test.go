@@ -24,7 +24,7 @@ func TestEnsureAccountMakesTheKeyOnceAndFindsTheAccountAgain(t *testing.T) {
 	t.Parallel()
 	a := newActivities()
 	issuer := createIssuer(t, "account", nil)
-	in := activities.EnsureAccountInput{Issuer: issuer}
+	in := activities.EnsureAccountInput{Issuer: issuer, Generation: 1}
 
 	first := must(t, a, activities.EnsureAccount, in)
 	var secret corev1.Secret
@@ -88,6 +88,7 @@ func TestEnsureAccountMakesTheKeyOnceAndFindsTheAccountAgain(t *testing.T) {
 	if err := kube.Update(testContext(t), &ci); err != nil {
 		t.Fatal(err)
 	}
+	in.Generation = ci.Generation
 	third := must(t, a, activities.EnsureAccount, in)
 	if third.AccountURL != first.AccountURL || third.Email != "new-address@certflow.test" || updates.Load() == 0 {
 		t.Fatalf("after an email change: %+v with %d updates, want the same account, updated", third, updates.Load())
@@ -101,7 +102,7 @@ func TestStatusAccountIsUsedOnlyForItsKey(t *testing.T) {
 	t.Parallel()
 	a := newActivities()
 	issuer := createIssuer(t, "status", nil)
-	account := must(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer})
+	account := must(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer, Generation: 1})
 
 	// Count new-account requests (Pebble's path is /sign-me-up).
 	var registrations atomic.Int32
@@ -158,4 +159,24 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.n.Add(1)
 	}
 	return c.rt.RoundTrip(r)
+}
+
+// TestAStaleGenerationRegistersNothing: the workflow of an issuer's older
+// generation stops rather than retry against a server the issuer no longer
+// names.
+func TestAStaleGenerationRegistersNothing(t *testing.T) {
+	t.Parallel()
+	issuer := createIssuer(t, "stale", func(s *certflowv1.IssuerSpec) { s.ACME.Server = "https://127.0.0.1:" + closedPort(t) + "/dir" })
+	var ci certflowv1.ClusterIssuer
+	if err := kube.Get(testContext(t), types.NamespacedName{Name: issuer.Name}, &ci); err != nil {
+		t.Fatal(err)
+	}
+	ci.Spec.ACME.Email = "new@certflow.test"
+	if err := kube.Update(testContext(t), &ci); err != nil {
+		t.Fatal(err)
+	}
+	res, err := call(t, newActivities(), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer, Generation: 1})
+	if err != nil || res.Generation != 2 || res.AccountURL != "" {
+		t.Fatalf("the first generation's registration: %+v, %v; want nothing registered and generation 2", res, err)
+	}
 }

@@ -37,7 +37,8 @@ func fuzzPendingKey(t testing.TB) crypto.Signer {
 
 // FuzzFinalizedChain checks what Finalize makes of the chain a CA sends for
 // the pending key (chain.go's parseChain, then describe). A chain that does
-// not parse, is not for the pending key or does not name every identifier is
+// not parse, is not for the pending key, does not name every identifier or
+// whose certificates are not each signed by the next is
 // a non-retryable ErrTypeACMEPermanent naming the certificate URL or the
 // problem. An accepted one is stored as it came: ChainPEM reads back to the
 // same certificates, the leaf is for the pending key and names every
@@ -128,6 +129,11 @@ func FuzzFinalizedChain(f *testing.F) {
 		}
 		if !pki.KeyMatches(chain[0], key) {
 			t.Fatal("a leaf for another key was accepted")
+		}
+		for i := 0; i+1 < len(chain); i++ {
+			if chain[i].CheckSignatureFrom(chain[i+1]) != nil {
+				t.Fatalf("a chain whose certificate %d is not signed by the next was accepted", i+1)
+			}
 		}
 		for _, id := range req.Identifiers() {
 			if chain[0].VerifyHostname(id) != nil && !slices.Contains(chain[0].DNSNames, id) {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
@@ -34,6 +35,8 @@ type Activities struct {
 	// ChallengeTypes are the challenge types the worker solves ("dns-01"):
 	// a solver of another type is never chosen.
 	ChallengeTypes []string
+	// Certificates checks that a step's input matches its Certificate.
+	Certificates *certificates.Reader
 	// HTTPClient returns the client that reaches the issuer's CA. It must
 	// return a new *http.Client on every call (lego wraps its Transport); the
 	// Transport may be shared. Nil uses DefaultHTTPClient.

@@ -25,7 +25,7 @@ func TestStepsOfAnAccountShareOneClientOfTheCA(t *testing.T) {
 		s.ACME.Server, s.ACME.CABundle = proxy.DirectoryURL, proxy.CACertPEM
 	})
 	a := newActivities()
-	account := must(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer})
+	account := must(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer, Generation: 1})
 	var ci certflowv1.ClusterIssuer
 	if err := kube.Get(testContext(t), types.NamespacedName{Name: issuer.Name}, &ci); err != nil {
 		t.Fatal(err)

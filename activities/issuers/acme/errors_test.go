@@ -87,7 +87,7 @@ func TestBadCasesAreClassified(t *testing.T) {
 			a := newActivities()
 			switch tc.activity {
 			case "account":
-				_, err = call(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer})
+				_, err = call(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer, Generation: 1})
 			case "key":
 				in.Certificate = createCertificate(t, issuer.Name, issuer, in.Request)
 				_, err = call(t, a, activities.EnsurePendingKey, activities.EnsurePendingKeyInput{

@@ -6,12 +6,15 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/internal/pki"
 )
 
@@ -30,13 +33,19 @@ func (a *Activities) Finalize(ctx context.Context, in activities.FinalizeInput) 
 }
 
 func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request}); err != nil {
+		return activities.FinalizeResult{}, err
+	}
+	csr, err := csr(in.CSR, in.Request)
+	if err != nil {
+		return activities.FinalizeResult{}, err
+	}
 	s, err := a.open(ctx, in.Issuer, true)
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
-	csr, err := csr(in.CSR)
-	if err != nil {
-		return activities.FinalizeResult{}, err
+	if !s.onCAHost(in.OrderURL) || !s.onCAHost(in.FinalizeURL) {
+		return activities.FinalizeResult{}, activities.ConfigError("order %s or its finalize URL %s is not on the CA's host %s", in.OrderURL, in.FinalizeURL, s.spec.Server)
 	}
 	var order legoacme.ExtendedOrder
 	err = s.retryWithFreshAccount(ctx, func() (err error) {
@@ -94,17 +103,33 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	return describe(chain, csr.PublicKey, in.Request)
 }
 
-// csr parses EnsurePendingKey's request.
-func csr(raw []byte) (*x509.CertificateRequest, error) {
+// csr parses EnsurePendingKey's request, which must ask for exactly the
+// request's names.
+func csr(raw []byte, req activities.Request) (*x509.CertificateRequest, error) {
 	c, err := x509.ParseCertificateRequest(raw)
 	if err != nil {
 		return nil, activities.ConfigError("the order's CSR: %v", err)
 	}
+	var names, want []string
+	for _, n := range c.DNSNames {
+		names = append(names, canonical(n))
+	}
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	for _, n := range req.Identifiers() {
+		want = append(want, canonical(n))
+	}
+	slices.Sort(names)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the CSR asks for %v, the request for %v", names, want), activities.ErrTypeMismatch, nil)
+	}
 	return c, nil
 }
 
-// describe checks the chain against the pending key (its public half) and
-// the request and returns what the workflow stores: public data only.
+// describe checks the chain against the pending key (its public half), the
+// request and itself, and returns what the workflow stores: public data only.
 func describe(chain []*x509.Certificate, key crypto.PublicKey, req activities.Request) (activities.FinalizeResult, error) {
 	leaf := chain[0]
 	want, err := x509.MarshalPKIXPublicKey(key)
@@ -122,9 +147,27 @@ func describe(chain []*x509.Certificate, key crypto.PublicKey, req activities.Re
 				fmt.Sprintf("the issued certificate does not name %s", id), activities.ErrTypeACMEPermanent, nil)
 		}
 	}
+	// A chain is stored for servers to send as it is: each certificate must
+	// be signed by the next.
+	for i := 0; i+1 < len(chain); i++ {
+		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
+			return activities.FinalizeResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"the CA's chain does not hold together: certificate %d (%s) is not signed by certificate %d (%s): %v",
+				i+1, chain[i].Subject.CommonName, i+2, chain[i+1].Subject.CommonName, err), activities.ErrTypeACMEPermanent, nil)
+		}
+	}
 	res := activities.FinalizeResult{ChainPEM: string(pki.EncodeChain(chain)), Issued: activities.IssuedFrom(leaf)}
 	if top := chain[len(chain)-1]; len(chain) > 1 && selfSigned(top) {
 		res.CAPEM = string(pki.EncodeChain([]*x509.Certificate{top}))
 	}
 	return res, nil
+}
+
+// canonical writes a name as the CSR compares it: an IP address in its
+// canonical form, a DNS name in lower case.
+func canonical(name string) string {
+	if ip := net.ParseIP(name); ip != nil {
+		return ip.String()
+	}
+	return strings.ToLower(name)
 }

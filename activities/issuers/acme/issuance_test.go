@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 	"github.com/certflow/certflow/activities/secrets"
@@ -202,7 +203,8 @@ func pendingKey(t *testing.T, cert activities.CertificateRef) crypto.Signer {
 // after Finalize.
 func storeSecret(t *testing.T, in activities.StoreSecretInput) activities.StoreSecretResult {
 	t.Helper()
-	res, err := activitytest.Run(t, (&secrets.Activities{Kube: kube}).Bindings(), activities.StoreSecret, in)
+	a := &secrets.Activities{Kube: kube, Certificates: &certificates.Reader{Kube: kube}}
+	res, err := activitytest.Run(t, a.Bindings(), activities.StoreSecret, in)
 	if err != nil {
 		t.Fatalf("StoreSecret: %v", err)
 	}

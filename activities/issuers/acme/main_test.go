@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/issuers/acme"
 	"github.com/certflow/certflow/activities/keys"
@@ -94,6 +95,7 @@ func newActivities() *acme.Activities {
 	return &acme.Activities{
 		Issuers:        &issuers.Resolver{Client: kube, ClusterResourceNamespace: clusterNS},
 		Kube:           kube,
+		Certificates:   &certificates.Reader{Kube: kube},
 		ChallengeTypes: []string{"dns-01"},
 	}
 }
@@ -101,7 +103,7 @@ func newActivities() *acme.Activities {
 // bindings are the ACME activities and EnsurePendingKey, which makes the key
 // an order is for, as the worker registers them.
 func bindings(a *acme.Activities) []activities.Binding {
-	k := &keys.Activities{Kube: a.Kube, Issuers: a.Issuers, Types: map[string]issuers.Type{activities.IssuerTypeACME: a}}
+	k := &keys.Activities{Kube: a.Kube, Issuers: a.Issuers, Certificates: a.Certificates, Types: map[string]issuers.Type{activities.IssuerTypeACME: a}}
 	return slices.Concat(a.Bindings(), k.Bindings())
 }
 
@@ -148,22 +150,11 @@ func createIssuer(t *testing.T, base string, edit func(*certflowv1.IssuerSpec)) 
 }
 
 // createCertificate makes Certificate default/name for the request, issued
-// by the issuer.
+// by the issuer (its secretName defaults to name-tls).
 func createCertificate(t *testing.T, name string, issuer activities.IssuerRef, req activities.Request) activities.CertificateRef {
 	t.Helper()
-	cert := &certflowv1.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec: certflowv1.CertificateSpec{
-			SecretName: cmp.Or(req.SecretName, name+"-tls"), CommonName: req.CommonName,
-			DNSNames: req.DNSNames, IPAddresses: req.IPAddresses,
-			IssuerRef: certflowv1.ObjectReference{Kind: issuer.Kind, Name: issuer.Name},
-		},
-	}
-	if err := kube.Create(testContext(t), cert); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kube.Delete(context.Background(), cert) })
-	return activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name}
+	req.SecretName = cmp.Or(req.SecretName, name+"-tls")
+	return activitytest.ApplyCertificate(t, kube, "default", name, issuer, req)
 }
 
 // call runs one activity as a worker would, so that heartbeats work and

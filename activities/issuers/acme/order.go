@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
-	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/activities/certificates"
 )
 
 // BeginOrder is the idempotent start of an ACME order, once EnsurePendingKey
@@ -41,11 +41,12 @@ func (a *Activities) BeginOrder(ctx context.Context, in activities.BeginOrderInp
 
 func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInput) (activities.BeginOrderResult, error) {
 	ids := in.Request.Identifiers()
-	s, err := a.open(ctx, in.Issuer, true)
+	cert, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request})
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
-	labels, err := a.certificateLabels(ctx, in.Certificate)
+	labels := cert.Labels
+	s, err := a.open(ctx, in.Issuer, true)
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
@@ -236,19 +237,4 @@ func sameIdentifiers(have []legoacme.Identifier, want []string) bool {
 	slices.Sort(got)
 	slices.Sort(w)
 	return slices.Equal(got, w)
-}
-
-// certificateLabels reads the Certificate's labels, which solvers may
-// select on. A Certificate that is gone has none; its workflow is being
-// cancelled.
-func (a *Activities) certificateLabels(ctx context.Context, ref activities.CertificateRef) (map[string]string, error) {
-	var cert certflowv1.Certificate
-	err := a.Kube.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &cert)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading Certificate %s: %w", ref, err)
-	}
-	return cert.Labels, nil
 }

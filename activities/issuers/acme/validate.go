@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/certificates"
 )
 
 // Validate asks the CA to check the challenge of every authorization that is
@@ -28,7 +29,7 @@ func (a *Activities) Validate(ctx context.Context, in activities.ValidateInput) 
 	var failed []string
 	for _, authz := range out {
 		if authz.Status != legoacme.StatusValid {
-			failed = append(failed, fmt.Sprintf("%s for %s: %s", authz.Challenge.Type, display(authz), authz.Challenge.ValidateError))
+			failed = append(failed, fmt.Sprintf("%s for %s: %s", authz.Challenge.Type, authz.Name(), authz.Challenge.ValidateError))
 		}
 	}
 	if len(failed) > 0 {
@@ -41,9 +42,21 @@ func (a *Activities) Validate(ctx context.Context, in activities.ValidateInput) 
 
 func (a *Activities) validate(ctx context.Context, in activities.ValidateInput) ([]activities.Authorization, error) {
 	out := slices.Clone(in.Authorizations)
+	claim := certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer}
+	for _, az := range out {
+		claim.Identifiers = append(claim.Identifiers, az.Name())
+	}
+	if _, err := a.Certificates.Check(ctx, claim); err != nil {
+		return nil, err
+	}
 	s, err := a.open(ctx, in.Issuer, true)
 	if err != nil {
 		return nil, err
+	}
+	for _, az := range out {
+		if !s.onCAHost(az.URL) || !s.onCAHost(az.Challenge.URL) && az.Status != legoacme.StatusValid {
+			return nil, activities.ConfigError("authorization %s or its challenge %s is not on the CA's host %s", az.URL, az.Challenge.URL, s.spec.Server)
+		}
 	}
 	for i := range out {
 		if out[i].Status == legoacme.StatusValid {
@@ -138,17 +151,10 @@ func (s *session) poll(ctx context.Context, check func() (done bool, url string,
 	}
 }
 
-func display(authz activities.Authorization) string {
-	if authz.Wildcard {
-		return "*." + authz.Identifier
-	}
-	return authz.Identifier
-}
-
 func names(authzs []activities.Authorization) string {
 	out := make([]string, 0, len(authzs))
 	for _, authz := range authzs {
-		out = append(out, display(authz))
+		out = append(out, authz.Name())
 	}
 	return strings.Join(out, ", ")
 }

@@ -1,4 +1,4 @@
-package controller
+package certificates
 
 import (
 	"reflect"
@@ -9,10 +9,9 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/api/v1alpha1"
-	"github.com/certflow/certflow/workflows"
 )
 
-func TestIssuerRefOf(t *testing.T) {
+func TestIssuerOf(t *testing.T) {
 	cases := []struct {
 		name    string
 		ref     v1alpha1.ObjectReference
@@ -39,7 +38,7 @@ func TestIssuerRefOf(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := &v1alpha1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
 			cert.Spec.IssuerRef = tc.ref
-			got, err := issuerRefOf(cert)
+			got, err := IssuerOf(cert)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("error = %v, want error %v", err, tc.wantErr)
 			}
@@ -50,19 +49,18 @@ func TestIssuerRefOf(t *testing.T) {
 	}
 }
 
-func TestSnapshot(t *testing.T) {
+func TestSpecOf(t *testing.T) {
 	issuer := activities.IssuerRef{Kind: "ClusterIssuer", Name: "le"}
 	pct := int32(25)
 	cases := []struct {
-		name          string
-		spec          v1alpha1.CertificateSpec
-		secretVersion string
-		want          workflows.CertificateSpec
+		name string
+		spec v1alpha1.CertificateSpec
+		want activities.CertificateSpec
 	}{
 		{
 			name: "a minimal spec carries its names and leaves the rest for the workflow to default",
 			spec: v1alpha1.CertificateSpec{DNSNames: []string{"web.example.test"}, SecretName: "web-tls"},
-			want: workflows.CertificateSpec{
+			want: activities.CertificateSpec{
 				Generation: 3,
 				Issuer:     issuer,
 				Request:    activities.Request{DNSNames: []string{"web.example.test"}, SecretName: "web-tls"},
@@ -93,8 +91,7 @@ func TestSnapshot(t *testing.T) {
 					{Type: v1alpha1.CertificateOutputFormatDER}, {Type: v1alpha1.CertificateOutputFormatCombinedPEM},
 				},
 			},
-			secretVersion: "4711",
-			want: workflows.CertificateSpec{
+			want: activities.CertificateSpec{
 				Generation: 3,
 				Issuer:     issuer,
 				Request: activities.Request{
@@ -113,13 +110,12 @@ func TestSnapshot(t *testing.T) {
 					AdditionalOutputFormats: []string{"DER", "CombinedPEM"},
 				},
 				RenewBeforePercentage: 25,
-				SecretResourceVersion: "4711",
 			},
 		},
 		{
 			name: "renewBefore becomes a duration",
 			spec: v1alpha1.CertificateSpec{CommonName: "a.example.test", SecretName: "a", RenewBefore: &metav1.Duration{Duration: 720 * time.Hour}},
-			want: workflows.CertificateSpec{
+			want: activities.CertificateSpec{
 				Generation:  3,
 				Issuer:      issuer,
 				Request:     activities.Request{CommonName: "a.example.test", SecretName: "a"},
@@ -130,23 +126,23 @@ func TestSnapshot(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cert := &v1alpha1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 3}, Spec: tc.spec}
-			got := snapshot(cert, issuer, nil, tc.secretVersion)
+			got := SpecOf(cert, issuer, nil)
 			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("snapshot:\n got %+v\nwant %+v", got, tc.want)
+				t.Fatalf("SpecOf:\n got %+v\nwant %+v", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestSnapshotSharesNoMemoryWithTheCertificate(t *testing.T) {
+func TestASpecSharesNoMemoryWithTheCertificate(t *testing.T) {
 	cert := &v1alpha1.Certificate{Spec: v1alpha1.CertificateSpec{
 		DNSNames:       []string{"a.example.test"},
 		SecretTemplate: &v1alpha1.CertificateSecretTemplate{Labels: map[string]string{"team": "shop"}},
 	}}
-	got := snapshot(cert, activities.IssuerRef{}, nil, "")
+	got := SpecOf(cert, activities.IssuerRef{}, nil)
 	cert.Spec.DNSNames[0] = "changed.example.test"
 	cert.Spec.SecretTemplate.Labels["team"] = "changed"
 	if got.Request.DNSNames[0] != "a.example.test" || got.Request.SecretLabels["team"] != "shop" {
-		t.Fatalf("snapshot changed with the Certificate: %+v", got.Request)
+		t.Fatalf("the spec changed with the Certificate: %+v", got.Request)
 	}
 }
