@@ -55,6 +55,11 @@ func TestFaultBINDStoppedDuringPropagation(t *testing.T) {
 		names = append(names, c.Spec.DNSNames...)
 	}
 	presented := w.challengeRecords(names...)
+	// Without a record in BIND at the stop, the comparison after the restart
+	// would pass with every record lost.
+	if len(presented) == 0 {
+		t.Fatalf("no challenge record in BIND at the stop, though %d Certificates were propagating: %s", len(propagating), w.steps(certs))
+	}
 	if err := w.stack.BIND.Stop(); err != nil {
 		t.Fatalf("stopping BIND: %v", err)
 	}
@@ -80,6 +85,6 @@ func TestFaultBINDStoppedDuringPropagation(t *testing.T) {
 	}
 	w.dns.Delay(sandbox.DNSQuery, 0)
 	w.proxy.Delay(sandbox.ActionFinalize, 0)
-	t.Logf("started BIND again; %s", w.steps(certs))
+	t.Logf("started BIND again with %d challenge records in it; %s", len(after), w.steps(certs))
 	w.checkNothingLost(certs...)
 }

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,7 +35,9 @@ import (
 // namespace. A secret can reach history through any serializer, so the scan
 // looks for each one in every encoding a serializer could produce: the
 // numbers of a key as bytes, base64, hex and decimal (encoding/json writes a
-// *big.Int as a number), the key as PKCS#1, PKCS#8 and SEC 1 DER, and PEM.
+// *big.Int as a number), bytes as a list of decimal numbers (encoding/json
+// writes a [32]byte so, fmt's %v a []byte), the key as PKCS#1, PKCS#8 and
+// SEC 1 DER, and PEM. history_scan_selfcheck_test.go proves each detector.
 
 // minNeedle is the length of the shortest encoding looked for: a shorter one
 // (the hex of a few bytes) could turn up by chance in unrelated data.
@@ -95,15 +98,20 @@ func (n *needles) find(haystack []byte) []needle {
 	return found
 }
 
-// addBytes adds a secret byte string as itself, in hex (lower and upper case)
-// and in base64, standard and URL alphabet. The base64 needles are the
-// encoding of the bytes from each of the first three offsets, cut to whole
-// groups of 4: whatever the bytes' offset in a longer encoded value, and with
-// or without padding, one of them is part of its base64.
+// addBytes adds a secret byte string as itself, in hex (lower and upper case),
+// in base64, standard and URL alphabet, and as a list of decimal numbers
+// (encoding/json writes a [32]byte as [1,2], fmt's %v writes a []byte or an
+// ed25519.PrivateKey as [1 2]). The base64 needles are the encoding of the
+// bytes from each of the first three offsets, cut to whole groups of 4:
+// whatever the bytes' offset in a longer encoded value, and with or without
+// padding, one of them is part of its base64.
 func (n *needles) addBytes(what, form string, b []byte) {
 	n.add(what, form+", raw", b)
 	n.add(what, form+", hex", []byte(hex.EncodeToString(b)))
 	n.add(what, form+", HEX", []byte(strings.ToUpper(hex.EncodeToString(b))))
+	for _, sep := range []string{",", " ", ", "} {
+		n.add(what, form+", decimal bytes [1"+sep+"2]", decimalBytes(b, sep))
+	}
 	for _, alphabet := range []struct {
 		name string
 		enc  *base64.Encoding
@@ -113,6 +121,19 @@ func (n *needles) addBytes(what, form string, b []byte) {
 			n.add(what, form+", base64 ("+alphabet.name+")", []byte(alphabet.enc.EncodeToString(rest[:len(rest)/3*3])))
 		}
 	}
+}
+
+// decimalBytes is b as decimal numbers joined by sep, without brackets: the
+// bytes may be part of a longer list.
+func decimalBytes(b []byte, sep string) []byte {
+	out := make([]byte, 0, len(b)*(3+len(sep)))
+	for i, c := range b {
+		if i > 0 {
+			out = append(out, sep...)
+		}
+		out = strconv.AppendUint(out, uint64(c), 10)
+	}
+	return out
 }
 
 // addNumber adds a secret integer as its big-endian bytes (addBytes; the
@@ -196,13 +217,15 @@ func (n *needles) addKey(what string, key crypto.PrivateKey) error {
 	return nil
 }
 
-// addDER adds a DER private key, raw and base64, and the 64-character lines
-// of its PEM body that hold some secret data (not only bytes of publicDER).
+// addDER adds a DER private key (addBytes) and the 64-character lines of its
+// PEM body that hold some secret data (not only bytes of publicDER), each as
+// text and encoded again (addBytes): a Secret marshalled with encoding/json
+// holds its PEM in base64.
 func (n *needles) addDER(what, form string, der, publicDER []byte) {
 	n.addBytes(what, form+" DER", der)
 	for off := 0; off+48 <= len(der); off += 48 {
 		if chunk := der[off : off+48]; !bytes.Contains(publicDER, chunk) {
-			n.add(what, form+" PEM line", []byte(base64.StdEncoding.EncodeToString(chunk)))
+			n.addBytes(what, form+" PEM line", []byte(base64.StdEncoding.EncodeToString(chunk)))
 		}
 	}
 }

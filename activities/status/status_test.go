@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,19 +144,107 @@ func TestTextTheAPIWouldRefuseIsMadeToFit(t *testing.T) {
 	waitForEvent(t, ns, "Certificate", "odd", "Normal", "Unspecified", long[:1020]+"...")
 }
 
+// TestStatusOfAGoneObjectIsNotAnError writes status, with an Event, to a
+// Certificate, an Issuer and a ClusterIssuer that do not exist (deleted while
+// their workflow ran): no write returns an error, none creates the object and
+// none records an Event about it. Then it writes to objects that exist: the
+// recorder sends Events in order, one at a time, so once theirs are stored,
+// an Event of the gone objects' writes would be stored too.
 func TestStatusOfAGoneObjectIsNotAnError(t *testing.T) {
-	e := env()
-	if _, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), activities.CertificateStatus{
-		Certificate: activities.CertificateRef{Namespace: "default", Name: "gone"},
-		Conditions:  []activities.Condition{{Type: "Ready", Status: "False", Reason: "Pending"}},
-	}); err != nil {
-		t.Fatalf("certificate: %v", err)
+	ns, e := namespace(t), env()
+	// ClusterIssuer names are shared by every test: these hold the namespace's.
+	gone, present := "gone-"+ns, "present-"+ns
+	cases := []struct {
+		kind string
+		// object is the object of that name, to create or to look for.
+		object func(name string) client.Object
+		// write writes status and the Event ev to the object of that name.
+		write func(name string, ev *activities.Event) error
+		// eventNS is where the Event would land: a cluster-scoped object's go to default.
+		eventNS string
+	}{
+		{
+			kind: "Certificate",
+			object: func(name string) client.Object {
+				return &certflowv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+					Spec: certflowv1.CertificateSpec{SecretName: name + "-tls", DNSNames: []string{name + ".certflow.test"}, IssuerRef: certflowv1.ObjectReference{Name: "x"}}}
+			},
+			write: func(name string, ev *activities.Event) error {
+				_, err := e.ExecuteActivity(activities.UpdateCertificateStatus.Name(), activities.CertificateStatus{
+					Certificate: activities.CertificateRef{Namespace: ns, Name: name},
+					Conditions:  []activities.Condition{{Type: "Ready", Status: "False", Reason: "Pending"}},
+					Event:       ev,
+				})
+				return err
+			},
+			eventNS: ns,
+		},
+		{
+			kind: "Issuer",
+			object: func(name string) client.Object {
+				return &certflowv1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: issuerSpec()}
+			},
+			write: func(name string, ev *activities.Event) error {
+				_, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), activities.IssuerStatus{
+					Issuer: activities.IssuerRef{Kind: "Issuer", Namespace: ns, Name: name},
+					Ready:  activities.Condition{Type: "Ready", Status: "True", Reason: "ACMEAccountRegistered"},
+					Event:  ev,
+				})
+				return err
+			},
+			eventNS: ns,
+		},
+		{
+			kind: "ClusterIssuer",
+			object: func(name string) client.Object {
+				return &certflowv1.ClusterIssuer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: issuerSpec()}
+			},
+			write: func(name string, ev *activities.Event) error {
+				_, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), activities.IssuerStatus{
+					Issuer: activities.IssuerRef{Kind: "ClusterIssuer", Name: name},
+					Ready:  activities.Condition{Type: "Ready", Status: "True", Reason: "ACMEAccountRegistered"},
+					Event:  ev,
+				})
+				return err
+			},
+			eventNS: "default",
+		},
 	}
-	if _, err := e.ExecuteActivity(activities.UpdateIssuerStatus.Name(), activities.IssuerStatus{
-		Issuer: activities.IssuerRef{Kind: "ClusterIssuer", Name: "gone"},
-		Ready:  activities.Condition{Type: "Ready", Status: "True", Reason: "ACMEAccountRegistered"},
-	}); err != nil {
-		t.Fatalf("issuer: %v", err)
+	goneMessages := map[string]bool{}
+	for _, tc := range cases {
+		ev := &activities.Event{Type: "Warning", Reason: "Failed", Message: "about the gone " + tc.kind + " " + gone}
+		goneMessages[ev.Message] = true
+		if err := tc.write(gone, ev); err != nil {
+			t.Errorf("writing the status of %s %s, which does not exist: %v", tc.kind, gone, err)
+		}
+	}
+	for _, tc := range cases {
+		obj := tc.object(gone)
+		if err := kube.Get(t.Context(), client.ObjectKeyFromObject(obj), obj); !apierrors.IsNotFound(err) {
+			t.Errorf("%s %s after the write of its status: %v, want NotFound", tc.kind, gone, err)
+		}
+	}
+	for _, tc := range cases {
+		if err := kube.Create(t.Context(), tc.object(present)); err != nil {
+			t.Fatal(err)
+		}
+		ev := &activities.Event{Type: "Normal", Reason: "Written", Message: "about the present " + tc.kind + " " + present}
+		if err := tc.write(present, ev); err != nil {
+			t.Fatalf("writing the status of %s %s: %v", tc.kind, present, err)
+		}
+		waitForEvent(t, tc.eventNS, tc.kind, present, ev.Type, ev.Reason, ev.Message)
+	}
+	for _, eventNS := range []string{ns, "default"} {
+		var list corev1.EventList
+		if err := kube.List(t.Context(), &list, client.InNamespace(eventNS)); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range list.Items {
+			if ev.InvolvedObject.Name == gone || goneMessages[ev.Message] {
+				t.Errorf("an Event about a gone object was recorded in namespace %s: about %s %q: %s %s %q",
+					eventNS, ev.InvolvedObject.Kind, ev.InvolvedObject.Name, ev.Type, ev.Reason, ev.Message)
+			}
+		}
 	}
 }
 
