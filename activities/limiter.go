@@ -23,6 +23,10 @@ const (
 	// SignalPermit is the limiter's answer to a PermitRequest, sent to the
 	// requesting workflow run; its value is a PermitGrant.
 	SignalPermit = "permit"
+	// SignalPermitOutcome tells the limiter what became of a permit whose
+	// attempt did not issue a certificate from a new order; its value is a
+	// PermitOutcome.
+	SignalPermitOutcome = "permit-outcome"
 )
 
 // LimiterWorkflowID is the ID of the account limiter of one issuer:
@@ -40,12 +44,33 @@ func LimiterWorkflowID(cluster string, issuer IssuerRef) string {
 func LimiterTaskQueue(taskQueue string) string { return taskQueue + "-limiter" }
 
 // The permits activities: RequestPermit asks the issuer's limiter for a
-// permit (it answers with SignalPermit to the requesting run), and
+// permit (it answers with SignalPermit to the requesting run),
+// ReportPermitOutcome tells it what the permit's attempt used, and
 // ReportRateLimit tells it of the CA's rate limit.
 var (
-	RequestPermit   = declare[RequestPermitInput, RequestPermitResult]("RequestPermit")
-	ReportRateLimit = declare[ReportRateLimitInput, ReportRateLimitResult]("ReportRateLimit")
+	RequestPermit       = declare[RequestPermitInput, RequestPermitResult]("RequestPermit")
+	ReportPermitOutcome = declare[ReportPermitOutcomeInput, ReportPermitOutcomeResult]("ReportPermitOutcome")
+	ReportRateLimit     = declare[ReportRateLimitInput, ReportRateLimitResult]("ReportRateLimit")
 )
+
+// ReportPermitOutcomeInput says what the attempt that got a permit used.
+type ReportPermitOutcomeInput struct {
+	Certificate CertificateRef
+	Issuer      IssuerRef
+	// Names are the order's identifiers (Request.Identifiers).
+	Names []string
+	// Grant is the permit the attempt got.
+	Grant PermitGrant
+	// OrderSent says that the CA made a new order (it counts against the
+	// account's new orders); Issued, that a certificate was stored.
+	OrderSent bool
+	Issued    bool
+	// FailedValidations are the names whose validation the CA refused.
+	FailedValidations []string
+}
+
+// ReportPermitOutcomeResult is empty.
+type ReportPermitOutcomeResult struct{}
 
 // RequestPermitInput asks the issuer's account limiter for a permit to create
 // a new order. The limiter answers with a SignalPermit to the requester run.
@@ -113,6 +138,8 @@ type LimiterState struct {
 	Domains map[string][]time.Time
 	// Duplicates are the permit times per set of names (joined by ","), ascending.
 	Duplicates map[string][]time.Time
+	// FailedValidations are the times the CA refused a validation, per name.
+	FailedValidations map[string][]time.Time
 	// BlockedUntil: the CA rate-limited the account; no permit before it.
 	BlockedUntil time.Time
 	// BlockedIdentifiers: the CA rate-limited orders naming a name or
@@ -126,23 +153,58 @@ type LimiterState struct {
 	Answered map[string]PermitGrant
 }
 
-// RateLimits are an ACME issuer's new-order budgets, resolved: the issuer's
-// spec.acme.rateLimits with Let's Encrypt's values where unset. A budget
-// whose Limit or Period is zero does not limit.
+// RateLimits are an ACME issuer's budgets, resolved: the issuer's
+// spec.acme.rateLimits, with the CA's own values where unset and known. A
+// budget whose Limit or Period is zero does not limit.
 type RateLimits struct {
-	// NewOrders per ACME account.
+	// NewOrders per ACME account, counted when an order is made.
 	NewOrders RateLimit
-	// CertificatesPerRegisteredDomain: orders naming a registered domain
-	// (public suffix plus one label), counted once per domain an order names.
+	// CertificatesPerRegisteredDomain: certificates naming a registered
+	// domain (public suffix plus one label), counted once per domain a
+	// certificate names, when it is issued.
 	CertificatesPerRegisteredDomain RateLimit
-	// DuplicateCertificates: orders for exactly the same set of names.
+	// DuplicateCertificates: certificates for exactly the same set of names.
 	DuplicateCertificates RateLimit
+	// FailedValidations per name.
+	FailedValidations RateLimit
+}
+
+// Limits says whether any budget limits.
+func (l RateLimits) Limits() bool {
+	for _, b := range []RateLimit{l.NewOrders, l.CertificatesPerRegisteredDomain, l.DuplicateCertificates, l.FailedValidations} {
+		if b.Limit > 0 && b.Period > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // RateLimit is a sliding window: at most Limit orders in any Period.
 type RateLimit struct {
 	Limit  int
 	Period time.Duration
+}
+
+// PermitOutcome is what an attempt used of its permit, when that is not
+// everything (a new order that issued a certificate): the limiter gives
+// back what was not used, and counts the failed validations.
+type PermitOutcome struct {
+	// RequesterWorkflowID, RequesterRunID and Attempt name the request.
+	RequesterWorkflowID string
+	RequesterRunID      string
+	Attempt             int
+	// At is the permit's time.
+	At time.Time
+	// Names and Domains are as in the PermitRequest.
+	Names   []string
+	Domains []string
+	// OrderSent: the CA made a new order (else the new-order count goes
+	// back). Issued: a certificate was issued (else the per-domain and
+	// duplicate counts go back).
+	OrderSent bool
+	Issued    bool
+	// FailedValidations are the names whose validation the CA refused.
+	FailedValidations []string
 }
 
 // PermitRequest asks for a permit to create one new ACME order.
@@ -180,6 +242,8 @@ type PermitGrant struct {
 	Reason string
 	// Attempt is the request's Attempt this grant answers.
 	Attempt int
+	// Settled: the limiter has heard what the attempt used of the permit.
+	Settled bool `json:",omitempty"`
 }
 
 // RateLimitReport says the CA refused an order of the issuer's account with a

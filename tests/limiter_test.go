@@ -11,6 +11,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +19,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/workflows"
 )
 
 // TestLimiterKeeps300CertificatesInsideTheNewOrderBudget creates 300
@@ -209,4 +211,69 @@ func (w *world) permitLag(issuer string, period time.Duration) string {
 	return fmt.Sprintf("the limiter's permits: at most %d in any %s; orders reached the CA after their permits by p50 %s, p90 %s, max %s",
 		busiest(permits, period), period, lags[len(lags)/2].Round(time.Millisecond),
 		lags[len(lags)*9/10].Round(time.Millisecond), lags[len(lags)-1].Round(time.Millisecond))
+}
+
+// TestFailedAttemptsDoNotLockACertificateOut fails six attempts in a row on
+// an issuer with Let's Encrypt's budgets (its TSIG key is wrong, so no
+// challenge is ever presented), forcing a renewal after each, then fixes the
+// key: the Certificate is Ready within seconds. The budget for duplicate
+// certificates (5 a week) counts certificates issued, not orders tried, so
+// the failures did not use it up.
+func TestFailedAttemptsDoNotLockACertificateOut(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const ns, name = "retries", "retried"
+	w.namespace(ns)
+	broken := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "broken-tsig"},
+		Data:       map[string][]byte{"secret": []byte("d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCEhISEhISE=")},
+	}
+	w.create(broken)
+	issuer := w.stack.ClusterIssuer("lets-encrypt-budgets", w.proxy.DirectoryURL, w.proxy.CACertPEM, broken.Name)
+	week := metav1.Duration{Duration: 168 * time.Hour}
+	issuer.Spec.ACME.RateLimits = &certflowv1.RateLimits{
+		NewOrders:                       &certflowv1.RateLimit{Limit: 300, Period: metav1.Duration{Duration: 3 * time.Hour}},
+		CertificatesPerRegisteredDomain: &certflowv1.RateLimit{Limit: 50, Period: week},
+		DuplicateCertificates:           &certflowv1.RateLimit{Limit: 5, Period: week},
+		FailedValidations:               &certflowv1.RateLimit{Limit: 5, Period: metav1.Duration{Duration: time.Hour}},
+	}
+	w.create(issuer)
+	c := certificate(ns, name, name+"-tls", name+".certflow.test")
+	c.Spec.IssuerRef.Name = issuer.Name
+	w.create(c)
+
+	for attempt := 1; attempt <= 6; attempt++ {
+		cert := w.waitFor(ns, name, 2*time.Minute, fmt.Sprintf("failed attempt %d", attempt), func(c *certflowv1.Certificate) bool {
+			return c.Status.FailedIssuanceAttempts != nil && *c.Status.FailedIssuanceAttempts >= attempt
+		})
+		if issuing := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionIssuing); issuing == nil || !strings.Contains(issuing.Message, "TSIG") {
+			t.Fatalf("attempt %d: Issuing condition %+v, want the TSIG failure", attempt, issuing)
+		}
+		if attempt < 6 {
+			w.renew(ns, name)
+		}
+	}
+
+	var good corev1.Secret
+	if err := w.kube.Get(w.ctx, client.ObjectKey{Namespace: sandbox.ClusterResourceNamespace, Name: sandbox.TSIGSecretName}, &good); err != nil {
+		t.Fatal(err)
+	}
+	broken.Data = good.Data
+	if err := w.kube.Update(w.ctx, broken); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	w.renew(ns, name)
+	w.waitFor(ns, name, time.Minute, "Ready after the fix", func(c *certflowv1.Certificate) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady)
+	})
+	t.Logf("Ready %s after the TSIG key was fixed", time.Since(fixed).Round(100*time.Millisecond))
+}
+
+// renew forces a renewal of the Certificate, as `certflow renew` does.
+func (w *world) renew(namespace, name string) {
+	w.t.Helper()
+	if err := w.temporal.SignalWorkflow(w.ctx, certificateWorkflowID(namespace, name), "", workflows.SignalRenew, nil); err != nil {
+		w.t.Fatalf("renewing %s/%s: %v", namespace, name, err)
+	}
 }

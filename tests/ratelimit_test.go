@@ -23,18 +23,16 @@ import (
 // rateLimitDetail is in the detail of the proxy's 429s for new orders.
 const rateLimitDetail = "too many new orders from this account"
 
-// The workflow waits at least a minute and adds up to a minute of jitter to
-// the CA's Retry-After, so waiting for its own retry would take up to two
-// minutes: the test watches the Retry-After window, then ends the CA's limit
-// and sends renew. The account's limiter holds every order of the account
-// until a minute after the 429 (the same floor), so that is when the renewed
-// order and the second Certificate's go out.
+// The test watches the Retry-After window, then ends the CA's limit and
+// sends renew. The account's limiter holds every order of the account for
+// exactly the CA's Retry-After, so the second Certificate's order goes out
+// within moments of its end: a lost or stretched value fails the test.
 func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	const ns, retryAfter = "ratelimited", 20 * time.Second
 	w.namespace(ns)
-	w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, retryAfter)
+	w.proxy.RateLimitWindow(0, retryAfter)
 	w.create(certificate(ns, "web", "web-tls", "web.certflow.test"))
 
 	cert := w.waitRateLimited(ns, "web", time.Time{})
@@ -51,8 +49,8 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 
 	t.Run("nothing reaches the CA until the Retry-After has passed, for any Certificate of the account", func(t *testing.T) {
 		w.expectNoRequests(limitedAt, limitedAt.Add(retryAfter))
-		if n := w.proxy.Count(sandbox.ActionNewOrder); n != 1 {
-			t.Errorf("%d new-order requests, want the one refused", n)
+		if n := w.proxy.Refused(sandbox.ActionNewOrder); n != 1 {
+			t.Errorf("%d new-order requests refused, want only the first", n)
 		}
 	})
 
@@ -65,6 +63,12 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 		w.verify(w.tlsSecret(ns, "web-tls"), "web.certflow.test")
 		w.waitReady(ns, "other")
 		w.verify(w.tlsSecret(ns, "other-tls"), "other.certflow.test")
+		// The other Certificate's order waited for the CA's Retry-After, and
+		// no longer than a few seconds more.
+		end := limitedAt.Add(retryAfter)
+		if sent := w.ordersCreatedAt(); len(sent) == 0 || sent[0].Before(end) || sent[0].After(end.Add(5*time.Second)) {
+			t.Errorf("orders created at %v; want the first within 5s after the Retry-After ends at %s", sent, end.Format(time.RFC3339Nano))
+		}
 		if cert.Status.NextAttemptTime != nil || cert.Status.NextAttemptReason != "" || cert.Status.FailedIssuanceAttempts != nil {
 			t.Errorf("after issuance the status still shows the rate limit: next attempt %v (%q), failed attempts %v",
 				cert.Status.NextAttemptTime, cert.Status.NextAttemptReason, cert.Status.FailedIssuanceAttempts)
@@ -239,7 +243,7 @@ func (w *world) expectNoRequests(from, until time.Time) {
 	w.t.Helper()
 	for {
 		for _, r := range w.proxy.Requests() {
-			if r.Time.After(from) {
+			if r.Time.After(from) && r.Time.Before(until) {
 				w.t.Fatalf("%s request %s after %s, within the wait that ends %s",
 					r.Action, r.Time.Format(time.RFC3339Nano), from.Format(time.RFC3339Nano), until.Format(time.RFC3339))
 			}

@@ -14,11 +14,12 @@ import (
 // order, present the challenges of the pending authorizations, wait until
 // they are reachable, let the CA validate, and finalize. The responses are
 // removed once the CA has validated them, and at the end whatever happened,
-// even when the attempt is cancelled. A rate limit from the CA is reported
-// to the limiter.
+// even when the attempt is cancelled. The limiter hears what the permit was
+// used for, and of a rate limit from the CA.
 func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendingKeyResult, st *activities.CertificateStatus) (_ signed, err error) {
 	defer func() { reportRateLimit(ctx, in, err) }()
-	begin, err := beginOrder(ctx, in, st, in.ReplacesCertID == "")
+	begin, p, err := beginOrder(ctx, in, st, in.ReplacesCertID == "")
+	defer func() { settle(ctx, in, p, begin, err) }()
 	if err != nil {
 		return signed{}, err
 	}

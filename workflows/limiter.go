@@ -16,7 +16,8 @@ const (
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
-	// after its permit time.
+	// after its permit time; it tells what its attempt used within minutes
+	// of it (an attempt that runs longer keeps what its permit counted).
 	answerRetention = time.Hour
 )
 
@@ -32,14 +33,15 @@ func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
 	l := newLimiter(in)
 	requests := workflow.GetSignalChannel(ctx, activities.SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, activities.SignalRateLimited)
+	outcomes := workflow.GetSignalChannel(ctx, activities.SignalPermitOutcome)
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
-		err := workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || continueAsNew() })
+		err := workflow.Await(ctx, func() bool { return requests.Len() > 0 || reports.Len() > 0 || outcomes.Len() > 0 || continueAsNew() })
 		if err != nil {
 			return err
 		}
-		l.drain(ctx, requests, reports)
+		l.drain(ctx, requests, reports, outcomes)
 	}
 	// Answer what is buffered and wait until every answer is delivered; only
 	// then continue as new, so that no signal is lost between runs.
@@ -47,7 +49,7 @@ func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
 		if err := workflow.Await(ctx, func() bool { return l.sending == 0 }); err != nil {
 			return err
 		}
-		if !l.drain(ctx, requests, reports) {
+		if !l.drain(ctx, requests, reports, outcomes) {
 			break
 		}
 	}
@@ -85,12 +87,16 @@ func newLimiter(in activities.LimiterInput) *limiter {
 	if l.state.BlockedNameSets == nil {
 		l.state.BlockedNameSets = map[string]time.Time{}
 	}
+	if l.state.FailedValidations == nil {
+		l.state.FailedValidations = map[string][]time.Time{}
+	}
 	return l
 }
 
 // drain handles the signals already buffered, without waiting, and says
-// whether there were any.
-func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.ReceiveChannel) bool {
+// whether there were any: the CA's blocks and what permits were used for
+// first, so that the requests see them.
+func (l *limiter) drain(ctx workflow.Context, requests, reports, outcomes workflow.ReceiveChannel) bool {
 	found := false
 	for {
 		var r activities.RateLimitReport
@@ -98,6 +104,14 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports workflow.Receive
 			break
 		}
 		l.report(ctx, r)
+		found = true
+	}
+	for {
+		var o activities.PermitOutcome
+		if !outcomes.ReceiveAsync(&o) {
+			break
+		}
+		l.settle(ctx, o)
 		found = true
 	}
 	for {

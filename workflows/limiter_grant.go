@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/certflow/certflow/activities"
 )
 
@@ -41,15 +43,46 @@ func (l *limiter) release(r activities.PermitRequest, at time.Time) {
 		return // never counted
 	}
 	l.state.Orders = removeTime(l.state.Orders, at)
-	for _, d := range slices.Compact(slices.Sorted(slices.Values(r.Domains))) {
+	l.releaseIssuance(r.Names, r.Domains, at)
+}
+
+// releaseIssuance forgets the certificate a permit at at counted for the
+// names: none was issued.
+func (l *limiter) releaseIssuance(names, domains []string, at time.Time) {
+	for _, d := range slices.Compact(slices.Sorted(slices.Values(domains))) {
 		if grants, ok := l.state.Domains[d]; ok {
 			l.state.Domains[d] = removeTime(grants, at)
 		}
 	}
-	key := strings.Join(r.Names, ",")
+	key := strings.Join(names, ",")
 	if grants, ok := l.state.Duplicates[key]; ok {
 		l.state.Duplicates[key] = removeTime(grants, at)
 	}
+}
+
+// settle takes back what an attempt did not use of its permit, as the CA
+// counts: a new order only when one was made, certificates only when one
+// was issued. Its failed validations are counted, now. An outcome of a
+// permit not granted (an older attempt, a made-up one) changes nothing.
+func (l *limiter) settle(ctx workflow.Context, o activities.PermitOutcome) {
+	key := o.RequesterWorkflowID + " " + o.RequesterRunID
+	g, ok := l.state.Answered[key]
+	if ok && g.Attempt == o.Attempt && g.At.Equal(o.At) && !g.Settled {
+		g.Settled = true
+		l.state.Answered[key] = g
+		if !o.OrderSent {
+			l.state.Orders = removeTime(l.state.Orders, o.At)
+		}
+		if !o.Issued {
+			l.releaseIssuance(o.Names, o.Domains, o.At)
+		}
+	}
+	now := workflow.Now(ctx)
+	for _, name := range o.FailedValidations {
+		l.state.FailedValidations[name] = insertTime(l.state.FailedValidations[name], now)
+	}
+	workflow.GetLogger(ctx).Info("a permit's attempt settled", "issuer", l.issuer.String(), "requester", o.RequesterWorkflowID,
+		"orderSent", o.OrderSent, "issued", o.Issued, "failedValidations", strings.Join(o.FailedValidations, ","))
 }
 
 // unblocked is the earliest time at or after now that no block of the CA
@@ -103,6 +136,16 @@ func (l *limiter) budgets(r activities.PermitRequest) []budget {
 			fmt.Sprintf("the budget for duplicate certificates of these names (%d per %s) is used up", lim.Limit, formatPeriod(lim.Period)),
 			func(at time.Time) { l.state.Duplicates[key] = insertTime(l.state.Duplicates[key], at) }})
 	}
+	if lim := r.Limits.FailedValidations; limits(lim) {
+		for _, name := range r.Names {
+			if failed := l.state.FailedValidations[name]; len(failed) > 0 {
+				// Counted when the CA refuses, not now: a permit adds nothing.
+				bs = append(bs, budget{failed, lim,
+					fmt.Sprintf("the budget for failed validations of %s (%d per %s) is used up", name, lim.Limit, formatPeriod(lim.Period)),
+					func(time.Time) {}})
+			}
+		}
+	}
 	return bs
 }
 
@@ -116,7 +159,8 @@ func (l *limiter) prune(now time.Time, lim activities.RateLimits) {
 	for _, m := range []struct {
 		grants map[string][]time.Time
 		limit  activities.RateLimit
-	}{{l.state.Domains, lim.CertificatesPerRegisteredDomain}, {l.state.Duplicates, lim.DuplicateCertificates}} {
+	}{{l.state.Domains, lim.CertificatesPerRegisteredDomain}, {l.state.Duplicates, lim.DuplicateCertificates},
+		{l.state.FailedValidations, lim.FailedValidations}} {
 		for _, k := range sortedKeys(m.grants) {
 			if kept := since(m.grants[k], now, m.limit); len(kept) > 0 {
 				m.grants[k] = kept

@@ -35,6 +35,9 @@ func registerPermits(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(func(context.Context, activities.ReportRateLimitInput) (activities.ReportRateLimitResult, error) {
 		return activities.ReportRateLimitResult{}, nil
 	}, activity.RegisterOptions{Name: activities.ReportRateLimit.Name()})
+	env.RegisterActivityWithOptions(func(context.Context, activities.ReportPermitOutcomeInput) (activities.ReportPermitOutcomeResult, error) {
+		return activities.ReportPermitOutcomeResult{}, nil
+	}, activity.RegisterOptions{Name: activities.ReportPermitOutcome.Name()})
 }
 
 // limiterEvent is a signal to the limiter at a time after the start: a
@@ -44,6 +47,7 @@ type limiterEvent struct {
 	after   time.Duration
 	request *activities.PermitRequest
 	report  *activities.RateLimitReport
+	outcome *activities.PermitOutcome
 	burst   []limiterEvent
 }
 
@@ -87,6 +91,8 @@ func runLimiter(t *testing.T, in activities.LimiterInput, events []limiterEvent)
 				env.SignalWorkflow(activities.SignalPermitRequest, *e.request)
 			case e.report != nil:
 				env.SignalWorkflow(activities.SignalRateLimited, *e.report)
+			case e.outcome != nil:
+				env.SignalWorkflow(activities.SignalPermitOutcome, *e.outcome)
 			}
 		}, e.after)
 		last = max(last, e.after)
@@ -302,5 +308,61 @@ func TestLimiterAnswersABurstInOneTask(t *testing.T) {
 	}
 	if later != 0 {
 		t.Fatalf("%d permits for later, want none (400 per minute)", later)
+	}
+}
+
+// outcome is what the request of e used of the permit it got at granted.
+func outcome(after time.Duration, e limiterEvent, granted time.Duration, orderSent, issued bool, failed ...string) limiterEvent {
+	r := e.request
+	return limiterEvent{after: after, outcome: &activities.PermitOutcome{
+		RequesterWorkflowID: r.RequesterWorkflowID, RequesterRunID: r.RequesterRunID, Attempt: r.Attempt,
+		At: testStart.Add(granted), Names: r.Names, Domains: r.Domains,
+		OrderSent: orderSent, Issued: issued, FailedValidations: failed,
+	}}
+}
+
+// TestLimiterCountsWhatTheCACounts: attempts that issued nothing give their
+// certificates back, an attempt that made no order gives the order back,
+// and failed validations hold the name, as Let's Encrypt counts them.
+func TestLimiterCountsWhatTheCACounts(t *testing.T) {
+	dup := activities.RateLimits{NewOrders: lots, DuplicateCertificates: activities.RateLimit{Limit: 2, Period: 168 * time.Hour}}
+	orders := activities.RateLimits{NewOrders: activities.RateLimit{Limit: 2, Period: time.Hour}}
+	failures := activities.RateLimits{NewOrders: lots, FailedValidations: activities.RateLimit{Limit: 2, Period: time.Hour}}
+	a1, a2, a3 := ask(0, "a1", dup, "web.example.com"), ask(time.Minute, "a2", dup, "web.example.com"), ask(2*time.Minute, "a3", dup, "web.example.com")
+	b1, b2, b3 := ask(0, "b1", orders, "b.example.com"), ask(time.Minute, "b2", orders, "b.example.com"), ask(2*time.Minute, "b3", orders, "b.example.org")
+	c1, c2, c3 := ask(0, "c1", failures, "c.example.com"), ask(time.Minute, "c2", failures, "c.example.com"), ask(2*time.Minute, "c3", failures, "c.example.com")
+	w := window(time.Hour)
+	cases := []struct {
+		name   string
+		events []limiterEvent
+		want   map[string][]time.Duration
+	}{
+		{"attempts that issued nothing do not count as duplicates: a third attempt gets a permit at once",
+			[]limiterEvent{a1, outcome(30*time.Second, a1, 0, true, false), a2, outcome(90*time.Second, a2, time.Minute, true, false), a3},
+			map[string][]time.Duration{"a1": {0}, "a2": {time.Minute}, "a3": {2 * time.Minute}}},
+		{"without the outcomes the duplicates budget would hold the third for a week",
+			[]limiterEvent{a1, a2, a3},
+			map[string][]time.Duration{"a1": {0}, "a2": {time.Minute}, "a3": {window(168 * time.Hour)}}},
+		{"an attempt that made no order gives the new order back",
+			[]limiterEvent{b1, outcome(30*time.Second, b1, 0, false, true), b2, b3},
+			map[string][]time.Duration{"b1": {0}, "b2": {time.Minute}, "b3": {2 * time.Minute}}},
+		{"an attempt that made its order keeps the new order counted",
+			[]limiterEvent{b1, outcome(30*time.Second, b1, 0, true, false), b2, b3},
+			map[string][]time.Duration{"b1": {0}, "b2": {time.Minute}, "b3": {w}}},
+		{"two failed validations of a name hold it until the first leaves the window",
+			[]limiterEvent{c1, outcome(30*time.Second, c1, 0, true, false, "c.example.com"), c2,
+				outcome(90*time.Second, c2, time.Minute, true, false, "c.example.com"), c3},
+			map[string][]time.Duration{"c1": {0}, "c2": {time.Minute}, "c3": {30*time.Second + w}}},
+		{"an outcome of a permit the limiter did not grant gives nothing back",
+			[]limiterEvent{b1, outcome(30*time.Second, ask(0, "someone", orders, "b.example.com"), 0, false, false), b2, b3},
+			map[string][]time.Duration{"b1": {0}, "b2": {time.Minute}, "b3": {w}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, answers := runLimiter(t, activities.LimiterInput{Issuer: activities.IssuerRef{Kind: "ClusterIssuer", Name: "le"}}, tc.events)
+			if got := grantedAfter(testStart, answers); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("granted %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

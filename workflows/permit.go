@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -28,9 +30,9 @@ const permitPatience = 5 * time.Minute
 // permits granted after it counted on this one being used then.
 //
 // Requests count their attempts from attempt (the limiter answers an attempt
-// it has answered with the same grant). It returns when the new order must
-// reach the CA (zero: no permit needed) and the attempt that got the permit.
-func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, attempt int) (sendBy time.Time, granted int, err error) {
+// it has answered with the same grant). It returns the permit (nil when the
+// issuer needs none) and the attempt that got it.
+func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, attempt int) (*permit, int, error) {
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
@@ -48,23 +50,23 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	for ; ; req.Attempt++ {
 		grant, res, err := requestPermit(ctx, req)
 		if err != nil || res.Unlimited {
-			return time.Time{}, req.Attempt, err
+			return nil, req.Attempt, err
 		}
-		sendBy := grant.At.Add(permitValidity(res.Limits))
+		p := &permit{grant: grant, sendBy: grant.At.Add(permitValidity(res.Limits))}
 		wait := grant.At.Sub(workflow.Now(ctx))
 		if wait <= 0 {
-			return sendBy, req.Attempt, nil // BeginOrder checks how late the order goes out
+			return p, req.Attempt, nil // BeginOrder checks how late the order goes out
 		}
 		showWait(ctx, st, saved, grant)
 		waited = true
 		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
 			if err := workflow.Sleep(ctx, wait); err != nil {
-				return time.Time{}, req.Attempt, err
+				return nil, req.Attempt, err
 			}
 		}
 		late := workflow.Now(ctx).Sub(grant.At)
 		if late <= permitTolerance(res.Limits) {
-			return sendBy, req.Attempt, nil
+			return p, req.Attempt, nil
 		}
 		workflow.GetLogger(ctx).Warn("woke too late to use the permit: asking again", "limiter", res.LimiterWorkflowID, "late", late)
 	}
@@ -75,20 +77,29 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 // far ahead of the server's would otherwise never order.
 const maxExpiredPermits = 3
 
+// permit is a grant from the account limiter: when the order it allows must
+// reach the CA, and what the limiter hears of it afterwards.
+type permit struct {
+	grant  activities.PermitGrant
+	sendBy time.Time
+}
+
 // beginOrder makes the order, after a permit from the account limiter when
 // needsPermit. A permit that ran out before BeginOrder could send the order
-// (the worker was slow to get to it) is replaced by a new one.
-func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit bool) (activities.BeginOrderResult, error) {
+// (the worker was slow to get to it) is replaced by a new one. It returns
+// the permit the order was made with, nil when it needed none.
+func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateStatus, needsPermit bool) (activities.BeginOrderResult, *permit, error) {
 	attempt := 0
 	for expired := 0; ; expired++ {
+		var p *permit
 		var sendBy time.Time
 		if needsPermit {
 			var err error
-			if sendBy, attempt, err = awaitPermit(ctx, in, st, attempt); err != nil {
-				return activities.BeginOrderResult{}, fmt.Errorf("waiting for an order permit: %w", err)
+			if p, attempt, err = awaitPermit(ctx, in, st, attempt); err != nil {
+				return activities.BeginOrderResult{}, nil, fmt.Errorf("waiting for an order permit: %w", err)
 			}
-			if expired == maxExpiredPermits {
-				sendBy = time.Time{}
+			if p != nil && expired < maxExpiredPermits {
+				sendBy = p.sendBy
 			}
 		}
 		begin, err := executeLocal(localPollingStep(ctx), activities.BeginOrder, activities.BeginOrderInput{
@@ -96,14 +107,59 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 			ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
 		})
 		if err == nil {
-			return begin, nil
+			return begin, p, nil
 		}
 		if failureOf(err, workflow.Now(ctx)).kind != activities.ErrTypePermitExpired {
-			return begin, fmt.Errorf("ordering: %w", err)
+			return begin, p, fmt.Errorf("ordering: %w", err)
 		}
 		workflow.GetLogger(ctx).Warn("the order permit ran out before the order was sent: asking for another", "sendBy", sendBy)
 		attempt++
 	}
+}
+
+// settle tells the limiter what the attempt used of its permit, unless it
+// used all of it (a new order, a certificate issued): the limiter gives back
+// the rest and counts the failed validations. It runs on a context of its
+// own, so that a cancelled attempt (its Certificate deleted) gives back too.
+// A report that cannot be sent is logged: the permit stays counted.
+func settle(ctx workflow.Context, in OrderInput, p *permit, begin activities.BeginOrderResult, err error) {
+	if p == nil {
+		return
+	}
+	// An order that BeginOrder did not report may have been made: it counts.
+	orderSent := begin.NewOrder || begin.OrderURL == ""
+	failed := failedValidations(err)
+	if orderSent && err == nil {
+		return
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_, rerr := executeLocal(localStep(dctx), activities.ReportPermitOutcome, activities.ReportPermitOutcomeInput{
+		Certificate: in.Certificate, Issuer: in.Issuer, Names: in.Request.Identifiers(), Grant: p.grant,
+		OrderSent: orderSent, Issued: err == nil, FailedValidations: failed,
+	})
+	if rerr != nil {
+		workflow.GetLogger(ctx).Warn("telling the account limiter what a permit was used for", "issuer", in.Issuer.String(), "error", rerr)
+	}
+}
+
+// failedValidations are the names whose validation the CA refused, which
+// Validate's error carries.
+func failedValidations(err error) []string {
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeACMEPermanent || !app.HasDetails() {
+		return nil
+	}
+	var res activities.ValidateResult
+	if app.Details(&res) != nil {
+		return nil
+	}
+	var names []string
+	for _, az := range res.Authorizations {
+		if az.Status == "invalid" {
+			names = append(names, az.Name())
+		}
+	}
+	return names
 }
 
 // requestPermit asks the limiter and waits for its answer to this attempt,
@@ -179,7 +235,7 @@ func reportRateLimit(ctx workflow.Context, in OrderInput, err error) {
 		return
 	}
 	report := activities.ReportRateLimitInput{
-		Certificate: in.Certificate, Issuer: in.Issuer, Until: f.refusedAt.Add(max(f.retryAfter, time.Minute)), Detail: f.caDetail, Names: in.Request.Identifiers(),
+		Certificate: in.Certificate, Issuer: in.Issuer, Until: f.retryAt(), Detail: f.caDetail, Names: in.Request.Identifiers(),
 	}
 	if _, err := execute(shortStep(ctx), activities.ReportRateLimit, report); err != nil {
 		workflow.GetLogger(ctx).Warn("reporting a rate limit to the account limiter", "issuer", in.Issuer.String(), "error", err)

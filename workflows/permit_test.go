@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +283,60 @@ func TestPermitValidityIsTheMarginOfTheShortestBudget(t *testing.T) {
 		if got := permitValidity(tc.limits); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestOrderTellsTheLimiterWhatItsPermitWasUsedFor: a failed validation gives
+// the certificate budgets back and counts the failure; a resumed order gives
+// the new order back; an issued new order tells nothing.
+func TestOrderTellsTheLimiterWhatItsPermitWasUsedFor(t *testing.T) {
+	authz := activities.Authorization{URL: "https://ca/authz/1", Identifier: "web.certflow.test", Wildcard: true, Status: "pending",
+		Challenge: activities.Challenge{Type: "dns-01", FQDN: "_acme-challenge.web.certflow.test.", Value: "v"}}
+	invalid := authz
+	invalid.Status = "invalid"
+	cases := []struct {
+		name string
+		mock func(env *testsuite.TestWorkflowEnvironment)
+		want []activities.ReportPermitOutcomeInput
+	}{
+		{"a validation the CA refused", func(env *testsuite.TestWorkflowEnvironment) {
+			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{
+				OrderURL: "https://ca/order/1", NewOrder: true, Authorizations: []activities.Authorization{authz}}, nil).Once()
+			on(env, activities.Present, mock.Anything).Return(activities.PresentResult{}, nil).Once()
+			on(env, activities.WaitPropagation, mock.Anything).Return(activities.WaitPropagationResult{Visible: true}, nil).Once()
+			on(env, activities.Validate, mock.Anything).Return(activities.ValidateResult{}, temporal.NewNonRetryableApplicationError(
+				"acme: validating dns-01 for *.web.certflow.test: unauthorized", activities.ErrTypeACMEPermanent, nil,
+				activities.ValidateResult{Authorizations: []activities.Authorization{invalid}})).Once()
+		}, []activities.ReportPermitOutcomeInput{{OrderSent: true, FailedValidations: []string{"*.web.certflow.test"}}}},
+		{"an order made before (the attempt runs again)", func(env *testsuite.TestWorkflowEnvironment) {
+			on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{OrderURL: "https://ca/order/1", Status: "ready"}, nil).Once()
+			finalizesAndStores(env)
+		}, []activities.ReportPermitOutcomeInput{{Issued: true}}},
+		{"a new order that issued", func(env *testsuite.TestWorkflowEnvironment) {
+			quickOrder(env)
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			statuses(env)
+			tc.mock(env)
+			var told []activities.ReportPermitOutcomeInput
+			on(env, activities.ReportPermitOutcome, mock.Anything).Return(
+				func(_ context.Context, in activities.ReportPermitOutcomeInput) (activities.ReportPermitOutcomeResult, error) {
+					told = append(told, in)
+					return activities.ReportPermitOutcomeResult{}, nil
+				}).Maybe()
+			env.ExecuteWorkflow(Order, orderInput())
+			for i := range told {
+				if told[i].Issuer != issuer || len(told[i].Names) != 2 {
+					t.Fatalf("told %+v, want the order's issuer and names", told[i])
+				}
+				told[i] = activities.ReportPermitOutcomeInput{OrderSent: told[i].OrderSent, Issued: told[i].Issued, FailedValidations: told[i].FailedValidations}
+			}
+			if fmt.Sprint(told) != fmt.Sprint(tc.want) {
+				t.Fatalf("told the limiter %+v, want %+v", told, tc.want)
+			}
+		})
 	}
 }

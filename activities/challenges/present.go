@@ -52,6 +52,7 @@ func (a *Activities) Present(ctx context.Context, in activities.PresentInput) (a
 	for _, pl := range plans {
 		done, err := pl.solver.Present(ctx, pl.p)
 		if err != nil {
+			set.iss.ForgetSecrets()
 			a.undo(ctx, set, res.Presented)
 			return activities.PresentResult{}, err
 		}
@@ -105,6 +106,7 @@ func (a *Activities) cleanUp(ctx context.Context, set *solvers, p activities.Pre
 		err = sv.CleanUp(ctx, p)
 	}
 	if err != nil {
+		set.iss.ForgetSecrets()
 		return activities.Wrap(err, "removing the %s challenge for %s", p.Type, p.Identifier)
 	}
 	return nil

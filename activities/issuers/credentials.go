@@ -12,7 +12,8 @@ import (
 // credentials keeps the Secrets issuers refer to (account keys, TSIG and API
 // credentials) for a short while after they are read, so that the steps of
 // many issuances do not each read the same Secret. Only Secrets that exist
-// are kept; a changed Secret is seen within the TTL.
+// are kept; a changed Secret is seen within the TTL, or at once after a
+// server refused what was read (Issuer.ForgetSecrets).
 type credentials struct {
 	mu   sync.Mutex
 	read map[types.NamespacedName]readSecret
@@ -63,4 +64,13 @@ func (c *credentials) put(nn types.NamespacedName, secret *corev1.Secret, now ti
 		}
 	}
 	c.read[nn] = readSecret{secret: secret.DeepCopy(), at: now}
+}
+
+// forget drops the Secrets kept under names.
+func (c *credentials) forget(names []types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, nn := range names {
+		delete(c.read, nn)
+	}
 }

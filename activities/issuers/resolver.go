@@ -9,6 +9,7 @@ package issuers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -47,6 +48,8 @@ type Issuer struct {
 	SecretNamespace string
 
 	resolver *Resolver
+	mu       sync.Mutex
+	read     []types.NamespacedName // the Secrets read through this issuer
 }
 
 // Type is the kind of authority the issuer is: activities.IssuerTypeACME, ...
@@ -100,7 +103,20 @@ func (i *Issuer) SecretValue(ctx context.Context, name, key string) ([]byte, err
 // Secret reads a Secret of the issuer's Secret namespace (one read within
 // the resolver's CredentialsTTL is used again).
 func (i *Issuer) Secret(ctx context.Context, name string) (*corev1.Secret, error) {
-	return i.resolver.secret(ctx, types.NamespacedName{Namespace: i.SecretNamespace, Name: name})
+	nn := types.NamespacedName{Namespace: i.SecretNamespace, Name: name}
+	i.mu.Lock()
+	i.read = append(i.read, nn)
+	i.mu.Unlock()
+	return i.resolver.secret(ctx, nn)
+}
+
+// ForgetSecrets makes the next issuance read the Secrets this one read
+// anew: a credential a server refused (a TSIG key, an API token) that the
+// user then fixes is used at once, not after the resolver's CredentialsTTL.
+func (i *Issuer) ForgetSecrets() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.resolver.credentials.forget(i.read)
 }
 
 // Type is what the activities of one issuer type offer before an issuance

@@ -12,20 +12,49 @@ import (
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
-// LetsEncrypt are Let's Encrypt's limits on new orders, the budgets of an
-// issuer that sets none: 300 new orders per account per 3 hours, 50
-// certificates per registered domain per week, 5 duplicate certificates per
-// week (https://letsencrypt.org/docs/rate-limits/).
-var LetsEncrypt = activities.RateLimits{
-	NewOrders:                       activities.RateLimit{Limit: 300, Period: 3 * time.Hour},
-	CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 50, Period: 7 * 24 * time.Hour},
-	DuplicateCertificates:           activities.RateLimit{Limit: 5, Period: 7 * 24 * time.Hour},
-}
+// The limits of the CAs that publish them, by directory URL: the budgets of
+// an issuer that sets none. Let's Encrypt: 300 new orders per account per 3
+// hours, 50 certificates per registered domain per week, 5 duplicate
+// certificates per week, 5 failed validations per name per hour
+// (https://letsencrypt.org/docs/rate-limits/), and in staging 1,500, 30,000,
+// 30,000 and 60 (https://letsencrypt.org/docs/staging-environment/).
+// Buypass: 20 certificates per registered domain per week, 5 duplicates per
+// week, 5 failed validations per name per hour, no new-order limit
+// (https://community.buypass.com/t/m2r5cj/rate-limits). Other CAs publish
+// none: certflow keeps to their 429 answers alone.
+var (
+	LetsEncrypt = activities.RateLimits{
+		NewOrders:                       activities.RateLimit{Limit: 300, Period: 3 * time.Hour},
+		CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 50, Period: week},
+		DuplicateCertificates:           activities.RateLimit{Limit: 5, Period: week},
+		FailedValidations:               activities.RateLimit{Limit: 5, Period: time.Hour},
+	}
+	letsEncryptStaging = activities.RateLimits{
+		NewOrders:                       activities.RateLimit{Limit: 1500, Period: 3 * time.Hour},
+		CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 30000, Period: week},
+		DuplicateCertificates:           activities.RateLimit{Limit: 30000, Period: week},
+		FailedValidations:               activities.RateLimit{Limit: 60, Period: time.Hour},
+	}
+	buypass = activities.RateLimits{
+		CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 20, Period: week},
+		DuplicateCertificates:           activities.RateLimit{Limit: 5, Period: week},
+		FailedValidations:               activities.RateLimit{Limit: 5, Period: time.Hour},
+	}
+	knownCAs = map[string]activities.RateLimits{
+		"https://acme-v02.api.letsencrypt.org/directory":         LetsEncrypt,
+		"https://acme-staging-v02.api.letsencrypt.org/directory": letsEncryptStaging,
+		"https://api.buypass.com/acme/directory":                 buypass,
+		"https://api.test4.buypass.no/acme/directory":            buypass,
+	}
+)
 
-// Limits resolves an issuer's spec.acme.rateLimits: each budget it sets,
-// Let's Encrypt's for the others.
-func Limits(spec *certflowv1.RateLimits) activities.RateLimits {
-	l := LetsEncrypt
+const week = 7 * 24 * time.Hour
+
+// Limits resolves an issuer's budgets: each one spec.acme.rateLimits sets,
+// the CA's own for the others when certflow knows the CA (by its directory
+// URL), none otherwise.
+func Limits(server string, spec *certflowv1.RateLimits) activities.RateLimits {
+	l := knownCAs[strings.TrimRight(server, "/")]
 	if spec == nil {
 		return l
 	}
@@ -37,6 +66,7 @@ func Limits(spec *certflowv1.RateLimits) activities.RateLimits {
 	set(&l.NewOrders, spec.NewOrders)
 	set(&l.CertificatesPerRegisteredDomain, spec.CertificatesPerRegisteredDomain)
 	set(&l.DuplicateCertificates, spec.DuplicateCertificates)
+	set(&l.FailedValidations, spec.FailedValidations)
 	return l
 }
 

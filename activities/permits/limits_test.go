@@ -67,15 +67,34 @@ func TestScopeOfARateLimit(t *testing.T) {
 	}
 }
 
-func TestLimitsAreLetsEncryptsWhereUnset(t *testing.T) {
-	got := permits.Limits(&certflowv1.RateLimits{DuplicateCertificates: limit(2, time.Hour)})
-	want := activities.RateLimits{
-		NewOrders:                       activities.RateLimit{Limit: 300, Period: 3 * time.Hour},
-		CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 50, Period: 168 * time.Hour},
-		DuplicateCertificates:           activities.RateLimit{Limit: 2, Period: time.Hour},
+func TestLimitsAreTheCAsOwnWhereUnset(t *testing.T) {
+	const letsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+	tests := []struct {
+		name   string
+		server string
+		spec   *certflowv1.RateLimits
+		want   activities.RateLimits
+	}{
+		{"Let's Encrypt's budgets fill what the issuer leaves unset", letsEncrypt,
+			&certflowv1.RateLimits{DuplicateCertificates: limit(2, time.Hour)},
+			activities.RateLimits{
+				NewOrders:                       activities.RateLimit{Limit: 300, Period: 3 * time.Hour},
+				CertificatesPerRegisteredDomain: activities.RateLimit{Limit: 50, Period: 168 * time.Hour},
+				DuplicateCertificates:           activities.RateLimit{Limit: 2, Period: time.Hour},
+				FailedValidations:               activities.RateLimit{Limit: 5, Period: time.Hour},
+			}},
+		{"a trailing slash names the same CA", letsEncrypt + "/", nil, permits.LetsEncrypt},
+		{"a CA that publishes no limits gets no budgets", "https://pebble.certflow.test/dir", nil, activities.RateLimits{}},
+		{"an unknown CA gets only the budgets the issuer sets", "https://pebble.certflow.test/dir",
+			&certflowv1.RateLimits{FailedValidations: limit(3, time.Minute)},
+			activities.RateLimits{FailedValidations: activities.RateLimit{Limit: 3, Period: time.Minute}}},
 	}
-	if got != want || permits.Limits(nil) != permits.LetsEncrypt {
-		t.Fatalf("Limits = %+v, want %+v", got, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := permits.Limits(tc.server, tc.spec); got != tc.want {
+				t.Fatalf("Limits = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 

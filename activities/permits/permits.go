@@ -14,9 +14,12 @@ package permits
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/activities"
@@ -48,6 +51,7 @@ type Issuers interface {
 func (a *Activities) Bindings() []activities.Binding {
 	return []activities.Binding{
 		activities.RequestPermit.Bind(a.RequestPermit),
+		activities.ReportPermitOutcome.Bind(a.ReportPermitOutcome),
 		activities.ReportRateLimit.Bind(a.ReportRateLimit),
 	}
 }
@@ -55,7 +59,10 @@ func (a *Activities) Bindings() []activities.Binding {
 // RequestPermit asks the issuer's limiter for a permit to create a new order
 // for the names, with the issuer's budgets as they are now. The limiter
 // answers the requester run with a SignalPermit. An issuer that is not an
-// ACME issuer has no budgets: nothing is asked, and the result says so.
+// ACME issuer needs no permit: nothing is asked, and the result says so. Nor
+// does an issuer with no budget (a CA whose limits certflow does not know,
+// and the issuer sets none), unless its limiter runs: it does once the CA
+// has rate-limited the account, and keeps the CA's blocks.
 func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 	req, unlimited, err := a.permitRequest(ctx, in)
 	if err != nil || unlimited {
@@ -81,12 +88,42 @@ func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPer
 	if iss.Spec.ACME == nil {
 		return activities.PermitRequest{}, true, nil
 	}
+	limits := Limits(iss.Spec.ACME.Server, iss.Spec.ACME.RateLimits)
+	if !limits.Limits() {
+		if runs, err := a.limiterRuns(ctx, in.Issuer); err != nil || !runs {
+			return activities.PermitRequest{}, !runs, err
+		}
+	}
 	names := Names(in.Names)
 	return activities.PermitRequest{
 		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
 		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces,
-		Limits: Limits(iss.Spec.ACME.RateLimits), Attempt: in.Attempt,
+		Limits: limits, Attempt: in.Attempt,
 	}, false, nil
+}
+
+// ReportPermitOutcome tells the issuer's limiter what the attempt used of its
+// permit: it gives back what the CA did not count (a new order that was
+// never made; certificates that were not issued) and counts the failed
+// validations. A limiter that does not run holds no permit to give back.
+func (a *Activities) ReportPermitOutcome(ctx context.Context, in activities.ReportPermitOutcomeInput) (activities.ReportPermitOutcomeResult, error) {
+	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer}); err != nil {
+		return activities.ReportPermitOutcomeResult{}, err
+	}
+	names := Names(in.Names)
+	info := activity.GetInfo(ctx).WorkflowExecution
+	outcome := activities.PermitOutcome{
+		RequesterWorkflowID: info.ID, RequesterRunID: info.RunID, Attempt: in.Grant.Attempt, At: in.Grant.At,
+		Names: names, Domains: RegisteredDomains(names), OrderSent: in.OrderSent, Issued: in.Issued,
+		FailedValidations: Names(in.FailedValidations),
+	}
+	id := activities.LimiterWorkflowID(a.Cluster, in.Issuer)
+	err := a.Temporal.SignalWorkflow(ctx, id, "", activities.SignalPermitOutcome, outcome)
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return activities.ReportPermitOutcomeResult{}, fmt.Errorf("telling the account limiter of %s what a permit was used for: %w", in.Issuer, err)
+	}
+	return activities.ReportPermitOutcomeResult{}, nil
 }
 
 // ReportRateLimit tells the issuer's limiter that the CA refused an order with
@@ -103,6 +140,19 @@ func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRa
 		return activities.ReportRateLimitResult{}, fmt.Errorf("reporting a rate limit to the account limiter of %s: %w", in.Issuer, err)
 	}
 	return activities.ReportRateLimitResult{}, nil
+}
+
+// limiterRuns says whether the issuer's limiter runs.
+func (a *Activities) limiterRuns(ctx context.Context, issuer activities.IssuerRef) (bool, error) {
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(a.Cluster, issuer), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("looking for the account limiter of %s: %w", issuer, err)
+	}
+	return desc.WorkflowExecutionInfo.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // signalWithStart signals the issuer's limiter, starting it when it does not

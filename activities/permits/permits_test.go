@@ -87,11 +87,7 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
 		Names:   []string{"*.web.example.com", "192.0.2.7", "web.example.com"},
 		Domains: []string{"192.0.2.7", "example.com"},
-		Limits: activities.RateLimits{
-			NewOrders:                       activities.RateLimit{Limit: 50, Period: 20 * time.Second},
-			CertificatesPerRegisteredDomain: permits.LetsEncrypt.CertificatesPerRegisteredDomain,
-			DuplicateCertificates:           permits.LetsEncrypt.DuplicateCertificates,
-		},
+		Limits:  activities.RateLimits{NewOrders: activities.RateLimit{Limit: 50, Period: 20 * time.Second}},
 	}
 	r := requests[0]
 	if r.RequesterWorkflowID != want.RequesterWorkflowID || r.RequesterRunID != want.RequesterRunID ||
@@ -103,18 +99,23 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
 	ctx := testContext(t)
 	a := newActivities(unique("no-worker"))
-	self := createIssuer(t, "self", certflowv1.IssuerSpec{SelfSigned: &certflowv1.SelfSignedIssuer{}})
-	res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, self), Issuer: self, RequesterWorkflowID: "w", RequesterRunID: "r"})
-	if err != nil || !res.Unlimited {
-		t.Fatalf("a self-signed issuer: %+v, %v; want unlimited", res, err)
-	}
-	var notFound *serviceerror.NotFound
-	if _, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(testCluster, self), ""); !errors.As(err, &notFound) {
-		t.Fatalf("describing the limiter of an issuer without budgets: %v, want not found", err)
+	for name, spec := range map[string]certflowv1.IssuerSpec{
+		"a self-signed issuer":                {SelfSigned: &certflowv1.SelfSignedIssuer{}},
+		"an ACME CA that publishes no limits": acmeSpec(nil),
+	} {
+		ref := createIssuer(t, "unlimited", spec)
+		res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, ref), Issuer: ref, RequesterWorkflowID: "w", RequesterRunID: "r"})
+		if err != nil || !res.Unlimited {
+			t.Fatalf("%s: %+v, %v; want unlimited", name, res, err)
+		}
+		var notFound *serviceerror.NotFound
+		if _, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(testCluster, ref), ""); !errors.As(err, &notFound) {
+			t.Fatalf("describing the limiter of %s: %v, want not found", name, err)
+		}
 	}
 
 	missing := activities.IssuerRef{Kind: certflowv1.ClusterIssuerKind, Name: unique("missing")}
-	_, err = call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, missing), Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
+	_, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{Certificate: certificateOf(t, missing), Issuer: missing, RequesterWorkflowID: "w", RequesterRunID: "r"})
 	var app *sdktemporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != activities.ErrTypeIssuerNotFound || !app.NonRetryable() {
 		t.Fatalf("a missing issuer: %v, want a non-retryable %s", err, activities.ErrTypeIssuerNotFound)
@@ -143,13 +144,14 @@ func requester(ctx workflow.Context, cert activities.CertificateRef, issuer acti
 	return grants, nil
 }
 
-// startWorker runs the permits activities and the requester on a task queue
+// startWorker runs the permits activities, the requester and attempt on a task queue
 // of their own, and the limiter on its limiters' task queue.
 func startWorker(t *testing.T) *permits.Activities {
 	t.Helper()
 	a := newActivities(unique("permits"))
 	w := worker.New(temporal, a.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(requester, workflow.RegisterOptions{Name: "Requester"})
+	w.RegisterWorkflowWithOptions(attempt, workflow.RegisterOptions{Name: "Attempt"})
 	activities.Register(w, a.Bindings()...)
 	limiters := worker.New(temporal, activities.LimiterTaskQueue(a.TaskQueue), worker.Options{})
 	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
@@ -195,6 +197,8 @@ func TestTheLimiterAnswersEachRequestOnceAndKeepsTheBudget(t *testing.T) {
 	}
 }
 
+// TestAReportedRateLimitHoldsThePermits: the CA's 429 starts the limiter
+// of an issuer without budgets, which then keeps the CA's block.
 func TestAReportedRateLimitHoldsThePermits(t *testing.T) {
 	a := startWorker(t)
 	ref := createIssuer(t, "limited", acmeSpec(nil))
@@ -208,5 +212,61 @@ func TestAReportedRateLimitHoldsThePermits(t *testing.T) {
 	grants := runRequester(t, a, unique("held"), ref)
 	if !grants[0].At.Equal(until) || grants[0].Reason != "the CA rate-limited the account until "+until.UTC().Format(time.RFC3339) {
 		t.Fatalf("permit %+v, want one at %s", grants[0], until)
+	}
+}
+
+// attempt asks for a permit for the names, waits for it and tells the
+// limiter what the attempt used of it, as an Order does.
+func attempt(ctx workflow.Context, cert activities.CertificateRef, issuer activities.IssuerRef, outcome activities.ReportPermitOutcomeInput) (activities.PermitGrant, error) {
+	run := workflow.GetInfo(ctx).WorkflowExecution
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	in := activities.RequestPermitInput{Certificate: cert, Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID, Names: outcome.Names}
+	if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, nil); err != nil {
+		return activities.PermitGrant{}, err
+	}
+	var grant activities.PermitGrant
+	workflow.GetSignalChannel(ctx, activities.SignalPermit).Receive(ctx, &grant)
+	outcome.Certificate, outcome.Issuer, outcome.Grant = cert, issuer, grant
+	return grant, workflow.ExecuteActivity(actx, activities.ReportPermitOutcome.Name(), outcome).Get(ctx, nil)
+}
+
+func TestWhatAnAttemptDidNotUseGoesBackAndFailedValidationsCount(t *testing.T) {
+	a := startWorker(t)
+	ref := createIssuer(t, "settled", acmeSpec(&certflowv1.RateLimits{
+		NewOrders: limit(2, time.Hour), DuplicateCertificates: limit(1, time.Hour), FailedValidations: limit(1, time.Hour),
+	}))
+	run := func(outcome activities.ReportPermitOutcomeInput) activities.PermitGrant {
+		t.Helper()
+		ctx := testContext(t)
+		r, err := temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: unique("attempt"), TaskQueue: a.TaskQueue},
+			"Attempt", certificateOf(t, ref), ref, outcome)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g activities.PermitGrant
+		if err := r.Get(ctx, &g); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	now := func(g activities.PermitGrant) bool { return time.Until(g.At) < time.Minute }
+	a1, b := []string{"a.example.com"}, []string{"b.example.com"}
+
+	// The first attempt made no order: its new order and its certificate of
+	// a.example.com go back, so the second gets the one duplicate an hour.
+	// The second's order was made and the CA refused its validation.
+	run(activities.ReportPermitOutcomeInput{Names: a1})
+	if g := run(activities.ReportPermitOutcomeInput{Names: a1, OrderSent: true, FailedValidations: a1}); !now(g) {
+		t.Fatalf("second permit %+v, want one now: the first issued nothing", g)
+	}
+	// Two new orders an hour: the first gave its back, so a third has room.
+	if g := run(activities.ReportPermitOutcomeInput{Names: b}); !now(g) {
+		t.Fatalf("third permit %+v, want one now: the first made no order", g)
+	}
+	// Orders and duplicates have room; a.example.com's one failed
+	// validation an hour is used up.
+	g := run(activities.ReportPermitOutcomeInput{Names: a1})
+	if now(g) || g.Reason != "the budget for failed validations of a.example.com (1 per 1h) is used up" {
+		t.Fatalf("fourth permit %+v, want one in an hour, for the failed validation", g)
 	}
 }

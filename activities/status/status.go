@@ -84,8 +84,8 @@ const (
 	// (up to 100 names at Let's Encrypt) far below the size the API server
 	// takes for a whole object (1.5 MB): 100 of 32 KiB would not be.
 	maxAuthorizationMessage = 1024
-	maxEventMessage     = 1024 // events.k8s.io's limit; core/v1 Events are kept as short
-	maxReason           = 128
+	maxEventMessage         = 1024 // events.k8s.io's limit; core/v1 Events are kept as short
+	maxReason               = 128
 )
 
 var reasonPattern = regexp.MustCompile(`^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`)

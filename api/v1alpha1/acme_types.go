@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // ACMEIssuer obtains certificates from an RFC 8555 (ACME) CA, proving control of each name
 // with the solvers below.
 type ACMEIssuer struct {
@@ -52,11 +54,20 @@ type ACMEIssuer struct {
 	// +kubebuilder:validation:MaxItems=50
 	Solvers []ACMEChallengeSolver `json:"solvers,omitempty"`
 
-	// The CA's limits on new orders, which certflow keeps to instead of discovering them by
-	// 429: it paces the orders of this issuer's Certificates so that none exceeds a budget.
-	// Unset budgets are Let's Encrypt's. certflow's own field (cert-manager has none).
+	// The CA's limits, which certflow keeps to instead of discovering them by 429: it paces
+	// the orders of this issuer's Certificates so that none exceeds a budget. Unset budgets
+	// are the CA's own where certflow knows them. certflow's own field (cert-manager has none).
 	// +optional
 	RateLimits *RateLimits `json:"rateLimits,omitempty"`
+
+	// The longest wait certflow accepts from the CA's Retry-After after a 429: a longer one
+	// (a buggy or hostile answer) is cut to it, and the cut is reported. A Go duration; unset:
+	// 168h, Let's Encrypt's longest window. certflow's own field.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="maxRetryAfter must be a Go duration such as 1h or 168h"
+	MaxRetryAfter *metav1.Duration `json:"maxRetryAfter,omitempty"`
 }
 
 // ACMEExternalAccountBinding is an external account binding (RFC 8555 section 7.3.4).

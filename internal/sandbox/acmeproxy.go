@@ -67,10 +67,13 @@ type outage struct {
 	until time.Time
 }
 
-// rateLimit lets allow more requests of an action pass, then answers 429.
+// rateLimit lets allow more requests of an action pass, then answers 429;
+// a windowed one only until retryAfter has passed since its first 429.
 type rateLimit struct {
 	allow      int
 	retryAfter time.Duration
+	windowed   bool
+	until      time.Time // the end of a windowed limit's 429s, once begun
 }
 
 // NamesRetryAfter is the Retry-After of the 429s that RateLimitNames causes:
@@ -191,6 +194,16 @@ func (p *ACMEProxy) decide(action string, names []string) (acmeProblem, bool) {
 	if limit.allow > 0 {
 		limit.allow--
 		return acmeProblem{}, false
+	}
+	if limit.windowed {
+		now := time.Now()
+		if limit.until.IsZero() {
+			limit.until = now.Add(limit.retryAfter)
+		}
+		if !now.Before(limit.until) {
+			return acmeProblem{}, false
+		}
+		return rateLimited(limit.until.Sub(now), "too many new orders from this account"), true
 	}
 	what := "requests to " + action
 	if action == ActionNewOrder {
@@ -376,6 +389,16 @@ func (p *ACMEProxy) RateLimitAfter(action string, k int, retryAfter time.Duratio
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rateLimits[action] = &rateLimit{allow: k, retryAfter: retryAfter}
+}
+
+// RateLimitWindow lets the next k new-order requests pass, then answers
+// every further one with a 429 until retryAfter has passed since the first
+// 429, with a Retry-After of what is left of that, as a CA's window that
+// refills does; after it, every request passes again.
+func (p *ACMEProxy) RateLimitWindow(k int, retryAfter time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rateLimits[ActionNewOrder] = &rateLimit{allow: k, retryAfter: retryAfter, windowed: true}
 }
 
 // RateLimitNames answers every later new-order request that names any of
