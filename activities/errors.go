@@ -38,6 +38,10 @@ const (
 	ErrTypePermitExpired = "PermitExpired"
 )
 
+// DefaultRetryAfter is the wait after a rate limit whose answer named no
+// time.
+const DefaultRetryAfter = time.Minute
+
 // RateLimitDetails is the detail of an ErrTypeRateLimited error.
 type RateLimitDetails struct {
 	RetryAfterSeconds int64

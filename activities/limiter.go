@@ -84,6 +84,8 @@ type RequestPermitInput struct {
 	Names []string
 	// Replaces is true for an ARI renewal that sends "replaces".
 	Replaces bool
+	// Forced is PermitRequest.Forced.
+	Forced bool
 	// Attempt is PermitRequest.Attempt.
 	Attempt int
 }
@@ -142,6 +144,10 @@ type LimiterState struct {
 	FailedValidations map[string][]time.Time
 	// BlockedUntil: the CA rate-limited the account; no permit before it.
 	BlockedUntil time.Time
+	// GuessedUntil: the CA rate-limited an order with a detail that did not
+	// say what the limit is on; the account is held until then, except for
+	// forced requests.
+	GuessedUntil time.Time `json:",omitzero"`
 	// BlockedIdentifiers: the CA rate-limited orders naming a name or
 	// registered domain; no permit for such an order before the time.
 	BlockedIdentifiers map[string]time.Time
@@ -224,6 +230,11 @@ type PermitRequest struct {
 	// it from its limits, so the limiter grants it at once (unless the CA has
 	// rate-limited the account) and does not count it.
 	Replaces bool
+	// Forced is true for an order a user asked for (renew): certflow's own
+	// budgets, which are its guess of the CA's counts, do not hold it, nor
+	// does a block certflow guessed the scope of; the CA's own blocks do.
+	// The permit counts.
+	Forced bool `json:",omitempty"`
 	// Limits are the issuer's budgets as the request was made.
 	Limits RateLimits
 	// Attempt counts the requester's requests for new permits, from 0. A
@@ -261,4 +272,7 @@ type RateLimitReport struct {
 	// Names, when set, is the exact set of names the limit is on ("... for this
 	// exact set of identifiers"), as in PermitRequest: requests for that set wait.
 	Names []string
+	// Guessed: the detail did not say what the limit is on, so it is taken
+	// to be the account.
+	Guessed bool `json:",omitempty"`
 }

@@ -277,3 +277,46 @@ func (w *world) renew(namespace, name string) {
 		w.t.Fatalf("renewing %s/%s: %v", namespace, name, err)
 	}
 }
+
+// TestRenewIsNotHeldByCertflowsOwnBudgets: a Certificate whose Secret was
+// deleted must be issued again, but its issuer's budget of one duplicate
+// certificate a week is used: it waits a week and says so. The user's renew
+// overrides that (the budget is certflow's guess of the CA's count; no CA
+// refused anything): it is Ready again within seconds.
+func TestRenewIsNotHeldByCertflowsOwnBudgets(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const ns, name = "renewed", "web"
+	w.namespace(ns)
+	issuer := w.stack.ClusterIssuer("one-a-week", w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
+	issuer.Spec.ACME.RateLimits = &certflowv1.RateLimits{
+		DuplicateCertificates: &certflowv1.RateLimit{Limit: 1, Period: metav1.Duration{Duration: 168 * time.Hour}},
+	}
+	w.create(issuer)
+	c := certificate(ns, name, name+"-tls", name+".renewed.certflow.test")
+	c.Spec.IssuerRef.Name = issuer.Name
+	w.create(c)
+	w.waitReady(ns, name)
+	first := w.tlsSecret(ns, name+"-tls")
+
+	if err := w.kube.Delete(w.ctx, first.secret); err != nil {
+		t.Fatal(err)
+	}
+	const want = "the budget for duplicate certificates of these names (1 per 168h) is used up"
+	w.waitFor(ns, name, time.Minute, "the wait for the budget", func(c *certflowv1.Certificate) bool {
+		issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing)
+		return issuing != nil && strings.Contains(issuing.Message, "waiting for the account's order budget, next permit at ") &&
+			strings.HasSuffix(issuing.Message, want)
+	})
+
+	renewed := time.Now()
+	w.renew(ns, name)
+	w.waitFor(ns, name, time.Minute, "Ready after renew", func(c *certflowv1.Certificate) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady)
+	})
+	again := w.tlsSecret(ns, name+"-tls")
+	if again.leaf.SerialNumber.Cmp(first.leaf.SerialNumber) == 0 {
+		t.Fatal("the Secret holds the first certificate again")
+	}
+	t.Logf("Ready %s after renew", time.Since(renewed).Round(100*time.Millisecond))
+}

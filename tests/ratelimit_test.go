@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
@@ -282,4 +283,67 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// TestARateLimitStopsTheWholeAccountAtOnce: while 50 Certificates issue, the
+// CA refuses new orders after 20 with a Retry-After of 15 s (a window that
+// then refills). From the first 429, no further new order reaches the CA
+// until the 15 s have passed (the worker holds the account at once, before
+// the limiter hears of it), the next one goes out within moments of the
+// end, and all 50 are issued.
+func TestARateLimitStopsTheWholeAccountAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	const (
+		ns         = "stopped"
+		n          = 50
+		retryAfter = 15 * time.Second
+		// inFlight: orders sent before the first 429 came back may reach
+		// the CA just after it.
+		inFlight = 500 * time.Millisecond
+	)
+	w.namespace(ns)
+	w.proxy.RateLimitWindow(20, retryAfter)
+	w.createFlood(ns, n, "pebble")
+	deadline := time.Now().Add(3 * time.Minute)
+	for ready := 0; ready < n; {
+		var list certflowv1.CertificateList
+		if err := w.kube.List(w.ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		ready = 0
+		for _, c := range list.Items {
+			if meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
+				ready++
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d Ready after 3 minutes", ready, n)
+		}
+		time.Sleep(time.Second)
+	}
+
+	first := w.refusedAt(1)
+	end := first.Add(retryAfter)
+	var inWindow []string
+	for _, r := range w.proxy.Requests() {
+		if r.Action == sandbox.ActionNewOrder && r.Time.After(first.Add(inFlight)) && r.Time.Before(end) {
+			inWindow = append(inWindow, r.Time.Sub(first).Round(time.Millisecond).String())
+		}
+	}
+	if len(inWindow) > 0 {
+		t.Errorf("%d new-order requests reached the CA within its Retry-After, at %v after the first 429", len(inWindow), inWindow)
+	}
+	var next time.Time
+	for _, at := range w.ordersCreatedAt() {
+		if at.After(first) {
+			next = at
+			break
+		}
+	}
+	if next.Before(end) || next.After(end.Add(5*time.Second)) {
+		t.Errorf("the first order after the 429 was created %s after it; want within 5 s after the Retry-After of %s",
+			next.Sub(first).Round(time.Millisecond), retryAfter)
+	}
+	t.Logf("first 429 at +0; %d refused in all; next order created at +%s", w.proxy.Refused(sandbox.ActionNewOrder), next.Sub(first).Round(time.Millisecond))
 }

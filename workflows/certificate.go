@@ -199,12 +199,12 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		Priority:          orderPriority,
 	})
-	var res OrderResult
-	err := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{
+	order := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{
 		Certificate: c.ref, Issuer: issuer, Request: c.spec.Request, Revision: revision,
-		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Status: c.status,
-	}).Get(ctx, &res)
-	if err != nil {
+		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Forced: c.state.Renewed, Status: c.status,
+	})
+	var res OrderResult
+	if err := c.awaitOrder(ctx, order, &res); err != nil {
 		return time.Time{}, err
 	}
 
@@ -222,6 +222,22 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		revision, issuer, res.Issued.Serial, res.Issued.NotAfter.UTC().Format(time.RFC3339)))
 	publish(ctx, &c.status)
 	return recheck, nil
+}
+
+// awaitOrder waits for the Order's result. A renew that comes meanwhile is
+// passed on: an Order waiting for a permit then asks for a forced one.
+func (c *certificate) awaitOrder(ctx workflow.Context, order workflow.ChildWorkflowFuture, res *OrderResult) error {
+	for done := false; !done; {
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(order, func(workflow.Future) { done = true })
+		sel.AddReceive(c.renews, func(ch workflow.ReceiveChannel, _ bool) {
+			ch.Receive(ctx, nil)
+			// Not waited for: an Order that has ended cannot take it.
+			order.SignalChildWorkflow(ctx, SignalRenew, nil)
+		})
+		sel.Select(ctx)
+	}
+	return order.Get(ctx, res)
 }
 
 func latest(a, b time.Time) time.Time {
@@ -242,7 +258,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	issuer := c.issuer()
 	c.state.FailedAttempts++
 	c.state.LastFailureTime, c.state.LastFailure = now, f.detail
-	c.state.ForceRenewal = false
+	c.state.ForceRenewal, c.state.Renewed = false, false
 	if f.kind == activities.ErrTypeRateLimited && c.state.RateLimitedSince.IsZero() {
 		c.state.RateLimitedSince = now
 	}
@@ -315,9 +331,6 @@ func (c *certificate) fallback(kind string, rateLimitedUntil time.Time) (activit
 	return activities.IssuerRef{}, false
 }
 
-// defaultRetryAfter is the wait after a rate limit that named no time.
-const defaultRetryAfter = time.Minute
-
 // rateLimitJitter spreads the certificates one rate limit stopped a little
 // past the CA's Retry-After (up to a tenth of it, at most a minute), so they
 // do not all ask again in the same second.
@@ -353,7 +366,7 @@ func failureOf(err error, now time.Time) failure {
 			d := rateLimitDetails(app)
 			f := failure{kind: app.Type(), detail: app.Message(), retryAfter: time.Duration(d.RetryAfterSeconds) * time.Second, refusedAt: d.RefusedAt, caDetail: d.Detail}
 			if f.retryAfter <= 0 {
-				f.retryAfter = defaultRetryAfter // the CA said nothing: wait a minute
+				f.retryAfter = activities.DefaultRetryAfter
 			}
 			if f.refusedAt.IsZero() || f.refusedAt.After(now) {
 				f.refusedAt = now // unknown, or a worker's clock ahead of the server's

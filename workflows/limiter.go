@@ -53,6 +53,7 @@ func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
 			break
 		}
 	}
+	l.bound(ctx)
 	return workflow.NewContinueAsNewError(ctx, activities.LimiterWorkflowName, activities.LimiterInput{
 		Issuer: in.Issuer, State: l.state, ContinueAfter: in.ContinueAfter,
 	})
@@ -135,10 +136,12 @@ func (l *limiter) report(ctx workflow.Context, r activities.RateLimitReport) {
 	}
 	switch {
 	case len(r.Names) > 0:
-		later(l.state.BlockedNameSets, strings.Join(r.Names, ","))
+		later(l.state.BlockedNameSets, nameSetKey(r.Names))
 	case r.Identifier != "":
 		later(l.state.BlockedIdentifiers, r.Identifier)
-	case r.Until.After(l.state.BlockedUntil):
+	case r.Guessed && r.Until.After(l.state.GuessedUntil):
+		l.state.GuessedUntil = r.Until
+	case !r.Guessed && r.Until.After(l.state.BlockedUntil):
 		l.state.BlockedUntil = r.Until
 	}
 	workflow.GetLogger(ctx).Info("the CA rate-limited orders", "issuer", l.issuer.String(), "identifier", r.Identifier,

@@ -15,14 +15,15 @@ import (
 // grant decides and records the permit of a new request: the earliest time
 // at which no CA block applies and every budget has room, found by moving the
 // time forward until no budget objects (each move is to a time when a permit
-// leaves a window, so this ends).
+// leaves a window, so this ends). A forced request waits only for the CA's
+// own blocks.
 func (l *limiter) grant(now time.Time, r activities.PermitRequest) activities.PermitGrant {
 	g := l.unblocked(now, r)
 	if r.Replaces {
 		return g // exempt from the budgets, and not counted
 	}
 	budgets := l.budgets(r)
-	for moved := true; moved; {
+	for moved := !r.Forced; moved; {
 		moved = false
 		for _, b := range budgets {
 			if at := earliest(b.grants, b.limit, g.At); at.After(g.At) {
@@ -54,7 +55,7 @@ func (l *limiter) releaseIssuance(names, domains []string, at time.Time) {
 			l.state.Domains[d] = removeTime(grants, at)
 		}
 	}
-	key := strings.Join(names, ",")
+	key := nameSetKey(names)
 	if grants, ok := l.state.Duplicates[key]; ok {
 		l.state.Duplicates[key] = removeTime(grants, at)
 	}
@@ -96,12 +97,15 @@ func (l *limiter) unblocked(now time.Time, r activities.PermitRequest) activitie
 		}
 	}
 	block(l.state.BlockedUntil, "the account")
+	if !r.Forced {
+		block(l.state.GuessedUntil, "an order (certflow holds the whole account)")
+	}
 	for _, id := range slices.Concat(r.Names, r.Domains) {
 		if until, ok := l.state.BlockedIdentifiers[id]; ok {
 			block(until, "orders for "+id)
 		}
 	}
-	if until, ok := l.state.BlockedNameSets[strings.Join(r.Names, ",")]; ok {
+	if until, ok := l.state.BlockedNameSets[nameSetKey(r.Names)]; ok {
 		block(until, "orders for these names")
 	}
 	return g
@@ -131,7 +135,7 @@ func (l *limiter) budgets(r activities.PermitRequest) []budget {
 		}
 	}
 	if lim := r.Limits.DuplicateCertificates; limits(lim) && len(r.Names) > 0 {
-		key := strings.Join(r.Names, ",")
+		key := nameSetKey(r.Names)
 		bs = append(bs, budget{l.state.Duplicates[key], lim,
 			fmt.Sprintf("the budget for duplicate certificates of these names (%d per %s) is used up", lim.Limit, formatPeriod(lim.Period)),
 			func(at time.Time) { l.state.Duplicates[key] = insertTime(l.state.Duplicates[key], at) }})

@@ -366,3 +366,50 @@ func TestLimiterCountsWhatTheCACounts(t *testing.T) {
 		})
 	}
 }
+
+// forced is e as a user's renew sends it.
+func forced(e limiterEvent) limiterEvent {
+	e.request.Forced = true
+	return e
+}
+
+// TestLimiterForcedRequestsWaitOnlyForTheCA: a renew asked for by a user is
+// not held by certflow's budgets, its guess of the CA's counts, nor by a
+// block whose scope certflow guessed; the CA's own blocks hold it. Its
+// permit counts.
+func TestLimiterForcedRequestsWaitOnlyForTheCA(t *testing.T) {
+	dup := activities.RateLimits{DuplicateCertificates: activities.RateLimit{Limit: 1, Period: 168 * time.Hour}}
+	until := 2 * time.Hour
+	cases := []struct {
+		name   string
+		events []limiterEvent
+		want   map[string][]time.Duration
+	}{
+		{"a used-up budget holds a request but not a forced one, which counts",
+			[]limiterEvent{ask(0, "a", dup, "a.example.com"), ask(time.Minute, "b", dup, "a.example.com"),
+				forced(ask(2*time.Minute, "c", dup, "a.example.com")), ask(3*time.Minute, "d", dup, "a.example.com")},
+			map[string][]time.Duration{"a": {0}, "b": {window(168 * time.Hour)}, "c": {2 * time.Minute}, "d": {2 * window(168*time.Hour)}}},
+		{"a block certflow guessed the scope of holds a request but not a forced one",
+			[]limiterEvent{{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(until), Guessed: true}},
+				ask(time.Minute, "a", lots1(), "a.example.com"), forced(ask(time.Minute, "b", lots1(), "b.example.com"))},
+			map[string][]time.Duration{"a": {until}, "b": {time.Minute}}},
+		{"the CA's block on the account holds a forced request too",
+			[]limiterEvent{{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(until)}},
+				forced(ask(time.Minute, "a", lots1(), "a.example.com"))},
+			map[string][]time.Duration{"a": {until}}},
+		{"the CA's block on the names holds a forced request too",
+			[]limiterEvent{{after: 0, report: &activities.RateLimitReport{Until: testStart.Add(until), Identifier: "example.com"}},
+				forced(ask(time.Minute, "a", lots1(), "a.example.com"))},
+			map[string][]time.Duration{"a": {until}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, answers := runLimiter(t, activities.LimiterInput{Issuer: issuer}, tc.events)
+			if got := grantedAfter(testStart, answers); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("granted %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func lots1() activities.RateLimits { return activities.RateLimits{NewOrders: lots} }

@@ -36,7 +36,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	req := activities.RequestPermitInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
-		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "", Attempt: attempt,
+		Names: in.Request.Identifiers(), Replaces: in.ReplacesCertID != "", Forced: in.Forced, Attempt: attempt,
 	}
 	saved := *st
 	saved.Conditions = slices.Clone(st.Conditions)
@@ -59,10 +59,15 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		}
 		showWait(ctx, st, saved, grant)
 		waited = true
-		if wait := grant.At.Sub(workflow.Now(ctx)); wait > 0 { // the status write took time
-			if err := workflow.Sleep(ctx, wait); err != nil {
-				return nil, req.Attempt, err
-			}
+		renewed, err := sleepUnlessRenewed(ctx, grant.At)
+		if err != nil {
+			return nil, req.Attempt, err
+		}
+		if renewed {
+			// A forced permit waits only for the CA's own blocks.
+			workflow.GetLogger(ctx).Info("renew while waiting for a permit: asking for a forced one", "limiter", res.LimiterWorkflowID)
+			req.Forced = true
+			continue
 		}
 		late := workflow.Now(ctx).Sub(grant.At)
 		if late <= permitTolerance(res.Limits) {
@@ -70,6 +75,26 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		}
 		workflow.GetLogger(ctx).Warn("woke too late to use the permit: asking again", "limiter", res.LimiterWorkflowID, "late", late)
 	}
+}
+
+// sleepUnlessRenewed sleeps until at, or until a SignalRenew comes, and
+// says whether one did.
+func sleepUnlessRenewed(ctx workflow.Context, at time.Time) (bool, error) {
+	wait := at.Sub(workflow.Now(ctx))
+	if wait <= 0 { // the status write took time
+		return false, nil
+	}
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	renewed := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalRenew), func(ch workflow.ReceiveChannel, _ bool) {
+		ch.Receive(ctx, nil)
+		renewed = true
+	})
+	sel.Select(ctx)
+	return renewed, ctx.Err()
 }
 
 // maxExpiredPermits is how many permits in a row may run out before the

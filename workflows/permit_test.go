@@ -340,3 +340,36 @@ func TestOrderTellsTheLimiterWhatItsPermitWasUsedFor(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewWhileWaitingForAPermitAsksForAForcedOne: an Order waiting a week
+// for a used-up budget is renewed by its user: it asks again, forced, and
+// orders as soon as that permit comes.
+func TestRenewWhileWaitingForAPermitAsksForAForcedOne(t *testing.T) {
+	env := newEnv(t)
+	start := env.Now()
+	var asked []activities.RequestPermitInput
+	on(env, activities.RequestPermit, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			asked = append(asked, in)
+			grant := activities.PermitGrant{At: start.Add(168 * time.Hour), Attempt: in.Attempt,
+				Reason: "the budget for duplicate certificates of these names (5 per 168h) is used up"}
+			if in.Forced {
+				grant = activities.PermitGrant{At: env.Now(), Attempt: in.Attempt}
+			}
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalPermit, grant) }, time.Millisecond)
+			return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
+		})
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRenew, nil) }, time.Hour)
+	began := quickOrder(env)
+
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 || asked[0].Forced || !asked[1].Forced || asked[1].Attempt != asked[0].Attempt+1 {
+		t.Fatalf("permit requests %+v; want one, then a forced one for the next attempt", asked)
+	}
+	if d := began.Sub(start); d < time.Hour || d > time.Hour+time.Minute {
+		t.Fatalf("ordered %s after the start, want just after the renew an hour in", d)
+	}
+}

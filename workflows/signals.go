@@ -99,8 +99,9 @@ func (c *certificate) applySpec(spec activities.CertificateSpec) {
 	c.state.Blocked = ""
 }
 
-// applyRenew forces a renewal now, skipping any backoff.
+// applyRenew forces a renewal now, skipping any backoff and certflow's own
+// budgets.
 func (c *certificate) applyRenew() {
-	c.state.ForceRenewal = true
+	c.state.ForceRenewal, c.state.Renewed = true, true
 	c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
 }

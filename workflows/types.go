@@ -38,6 +38,9 @@ type CertificateState struct {
 	SecretVersion string
 	// ForceRenewal asks the next cycle to issue whatever the Secret holds.
 	ForceRenewal bool
+	// Renewed: a user asked for the renewal (SignalRenew), so its order's
+	// permit is forced (PermitRequest.Forced).
+	Renewed bool `json:",omitempty"`
 	// Failure bookkeeping for backoff; reset by a successful issuance.
 	FailedAttempts    int
 	LastFailureTime   time.Time
@@ -74,6 +77,9 @@ type OrderInput struct {
 	SecretVersion string
 	// Attempt counts the attempts at this revision, for the child's ID.
 	Attempt int
+	// Forced: a user asked for this attempt (renew); its permit waits only
+	// for the CA's own blocks, not for certflow's budgets.
+	Forced bool `json:",omitempty"`
 	// Status is the Certificate's status when the order starts, which the
 	// order writes with its step when it starts and when it waits.
 	Status activities.CertificateStatus

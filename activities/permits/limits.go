@@ -118,28 +118,29 @@ func registeredDomain(name string) string {
 // name or registered domain of the order, quoted ("too many certificates (50)
 // already issued for \"example.com\"", "too many failed authorizations (5)
 // for \"example.com\""), or else the account ("too many new orders (300) from
-// this account", and whatever it does not recognise). Blocking the account
-// when unsure errs on the side of asking the CA less.
-func Scope(detail string, names []string) (identifier string, nameSet []string) {
+// this account"). A detail it does not recognise is taken to be about the
+// account too, and guessed says so: blocking the account when unsure errs on
+// the side of asking the CA less.
+func Scope(detail string, names []string) (identifier string, nameSet []string, guessed bool) {
 	lower := strings.ToLower(detail)
 	switch {
 	case strings.Contains(lower, "from this account"):
-		return "", nil
+		return "", nil, false
 	case strings.Contains(lower, "exact set"):
-		return "", Names(names)
+		return "", Names(names), false
 	}
 	_, rest, ok := strings.Cut(lower, `"`)
 	if !ok {
-		return "", nil
+		return "", nil, true
 	}
 	quoted, _, ok := strings.Cut(rest, `"`)
 	quoted = strings.TrimSuffix(quoted, ".")
 	if !ok || quoted == "" {
-		return "", nil
+		return "", nil, true
 	}
 	ns := Names(names)
 	if slices.Contains(ns, quoted) || slices.Contains(RegisteredDomains(ns), quoted) {
-		return quoted, nil
+		return quoted, nil, false
 	}
-	return "", nil
+	return "", nil, true
 }

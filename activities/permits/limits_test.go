@@ -44,24 +44,25 @@ func TestScopeOfARateLimit(t *testing.T) {
 		detail     string
 		identifier string
 		nameSet    []string
+		guessed    bool
 	}{
 		{"new orders of the account hold the account",
-			"too many new orders (300) from this account in the last 3h0m0s, retry after 2026-03-01T15:00:00Z", "", nil},
+			"too many new orders (300) from this account in the last 3h0m0s, retry after 2026-03-01T15:00:00Z", "", nil, false},
 		{"a registered domain's certificates hold that domain",
-			`too many certificates (50) already issued for "example.com" in the last 168h0m0s, retry after 2026-03-08 12:00:00 UTC`, "example.com", nil},
+			`too many certificates (50) already issued for "example.com" in the last 168h0m0s, retry after 2026-03-08 12:00:00 UTC`, "example.com", nil, false},
 		{"a name's failed authorizations hold that name",
-			`too many failed authorizations (5) for "www.example.com" in the last 1h0m0s`, "www.example.com", nil},
+			`too many failed authorizations (5) for "www.example.com" in the last 1h0m0s`, "www.example.com", nil, false},
 		{"duplicates hold the exact set of names",
-			"too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s", "", []string{"api.example.com", "www.example.com"}},
-		{"a quoted name the order does not have holds the account",
-			`too many certificates (50) already issued for "other.test"`, "", nil},
-		{"a detail it cannot read holds the account", "slow down", "", nil},
+			"too many certificates (5) already issued for this exact set of identifiers in the last 168h0m0s", "", []string{"api.example.com", "www.example.com"}, false},
+		{"a quoted name the order does not have holds the account, as a guess",
+			`too many certificates (50) already issued for "other.test"`, "", nil, true},
+		{"a detail it cannot read holds the account, as a guess", "slow down", "", nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			id, set := permits.Scope(tc.detail, names)
-			if id != tc.identifier || !slices.Equal(set, tc.nameSet) {
-				t.Fatalf("Scope = %q, %v; want %q, %v", id, set, tc.identifier, tc.nameSet)
+			id, set, guessed := permits.Scope(tc.detail, names)
+			if id != tc.identifier || !slices.Equal(set, tc.nameSet) || guessed != tc.guessed {
+				t.Fatalf("Scope = %q, %v, %t; want %q, %v, %t", id, set, guessed, tc.identifier, tc.nameSet, tc.guessed)
 			}
 		})
 	}

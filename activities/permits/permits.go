@@ -97,7 +97,7 @@ func (a *Activities) permitRequest(ctx context.Context, in activities.RequestPer
 	names := Names(in.Names)
 	return activities.PermitRequest{
 		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
-		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces,
+		Names: names, Domains: RegisteredDomains(names), Replaces: in.Replaces, Forced: in.Forced,
 		Limits: limits, Attempt: in.Attempt,
 	}, false, nil
 }
@@ -134,7 +134,7 @@ func (a *Activities) ReportRateLimit(ctx context.Context, in activities.ReportRa
 		return activities.ReportRateLimitResult{}, err
 	}
 	report := activities.RateLimitReport{Until: in.Until, Detail: in.Detail}
-	report.Identifier, report.Names = Scope(in.Detail, in.Names)
+	report.Identifier, report.Names, report.Guessed = Scope(in.Detail, in.Names)
 	_, err := a.signalWithStart(ctx, in.Issuer, activities.SignalRateLimited, report)
 	if err != nil {
 		return activities.ReportRateLimitResult{}, fmt.Errorf("reporting a rate limit to the account limiter of %s: %w", in.Issuer, err)

@@ -38,9 +38,12 @@ func FuzzRateLimitScope(f *testing.F) {
 	f.Add(`too many certificates for "example.com"`, "*.example.com")
 	f.Fuzz(func(t *testing.T, detail, orderNames string) {
 		order := strings.Split(orderNames, ",")
-		identifier, nameSet := permits.Scope(detail, order)
+		identifier, nameSet, guessed := permits.Scope(detail, order)
 		if identifier != "" && nameSet != nil {
 			t.Fatalf("Scope holds both %q and %v", identifier, nameSet)
+		}
+		if guessed && (identifier != "" || nameSet != nil) {
+			t.Fatalf("Scope guessed the account, yet holds %q %v", identifier, nameSet)
 		}
 		normalized := permits.Names(order)
 		if identifier != "" && !slices.Contains(normalized, identifier) && !slices.Contains(permits.RegisteredDomains(normalized), identifier) {
@@ -49,7 +52,7 @@ func FuzzRateLimitScope(f *testing.F) {
 		if nameSet != nil && !slices.Equal(nameSet, normalized) {
 			t.Fatalf("Scope holds the set %v, the order's names are %v", nameSet, normalized)
 		}
-		if strings.Contains(strings.ToLower(detail), "from this account") && (identifier != "" || nameSet != nil) {
+		if strings.Contains(strings.ToLower(detail), "from this account") && (identifier != "" || nameSet != nil || guessed) {
 			t.Fatalf("a limit %q of the account holds %q %v", detail, identifier, nameSet)
 		}
 		for i, n := range normalized {

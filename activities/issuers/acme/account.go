@@ -66,6 +66,9 @@ type session struct {
 	a     *Activities
 }
 
+// account names the ACME account: its CA and its key.
+func (s *session) account() string { return s.spec.Server + "\x00" + s.key.hash }
+
 // accountKey is the account's private key and the hex SHA-256 of its public key (DER).
 type accountKey struct {
 	signer crypto.Signer

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-acme/lego/v5/acme/api"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,6 +52,7 @@ type Activities struct {
 
 	transports sync.Map // TLS settings -> *http.Transport, to reuse connections
 	cores      cores    // clients of the CAs, by account
+	gate       gate     // the accounts' orders the CA just rate-limited
 }
 
 // caRequestTimeout bounds one request to the CA. It stays below the
@@ -139,7 +141,7 @@ func (a *Activities) newCore(iss *issuers.Issuer, kid string, key accountKey) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	hints := &retryAfters{rt: base.Transport, server: iss.Spec.ACME.Server}
+	hints := &retryAfters{rt: base.Transport, server: iss.Spec.ACME.Server, max: maxRetryAfter(iss.Spec.ACME)}
 	if hints.rt == nil {
 		hints.rt = http.DefaultTransport
 	}
@@ -159,13 +161,27 @@ func (a *Activities) newCore(iss *issuers.Issuer, kid string, key accountKey) (*
 // maxResponseSize bounds what certflow reads of one answer from a CA.
 const maxResponseSize = 1 << 20
 
-// retryAfters is the HTTP transport to the CA. It remembers the Retry-After
-// of the last answer per URL that had one (lego's Orders.Get and Authorizations.Get do not
-// return it), says plainly when the CA cannot be reached, and bounds the size
-// of answers.
+// defaultMaxRetryAfter is the longest Retry-After certflow accepts when the
+// issuer sets no spec.acme.maxRetryAfter: Let's Encrypt's longest window.
+const defaultMaxRetryAfter = 7 * 24 * time.Hour
+
+// maxRetryAfter is the issuer's cap on the CA's Retry-After.
+func maxRetryAfter(spec *certflowv1.ACMEIssuer) time.Duration {
+	if spec.MaxRetryAfter != nil && spec.MaxRetryAfter.Duration > 0 {
+		return spec.MaxRetryAfter.Duration
+	}
+	return defaultMaxRetryAfter
+}
+
+// retryAfters is the HTTP transport to the CA. It cuts a Retry-After longer
+// than max to max (one buggy or hostile answer must not hold an issuer for
+// years), remembers the Retry-After of the last answer per URL that had one
+// (lego's Orders.Get and Authorizations.Get do not return it), says plainly
+// when the CA cannot be reached, and bounds the size of answers.
 type retryAfters struct {
 	rt     http.RoundTripper
 	server string
+	max    time.Duration
 	mu     sync.Mutex
 	last   map[string]time.Duration
 }
@@ -200,6 +216,14 @@ func (r *retryAfters) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	wait := retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if r.max > 0 && wait > r.max {
+		if ctx := req.Context(); activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Warn("the CA asked for a longer wait than the issuer's maxRetryAfter: waiting that long instead",
+				"url", req.URL.String(), "retryAfter", wait.String(), "maxRetryAfter", r.max.String())
+		}
+		wait = r.max
+		resp.Header.Set("Retry-After", strconv.FormatInt(int64(wait/time.Second), 10))
+	}
 	r.mu.Lock()
 	if r.last == nil {
 		r.last = map[string]time.Duration{}

@@ -35,7 +35,7 @@ type cachedCore struct {
 // coreKey names the client of the issuer's CA signed with kid and key.
 func coreKey(iss *issuers.Issuer, kid string, key accountKey) string {
 	spec := iss.Spec.ACME
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%t\x00%x", spec.Server, kid, key.hash, spec.SkipTLSVerify, sha256.Sum256(spec.CABundle))
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%t\x00%x\x00%s", spec.Server, kid, key.hash, spec.SkipTLSVerify, sha256.Sum256(spec.CABundle), maxRetryAfter(spec))
 }
 
 func (c *cores) get(key string, now time.Time) (cachedCore, bool) {

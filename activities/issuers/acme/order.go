@@ -121,7 +121,7 @@ func (a *Activities) recordedOrder(ctx context.Context, in activities.BeginOrder
 	if err != nil {
 		return "", err
 	}
-	if target != nil && target.Labels[activities.LabelCertificateName] == in.Certificate.Name && target.Annotations[activities.AnnotationRevision] == revision {
+	if target != nil && activities.SecretOwnedBy(target.Labels, target.Annotations, in.Certificate.Name) && target.Annotations[activities.AnnotationRevision] == revision {
 		return target.Annotations[activities.AnnotationOrderURL], nil
 	}
 	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the pending key of revision %d of %s is gone", in.Revision, in.Certificate),
@@ -211,6 +211,9 @@ func (s *session) order(ctx context.Context, in activities.BeginOrderInput, know
 	if !in.SendBy.IsZero() && time.Now().After(in.SendBy) {
 		return legoacme.ExtendedOrder{}, errPermitExpired
 	}
+	if err := s.a.gate.check(s.account(), ids, time.Now()); err != nil {
+		return legoacme.ExtendedOrder{}, err
+	}
 	opts := &api.OrderOptions{Profile: s.spec.Profile, ReplacesCertID: in.ReplacesCertID}
 	order, err := s.core.Orders.New(ctx, ids, opts)
 	var p *legoacme.ProblemDetails
@@ -223,9 +226,27 @@ func (s *session) order(ctx context.Context, in activities.BeginOrderInput, know
 		order, err = s.core.Orders.New(ctx, ids, opts)
 	}
 	if err != nil {
+		s.closeGate(ids, err)
 		return legoacme.ExtendedOrder{}, fmt.Errorf("creating order at %s: %w", s.spec.Server, err)
 	}
 	return order, nil
+}
+
+// closeGate holds this worker's further orders of the account when err is
+// the CA's rate limit, until its Retry-After (capped) has passed.
+func (s *session) closeGate(ids []string, err error) {
+	wait := activities.DefaultRetryAfter
+	var rl *legoacme.RateLimitedError
+	var p *legoacme.ProblemDetails
+	switch {
+	case errors.As(err, &rl):
+		if rl.RetryAfter > 0 {
+			wait = rl.RetryAfter
+		}
+		s.a.gate.close(s.account(), ids, rl.Detail, time.Now().Add(wait))
+	case errors.As(err, &p) && (p.Type == legoacme.RateLimitedErrorType || p.HTTPStatus == http.StatusTooManyRequests):
+		s.a.gate.close(s.account(), ids, p.Detail, time.Now().Add(wait))
+	}
 }
 
 func sameIdentifiers(have []legoacme.Identifier, want []string) bool {
