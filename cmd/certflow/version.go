@@ -7,9 +7,10 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; otherwise
-// the module version or VCS revision recorded by the Go toolchain is shown.
-var version = ""
+// version is certflow's release: the version of its workflows' histories
+// (CHANGELOG.md) and of its API. A build from a commit after the release adds
+// the revision the Go toolchain recorded.
+var version = "v0.1.0"
 
 func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
@@ -23,18 +24,14 @@ func newVersionCommand() *cobra.Command {
 }
 
 func versionString() string {
-	if version != "" {
-		return version
-	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return version
 	}
-	v := info.Main.Version
 	for _, s := range info.Settings {
 		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " (" + s.Value[:12] + ")"
+			return version + " (" + s.Value[:12] + ")"
 		}
 	}
-	return v
+	return version
 }
