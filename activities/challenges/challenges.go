@@ -7,8 +7,10 @@
 // its type and solver.
 //
 // What clean-up needs travels through the workflow in activities.Presented,
-// so any worker can remove what another presented. It must not import
-// workflows.
+// so any worker can remove what another presented; only when the issuer or
+// its credentials are gone (its namespace is being deleted) does clean-up
+// need the worker that presented, which remembers them (issuers'
+// ResolveForCleanUp). It must not import workflows.
 package challenges
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // Type is one ACME challenge type ("dns-01").
@@ -84,17 +87,22 @@ type solvers struct {
 	built map[int]Solver
 }
 
-// solvers checks that the responses are for names the Certificate asks for
-// and that it names the issuer, then reads the issuer.
-func (a *Activities) solvers(ctx context.Context, cert activities.CertificateRef, ref activities.IssuerRef, responses []activities.Presented) (*solvers, error) {
+// check checks that the responses are for names the Certificate asks for
+// and that it names the issuer, and returns the Certificate.
+func (a *Activities) check(ctx context.Context, cert activities.CertificateRef, ref activities.IssuerRef, responses []activities.Presented) (*certflowv1.Certificate, error) {
 	claim := certificates.Claim{Certificate: cert, Issuer: ref}
 	for _, p := range responses {
 		claim.Identifiers = append(claim.Identifiers, p.Name())
 	}
-	if _, err := a.Certificates.Check(ctx, claim); err != nil {
-		return nil, err
-	}
-	iss, err := a.Issuers.Resolve(ctx, ref)
+	return a.Certificates.Check(ctx, claim)
+}
+
+// solvers reads the issuer with resolve: Issuers.ResolveSolvers to
+// present, which remembers the issuer and its credentials for the clean-up;
+// Issuers.ResolveForCleanUp to remove, which falls back to that memory for
+// what is gone.
+func (a *Activities) solvers(ctx context.Context, ref activities.IssuerRef, resolve func(context.Context, activities.IssuerRef) (*issuers.Issuer, error)) (*solvers, error) {
+	iss, err := resolve(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

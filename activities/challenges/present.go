@@ -10,8 +10,10 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/activities/issuers"
 )
 
 // Present presents the challenge of every authorization that is not valid
@@ -28,7 +30,10 @@ func (a *Activities) Present(ctx context.Context, in activities.PresentInput) (a
 	if len(todo) == 0 {
 		return activities.PresentResult{}, nil
 	}
-	set, err := a.solvers(ctx, in.Certificate, in.Issuer, todo)
+	if _, err := a.check(ctx, in.Certificate, in.Issuer, todo); err != nil {
+		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
+	}
+	set, err := a.solvers(ctx, in.Issuer, a.Issuers.ResolveSolvers)
 	if err != nil {
 		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
 	}
@@ -83,21 +88,63 @@ func (a *Activities) undo(ctx context.Context, set *solvers, made []activities.P
 // already is fine. It tries them all and returns their errors joined:
 // retryable when any of them may pass on a retry, non-retryable when all
 // need a user.
+//
+// An issuer or credential Secret that is gone (its namespace is being
+// deleted) is taken from what this worker last read of it (see
+// issuers.ResolveForCleanUp). When the worker does not remember it either,
+// nothing can remove the response: the error names each response left and
+// where, non-retryable, and a Warning Event on the Certificate says the same.
 func (a *Activities) CleanUpChallenges(ctx context.Context, in activities.CleanUpChallengesInput) (activities.CleanUpChallengesResult, error) {
 	if len(in.Presented) == 0 {
 		return activities.CleanUpChallengesResult{}, nil
 	}
-	set, err := a.solvers(ctx, in.Certificate, in.Issuer, in.Presented)
+	cert, err := a.check(ctx, in.Certificate, in.Issuer, in.Presented)
 	if err != nil {
 		return activities.CleanUpChallengesResult{}, activities.Wrap(err, "removing challenge responses")
 	}
+	set, forgotten := a.solvers(ctx, in.Issuer, a.Issuers.ResolveForCleanUp)
+	if forgotten != nil && !errors.Is(forgotten, issuers.ErrForgotten) {
+		return activities.CleanUpChallengesResult{}, activities.Wrap(forgotten, "removing challenge responses")
+	}
 	var errs []error
+	var left []string
 	for _, p := range in.Presented {
-		if err := a.cleanUp(ctx, set, p); err != nil {
+		err := forgotten
+		if set != nil {
+			err = a.cleanUp(ctx, set, p)
+		}
+		if errors.Is(err, issuers.ErrForgotten) {
+			left = append(left, leftAt(p))
+			err = activities.Wrap(err, "leaving %s for a user to remove", leftAt(p))
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if set != nil && len(left) < len(in.Presented) {
+		if recalled := set.iss.Recalled(); len(recalled) > 0 {
+			activity.GetLogger(ctx).Info("removing challenge responses with what this worker last read of what is gone",
+				"namespace", in.Certificate.Namespace, "name", in.Certificate.Name, "gone", strings.Join(recalled, ", "))
+		}
+	}
+	if len(left) > 0 && a.Certificates.Recorder != nil {
+		a.Certificates.Recorder.Event(cert, corev1.EventTypeWarning, "ChallengeLeft", fmt.Sprintf(
+			"the issuer or its credentials are gone and this worker does not remember them: remove by hand %s", strings.Join(left, "; ")))
+	}
 	return activities.CleanUpChallengesResult{}, joined(errs, len(in.Presented))
+}
+
+// leftAt says where a response is, for a user who removes it by hand. The
+// value names it exactly: another issuance's at the same name must stay.
+func leftAt(p activities.Presented) string {
+	if p.Type != "dns-01" {
+		return fmt.Sprintf("the %s response for %s", p.Type, p.Identifier)
+	}
+	zone := p.Zone
+	if zone == "" {
+		zone = "unknown (the record may never have been made)"
+	}
+	return fmt.Sprintf("TXT record %s with value %q in zone %s", p.FQDN, p.Value, zone)
 }
 
 func (a *Activities) cleanUp(ctx context.Context, set *solvers, p activities.Presented) error {

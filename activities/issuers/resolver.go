@@ -35,8 +35,14 @@ type Resolver struct {
 	// CredentialsTTL is how long a Secret read by Secret is used again before
 	// it is read anew; zero reads it every time.
 	CredentialsTTL time.Duration
+	// RememberFor is how long the issuers and credentials the challenge
+	// steps resolved are remembered for their clean-up (memory.go); zero is
+	// DefaultRememberFor.
+	RememberFor time.Duration
 
-	credentials credentials
+	credentials  credentials
+	knownIssuers memory[activities.IssuerRef, rememberedIssuer]
+	knownValues  memory[secretValue, []byte]
 }
 
 // Issuer is an Issuer or ClusterIssuer with the namespace its Secrets live in.
@@ -48,15 +54,18 @@ type Issuer struct {
 	SecretNamespace string
 
 	resolver *Resolver
+	purpose  purpose
 	mu       sync.Mutex
 	read     []types.NamespacedName // the Secrets read through this issuer
+	recalled []string               // what was gone and taken from memory (forCleanUp)
 }
 
 // Type is the kind of authority the issuer is: activities.IssuerTypeACME, ...
 func (i *Issuer) Type() string { return i.Spec.Type() }
 
 // Resolve reads the issuer ref names. A missing one is a non-retryable
-// ErrTypeIssuerNotFound.
+// ErrTypeIssuerNotFound. The challenge steps resolve through ResolveSolvers
+// and ResolveForCleanUp instead (memory.go).
 func (r *Resolver) Resolve(ctx context.Context, ref activities.IssuerRef) (*Issuer, error) {
 	obj, err := certflowv1.NewIssuerObject(ref.Kind)
 	if err != nil {
@@ -83,12 +92,20 @@ func (r *Resolver) Resolve(ctx context.Context, ref activities.IssuerRef) (*Issu
 
 // SecretValue reads one key of a Secret in the issuer's Secret namespace. A
 // missing Secret or key is a non-retryable ErrTypeConfig: a user must create
-// it. The error never holds the Secret's data.
+// it. The error never holds the Secret's data. An issuer resolved for
+// clean-up returns a missing Secret's value from memory when it can
+// (memory.go); when it cannot, the error's cause is ErrForgotten.
 func (i *Issuer) SecretValue(ctx context.Context, name, key string) ([]byte, error) {
 	secret, err := i.Secret(ctx, name)
 	if apierrors.IsNotFound(err) {
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s: Secret %s/%s not found", i.Ref, i.SecretNamespace, name), activities.ErrTypeConfig, err)
+		if value, ok := i.recall(name, key); ok {
+			return value, nil
+		}
+		msg := fmt.Sprintf("%s: Secret %s/%s not found", i.Ref, i.SecretNamespace, name)
+		if i.purpose == forCleanUp {
+			msg, err = msg+", and this worker does not remember it", fmt.Errorf("%w: %w", ErrForgotten, err)
+		}
+		return nil, temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeConfig, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading Secret %s/%s: %w", i.Ref, i.SecretNamespace, name, err)
@@ -97,6 +114,7 @@ func (i *Issuer) SecretValue(ctx context.Context, name, key string) ([]byte, err
 	if !ok || len(value) == 0 {
 		return nil, activities.ConfigError("%s: Secret %s/%s has no key %q", i.Ref, i.SecretNamespace, name, key)
 	}
+	i.remember(name, key, value)
 	return value, nil
 }
 
@@ -113,6 +131,8 @@ func (i *Issuer) Secret(ctx context.Context, name string) (*corev1.Secret, error
 // ForgetSecrets makes the next issuance read the Secrets this one read
 // anew: a credential a server refused (a TSIG key, an API token) that the
 // user then fixes is used at once, not after the resolver's CredentialsTTL.
+// What is remembered for clean-up (memory.go) stays: a clean-up whose Secret
+// is gone has nothing else to try.
 func (i *Issuer) ForgetSecrets() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
