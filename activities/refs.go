@@ -1,8 +1,13 @@
 package activities
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // CertificateRef names a Certificate.
@@ -50,7 +55,9 @@ func IssuerWorkflowID(cluster string, ref IssuerRef, uid string, generation int6
 
 // Labels and annotations certflow puts on the Secrets it writes. The
 // certificate-name label is also how the controller's metadata-only Secret
-// watch finds the Certificate a Secret belongs to.
+// watch finds the Certificate a Secret belongs to; its value is
+// CertificateLabelValue of the name, and the annotation of the same key holds
+// the name itself.
 const (
 	LabelCertificateName = "certflow.dev/certificate-name"
 	// LabelPendingKey marks a pending key Secret (value "true").
@@ -70,16 +77,109 @@ const (
 	AnnotationOrderURL = "certflow.dev/order-url"
 )
 
+// KeyPrefix begins every label and annotation key certflow owns. A
+// Certificate's secretTemplate may not use it (the CRD refuses it, and
+// StoreSecret skips such keys of Certificates stored before it did): a
+// template's certflow.dev/pending-key would hide the target Secret from the
+// controller's cache, its certflow.dev/certificate-name would give the
+// Secret to another Certificate.
+const KeyPrefix = "certflow.dev/"
+
+// hashedLabelPrefix is how much of a name CertificateLabelValue keeps before
+// the hash: 30 characters, "-" and 32 hex digits (128 bits of SHA-256) make
+// the 63 characters a label value may have.
+const (
+	hashedLabelPrefix = 30
+	hashedLabelDigits = 32
+)
+
+// CertificateLabelValue is the value of LabelCertificateName for the
+// Certificate of that name. A label value has at most 63 characters and an
+// object name up to 253, so a name that is not a valid label value is not
+// used as one (the API server would refuse the Secret): it becomes its first
+// characters, "-" and a hash of the whole name. A name that is a valid label
+// value is the value itself, so Secrets labelled before the hash existed
+// still match. The hashed form is one-way: whoever needs the name reads
+// AnnotationCertificateName (SecretOwner).
+func CertificateLabelValue(name string) string {
+	if len(validation.IsValidLabelValue(name)) == 0 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	var b strings.Builder
+	for i := 0; i < len(name) && b.Len() < hashedLabelPrefix; i++ {
+		// A label value begins with a letter or digit and holds only
+		// those, '-', '_' and '.'; an object name holds nothing else.
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			b.WriteByte(c)
+		case (c == '-' || c == '_' || c == '.') && b.Len() > 0:
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteByte('-')
+	}
+	b.WriteString(hex.EncodeToString(sum[:])[:hashedLabelDigits])
+	return b.String()
+}
+
+// SecretOwner is the Certificate whose Secret (target or pending key) these
+// labels and annotations mark: AnnotationCertificateName when it agrees with
+// the label, else the label's value (a Secret labelled before certflow wrote
+// the annotation, whose label is the name). ok is false for a Secret without
+// the label.
+func SecretOwner(labels, annotations map[string]string) (name string, ok bool) {
+	label, ok := labels[LabelCertificateName]
+	if !ok {
+		return "", false
+	}
+	if full, has := annotations[AnnotationCertificateName]; has && CertificateLabelValue(full) == label {
+		return full, true
+	}
+	return label, true
+}
+
+// SecretOwnedBy says whether these labels and annotations mark a Secret as
+// the named Certificate's: the label is CertificateLabelValue of the name,
+// and the annotation is the name. certflow writes both; the annotation is
+// what keeps a Certificate whose name equals another's hashed label from
+// claiming that one's Secrets. A Secret labelled before certflow wrote the
+// annotation has only the label, which is then the name itself.
+func SecretOwnedBy(labels, annotations map[string]string, certificate string) bool {
+	label, ok := labels[LabelCertificateName]
+	if !ok || label != CertificateLabelValue(certificate) {
+		return false
+	}
+	if full, annotated := annotations[AnnotationCertificateName]; annotated {
+		return full == certificate
+	}
+	return label == certificate
+}
+
 // FieldManager is the field manager of certflow's writes to the API server.
 // By it the controller tells a target Secret that StoreSecret wrote last (a
 // version the workflow knows) from one that someone else changed.
 const FieldManager = "certflow"
 
+// pendingKeySuffix ends the name of every pending key Secret.
+const pendingKeySuffix = "-certflow-pending-key"
+
 // PendingKeySecretName is the Secret that holds the private key of the
 // issuance in progress for a Certificate, until StoreSecret moves it into the
-// target Secret.
+// target Secret: "<certificate>-certflow-pending-key". A Secret's name has at
+// most 253 characters, as the Certificate's has: for a name too long to take
+// the suffix, the name is cut and a hash of all of it keeps it apart from
+// other names cut the same way.
 func PendingKeySecretName(certificate string) string {
-	return certificate + "-certflow-pending-key"
+	if len(certificate)+len(pendingKeySuffix) <= validation.DNS1123SubdomainMaxLength {
+		return certificate + pendingKeySuffix
+	}
+	sum := sha256.Sum256([]byte(certificate))
+	hash := "-" + hex.EncodeToString(sum[:])[:hashedLabelDigits]
+	// A name part may not end in '-' or '.' next to the hash's '-'.
+	prefix := strings.TrimRight(certificate[:validation.DNS1123SubdomainMaxLength-len(pendingKeySuffix)-len(hash)], "-.")
+	return prefix + hash + pendingKeySuffix
 }
 
 // Issuer kinds and the API group of certflow's issuers. An issuer reference

@@ -92,7 +92,7 @@ func (r *certificateReconciler) secretVersion(ctx context.Context, cert *v1alpha
 	if err != nil {
 		return "", false, fmt.Errorf("getting Secret %s/%s metadata: %w", cert.Namespace, cert.Spec.SecretName, err)
 	}
-	if secret.Labels[activities.LabelCertificateName] != cert.Name {
+	if !activities.SecretOwnedBy(secret.Labels, secret.Annotations, cert.Name) {
 		return "", false, nil
 	}
 	return secret.ResourceVersion, ownSecretWrite(secret.ManagedFields), nil

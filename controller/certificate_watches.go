@@ -94,9 +94,11 @@ func (r *certificateReconciler) certificatesOf(kind string) handler.MapFunc {
 	}
 }
 
-// certificateOfSecret maps a Secret to the Certificate its label names.
+// certificateOfSecret maps a Secret to the Certificate it is labelled for.
+// The label holds a hash of a name too long for a label value, so the name
+// comes from the annotation beside it (activities.SecretOwner).
 func certificateOfSecret(_ context.Context, secret client.Object) []reconcile.Request {
-	name := secret.GetLabels()[activities.LabelCertificateName]
+	name, _ := activities.SecretOwner(secret.GetLabels(), secret.GetAnnotations())
 	if name == "" {
 		return nil
 	}

@@ -122,10 +122,13 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // caching every Secret cost cert-manager 8 GB at 30k Secrets). Secrets are
 // cached as metadata only, and only those labelled as a Certificate's target
 // (pending key Secrets left out): the reconciler needs their resourceVersion,
-// never their data. A read of a kind no reconciler watches fails instead of
-// quietly starting an informer for it, so a stray Get of a full Secret is an
-// error in the tests, not a cluster-wide cache in production. Of a Secret's
-// managed fields only who wrote and when is kept (ownSecretWrite).
+// never their data. The selector asks only that the certificate-name label
+// exists, whatever its value (a name or its hash); a target Secret never
+// carries the pending-key label (a secretTemplate may not set certflow's keys,
+// and StoreSecret removes it). A read of a kind no reconciler watches fails
+// instead of quietly starting an informer for it, so a stray Get of a full
+// Secret is an error in the tests, not a cluster-wide cache in production. Of
+// a Secret's managed fields only who wrote and when is kept (ownSecretWrite).
 func cacheOptions() (cache.Options, error) {
 	certificateSecrets, err := labels.NewRequirement(activities.LabelCertificateName, selection.Exists, nil)
 	if err != nil {

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -353,6 +354,141 @@ spec:
   issuerRef: {name: letsencrypt}
 `,
 		want: `spec.secretName: Invalid value: "Web_TLS": secretName must be a valid Secret name`,
+	},
+	{
+		name: "a secretTemplate label value longer than 63 characters is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: long-label-value}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {team: the-team-that-runs-the-web-shop-and-also-the-payment-service-in-eu-west}
+`,
+		want: `spec.secretTemplate.labels.team: Too long: may not be more than 63 bytes`,
+	},
+	{
+		name: "a secretTemplate label value with a space is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: spaced-label-value}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {team: a, owner: web shop}
+`,
+		want: `spec.secretTemplate.labels[owner]: Invalid value: "web shop": a label value must be empty or at most 63 letters, digits, dashes, underscores and dots`,
+	},
+	{
+		name: "a secretTemplate label key that is not a qualified name is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: bad-label-key}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {team: a, "Example.com/team": b}
+`,
+		want: `spec.secretTemplate.labels: Invalid value: secretTemplate label key "Example.com/team" is not valid: a label key is a name of at most 63`,
+	},
+	{
+		name: "a secretTemplate label certflow.dev/pending-key, which would hide the Secret from the controller, is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: pending-key-label}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {certflow.dev/pending-key: "true"}
+`,
+		want: `secretTemplate label key "certflow.dev/pending-key" is not allowed: keys under certflow.dev/ are reserved for certflow`,
+	},
+	{
+		name: "a secretTemplate label naming another Certificate is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: certificate-name-label}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {certflow.dev/certificate-name: other}
+`,
+		want: `secretTemplate label key "certflow.dev/certificate-name" is not allowed`,
+	},
+	{
+		name: "a secretTemplate annotation under certflow.dev/ is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: certflow-annotation}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    annotations: {certflow.dev/order-url: "https://acme.example.com/order/1"}
+`,
+		want: `spec.secretTemplate.annotations: Invalid value: secretTemplate annotation key "certflow.dev/order-url" is not allowed`,
+	},
+	{
+		name: "a secretTemplate annotation key that is not a qualified name is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: bad-annotation-key}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    annotations: {"see the wiki": "https://wiki.example.com/web"}
+`,
+		want: `secretTemplate annotation key "see the wiki" is not valid: an annotation key is a name of at most 63`,
+	},
+	{
+		name: "secretTemplate annotations over 192 KiB together are refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: big-annotations}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    annotations: {a: ` + strings.Repeat("x", 100<<10) + `, b: ` + strings.Repeat("y", 100<<10) + `}
+`,
+		want: `spec.secretTemplate.annotations: Invalid value: secretTemplate annotations may hold at most 192 KiB of keys and values together`,
+	},
+	{
+		name: "more than 64 secretTemplate labels are refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: many-labels}
+spec:
+  secretName: web-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels: {` + manyLabels(65) + `}
+`,
+		want: `spec.secretTemplate.labels: Too many: 65: must have at most 64 items`,
 	},
 	{
 		name: "a duration shorter than 1h is refused",
@@ -747,6 +883,30 @@ spec:
 		},
 	},
 	{
+		name: "secretTemplate labels and annotations the API server takes on a Secret are accepted",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Certificate
+metadata: {name: template-edges}
+spec:
+  secretName: template-edges-tls
+  dnsNames: [web.example.com]
+  issuerRef: {name: letsencrypt}
+  secretTemplate:
+    labels:
+      example.com/team: web
+      app.kubernetes.io/part-of: shop
+      empty: ""
+      longest: ` + strings.Repeat("v", 63) + `
+    annotations:
+      Example.COM/Note: the prefix of an annotation key may have capitals
+      reflector.v1.k8s.emberstack.com/reflection-allowed: "true"
+      big: ` + strings.Repeat("z", 150<<10) + `
+`,
+		object: newCertificate,
+		check:  sameCertificateSpec,
+	},
+	{
 		name: "an Ed25519 Certificate for IP addresses with renewBeforePercentage is accepted",
 		manifest: `
 apiVersion: certflow.dev/v1alpha1
@@ -871,4 +1031,13 @@ spec:
 			}
 		},
 	},
+}
+
+// manyLabels is n labels as the inside of a YAML flow mapping.
+func manyLabels(n int) string {
+	labels := make([]string, n)
+	for i := range labels {
+		labels[i] = fmt.Sprintf("label-%d: v", i)
+	}
+	return strings.Join(labels, ", ")
 }

@@ -110,15 +110,28 @@ func (a *Activities) target(ctx context.Context, in activities.EnsurePendingKeyI
 	if err != nil {
 		return nil, fmt.Errorf("reading Secret %s: %w", nn, err)
 	}
-	owner, labelled := s.Labels[activities.LabelCertificateName]
+	owner, labelled := activities.SecretOwner(s.Labels, s.Annotations)
 	switch {
-	case labelled && owner != in.Certificate.Name:
+	case labelled && !activities.SecretOwnedBy(s.Labels, s.Annotations, in.Certificate.Name):
 		return nil, conflict("Secret %s belongs to Certificate %s/%s", nn.Name, nn.Namespace, owner)
 	case !labelled && s.Type != corev1.SecretTypeTLS:
 		return nil, conflict("Secret %s was not made by certflow and has type %s, not %s: delete it or choose another secretName",
 			nn.Name, s.Type, corev1.SecretTypeTLS)
 	}
 	return &s, nil
+}
+
+// writeError is the error of writing the pending key Secret (what says
+// which write). The API server refusing it as invalid (422), malformed (400)
+// or too large (413) would refuse every retry too: that is a non-retryable
+// ErrTypeConfig (the Secret holds only certflow's labels and annotations, so
+// something in the cluster, an admission policy say, refuses what certflow
+// writes). Anything else is left to the retry policy.
+func writeError(err error, what string) error {
+	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) {
+		return activities.ConfigError("%s: the API server refuses it, and would refuse a retry too: %v", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func conflict(format string, args ...any) error {
@@ -138,7 +151,7 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 		secret = nil
 	case err != nil:
 		return nil, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
-	case secret.Labels[activities.LabelPendingKey] != "true" || secret.Labels[activities.LabelCertificateName] != in.Certificate.Name:
+	case secret.Labels[activities.LabelPendingKey] != "true" || !activities.SecretOwnedBy(secret.Labels, secret.Annotations, in.Certificate.Name):
 		return nil, conflict("Secret %s exists and is not the pending key of %s", nn, in.Certificate)
 	case secret.Annotations[activities.AnnotationRevision] == revision:
 		if key, err := pki.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err == nil && KeyMatches(key, in.Request.PrivateKey) {
@@ -161,8 +174,8 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 		next = secret.DeepCopy()
 	}
 	next.Type = corev1.SecretTypeOpaque
-	next.Labels = map[string]string{activities.LabelCertificateName: in.Certificate.Name, activities.LabelPendingKey: "true"}
-	next.Annotations = map[string]string{activities.AnnotationRevision: revision}
+	next.Labels = map[string]string{activities.LabelCertificateName: activities.CertificateLabelValue(in.Certificate.Name), activities.LabelPendingKey: "true"}
+	next.Annotations = map[string]string{activities.AnnotationCertificateName: in.Certificate.Name, activities.AnnotationRevision: revision}
 	if orderURL != "" {
 		next.Annotations[activities.AnnotationOrderURL] = orderURL
 	}
@@ -170,7 +183,7 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 	if secret != nil {
 		// At the version read: a concurrent attempt's write fails this one.
 		if err := a.Kube.Update(ctx, next); err != nil {
-			return nil, fmt.Errorf("replacing the key of pending key Secret %s: %w", nn, err)
+			return nil, writeError(err, "replacing the key of pending key Secret "+nn.String())
 		}
 		return key, nil
 	}
@@ -179,7 +192,7 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 	}}
 	if err := a.Kube.Create(ctx, next); err != nil {
 		// AlreadyExists: another attempt made it first; a retry reads it.
-		return nil, fmt.Errorf("creating pending key Secret %s: %w", nn, err)
+		return nil, writeError(err, "creating pending key Secret "+nn.String())
 	}
 	return key, nil
 }
@@ -190,7 +203,7 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 // lost workflow task runs every step of it again), and the stored key and
 // order serve again, so the CA gets no new order.
 func storedIssuance(target *corev1.Secret, in activities.EnsurePendingKeyInput) (crypto.Signer, string) {
-	if target == nil || target.Labels[activities.LabelCertificateName] != in.Certificate.Name ||
+	if target == nil || !activities.SecretOwnedBy(target.Labels, target.Annotations, in.Certificate.Name) ||
 		target.Annotations[activities.AnnotationRevision] != strconv.Itoa(in.Revision) {
 		return nil, ""
 	}

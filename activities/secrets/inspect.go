@@ -79,7 +79,7 @@ func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef,
 	res := activities.InspectSecretResult{ResourceVersion: s.ResourceVersion}
 	who, labelled := owner(&s)
 	switch {
-	case labelled && who != ref.Name:
+	case labelled && !ownedBy(&s, ref):
 		res.State = activities.SecretConflict
 		res.Reason = fmt.Sprintf("Secret %s belongs to Certificate %s/%s", name, ref.Namespace, who)
 		return res, nil
@@ -122,7 +122,7 @@ func (a *Activities) adopt(ctx context.Context, s *corev1.Secret, ref activities
 	patch := client.MergeFromWithOptions(s.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	labelFor(s, ref, spec.Issuer, spec.Request, leaf, 0)
 	if err := a.Kube.Patch(ctx, s, patch); err != nil {
-		return "", fmt.Errorf("adopting Secret %s/%s: %w", s.Namespace, s.Name, err)
+		return "", writeError(err, "adopting Secret "+s.Namespace+"/"+s.Name)
 	}
 	return s.ResourceVersion, nil
 }

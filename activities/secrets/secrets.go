@@ -20,6 +20,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
@@ -67,16 +68,43 @@ func conflictError(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeSecretConflict, nil)
 }
 
-// owner is the Certificate a Secret is labelled for, "" when unlabelled.
-func owner(s *corev1.Secret) (string, bool) {
-	name, ok := s.Labels[activities.LabelCertificateName]
-	return name, ok
+// refusedForGood says whether the API server refused a write that it will
+// refuse again however often it is sent: invalid (422: a label or annotation
+// key or value, their total size), malformed (400) or too large (413).
+func refusedForGood(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err)
+}
+
+// writeError is the error of writing a target Secret (what says which). A
+// refusal for good is a non-retryable ErrTypeConfig: the user must change the
+// Certificate's secretTemplate (or what else is on the Secret), and retrying
+// an issuance would only make the CA issue again. Anything else is left to
+// the retry policy.
+func writeError(err error, what string) error {
+	if refusedForGood(err) {
+		return activities.ConfigError("%s: the API server refuses it, and would refuse a retry too "+
+			"(check the Certificate's secretTemplate and the Secret's other labels and annotations): %v", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// owner is the Certificate a Secret is labelled for (activities.SecretOwner);
+// labelled is false for an unlabelled Secret.
+func owner(s *corev1.Secret) (name string, labelled bool) {
+	return activities.SecretOwner(s.Labels, s.Annotations)
+}
+
+// ownedBy says whether the Secret is labelled as the Certificate's.
+func ownedBy(s *corev1.Secret, cert activities.CertificateRef) bool {
+	return activities.SecretOwnedBy(s.Labels, s.Annotations, cert.Name)
 }
 
 // labelFor marks the Secret as the Certificate's, with the template's labels
 // and annotations and certflow's annotations describing the stored
-// certificate. certflow's keys win over the template's; other keys are left
-// as they are. revision 0 (an adopted certificate) writes no revision.
+// certificate. certflow's keys win over the template's, and a template's key
+// under certflow's prefix is not copied (the CRD refuses those; a Certificate
+// stored before it did may have one); other keys are left as they are.
+// revision 0 (an adopted certificate) writes no revision.
 func labelFor(s *corev1.Secret, cert activities.CertificateRef, issuer activities.IssuerRef, req activities.Request, leaf *x509.Certificate, revision int) {
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -85,12 +113,17 @@ func labelFor(s *corev1.Secret, cert activities.CertificateRef, issuer activitie
 		s.Annotations = map[string]string{}
 	}
 	for k, v := range req.SecretLabels {
-		s.Labels[k] = v
+		if !strings.HasPrefix(k, activities.KeyPrefix) {
+			s.Labels[k] = v
+		}
 	}
 	for k, v := range req.SecretAnnotations {
-		s.Annotations[k] = v
+		if !strings.HasPrefix(k, activities.KeyPrefix) {
+			s.Annotations[k] = v
+		}
 	}
-	s.Labels[activities.LabelCertificateName] = cert.Name
+	s.Labels[activities.LabelCertificateName] = activities.CertificateLabelValue(cert.Name)
+	delete(s.Labels, activities.LabelPendingKey) // a target Secret is none, and the controller's cache would miss it
 	ips := make([]string, len(leaf.IPAddresses))
 	for i, ip := range leaf.IPAddresses {
 		ips[i] = ip.String()

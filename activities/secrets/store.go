@@ -73,7 +73,7 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 	}
 	fill(next, in, keyPEM, leaf)
 	if err := a.write(ctx, next, exists); err != nil {
-		return activities.StoreSecretResult{}, fmt.Errorf("writing Secret %s: %w", target, err)
+		return activities.StoreSecretResult{}, writeError(err, "writing Secret "+target.String())
 	}
 	return activities.StoreSecretResult{ResourceVersion: next.ResourceVersion}, a.deletePending(ctx, pending)
 }
@@ -98,7 +98,7 @@ func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput,
 		return res, false, nil
 	}
 	if err != nil {
-		return res, true, fmt.Errorf("writing Secret %s/%s: %w", next.Namespace, next.Name, err)
+		return res, true, writeError(err, "writing Secret "+next.Namespace+"/"+next.Name)
 	}
 	return activities.StoreSecretResult{ResourceVersion: next.ResourceVersion}, true, a.deletePending(ctx, pending)
 }
@@ -106,7 +106,7 @@ func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput,
 // holds says whether the Secret is this Certificate's and already stores
 // this chain with its key: an earlier attempt wrote it.
 func (a *Activities) holds(s *corev1.Secret, in activities.StoreSecretInput, leaf *x509.Certificate) bool {
-	if who, _ := owner(s); who != in.Certificate.Name || string(s.Data[keyCert]) != in.ChainPEM {
+	if !ownedBy(s, in.Certificate) || string(s.Data[keyCert]) != in.ChainPEM {
 		return false
 	}
 	key, err := pki.ParseKey(s.Data[keyKey])
@@ -117,7 +117,7 @@ func (a *Activities) holds(s *corev1.Secret, in activities.StoreSecretInput, lea
 func guard(s *corev1.Secret, in activities.StoreSecretInput) error {
 	who, labelled := owner(s)
 	switch {
-	case labelled && who != in.Certificate.Name:
+	case labelled && !ownedBy(s, in.Certificate):
 		return conflictError("Secret %s belongs to Certificate %s/%s; not overwriting it", s.Name, s.Namespace, who)
 	case in.ExpectResourceVersion != "" && s.ResourceVersion != in.ExpectResourceVersion:
 		return conflictError("Secret %s changed since it was inspected (resourceVersion %s, expected %s); not overwriting it",

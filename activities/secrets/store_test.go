@@ -21,9 +21,8 @@ func TestStoreThenInspect(t *testing.T) {
 	req := activities.Request{
 		CommonName: "web.certflow.test", DNSNames: []string{"web.certflow.test", "www.certflow.test"}, IPAddresses: []string{"127.0.0.1"},
 		PrivateKey: activities.KeySpec{Algorithm: pki.ECDSA}, SecretName: "web-tls",
-		// The template may not take certflow's own keys.
-		SecretLabels:            map[string]string{"team": "a", activities.LabelCertificateName: "spoofed"},
-		SecretAnnotations:       map[string]string{"note": "kept", activities.AnnotationIssuerName: "spoofed"},
+		SecretLabels:            map[string]string{"team": "a"},
+		SecretAnnotations:       map[string]string{"note": "kept"},
 		AdditionalOutputFormats: []string{"DER", "CombinedPEM"},
 	}
 	c := ca.issue(t, leafSpec{commonName: req.CommonName, dnsNames: req.DNSNames, ips: req.IPAddresses, algorithm: pki.ECDSA})

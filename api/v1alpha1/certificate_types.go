@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"maps"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -208,12 +210,70 @@ type X509Subject struct {
 
 // CertificateSecretTemplate holds labels and annotations that certflow copies onto the
 // Certificate's Secret, alongside (never over) its own.
+//
+// The rules refuse at admission what the API server would refuse when certflow writes the
+// Secret, after the CA has issued: the Secret could not be stored. Keys under certflow.dev/
+// are certflow's own and refused too: a certflow.dev/pending-key label would hide the Secret
+// from the controller, a certflow.dev/certificate-name label would hand it to another
+// Certificate.
+//
+// Its deepcopy is written by hand (below): controller-gen's object generator cannot copy a
+// map whose values are an alias (SecretTemplateLabelValue says why they are).
+//
+// +kubebuilder:object:generate=false
 type CertificateSecretTemplate struct {
+	// Annotations to put on the Secret. Keys are qualified names, as for labels (the prefix
+	// may have capitals); at most 64 of them, whose keys and values together hold at most
+	// 192 KiB, leaving room for certflow's own annotations within the API server's 256 KiB.
 	// +optional
-	Annotations map[string]string `json:"annotations,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k.lowerAscii()).hasValue())",message="each secretTemplate annotation key must be a name of at most 63 letters, digits, dashes, underscores and dots that begins and ends with a letter or digit, optionally after a DNS subdomain prefix and a slash, such as note or example.com/note",messageExpression="'secretTemplate annotation key \"' + self.filter(k, format.qualifiedName().validate(k.lowerAscii()).hasValue())[0] + '\" is not valid: an annotation key is a name of at most 63 letters, digits, dashes, underscores and dots that begins and ends with a letter or digit, optionally after a DNS subdomain prefix and a slash, such as note or example.com/note'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('certflow.dev/'))",message="secretTemplate annotation keys must not begin with certflow.dev/: certflow writes those annotations itself",messageExpression="'secretTemplate annotation key \"' + self.filter(k, k.startsWith('certflow.dev/'))[0] + '\" is not allowed: keys under certflow.dev/ are reserved for certflow, which writes them itself'"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(k) + size(bytes(self[k]))).sum() <= 196608",message="secretTemplate annotations may hold at most 192 KiB of keys and values together: the API server allows a Secret 256 KiB of annotations, and certflow needs room for its own"
+	Annotations map[string]SecretTemplateAnnotationValue `json:"annotations,omitempty"`
+
+	// Labels to put on the Secret. Keys are qualified names: a name of at most 63
+	// characters, optionally after a DNS subdomain prefix and a slash (example.com/team);
+	// values have at most 63 characters. At most 64 labels.
 	// +optional
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="each secretTemplate label key must be a name of at most 63 letters, digits, dashes, underscores and dots that begins and ends with a letter or digit, optionally after a lowercase DNS subdomain prefix and a slash, such as team or example.com/team",messageExpression="'secretTemplate label key \"' + self.filter(k, format.qualifiedName().validate(k).hasValue())[0] + '\" is not valid: a label key is a name of at most 63 letters, digits, dashes, underscores and dots that begins and ends with a letter or digit, optionally after a lowercase DNS subdomain prefix and a slash, such as team or example.com/team'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('certflow.dev/'))",message="secretTemplate label keys must not begin with certflow.dev/: certflow sets those labels itself, and certflow.dev/pending-key would hide the Secret from the controller",messageExpression="'secretTemplate label key \"' + self.filter(k, k.startsWith('certflow.dev/'))[0] + '\" is not allowed: keys under certflow.dev/ are reserved for certflow (certflow.dev/pending-key would hide the Secret from the controller)'"
+	Labels map[string]SecretTemplateLabelValue `json:"labels,omitempty"`
 }
+
+// DeepCopyInto copies the template into out.
+func (in *CertificateSecretTemplate) DeepCopyInto(out *CertificateSecretTemplate) {
+	*out = *in
+	out.Annotations = maps.Clone(in.Annotations)
+	out.Labels = maps.Clone(in.Labels)
+}
+
+// DeepCopy copies the template into a new one.
+func (in *CertificateSecretTemplate) DeepCopy() *CertificateSecretTemplate {
+	if in == nil {
+		return nil
+	}
+	out := new(CertificateSecretTemplate)
+	in.DeepCopyInto(out)
+	return out
+}
+
+// The values of secretTemplate's maps are aliases of string, so that the maps stay
+// map[string]string in Go, with markers that bound each value: the API server prices a rule
+// on a map by how long its values may be, and refuses a CRD whose rules on unbounded values
+// could cost too much.
+
+// SecretTemplateLabelValue is the value of a secretTemplate label: empty or at most 63
+// letters, digits, dashes, underscores and dots that begin and end with a letter or digit.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:XValidation:rule="!format.labelValue().validate(self).hasValue()",message="a label value must be empty or at most 63 letters, digits, dashes, underscores and dots that begin and end with a letter or digit"
+type SecretTemplateLabelValue = string
+
+// SecretTemplateAnnotationValue is the value of a secretTemplate annotation: any text, within
+// the 192 KiB that the annotations may hold together.
+// +kubebuilder:validation:MaxLength=196608
+type SecretTemplateAnnotationValue = string
 
 // CertificateAdditionalOutputFormat names one extra format written into the Secret.
 type CertificateAdditionalOutputFormat struct {

@@ -121,7 +121,7 @@ func (a *Activities) recordedOrder(ctx context.Context, in activities.BeginOrder
 	if err != nil {
 		return "", err
 	}
-	if target != nil && target.Labels[activities.LabelCertificateName] == in.Certificate.Name && target.Annotations[activities.AnnotationRevision] == revision {
+	if target != nil && activities.SecretOwnedBy(target.Labels, target.Annotations, in.Certificate.Name) && target.Annotations[activities.AnnotationRevision] == revision {
 		return target.Annotations[activities.AnnotationOrderURL], nil
 	}
 	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the pending key of revision %d of %s is gone", in.Revision, in.Certificate),
