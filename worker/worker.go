@@ -141,7 +141,8 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		ClusterResourceNamespace: opts.ClusterResourceNamespace,
 	}
 	certs := &certificates.Reader{Kube: kube, Cache: ownKinds, Recorder: recorder}
-	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace}
+	statuses := &status.Activities{Kube: kube, Recorder: recorder, UIBaseURL: opts.TemporalUIURL, TemporalNamespace: opts.TemporalNamespace,
+		Writers: &certificates.Writers{Temporal: c, Cluster: opts.Cluster, Certificates: certs}}
 	if opts.WorkflowCacheSize > 0 {
 		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
 	}

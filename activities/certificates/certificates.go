@@ -98,13 +98,20 @@ func (r *Reader) Check(ctx context.Context, c Claim) (*certflowv1.Certificate, e
 			return cert, nil
 		}
 	}
+	return nil, r.refuse(ctx, c.Certificate, cert, why)
+}
+
+// refuse logs why an activity's input was refused, records it as a Warning
+// Event on the Certificate when there is one, and returns the error.
+func (r *Reader) refuse(ctx context.Context, ref activities.CertificateRef, cert *certflowv1.Certificate, why string) error {
 	msg := fmt.Sprintf("refused: %s; nothing was done", why)
+	workflowID := activity.GetInfo(ctx).WorkflowExecution.ID
 	activity.GetLogger(ctx).Warn("refused an activity's input that does not match the API server",
-		"namespace", c.Certificate.Namespace, "name", c.Certificate.Name, "workflowID", activity.GetInfo(ctx).WorkflowExecution.ID, "why", why)
+		"namespace", ref.Namespace, "name", ref.Name, "workflowID", workflowID, "why", why)
 	if cert != nil && r.Recorder != nil {
-		r.Recorder.Event(cert, corev1.EventTypeWarning, "Refused", fmt.Sprintf("%s (workflow %s)", msg, activity.GetInfo(ctx).WorkflowExecution.ID))
+		r.Recorder.Event(cert, corev1.EventTypeWarning, "Refused", fmt.Sprintf("%s (workflow %s)", msg, workflowID))
 	}
-	return nil, temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeMismatch, nil)
+	return temporal.NewNonRetryableApplicationError(msg, activities.ErrTypeMismatch, nil)
 }
 
 func (r *Reader) readers() []client.Reader {

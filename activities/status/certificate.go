@@ -23,6 +23,9 @@ import (
 // workflow is the status's only writer, so it replaces what is there without
 // reading it first. Then it records the Event, if one is given.
 func (a *Activities) UpdateCertificateStatus(ctx context.Context, in activities.CertificateStatus) (activities.UpdateCertificateStatusResult, error) {
+	if err := a.Writers.Check(ctx, in.Certificate); err != nil {
+		return activities.UpdateCertificateStatusResult{}, err
+	}
 	key := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Certificate.Name}
 	patch, err := json.Marshal([]jsonPatchOp{{Op: "add", Path: "/status", Value: a.certificateStatus(in, time.Now())}})
 	if err != nil {

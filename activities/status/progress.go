@@ -19,6 +19,9 @@ import (
 // the status as the workflow last wrote it. The worker calls it for a step
 // that takes a while; it is not an activity.
 func (a *Activities) WriteProgress(ctx context.Context, p activities.Progress) error {
+	if err := a.Writers.Check(ctx, p.Certificate); err != nil {
+		return err
+	}
 	st := map[string]any{"step": p.Step}
 	if p.Authorizations != nil {
 		st["authorizations"] = authorizations(p.Authorizations)

@@ -9,6 +9,7 @@
 package status
 
 import (
+	"context"
 	"net/url"
 	"regexp"
 	"strings"
@@ -32,6 +33,16 @@ type Activities struct {
 	UIBaseURL string
 	// TemporalNamespace is the Temporal namespace the workflows run in.
 	TemporalNamespace string
+	// Writers refuses a Certificate status write, or its Event, from a
+	// workflow that is neither the Certificate's own nor an Order it
+	// started (certificates.Writers): a workflow's input can be anyone's.
+	Writers WriterCheck
+}
+
+// WriterCheck says whether the workflow running an activity may write the
+// Certificate's status.
+type WriterCheck interface {
+	Check(ctx context.Context, ref activities.CertificateRef) error
 }
 
 // EventRecorder records an Event about an object. client-go's
