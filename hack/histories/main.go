@@ -96,10 +96,16 @@ func run(prefix string) error {
 			IssuerRef: certflowv1.ObjectReference{Kind: certflowv1.ClusterIssuerKind, Name: "pebble"},
 		},
 	}
+	// Pebble publishes no limits: a budget of Let's Encrypt's size makes the
+	// order ask the account limiter for its permit, so that both are recorded.
+	issuer := stack.ClusterIssuer("pebble", stack.Pebble.DirectoryURL, stack.Pebble.CACertPEM, sandbox.TSIGSecretName)
+	issuer.Spec.ACME.RateLimits = &certflowv1.RateLimits{
+		NewOrders: &certflowv1.RateLimit{Limit: 300, Period: metav1.Duration{Duration: 3 * time.Hour}},
+	}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sandbox.ClusterResourceNamespace}},
 		stack.TSIGSecret(),
-		stack.ClusterIssuer("pebble", stack.Pebble.DirectoryURL, stack.Pebble.CACertPEM, sandbox.TSIGSecretName),
+		issuer,
 		cert,
 	} {
 		if err := kube.Create(ctx, obj); err != nil {
