@@ -22,14 +22,23 @@ import (
 // eventAction is the action of the Events the controller records.
 const eventAction = "Reconcile"
 
-// +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/finalizers,verbs=update
-// +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get;list;watch
+// What the controller needs of the API server: ClusterRole certflow-controller
+// in deploy/rbac (make generate). Its reads come from the manager's cache, which
+// lists and watches; it writes only the finalizer (a patch) and status. Secrets
+// are watched as metadata for the re-signal on a changed target, and read with
+// get only for --payload-key-secret: list shows as much, and no Secret is ever
+// written. core/v1 Events are the leader election's, events.k8s.io the
+// reconcilers'. kube-system is read for the default --cluster-name. The Lease
+// Role is hand-written (deploy/rbac/leader-election.yaml): it has no namespace,
+// so it lands where certflow is installed.
+//
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=certflow,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,resourceNames=kube-system,verbs=get
 
 // certificateReconciler turns each Certificate into workflow
 // <cluster>/certificate/<namespace>/<name>. A reconcile sends a SpecChanged

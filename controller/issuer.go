@@ -32,7 +32,7 @@ const ReasonNotSupported = "NotSupported"
 // messageNotSupported is the Ready message of such an issuer.
 const messageNotSupported = "certflow supports only ACME issuers so far"
 
-// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=patch
 
 // issuerReconciler serves one kind, Issuer or ClusterIssuer. For an ACME
 // issuer it starts workflow <cluster>/issuer/<kind>/<namespace>/<name>/<uid>/<generation>,

@@ -68,18 +68,24 @@ type Options struct {
 	OnFatalError func(error)
 }
 
-// What the activities need of the API server (the worker's part of the
-// ClusterRole in deploy/rbac; the controller's markers are in package controller).
-// Secrets are read and written by name only: the account and pending keys, the
-// credentials issuers refer to, and the certificates' own Secrets. Issuers and
-// ClusterIssuers are watched (issuers.go).
+// What the activities need of the API server: ClusterRole certflow-worker in
+// deploy/rbac (make generate); the controller's markers are in package
+// controller. Secrets are read and written by name only, never listed or
+// watched: the account and pending keys, the credentials issuers refer to, and
+// the certificates' own Secrets (the pending key's owner reference does not
+// block deletion, so no certificates/finalizers). Certificates, Issuers and
+// ClusterIssuers are watched (cache.go) and read again by name before an
+// activity acts. Certificate status is patched, issuer status replaced. Events
+// go through client-go's core/v1 recorder. kube-system is read for the default
+// --cluster-name.
 //
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=certificates/status,verbs=patch
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers;clusterissuers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,resourceNames=kube-system,verbs=get
 
 // Worker polls certflow's task queue with the workflows and activities
 // registered, and the account limiters' task queue (LimiterTaskQueue) with
