@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -69,4 +71,21 @@ func Wrap(err error, format string, args ...any) error {
 		return temporal.NewNonRetryableApplicationError(prefix+": "+app.Message(), app.Type(), app.Unwrap())
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// KubeWriteError is the error of a write to the API server (what says which
+// write, hint what to check). A write the API server refuses for good is a
+// non-retryable ErrTypeConfig, with no retry: invalid (422: a label or
+// annotation key or value, their total size), malformed (400), too large
+// (413), or forbidden (403: certflow's RBAC, deploy/rbac). Retrying those
+// would only repeat the steps before the write: an issuance would make the CA
+// order and issue again. Anything else is left to the retry policy.
+func KubeWriteError(err error, what, hint string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return ConfigError("%s: the API server forbids it (check the RBAC of certflow's worker: deploy/rbac): %v", what, err)
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err):
+		return ConfigError("%s: the API server refuses it, and would refuse a retry too (%s): %v", what, hint, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -122,16 +122,10 @@ func (a *Activities) target(ctx context.Context, in activities.EnsurePendingKeyI
 }
 
 // writeError is the error of writing the pending key Secret (what says
-// which write). The API server refusing it as invalid (422), malformed (400)
-// or too large (413) would refuse every retry too: that is a non-retryable
-// ErrTypeConfig (the Secret holds only certflow's labels and annotations, so
-// something in the cluster, an admission policy say, refuses what certflow
-// writes). Anything else is left to the retry policy.
+// which write). It holds only certflow's labels and annotations, so a
+// refusal comes from something else in the cluster, an admission policy say.
 func writeError(err error, what string) error {
-	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) {
-		return activities.ConfigError("%s: the API server refuses it, and would refuse a retry too: %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return activities.KubeWriteError(err, what, "an admission policy may refuse certflow's pending key Secrets")
 }
 
 func conflict(format string, args ...any) error {

@@ -20,7 +20,6 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
@@ -68,24 +67,9 @@ func conflictError(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeSecretConflict, nil)
 }
 
-// refusedForGood says whether the API server refused a write that it will
-// refuse again however often it is sent: invalid (422: a label or annotation
-// key or value, their total size), malformed (400) or too large (413).
-func refusedForGood(err error) bool {
-	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err)
-}
-
-// writeError is the error of writing a target Secret (what says which). A
-// refusal for good is a non-retryable ErrTypeConfig: the user must change the
-// Certificate's secretTemplate (or what else is on the Secret), and retrying
-// an issuance would only make the CA issue again. Anything else is left to
-// the retry policy.
+// writeError is the error of writing a target Secret (what says which).
 func writeError(err error, what string) error {
-	if refusedForGood(err) {
-		return activities.ConfigError("%s: the API server refuses it, and would refuse a retry too "+
-			"(check the Certificate's secretTemplate and the Secret's other labels and annotations): %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return activities.KubeWriteError(err, what, "check the Certificate's secretTemplate and the Secret's other labels and annotations")
 }
 
 // owner is the Certificate a Secret is labelled for (activities.SecretOwner);

@@ -162,7 +162,8 @@ func (a *Activities) recordOrder(ctx context.Context, in activities.BeginOrderIn
 			activities.ErrTypeSecretConflict, nil)
 	}
 	if err != nil {
-		return fmt.Errorf("recording order %s on Secret %s/%s: %w", orderURL, secret.Namespace, name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("recording order %s on Secret %s/%s", orderURL, secret.Namespace, name),
+			"an admission policy may refuse certflow's pending key Secrets")
 	}
 	return nil
 }
