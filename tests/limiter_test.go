@@ -51,15 +51,8 @@ func TestLimiterKeeps300CertificatesInsideTheNewOrderBudget(t *testing.T) {
 	waited := false // some Certificate showed the wait for the budget
 	deadline := start.Add(4 * time.Minute)
 	for {
-		var list certflowv1.CertificateList
-		if err := w.kube.List(w.ctx, &list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		ready := 0
-		for _, c := range list.Items {
-			if meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
-				ready++
-			}
+		ready, certs := w.readyIn(ns)
+		for _, c := range certs {
 			if issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing); issuing != nil &&
 				strings.Contains(issuing.Message, "waiting for the account's order budget") {
 				waited = true
@@ -94,6 +87,22 @@ func TestLimiterKeeps300CertificatesInsideTheNewOrderBudget(t *testing.T) {
 	if !waited {
 		t.Error("no Certificate's status said it was waiting for the account's order budget")
 	}
+}
+
+// readyIn lists the Certificates of the namespace and counts the Ready ones.
+func (w *world) readyIn(ns string) (int, []certflowv1.Certificate) {
+	w.t.Helper()
+	var list certflowv1.CertificateList
+	if err := w.kube.List(w.ctx, &list, client.InNamespace(ns)); err != nil {
+		w.t.Fatal(err)
+	}
+	ready := 0
+	for _, c := range list.Items {
+		if meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
+			ready++
+		}
+	}
+	return ready, list.Items
 }
 
 // createFlood creates n Certificates named cert-<i> for issuer at once.

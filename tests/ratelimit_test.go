@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
@@ -305,22 +304,14 @@ func TestARateLimitStopsTheWholeAccountAtOnce(t *testing.T) {
 	w.namespace(ns)
 	w.proxy.RateLimitWindow(20, retryAfter)
 	w.createFlood(ns, n, "pebble")
-	deadline := time.Now().Add(3 * time.Minute)
-	for ready := 0; ready < n; {
-		var list certflowv1.CertificateList
-		if err := w.kube.List(w.ctx, &list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		ready = 0
-		for _, c := range list.Items {
-			if meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
-				ready++
-			}
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		ready, _ := w.readyIn(ns)
+		if ready == n {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d Ready after 3 minutes", ready, n)
 		}
-		time.Sleep(time.Second)
 	}
 
 	first := w.refusedAt(1)
