@@ -44,6 +44,12 @@ type ACMEIssuer struct {
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
 
+	// PEM roots the certificates this CA issues must chain to, for a private CA whose roots you
+	// know: an issued chain that does not lead to one of them is refused and nothing is stored.
+	// Unset: each certificate of the chain must only be signed by the next. certflow's own field.
+	// +optional
+	IssuingRoots []byte `json:"issuingRoots,omitempty"`
+
 	// When true, certflow never makes an account key: privateKeySecretRef must hold one.
 	// +optional
 	DisableAccountKeyGeneration bool `json:"disableAccountKeyGeneration,omitempty"`

@@ -188,6 +188,11 @@ func (in *ACMEIssuer) DeepCopyInto(out *ACMEIssuer) {
 		*out = make([]byte, len(*in))
 		copy(*out, *in)
 	}
+	if in.IssuingRoots != nil {
+		in, out := &in.IssuingRoots, &out.IssuingRoots
+		*out = make([]byte, len(*in))
+		copy(*out, *in)
+	}
 	if in.Solvers != nil {
 		in, out := &in.Solvers, &out.Solvers
 		*out = make([]ACMEChallengeSolver, len(*in))

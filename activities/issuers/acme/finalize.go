@@ -100,7 +100,32 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
+	if err := leadsToRoots(chain, s.spec.IssuingRoots); err != nil {
+		return activities.FinalizeResult{}, err
+	}
 	return describe(chain, csr.PublicKey, in.Request)
+}
+
+// leadsToRoots checks that the chain leads to one of the PEM roots the
+// issuer names (spec.acme.issuingRoots); none named checks nothing.
+func leadsToRoots(chain []*x509.Certificate, rootsPEM []byte) error {
+	if len(rootsPEM) == 0 {
+		return nil
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(rootsPEM) {
+		return activities.ConfigError("spec.acme.issuingRoots holds no PEM certificate")
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		intermediates.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the issued certificate does not chain to spec.acme.issuingRoots: %v; nothing was stored", err), activities.ErrTypeACMEPermanent, nil)
+	}
+	return nil
 }
 
 // csr parses EnsurePendingKey's request, which must ask for exactly the

@@ -2,6 +2,7 @@ package acme_test
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -311,5 +312,52 @@ func assertNoKeyMaterial(t *testing.T, recorded []any, keys ...crypto.Signer) {
 				}
 			}
 		}
+	}
+}
+
+// TestAnIssuedChainMustLeadToTheIssuingRoots: an issuer that names its
+// CA's roots stores only a chain that leads to one of them; Pebble's own
+// root passes, another refuses the certificate before anything is stored.
+func TestAnIssuedChainMustLeadToTheIssuingRoots(t *testing.T) {
+	t.Parallel()
+	pebbleRoot, err := pebble.Root(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("not Pebble's root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		roots []byte
+		ok    bool
+	}{
+		{"pebble's root", pebbleRoot, true},
+		{"another root", other.CertPEM, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := newActivities()
+			issuer := createIssuer(t, "roots", func(spec *certflowv1.IssuerSpec) { spec.ACME.IssuingRoots = tc.roots })
+			name := issuer.Name + ".certflow.test"
+			req := activities.Request{DNSNames: []string{name}, SecretName: issuer.Name + "-tls"}
+			cert := createCertificate(t, issuer.Name, issuer, req)
+			keyRes, begin := ensureAndBegin(t, a, activities.BeginOrderInput{Certificate: cert, Issuer: issuer, Request: req, Revision: 1})
+			present(t, begin.Authorizations)
+			must(t, a, activities.Validate, activities.ValidateInput{Certificate: cert, Issuer: issuer, Authorizations: begin.Authorizations})
+			_, err := call(t, a, activities.Finalize, activities.FinalizeInput{
+				Certificate: cert, Issuer: issuer, Request: req, OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: keyRes.CSR,
+			})
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("a chain to Pebble's root was refused: %v", err)
+			case !tc.ok:
+				if app := applicationError(t, err); app.Type() != activities.ErrTypeACMEPermanent || !app.NonRetryable() {
+					t.Fatalf("a chain to another root: %v, want a non-retryable %s", err, activities.ErrTypeACMEPermanent)
+				}
+				mustContain(t, "error", err.Error(), "does not chain to spec.acme.issuingRoots")
+			}
+		})
 	}
 }
