@@ -72,6 +72,10 @@ type worldOptions struct {
 	retryBackoff time.Duration
 	// certflowArgs are more flags for every certflow process.
 	certflowArgs []string
+	// beforeCertflow runs once the stack and the "pebble" ClusterIssuer are
+	// there and before certflow starts: it may start servers certflow's
+	// flags name, and add those flags to w.args.
+	beforeCertflow func(w *world)
 }
 
 // certflowProcess is one running certflow subcommand.
@@ -147,6 +151,9 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 		issuer.Spec.RetryBackoff = &certflowv1.RetryBackoff{Initial: &metav1.Duration{Duration: opts.retryBackoff}}
 	}
 	w.create(issuer)
+	if opts.beforeCertflow != nil {
+		opts.beforeCertflow(w)
+	}
 	// Registered before the processes' own clean-ups, so it runs after them:
 	// the logs are complete.
 	t.Cleanup(func() {

@@ -55,6 +55,12 @@ type Options struct {
 	DNS01ResolversOnly bool
 	// DNS01NameserverPort is where authoritative nameservers are asked; 53.
 	DNS01NameserverPort int
+	// DNS01Endpoints replace the API address of DNS providers, by provider
+	// name ("cloudflare": "https://cf-proxy.internal/client/v4").
+	DNS01Endpoints map[string]string
+	// IssuerAmbientCredentials lets namespaced Issuers' DNS providers use the
+	// worker's own cloud identity, as ClusterIssuers' always may.
+	IssuerAmbientCredentials bool
 	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
 	TemporalNamespace string
 	TemporalUIURL     string
@@ -163,7 +169,9 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	checker := &propagation.Checker{
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
 	}
-	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{Providers: dns01.Providers, Checker: checker}}
+	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{
+		Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
+	}}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
 	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}
 	activities.Register(w, slices.Concat(

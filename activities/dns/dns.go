@@ -42,10 +42,25 @@ type Kind struct {
 	Name string
 	// Configured says whether the solver uses this kind.
 	Configured func(solver *certflowv1.ACMEChallengeSolverDNS01) bool
-	// New builds the provider from the solver, with the credentials its
-	// Secrets hold. A configuration it refuses is a Permanent error; the
-	// errors of Credentials are passed on as they are.
-	New func(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, creds Credentials) (Provider, error)
+	// New builds the provider from the solver and what the worker gives it.
+	// A configuration it refuses is a Permanent error; the errors of
+	// Credentials are passed on as they are.
+	New func(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, setup Setup) (Provider, error)
+}
+
+// Setup is what a provider is built with besides its solver section.
+type Setup struct {
+	// Credentials reads the Secrets the solver refers to.
+	Credentials Credentials
+	// Endpoint, when set, replaces the address of the service's API (the
+	// worker's --dns01-endpoint): for API-compatible services, proxies, and
+	// the stand-ins of the tests.
+	Endpoint string
+	// AmbientCredentials allows the worker's own cloud identity (environment,
+	// IRSA, pod or managed identity, instance role) when the solver names no
+	// keys: for ClusterIssuers always, for Issuers only when the worker's
+	// --issuer-ambient-credentials says so, as in cert-manager.
+	AmbientCredentials bool
 }
 
 // Credentials reads the Secrets a solver refers to, from the one namespace

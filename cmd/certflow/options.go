@@ -37,6 +37,8 @@ type options struct {
 	dns01Resolvers           []string
 	dns01ResolversOnly       bool
 	dns01NameserverPort      int
+	dns01Endpoints           map[string]string
+	issuerAmbientCredentials bool
 	workflowCacheSize        int
 
 	payloadKeyFile   string
@@ -73,6 +75,8 @@ func (o *options) bindWorker(cmd *cobra.Command) {
 	f.StringSliceVar(&o.dns01Resolvers, "dns01-recursive-nameservers", envList("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS"), "host:port of DNS resolvers for propagation checks; default: those in /etc/resolv.conf (CERTFLOW_DNS01_RECURSIVE_NAMESERVERS)")
 	f.BoolVar(&o.dns01ResolversOnly, "dns01-recursive-nameservers-only", envBool("CERTFLOW_DNS01_RECURSIVE_NAMESERVERS_ONLY"), "check propagation on the resolvers only, not on the zone's authoritative nameservers")
 	f.IntVar(&o.dns01NameserverPort, "dns01-nameserver-port", 53, "port of the authoritative nameservers asked in propagation checks")
+	f.StringToStringVar(&o.dns01Endpoints, "dns01-endpoint", envMap("CERTFLOW_DNS01_ENDPOINTS"), "PROVIDER=URL replaces a DNS provider's API address (cloudflare, route53, azureDNS, cloudDNS, digitalocean): for API-compatible services and proxies; repeatable (CERTFLOW_DNS01_ENDPOINTS, comma-separated)")
+	f.BoolVar(&o.issuerAmbientCredentials, "issuer-ambient-credentials", envBool("CERTFLOW_ISSUER_AMBIENT_CREDENTIALS"), "let the DNS providers of namespaced Issuers use the worker's own cloud identity (IRSA, pod or managed identity, instance role), as ClusterIssuers' always may (CERTFLOW_ISSUER_AMBIENT_CREDENTIALS)")
 	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 500, "workflows the worker keeps in memory between their tasks (about 50 KB each): size it to the issuances in flight, not to the certificates; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
 }
 
@@ -109,6 +113,17 @@ func envList(name string) []string {
 		return strings.Split(v, ",")
 	}
 	return nil
+}
+
+// envMap reads NAME=VALUE pairs separated by commas.
+func envMap(name string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range envList(name) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func envDuration(name string, fallback time.Duration) time.Duration {

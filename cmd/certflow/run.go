@@ -134,6 +134,8 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		DNS01Resolvers:           resolvers,
 		DNS01ResolversOnly:       opts.dns01ResolversOnly,
 		DNS01NameserverPort:      opts.dns01NameserverPort,
+		DNS01Endpoints:           opts.dns01Endpoints,
+		IssuerAmbientCredentials: opts.issuerAmbientCredentials,
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
 		WorkflowCacheSize:        opts.workflowCacheSize,

@@ -34,6 +34,12 @@ type Type struct {
 	// Checker checks propagation; its Resolvers also answer the CNAME
 	// lookups of solvers with cnameStrategy Follow.
 	Checker *propagation.Checker
+	// Endpoints replace the API address of the providers they name
+	// (certflowdns.Setup.Endpoint), by Kind.Name.
+	Endpoints map[string]string
+	// IssuerAmbientCredentials lets the providers of namespaced Issuers use
+	// the worker's own cloud identity; ClusterIssuers always may.
+	IssuerAmbientCredentials bool
 }
 
 var _ challenges.Type = (*Type)(nil)
@@ -49,7 +55,12 @@ func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int) (chal
 		return nil, activities.ConfigError("%s solver %d: dns01 provider %s is not supported yet (certflow serves %s)",
 			iss.Ref, index, strings.Join(setFields(spec), ", "), strings.Join(t.names(), ", "))
 	}
-	provider, err := t.Providers[i].New(ctx, spec, iss)
+	kind := t.Providers[i]
+	provider, err := kind.New(ctx, spec, certflowdns.Setup{
+		Credentials:        iss,
+		Endpoint:           t.Endpoints[kind.Name],
+		AmbientCredentials: iss.Ref.Kind == certflowv1.ClusterIssuerKind || t.IssuerAmbientCredentials,
+	})
 	if err != nil {
 		return nil, activities.Wrap(configError(err), "%s solver %d", iss.Ref, index)
 	}

@@ -156,8 +156,16 @@ func (s Secrets) SecretValue(_ context.Context, name, key string) ([]byte, error
 }
 
 // Build builds the provider a solver configures, through the registry, as
-// the worker does; exactly one kind must claim the solver.
+// the worker does for a ClusterIssuer; exactly one kind must claim the
+// solver.
 func Build(t *testing.T, kinds []certflowdns.Kind, solver *certflowv1.ACMEChallengeSolverDNS01, secrets Secrets) certflowdns.Provider {
+	t.Helper()
+	return BuildWith(t, kinds, solver, certflowdns.Setup{Credentials: secrets, AmbientCredentials: true})
+}
+
+// BuildWith is Build with the setup the worker would give the provider: an
+// endpoint of a stand-in, an Issuer's ambient-credentials rule.
+func BuildWith(t *testing.T, kinds []certflowdns.Kind, solver *certflowv1.ACMEChallengeSolverDNS01, setup certflowdns.Setup) certflowdns.Provider {
 	t.Helper()
 	var claimed []certflowdns.Kind
 	for _, k := range kinds {
@@ -168,7 +176,7 @@ func Build(t *testing.T, kinds []certflowdns.Kind, solver *certflowv1.ACMEChalle
 	if len(claimed) != 1 {
 		t.Fatalf("%d kinds of the registry claim the solver, want 1", len(claimed))
 	}
-	p, err := claimed[0].New(context.Background(), solver, secrets)
+	p, err := claimed[0].New(context.Background(), solver, setup)
 	if err != nil {
 		t.Fatalf("building the %s provider: %v", claimed[0].Name, err)
 	}

@@ -76,7 +76,7 @@ var Kind = certflowdns.Kind{
 	New:        fromSolver,
 }
 
-func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, creds certflowdns.Credentials) (certflowdns.Provider, error) {
+func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01, setup certflowdns.Setup) (certflowdns.Provider, error) {
 	spec := solver.RFC2136
 	cfg := Config{Nameserver: spec.Nameserver, TSIGKeyName: spec.TSIGKeyName, TSIGAlgorithm: spec.TSIGAlgorithm}
 	if cfg.TSIGKeyName != "" && cfg.TSIGAlgorithm == "" {
@@ -86,7 +86,7 @@ func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01
 		if sel.Key == "" {
 			return nil, certflowdns.Permanent(errors.New("rfc2136: tsigSecretSecretRef needs a key"))
 		}
-		value, err := creds.SecretValue(ctx, sel.Name, sel.Key)
+		value, err := setup.Credentials.SecretValue(ctx, sel.Name, sel.Key)
 		if err != nil {
 			return nil, fmt.Errorf("rfc2136: reading the TSIG secret: %w", err)
 		}

@@ -1,0 +1,121 @@
+package tests
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/standin"
+)
+
+// dnsProvider is one DNS-01 provider tried end to end. Its stand-in follows
+// the provider's API and writes what it is given into the world's BIND, so
+// Pebble validates the challenges the provider's own SDK client presents.
+type dnsProvider struct {
+	// name is the provider's field in a dns01 solver ("cloudflare").
+	name string
+	// standIn starts the stand-in against bind (closing it when t ends),
+	// creates the Secrets its solver refers to in the cluster resource
+	// namespace, and returns the solver and the --dns01-endpoint value for
+	// it ("cloudflare=http://127.0.0.1:1234/client/v4"; "" for none).
+	standIn func(t *testing.T, w *world, bind standin.BIND) (solver *certflowv1.ACMEChallengeSolverDNS01, endpoint string, s standInLog)
+}
+
+// standInLog is what the test asks a stand-in once a Certificate is Ready.
+type standInLog interface {
+	// Requests are the API calls the stand-in served.
+	Requests() []standin.Request
+}
+
+// dnsProviders are the providers TestDNSProviders tries; each provider's
+// test file adds its own in an init function.
+var dnsProviders []dnsProvider
+
+// TestDNSProviders issues a wildcard and its apex through every provider's
+// stand-in, each from a ClusterIssuer of its own made from the "pebble" one,
+// and checks that the stand-in was asked to create each challenge record in
+// the zone and to delete it afterwards.
+func TestDNSProviders(t *testing.T) {
+	t.Parallel()
+	sort.Slice(dnsProviders, func(i, j int) bool { return dnsProviders[i].name < dnsProviders[j].name })
+	solvers := map[string]*certflowv1.ACMEChallengeSolverDNS01{}
+	logs := map[string]standInLog{}
+	w := newWorldWith(t, worldOptions{beforeCertflow: func(w *world) {
+		b := w.stack.BIND
+		bind := standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}
+		for _, p := range dnsProviders {
+			solver, endpoint, log := p.standIn(t, w, bind)
+			solvers[p.name], logs[p.name] = solver, log
+			if endpoint != "" {
+				w.args = append(w.args, "--dns01-endpoint", endpoint)
+			}
+		}
+	}})
+	const ns = "providers"
+	w.namespace(ns)
+	for _, p := range dnsProviders {
+		t.Run(p.name, func(t *testing.T) {
+			t.Parallel()
+			w := w.in(t)
+			issuer := w.stack.ClusterIssuer("dns-"+p.name, w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
+			issuer.Spec.ACME.Solvers[0].DNS01 = solvers[p.name]
+			w.create(issuer)
+			w.waitClusterIssuerReady(issuer.Name, time.Minute)
+
+			apex := p.name + "." + w.stack.BIND.Zone
+			cert := certificate(ns, p.name, p.name+"-tls", "*."+apex, apex)
+			cert.Spec.IssuerRef.Name = issuer.Name
+			w.create(cert)
+			w.waitReady(ns, p.name)
+			w.verify(w.tlsSecret(ns, p.name+"-tls"), apex, "www."+apex)
+			if left := w.challengeRecords(apex); len(left) > 0 {
+				t.Errorf("challenge records left in BIND: %v", left)
+			}
+			checkStandInLog(t, logs[p.name].Requests(), w.stack.BIND.Zone, "_acme-challenge."+apex)
+		})
+	}
+}
+
+// checkStandInLog wants, for the challenge record at fqdn (both the
+// wildcard's and the apex's values are there), a create in zone and a
+// delete of each value created.
+func checkStandInLog(t *testing.T, requests []standin.Request, zone, fqdn string) {
+	t.Helper()
+	created, deleted := map[string]bool{}, map[string]bool{}
+	for _, r := range requests {
+		if trimDot(r.Name) != fqdn {
+			continue
+		}
+		switch r.Action {
+		case "create":
+			if trimDot(r.Zone) != zone {
+				t.Errorf("record %s created in zone %q, want %q", fqdn, r.Zone, zone)
+			}
+			created[r.Value] = true
+		case "delete":
+			deleted[r.Value] = true
+		}
+	}
+	if len(created) != 2 {
+		t.Errorf("the stand-in created %d values at %s, want 2 (the wildcard's and the apex's): %s", len(created), fqdn, describeRequests(requests))
+	}
+	for v := range created {
+		if !deleted[v] {
+			t.Errorf("value %q at %s was created and never deleted: %s", v, fqdn, describeRequests(requests))
+		}
+	}
+}
+
+func trimDot(s string) string { return strings.TrimSuffix(s, ".") }
+
+func describeRequests(requests []standin.Request) string {
+	var b strings.Builder
+	for _, r := range requests {
+		fmt.Fprintf(&b, "\n  %s %s (%s zone=%q name=%q value=%q) -> %d", r.Method, r.Path, r.Action, r.Zone, r.Name, r.Value, r.Status)
+	}
+	return b.String()
+}
