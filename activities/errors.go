@@ -38,6 +38,10 @@ const (
 	// permit's BeginOrderInput.SendBy and sent none: the Order asks the
 	// limiter for another permit. The pending key is kept.
 	ErrTypePermitExpired = "PermitExpired"
+	// ErrTypeSelfCheckTimeout: a challenge response was not reachable where
+	// the CA looks within its solver's selfCheckTimeout; the attempt fails
+	// and the next one presents again.
+	ErrTypeSelfCheckTimeout = "SelfCheckTimeout"
 )
 
 // DefaultRetryAfter is the wait after a rate limit whose answer named no

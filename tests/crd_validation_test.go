@@ -756,7 +756,44 @@ spec:
     - dns01:
         cnameStrategy: Follow
 `,
-		want: "a dns01 solver must set exactly one provider: rfc2136, cloudflare, route53, webhook or azureDNS",
+		want: "a dns01 solver must set exactly one provider: rfc2136, cloudflare, route53, webhook, azureDNS, cloudDNS, digitalocean, acmeDNS or lego",
+	},
+	{
+		name: "a negative waitInsteadOfSelfCheck is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: ClusterIssuer
+metadata: {name: wait-negative}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    privateKeySecretRef: {name: account-key}
+    solvers:
+    - waitInsteadOfSelfCheck: -5s
+      dns01:
+        rfc2136: {nameserver: 192.0.2.53}
+`,
+		want: "spec.acme.solvers[0].waitInsteadOfSelfCheck: Invalid value: waitInsteadOfSelfCheck must not be negative",
+	},
+	{
+		name: "an azureDNS service principal without its tenant is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: ClusterIssuer
+metadata: {name: azure-half}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    privateKeySecretRef: {name: account-key}
+    solvers:
+    - dns01:
+        azureDNS:
+          clientID: 00000000-0000-0000-0000-000000000001
+          clientSecretSecretRef: {name: azuredns, key: client-secret}
+          subscriptionID: sub
+          resourceGroupName: dns
+`,
+		want: "azureDNS clientID, clientSecretSecretRef and tenantID must be set together",
 	},
 	{
 		name: "an rfc2136 TSIG key name without its secret is refused",
@@ -966,6 +1003,117 @@ spec:
 			if r == nil || r.Nameserver != "192.0.2.53:53" || r.TSIGKeyName != "certflow-key" ||
 				r.TSIGSecret == nil || r.TSIGSecret.Name != "tsig" || r.TSIGSecret.Key != "secret" {
 				t.Errorf("rfc2136 = %+v", r)
+			}
+		},
+	},
+	{
+		name: "cert-manager's DNS-01 provider manifests are accepted with only apiVersion changed",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: ClusterIssuer
+metadata: {name: hosted-dns}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    email: ops@example.com
+    privateKeySecretRef: {name: letsencrypt-account}
+    solvers:
+    - selector: {dnsZones: [cf.example.com]}
+      dns01:
+        cloudflare:
+          apiTokenSecretRef: {name: cloudflare-api-token-secret, key: api-token}
+    - selector: {dnsZones: [cfkey.example.com]}
+      dns01:
+        cloudflare:
+          email: ops@example.com
+          apiKeySecretRef: {name: cloudflare-api-key-secret, key: api-key}
+    - selector: {dnsZones: [aws.example.com]}
+      dns01:
+        route53:
+          region: eu-west-1
+          hostedZoneID: Z2ABCDEFGHIJKL
+          role: arn:aws:iam::123456789012:role/dns-manager
+          accessKeyIDSecretRef: {name: route53, key: access-key-id}
+          secretAccessKeySecretRef: {name: route53, key: secret-access-key}
+    - selector: {dnsZones: [irsa.example.com]}
+      dns01:
+        route53:
+          region: us-east-1
+          role: arn:aws:iam::123456789012:role/cert-manager
+          auth:
+            kubernetes:
+              serviceAccountRef: {name: certflow-route53, audiences: [sts.amazonaws.com]}
+    - selector: {dnsZones: [azure.example.com]}
+      dns01:
+        azureDNS:
+          clientID: 00000000-0000-0000-0000-000000000001
+          clientSecretSecretRef: {name: azuredns-config, key: client-secret}
+          subscriptionID: 00000000-0000-0000-0000-000000000002
+          tenantID: 00000000-0000-0000-0000-000000000003
+          resourceGroupName: dns-rg
+          hostedZoneName: azure.example.com
+          environment: AzurePublicCloud
+    - selector: {dnsZones: [mi.example.com]}
+      dns01:
+        azureDNS:
+          subscriptionID: 00000000-0000-0000-0000-000000000002
+          resourceGroupName: dns-rg
+          managedIdentity: {clientID: 00000000-0000-0000-0000-000000000004}
+    - selector: {dnsZones: [gcp.example.com]}
+      dns01:
+        cloudDNS:
+          project: my-project
+          hostedZoneName: gcp-zone
+          serviceAccountSecretRef: {name: clouddns-dns01-solver-svc-acct, key: key.json}
+    - selector: {dnsZones: [do.example.com]}
+      dns01:
+        digitalocean:
+          tokenSecretRef: {name: digitalocean-dns, key: access-token}
+    - selector: {dnsZones: [acmedns.example.com]}
+      waitInsteadOfSelfCheck: 30s
+      dns01:
+        acmeDNS:
+          host: https://auth.acme-dns.io
+          accountSecretRef: {name: acme-dns, key: acmedns.json}
+`,
+		object: newClusterIssuer,
+		check: func(t *testing.T, sent, got client.Object) {
+			s, g := sent.(*certflowv1.ClusterIssuer), got.(*certflowv1.ClusterIssuer)
+			if !equality.Semantic.DeepEqual(s.Spec, g.Spec) {
+				t.Errorf("spec read back differs:\nsent %+v\n got %+v", s.Spec, g.Spec)
+			}
+			solvers := g.Spec.ACME.Solvers
+			if len(solvers) != 9 || solvers[0].DNS01.Cloudflare.APIToken.Key != "api-token" ||
+				solvers[3].DNS01.Route53.Auth.Kubernetes.ServiceAccountRef.Name != "certflow-route53" ||
+				solvers[4].DNS01.AzureDNS.TenantID == "" || solvers[6].DNS01.CloudDNS.Project != "my-project" ||
+				solvers[7].DNS01.DigitalOcean.Token.Name != "digitalocean-dns" || solvers[8].DNS01.AcmeDNS.Host != "https://auth.acme-dns.io" ||
+				solvers[8].WaitInsteadOfSelfCheck.Duration != 30*time.Second {
+				t.Errorf("solvers read back: %+v", solvers)
+			}
+		},
+	},
+	{
+		name: "a lego solver names the provider and the Secret of its settings",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Issuer
+metadata: {name: hetzner}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    privateKeySecretRef: {name: account-key}
+    solvers:
+    - selfCheckTimeout: 20m
+      dns01:
+        lego:
+          provider: hetzner
+          settingsSecretRef: {name: hetzner-settings}
+`,
+		object: newIssuer,
+		check: func(t *testing.T, sent, got client.Object) {
+			s, g := sent.(*certflowv1.Issuer), got.(*certflowv1.Issuer)
+			if !equality.Semantic.DeepEqual(s.Spec, g.Spec) {
+				t.Errorf("spec read back differs:\nsent %+v\n got %+v", s.Spec, g.Spec)
 			}
 		},
 	},

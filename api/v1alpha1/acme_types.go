@@ -107,6 +107,8 @@ const (
 // exactly one of http01 or dns01.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.http01) != has(self.dns01)",message="each solver must set exactly one of http01 or dns01"
+// +kubebuilder:validation:XValidation:rule="!has(self.waitInsteadOfSelfCheck) || duration(self.waitInsteadOfSelfCheck) >= duration('0s')",message="waitInsteadOfSelfCheck must not be negative",fieldPath=".waitInsteadOfSelfCheck"
+// +kubebuilder:validation:XValidation:rule="!has(self.selfCheckTimeout) || duration(self.selfCheckTimeout) > duration('0s')",message="selfCheckTimeout must be positive",fieldPath=".selfCheckTimeout"
 type ACMEChallengeSolver struct {
 	// Which names this solver is for. Unset: every name, at the lowest priority.
 	// +optional
@@ -119,6 +121,18 @@ type ACMEChallengeSolver struct {
 	// Solve with DNS-01.
 	// +optional
 	DNS01 *ACMEChallengeSolverDNS01 `json:"dns01,omitempty"`
+
+	// Skip the self-check (waiting until every authoritative nameserver of the zone
+	// serves the response) and wait this long after presenting instead, then ask the CA
+	// to validate: for split-horizon DNS, where certflow cannot reach the servers the CA
+	// asks. 0s asks at once and leaves the waiting to the CA's own retries.
+	// +optional
+	WaitInsteadOfSelfCheck *metav1.Duration `json:"waitInsteadOfSelfCheck,omitempty"`
+
+	// How long the self-check waits for the responses before the attempt fails, naming
+	// the servers that still lack one and what they answered; 10m when unset.
+	// +optional
+	SelfCheckTimeout *metav1.Duration `json:"selfCheckTimeout,omitempty"`
 }
 
 // CertificateDNSNameSelector picks the names a solver is for, as in cert-manager: by the

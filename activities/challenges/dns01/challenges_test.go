@@ -2,12 +2,15 @@ package dns01_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/certflow/certflow/activities"
@@ -179,8 +182,8 @@ func TestWaitPropagationHeartbeatsUntilTheRecordAppears(t *testing.T) {
 		t.Fatal("no heartbeat while the record was missing")
 	}
 	first := beats[0]
-	if len(first.Pending) != 1 || first.Pending[0].Name != fqdn || first.Pending[0].Missing != "not at "+bind.Addr {
-		t.Fatalf("heartbeat %+v: want %s missing at %s", first, fqdn, bind.Addr)
+	if len(first.Pending) != 1 || first.Pending[0].Name != fqdn || !strings.HasPrefix(first.Pending[0].Missing, "not at "+bind.Addr+" answered ") {
+		t.Fatalf("heartbeat %+v: want %s missing at %s, with what it answered", first, fqdn, bind.Addr)
 	}
 }
 
@@ -215,4 +218,48 @@ func TestAQuickLookSaysWhetherTheRecordIsVisible(t *testing.T) {
 func presented(name, value string) activities.Presented {
 	az := dnsAuthorization(name, value, 0)
 	return activities.Presented{Identifier: name, Challenge: az.Challenge, Zone: "certflow.test."}
+}
+
+// TestTheSelfCheckGivesUpAtItsTimeoutSayingWhatTheServerAnswered: a record
+// that never appears fails the attempt after the solver's selfCheckTimeout,
+// naming the server that lacks it and its answer, with no retry.
+func TestTheSelfCheckGivesUpAtItsTimeoutSayingWhatTheServerAnswered(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-never", bind.TSIGSecret)
+	solver := rfc2136Solver("tsig-never", false)
+	solver.SelfCheckTimeout = &metav1.Duration{Duration: time.Second}
+	ref := clusterIssuer(t, "never", solver)
+	rec := presented("never.certflow.test", "never-token")
+
+	start := time.Now()
+	_, err := execute(t, env(newActivities()), activities.WaitPropagation, activities.WaitPropagationInput{Issuer: ref, Presented: []activities.Presented{rec}})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeSelfCheckTimeout || !app.NonRetryable() {
+		t.Fatalf("error = %v, want a non-retryable %s", err, activities.ErrTypeSelfCheckTimeout)
+	}
+	want := "(the solver's selfCheckTimeout): _acme-challenge.never.certflow.test. not at " + bind.Addr + " answered no TXT record" // the zone has a wildcard A record
+	if !strings.Contains(app.Message(), want) {
+		t.Fatalf("message %q, want it to contain %q", app.Message(), want)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("gave up after %s, want about a second", took)
+	}
+}
+
+// TestWaitInsteadOfSelfCheckAsksNoServer: with waitInsteadOfSelfCheck the
+// response counts as reachable after the wait, though no server has it.
+func TestWaitInsteadOfSelfCheckAsksNoServer(t *testing.T) {
+	tsigSecret(t, clusterNS, "tsig-split", bind.TSIGSecret)
+	solver := rfc2136Solver("tsig-split", false)
+	solver.WaitInsteadOfSelfCheck = &metav1.Duration{Duration: 500 * time.Millisecond}
+	ref := clusterIssuer(t, "split", solver)
+	start := time.Now()
+	res, err := execute(t, env(newActivities()), activities.WaitPropagation, activities.WaitPropagationInput{
+		Issuer: ref, Presented: []activities.Presented{presented("split.certflow.test", "split-token")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); !res.Visible || took < 500*time.Millisecond {
+		t.Fatalf("result %+v after %s, want visible after the 500ms wait", res, took)
+	}
 }

@@ -71,7 +71,7 @@ func TestPresentErrorsAreClearAndClassified(t *testing.T) {
 			present(t, mixed, dnsAuthorization("first.certflow.test", "first", 0), dnsAuthorization("second.certflow.test", "second", 1)),
 			activities.ErrTypeConfig, "presenting TXT _acme-challenge.second.certflow.test.: rfc2136", []string{"_acme-challenge.first.certflow.test."}},
 	}
-	e := env(newActivities())
+	e := env(onlyRFC2136())
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := execute(t, e, activities.Present, tc.in)
@@ -105,7 +105,7 @@ func TestCleanUpTriesEveryRecordAndJoinsTheErrors(t *testing.T) {
 	down := rfc2136Solver("tsig-cleanup", false)
 	down.DNS01.RFC2136.Nameserver = closedPort(t)
 	ref := clusterIssuer(t, "cleanup", rfc2136Solver("tsig-cleanup", false), cloudflareSolver(), down)
-	e := env(newActivities())
+	e := env(onlyRFC2136())
 	in := present(t, ref, dnsAuthorization("kept.certflow.test", "kept", 0))
 	res, err := execute(t, e, activities.Present, in)
 	if err != nil {

@@ -24,7 +24,9 @@ import (
 	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/challenges/dns01"
+	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/propagation"
+	"github.com/certflow/certflow/activities/dns/rfc2136"
 	"github.com/certflow/certflow/activities/issuers"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/activitytest"
@@ -72,14 +74,18 @@ func TestMain(m *testing.M) {
 
 // newActivities returns the challenge activities as the worker wires them,
 // with BIND as the resolver and its port as the authoritative port.
-func newActivities() *challenges.Activities {
+func newActivities() *challenges.Activities { return newActivitiesWith(dns01.Providers) }
+
+// newActivitiesWith serves only the DNS providers of kinds: the tests of a
+// provider certflow does not serve leave the others out.
+func newActivitiesWith(kinds []certflowdns.Kind) *challenges.Activities {
 	_, port, _ := net.SplitHostPort(bind.Addr)
 	authPort, _ := strconv.Atoi(port)
 	checker := &propagation.Checker{Resolvers: []string{bind.Addr}, AuthoritativePort: authPort}
 	return &challenges.Activities{
 		Issuers:      &issuers.Resolver{Client: kube, ClusterResourceNamespace: clusterNS},
 		Certificates: &certificates.Reader{Kube: kube},
-		Types:        map[string]challenges.Type{"dns-01": &dns01.Type{Providers: dns01.Providers, Checker: checker}},
+		Types:        map[string]challenges.Type{"dns-01": &dns01.Type{Providers: kinds, Checker: checker}},
 		PollInterval: 100 * time.Millisecond,
 	}
 }
@@ -185,3 +191,7 @@ func txtValues(t *testing.T, fqdn string) []string {
 	slices.Sort(values)
 	return values
 }
+
+// onlyRFC2136 serves rfc2136 alone, so that a cloudflare solver stands for
+// one whose provider this worker does not serve.
+func onlyRFC2136() *challenges.Activities { return newActivitiesWith([]certflowdns.Kind{rfc2136.Kind}) }

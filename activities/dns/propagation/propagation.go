@@ -13,6 +13,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -37,7 +38,8 @@ type Checker struct {
 type Result struct {
 	// Ready is true when every server asked has the value.
 	Ready bool
-	// Missing names the servers that do not have it yet, for status and logs.
+	// Missing names the servers that do not have it yet and what each
+	// answered ("127.0.0.1:53 answered NXDOMAIN"), for status and logs.
 	Missing []string
 	// Zone is the zone the record is in (after following CNAMEs).
 	Zone string
@@ -83,7 +85,7 @@ func (c *Checker) ask(ctx context.Context, servers dnsutil.Resolver, name, value
 			return Result{}, fmt.Errorf("propagation: %w", err)
 		}
 		if !dnsutil.HasTXT(resp, value) {
-			res.Missing = append(res.Missing, server)
+			res.Missing = append(res.Missing, server+" answered "+answered(resp))
 		}
 	}
 	res.Ready = len(res.Missing) == 0
@@ -121,4 +123,23 @@ func (c *Checker) authoritative(ctx context.Context, resolvers dnsutil.Resolver,
 	}
 	slices.Sort(servers)
 	return slices.Compact(servers), nil
+}
+
+// answered says what a server that lacks the value has at the name.
+func answered(resp *dns.Msg) string {
+	var values []string
+	for _, rr := range resp.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			values = append(values, strconv.Quote(strings.Join(txt.Txt, "")))
+		}
+	}
+	switch {
+	case resp.Rcode != dns.RcodeSuccess:
+		return dns.RcodeToString[resp.Rcode]
+	case len(values) == 0:
+		return "no TXT record"
+	case len(values) > 3:
+		return fmt.Sprintf("%d other values", len(values))
+	}
+	return "only " + strings.Join(values, ", ")
 }
