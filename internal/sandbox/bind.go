@@ -23,9 +23,12 @@ type BINDOptions struct {
 	// Records are added to the zone file as they are, one per line
 	// ("_acme-challenge.alias IN CNAME _acme-challenge.target").
 	Records []string
+	// MoreZones are served too, with the same key and no records of their
+	// own ("delegated.test"): the target zones of CNAME delegation.
+	MoreZones []string
 }
 
-// BIND is a running BIND 9 authoritative for one zone, accepting RFC 2136
+// BIND is a running BIND 9 authoritative for its zones, accepting RFC 2136
 // updates of TXT records signed with one TSIG key.
 type BIND struct {
 	// Addr is the server's 127.0.0.1:port, for UDP and TCP.
@@ -60,13 +63,13 @@ key "{{.KeyName}}" {
 	algorithm {{.Algorithm}};
 	secret "{{.Secret}}";
 };
-zone "{{.Zone}}" {
+{{range .Zones}}zone "{{.}}" {
 	type primary;
-	file "{{.Dir}}/{{.Zone}}.zone";
-	journal "{{.Dir}}/{{.Zone}}.zone.jnl";
-	update-policy { grant {{.KeyName}} zonesub TXT; };
+	file "{{$.Dir}}/{{.}}.zone";
+	journal "{{$.Dir}}/{{.}}.zone.jnl";
+	update-policy { grant {{$.KeyName}} zonesub TXT; };
 };
-`
+{{end}}`
 
 // The zone resolves every name to 127.0.0.1, so HTTP-01 validation and the
 // certificates' names reach servers on this machine.
@@ -114,16 +117,25 @@ func startBIND(ctx context.Context, bin, dir string, opts BINDOptions) (*BIND, e
 		TSIGAlgorithm: "hmac-sha256",
 		TSIGSecret:    base64.StdEncoding.EncodeToString(secret),
 	}
-	values := map[string]any{
-		"Dir": dir, "Port": port, "Zone": b.Zone,
+	zones := []string{b.Zone}
+	for _, z := range opts.MoreZones {
+		zones = append(zones, strings.TrimSuffix(z, "."))
+	}
+	conf := map[string]any{
+		"Dir": dir, "Port": port, "Zones": zones,
 		"KeyName": b.TSIGKeyName, "Algorithm": b.TSIGAlgorithm, "Secret": b.TSIGSecret,
-		"Records": opts.Records,
 	}
-	if err := writeTemplate(b.conf, namedConf, values); err != nil {
+	if err := writeTemplate(b.conf, namedConf, conf); err != nil {
 		return nil, err
 	}
-	if err := writeTemplate(filepath.Join(dir, b.Zone+".zone"), zoneFile, values); err != nil {
-		return nil, err
+	for _, z := range zones {
+		zone := map[string]any{"Zone": z}
+		if z == b.Zone {
+			zone["Records"] = opts.Records
+		}
+		if err := writeTemplate(filepath.Join(dir, z+".zone"), zoneFile, zone); err != nil {
+			return nil, err
+		}
 	}
 	if err := b.Start(ctx); err != nil {
 		return nil, err

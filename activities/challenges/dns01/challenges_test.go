@@ -102,31 +102,41 @@ func TestAnIssuerReadsItsTSIGSecretFromItsOwnNamespace(t *testing.T) {
 	}
 }
 
+// TestCNAMEStrategyFollowWritesAtTheTarget: the record goes where the
+// CNAME chain ends, in the same zone or in another one (a challenge zone
+// delegated to certflow), and is found there and removed again.
 func TestCNAMEStrategyFollowWritesAtTheTarget(t *testing.T) {
 	tsigSecret(t, clusterNS, "tsig-follow", bind.TSIGSecret)
 	ref := clusterIssuer(t, "follow", rfc2136Solver("tsig-follow", true))
 	e := env(newActivities())
-	asked, target := "_acme-challenge.alias.certflow.test.", "_acme-challenge.delegated.certflow.test."
-
-	in := present(t, ref, dnsAuthorization("alias.certflow.test", "alias-token", 0))
-	res, err := execute(t, e, activities.Present, in)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct{ name, identifier, target, zone string }{
+		{"in the same zone", "alias.certflow.test", "_acme-challenge.delegated.certflow.test.", "certflow.test."},
+		{"into another zone", "elsewhere.certflow.test", "_acme-challenge.elsewhere.delegated.test.", "delegated.test."},
 	}
-	if len(res.Presented) != 1 || res.Presented[0].FQDN != asked {
-		t.Fatalf("presented = %+v, want the name the CA asks for", res.Presented)
-	}
-	if got := txtValues(t, target); len(got) != 1 || got[0] != "alias-token" {
-		t.Fatalf("TXT at the CNAME target = %v", got)
-	}
-	if _, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
-		t.Fatal(err)
-	}
-	if got := txtValues(t, target); len(got) != 0 {
-		t.Fatalf("TXT at the CNAME target after clean-up = %v", got)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := "_acme-challenge." + tc.identifier + "."
+			in := present(t, ref, dnsAuthorization(tc.identifier, tc.identifier+"-token", 0))
+			res, err := execute(t, e, activities.Present, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Presented) != 1 || res.Presented[0].FQDN != asked || res.Presented[0].Zone != tc.zone {
+				t.Fatalf("presented = %+v, want the name the CA asks for, written in zone %s", res.Presented, tc.zone)
+			}
+			if got := txtValues(t, tc.target); len(got) != 1 || got[0] != tc.identifier+"-token" {
+				t.Fatalf("TXT at the CNAME target = %v", got)
+			}
+			if _, err := execute(t, e, activities.WaitPropagation, activities.WaitPropagationInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := execute(t, e, activities.CleanUpChallenges, activities.CleanUpChallengesInput{Certificate: in.Certificate, Issuer: ref, Presented: res.Presented}); err != nil {
+				t.Fatal(err)
+			}
+			if got := txtValues(t, tc.target); len(got) != 0 {
+				t.Fatalf("TXT at the CNAME target after clean-up = %v", got)
+			}
+		})
 	}
 }
 

@@ -34,7 +34,7 @@ import (
 )
 
 // The real parts every test here shares: BIND authoritative for
-// certflow.test (with a CNAME for cnameStrategy Follow) and a Kubernetes API
+// certflow.test (with CNAMEs for cnameStrategy Follow, one into delegated.test) and a Kubernetes API
 // server holding the issuers and their Secrets.
 var (
 	bind *sandbox.BIND
@@ -49,7 +49,11 @@ func TestMain(m *testing.M) {
 		var err error
 		bind, err = sandbox.StartBIND(ctx, sandbox.BINDOptions{
 			Dir:     dir,
-			Records: []string{"_acme-challenge.alias IN CNAME _acme-challenge.delegated"},
+			Records: []string{
+				"_acme-challenge.alias IN CNAME _acme-challenge.delegated",
+				"_acme-challenge.elsewhere IN CNAME _acme-challenge.elsewhere.delegated.test.",
+			},
+			MoreZones: []string{"delegated.test"},
 		})
 		if err != nil {
 			return err
