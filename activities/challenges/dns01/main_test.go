@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	os.Exit(sandbox.Run(m, "challenges", func(ctx context.Context, dir string, cleanup func(func())) error {
 		var err error
 		bind, err = sandbox.StartBIND(ctx, sandbox.BINDOptions{
-			Dir:     dir,
+			Dir: dir,
 			Records: []string{
 				"_acme-challenge.alias IN CNAME _acme-challenge.delegated",
 				"_acme-challenge.elsewhere IN CNAME _acme-challenge.elsewhere.delegated.test.",
