@@ -101,6 +101,10 @@ type Challenge struct {
 	// Value is the response: for dns-01 the key authorization's digest, for
 	// http-01 the key authorization.
 	Value string
+	// KeyAuthorization is, for dns-01, the key authorization whose digest
+	// Value is: public (http-01 serves it), and needed by providers that
+	// compute the digest themselves (lego's).
+	KeyAuthorization string `json:",omitempty"`
 	// ValidateError is the CA's error for an invalid challenge.
 	ValidateError string
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -313,8 +314,11 @@ func secretNeedles(secrets []corev1.Secret, issuers []issuerAt, tsigSecret strin
 			refs["EAB HMAC"] = &eab.Key
 		}
 		for i, solver := range iss.spec.ACME.Solvers {
-			if solver.DNS01 != nil && solver.DNS01.RFC2136 != nil && solver.DNS01.RFC2136.TSIGSecret != nil {
-				refs[fmt.Sprintf("TSIG secret of solver %d", i)] = solver.DNS01.RFC2136.TSIGSecret
+			if solver.DNS01 == nil {
+				continue
+			}
+			for path, ref := range solverSecretRefs(reflect.ValueOf(*solver.DNS01), "dns01") {
+				refs[fmt.Sprintf("%s of solver %d", path, i)] = ref
 			}
 		}
 		for _, label := range slices.Sorted(maps.Keys(refs)) {
@@ -547,4 +551,37 @@ func (w *world) assertNoSecretsInHistories(t *testing.T) {
 	if total.sealed > 0 {
 		t.Logf("history scan: %d encrypted payloads open with no key ring in the cluster's Secrets: only their ciphertext was scanned", total.sealed)
 	}
+}
+
+// solverSecretRefs finds every Secret a DNS provider's section refers to, by
+// its field path: the SecretKeySelectors (TSIG secrets, API tokens, keys),
+// and the Secrets whose every entry is a setting (lego's settingsSecretRef,
+// as a selector without a key).
+func solverSecretRefs(v reflect.Value, path string) map[string]*certflowv1.SecretKeySelector {
+	refs := map[string]*certflowv1.SecretKeySelector{}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			maps.Copy(refs, solverSecretRefs(v.Elem(), path))
+		}
+	case reflect.Struct:
+		switch ref := v.Interface().(type) {
+		case certflowv1.SecretKeySelector:
+			refs[path] = &ref
+			return refs
+		case certflowv1.LocalObjectReference:
+			if strings.HasSuffix(path, "SecretRef") {
+				refs[path] = &certflowv1.SecretKeySelector{LocalObjectReference: ref}
+			}
+			return refs
+		}
+		for i := range v.NumField() {
+			field := v.Type().Field(i)
+			if field.IsExported() {
+				name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+				maps.Copy(refs, solverSecretRefs(v.Field(i), path+"."+name))
+			}
+		}
+	}
+	return refs
 }

@@ -52,6 +52,8 @@ type world struct {
 	certflow map[string]*certflowProcess
 	// args are more flags for every certflow process (worldOptions.certflowArgs).
 	args []string
+	// env is more environment for every certflow process ("SSL_CERT_FILE=...").
+	env []string
 }
 
 // worldOptions are what a test's world does differently from the default:
@@ -223,6 +225,7 @@ func (w *world) start(subcommand string) {
 	}
 	args := append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...)
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), w.env...)
 	cmd.SysProcAttr = sandbox.ChildAttrs()
 	logPath := filepath.Join(w.dir, "certflow-"+subcommand+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -171,6 +171,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	}
 	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{
 		Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
+		Kubernetes: opts.Kubernetes,
 	}}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
 	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 
+	"k8s.io/client-go/rest"
+
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
@@ -19,6 +21,9 @@ type TXT struct {
 	FQDN string
 	// Value is the key authorization digest the CA looks for.
 	Value string
+	// KeyAuthorization is the key authorization whose digest Value is, for
+	// providers that compute the digest themselves (lego's); others ignore it.
+	KeyAuthorization string
 	// TTL in seconds; providers use their default when 0.
 	TTL int
 }
@@ -61,6 +66,16 @@ type Setup struct {
 	// keys: for ClusterIssuers always, for Issuers only when the worker's
 	// --issuer-ambient-credentials says so, as in cert-manager.
 	AmbientCredentials bool
+	// ResourceNamespace is where the solver's Secrets and other resources
+	// are: the Issuer's namespace, or the cluster resource namespace for a
+	// ClusterIssuer.
+	ResourceNamespace string
+	// Resolvers are the worker's DNS resolvers (host:port), for providers
+	// that must find the zone of a name themselves.
+	Resolvers []string
+	// Kubernetes reaches the cluster's API server as the worker, for
+	// providers served through it (cert-manager's webhook solvers).
+	Kubernetes *rest.Config
 }
 
 // Credentials reads the Secrets a solver refers to, from the one namespace

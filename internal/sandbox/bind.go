@@ -67,7 +67,7 @@ key "{{.KeyName}}" {
 	type primary;
 	file "{{$.Dir}}/{{.}}.zone";
 	journal "{{$.Dir}}/{{.}}.zone.jnl";
-	update-policy { grant {{$.KeyName}} zonesub TXT; };
+	update-policy { grant {{$.KeyName}} zonesub TXT CNAME; };
 };
 {{end}}`
 

@@ -25,6 +25,7 @@ import (
 	"github.com/certflow/certflow/activities/issuers"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"go.temporal.io/sdk/temporal"
+	"k8s.io/client-go/rest"
 )
 
 // Type solves dns-01 challenges.
@@ -40,6 +41,9 @@ type Type struct {
 	// IssuerAmbientCredentials lets the providers of namespaced Issuers use
 	// the worker's own cloud identity; ClusterIssuers always may.
 	IssuerAmbientCredentials bool
+	// Kubernetes reaches the cluster's API server as the worker
+	// (certflowdns.Setup.Kubernetes).
+	Kubernetes *rest.Config
 }
 
 var _ challenges.Type = (*Type)(nil)
@@ -60,6 +64,9 @@ func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int) (chal
 		Credentials:        iss,
 		Endpoint:           t.Endpoints[kind.Name],
 		AmbientCredentials: iss.Ref.Kind == certflowv1.ClusterIssuerKind || t.IssuerAmbientCredentials,
+		ResourceNamespace:  iss.SecretNamespace,
+		Resolvers:          t.resolvers(),
+		Kubernetes:         t.Kubernetes,
 	})
 	if err != nil {
 		return nil, activities.Wrap(configError(err), "%s solver %d", iss.Ref, index)
@@ -78,6 +85,14 @@ func (t *Type) Reachable(ctx context.Context, p activities.Presented) (string, e
 		return "", nil
 	}
 	return "not at " + strings.Join(res.Missing, ", "), nil
+}
+
+// resolvers are the Checker's, none when there is no Checker.
+func (t *Type) resolvers() []string {
+	if t.Checker == nil {
+		return nil
+	}
+	return t.Checker.Resolvers
 }
 
 func (t *Type) names() []string {
@@ -103,7 +118,7 @@ func (s *solver) Present(ctx context.Context, p activities.Presented) (activitie
 	if err != nil {
 		return p, err
 	}
-	zone, err := s.provider.Present(ctx, certflowdns.TXT{FQDN: target, Value: p.Value})
+	zone, err := s.provider.Present(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization})
 	if err != nil {
 		return p, classify(err, "presenting TXT %s", p.FQDN)
 	}
@@ -119,7 +134,7 @@ func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: p.Value}), "removing TXT %s", p.FQDN)
+	return classify(s.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization}), "removing TXT %s", p.FQDN)
 }
 
 // checkName refuses a record at any name but the one a CA asks for the

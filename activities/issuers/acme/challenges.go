@@ -166,6 +166,7 @@ func challenge(core *api.Core, authz legoacme.Authorization, solver int, typ str
 		sum := sha256.Sum256([]byte(keyAuth))
 		out.FQDN = "_acme-challenge." + normalize(authz.Identifier.Value) + "."
 		out.Value = base64.RawURLEncoding.EncodeToString(sum[:])
+		out.KeyAuthorization = keyAuth
 	case http01:
 		out.Value = keyAuth
 	}
