@@ -2,6 +2,7 @@ package dns01
 
 import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 )
 
@@ -10,4 +11,5 @@ import (
 // suite (activities/dns/dnstest), and a line here.
 var Providers = []certflowdns.Kind{
 	rfc2136.Kind,
+	cloudflare.Kind,
 }
