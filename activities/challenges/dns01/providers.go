@@ -3,6 +3,7 @@ package dns01
 import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
+	"github.com/certflow/certflow/activities/dns/route53"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 )
 
@@ -12,4 +13,5 @@ import (
 var Providers = []certflowdns.Kind{
 	rfc2136.Kind,
 	cloudflare.Kind,
+	route53.Kind,
 }
