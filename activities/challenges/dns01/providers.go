@@ -2,6 +2,7 @@ package dns01
 
 import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/azuredns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/route53"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
@@ -14,4 +15,5 @@ var Providers = []certflowdns.Kind{
 	rfc2136.Kind,
 	cloudflare.Kind,
 	route53.Kind,
+	azuredns.Kind,
 }
