@@ -5,6 +5,7 @@ import (
 	"github.com/certflow/certflow/activities/dns/azuredns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/route53"
+	"github.com/certflow/certflow/activities/dns/webhook"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 )
 
@@ -16,4 +17,5 @@ var Providers = []certflowdns.Kind{
 	cloudflare.Kind,
 	route53.Kind,
 	azuredns.Kind,
+	webhook.Kind,
 }
