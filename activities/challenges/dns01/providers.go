@@ -4,6 +4,7 @@ import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/azuredns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
+	"github.com/certflow/certflow/activities/dns/digitalocean"
 	"github.com/certflow/certflow/activities/dns/route53"
 	"github.com/certflow/certflow/activities/dns/webhook"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
@@ -18,4 +19,5 @@ var Providers = []certflowdns.Kind{
 	route53.Kind,
 	azuredns.Kind,
 	webhook.Kind,
+	digitalocean.Kind,
 }

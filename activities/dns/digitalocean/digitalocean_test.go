@@ -1,0 +1,169 @@
+package digitalocean_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/certflow/certflow/activities/challenges/dns01"
+	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/dnstest"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/standin"
+	standindo "github.com/certflow/certflow/internal/standin/digitalocean"
+)
+
+const token = "dop_v1_good-token"
+
+// world is BIND and a stand-in of the API that writes into it.
+type world struct {
+	bind *sandbox.BIND
+	api  *standindo.Server
+}
+
+func start(t *testing.T, opts standindo.Options) world {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop() })
+	opts.Token = token
+	api, err := standindo.Start(standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	return world{bind: b, api: api}
+}
+
+// provider is built from a solver whose token is in Secret "do", key
+// "token", pointed at endpoint.
+func provider(t *testing.T, endpoint, tok string) certflowdns.Provider {
+	t.Helper()
+	solver := &certflowv1.ACMEChallengeSolverDNS01{DigitalOcean: &certflowv1.ACMEIssuerDNS01ProviderDigitalOcean{
+		Token: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "do"}, Key: "token"},
+	}}
+	return dnstest.BuildWith(t, dns01.Providers, solver, certflowdns.Setup{
+		Credentials: dnstest.Secrets{"do": {"token": tok}},
+		Endpoint:    endpoint,
+	})
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	w := start(t, standindo.Options{})
+	dnstest.Run(t, dnstest.Subject{
+		Provider: provider(t, w.api.URL(), token),
+		Zone:     w.bind.Zone + ".",
+		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, w.bind.Addr, fqdn), nil },
+		Refused:  provider(t, w.api.URL(), "dop_v1_wrong-token"),
+		Silent:   provider(t, "http://"+dnstest.Silent(t), token),
+	})
+}
+
+// TestTheMostSpecificDomainIsFoundAcrossPages: the account's domains come
+// two to a page, and a subdomain that is a domain of its own, listed last,
+// takes its names from the parent.
+func TestTheMostSpecificDomainIsFoundAcrossPages(t *testing.T) {
+	t.Parallel()
+	w := start(t, standindo.Options{PageSize: 2, Domains: []string{"a.example", "b.example", "c.example", "zz.certflow.test"}})
+	p := provider(t, w.api.URL(), token)
+	ctx := context.Background()
+
+	zone, err := p.Present(ctx, certflowdns.TXT{FQDN: "_acme-challenge.www.zz.certflow.test.", Value: "deep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone != "zz.certflow.test." {
+		t.Fatalf("zone %q, want the subdomain zz.certflow.test.", zone)
+	}
+	got := w.api.Records("zz.certflow.test")
+	if len(got) != 1 || got[0].Name != "_acme-challenge.www" || got[0].Data != "deep" {
+		t.Fatalf("records of zz.certflow.test = %+v, want one TXT _acme-challenge.www = deep", got)
+	}
+	if zone, err := p.Present(ctx, certflowdns.TXT{FQDN: "_acme-challenge.www.certflow.test.", Value: "apex"}); err != nil || zone != "certflow.test." {
+		t.Fatalf("Present in the parent = %q, %v", zone, err)
+	}
+}
+
+func TestTTLIsAtLeastDigitalOceansMinimum(t *testing.T) {
+	t.Parallel()
+	w := start(t, standindo.Options{Domains: []string{"ttl.example"}})
+	p := provider(t, w.api.URL(), token)
+	for _, tc := range []struct{ ttl, want int }{{0, 60}, {10, 30}, {300, 300}} {
+		rec := certflowdns.TXT{FQDN: "_acme-challenge.ttl.example.", Value: fmt.Sprintf("ttl-%d", tc.ttl), TTL: tc.ttl}
+		if _, err := p.Present(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(w.api.Records("ttl.example"), func(r standindo.Record) bool { return r.Data == rec.Value })
+		if got := w.api.Records("ttl.example")[i].TTL; got != tc.want {
+			t.Errorf("a record asked with TTL %d got %d, want %d", tc.ttl, got, tc.want)
+		}
+	}
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	t.Parallel()
+	w := start(t, standindo.Options{})
+	rec := certflowdns.TXT{FQDN: "_acme-challenge.classify." + w.bind.Zone + ".", Value: "v"}
+
+	t.Run("a refused token is permanent, with the API's message and without the token", func(t *testing.T) {
+		_, err := provider(t, w.api.URL(), "dop_v1_wrong-token").Present(context.Background(), rec)
+		if err == nil || !certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), "Unable to authenticate you.") {
+			t.Fatalf("error %v, want a permanent one with DigitalOcean's message", err)
+		}
+		if strings.Contains(err.Error(), "wrong-token") {
+			t.Fatalf("the error shows the token: %v", err)
+		}
+	})
+
+	t.Run("a rate limit is waited out as Retry-After says", func(t *testing.T) {
+		w.api.RateLimit(1)
+		start := time.Now()
+		if _, err := provider(t, w.api.URL(), token).Present(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took < time.Second {
+			t.Fatalf("Present took %s after a 429 with Retry-After: 1", took)
+		}
+		if got := txtValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{"v"}) {
+			t.Fatalf("TXT = %v", got)
+		}
+	})
+
+	t.Run("a rate limit that lasts is an error that may pass on a retry", func(t *testing.T) {
+		w.api.RateLimit(100)
+		defer w.api.RateLimit(0)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := provider(t, w.api.URL(), token).Present(ctx, rec)
+		if err == nil || certflowdns.IsPermanent(err) {
+			t.Fatalf("error %v, want one that may pass on a retry", err)
+		}
+	})
+}
+
+func txtValues(t *testing.T, addr, fqdn string) []string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(fqdn, dns.TypeTXT)
+	resp, _, err := new(dns.Client).Exchange(q, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values []string
+	for _, rr := range resp.Answer {
+		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
+	}
+	slices.Sort(values)
+	return values
+}
