@@ -3,6 +3,7 @@ package dns01
 import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/azuredns"
+	"github.com/certflow/certflow/activities/dns/clouddns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/digitalocean"
 	"github.com/certflow/certflow/activities/dns/route53"
@@ -20,4 +21,5 @@ var Providers = []certflowdns.Kind{
 	azuredns.Kind,
 	webhook.Kind,
 	digitalocean.Kind,
+	clouddns.Kind,
 }
