@@ -2,6 +2,7 @@ package dns01
 
 import (
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/acmedns"
 	"github.com/certflow/certflow/activities/dns/azuredns"
 	"github.com/certflow/certflow/activities/dns/clouddns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
@@ -22,4 +23,5 @@ var Providers = []certflowdns.Kind{
 	webhook.Kind,
 	digitalocean.Kind,
 	clouddns.Kind,
+	acmedns.Kind,
 }
