@@ -50,21 +50,24 @@ tools:
 build:
 	$(GO) build -o bin/certflow ./cmd/certflow
 
-## generate: regenerate deepcopy functions and the CRDs from api/, and a ClusterRole each for the
-##           controller and the worker from their markers (the rest of deploy/rbac is hand-written)
+## generate: regenerate deepcopy functions and the CRDs from api/, a ClusterRole each for the
+##           controller and the worker from their markers (the rest of deploy/rbac is hand-written),
+##           and the list of lego's DNS providers that build with go.mod
+##           (activities/dns/lego/providers_gen.go)
 generate:
 	hack/tools.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crds
 	$(CONTROLLER_GEN) rbac:roleName=certflow-controller,fileName=role-controller.yaml paths=./controller/... output:rbac:artifacts:config=deploy/rbac
 	$(CONTROLLER_GEN) rbac:roleName=certflow-worker,fileName=role-worker.yaml paths=./worker/... output:rbac:artifacts:config=deploy/rbac
+	$(GO) run ./hack/legoproviders
 
 ## verify-generated: fail when generated files differ from what api/ and the RBAC markers generate
-RBAC_GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml
+GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml activities/dns/lego/providers_gen.go
 verify-generated: generate
-	@git diff --exit-code --stat -- api deploy/crds $(RBAC_GENERATED) || \
+	@git diff --exit-code --stat -- api deploy/crds $(GENERATED) || \
 		{ echo "generated files are stale: run make generate and commit the result"; exit 1; }
-	@untracked=$$(git ls-files --others --exclude-standard -- api deploy/crds $(RBAC_GENERATED)); \
+	@untracked=$$(git ls-files --others --exclude-standard -- api deploy/crds $(GENERATED)); \
 		[ -z "$$untracked" ] || { echo "generated files not committed: $$untracked"; exit 1; }
 
 ## workflowcheck: fail when workflow code can decide differently on replay (time.Now, rand, goroutines, map ranging)

@@ -7,6 +7,7 @@ import (
 	"github.com/certflow/certflow/activities/dns/clouddns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/digitalocean"
+	"github.com/certflow/certflow/activities/dns/lego"
 	"github.com/certflow/certflow/activities/dns/route53"
 	"github.com/certflow/certflow/activities/dns/webhook"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
@@ -24,4 +25,5 @@ var Providers = []certflowdns.Kind{
 	digitalocean.Kind,
 	clouddns.Kind,
 	acmedns.Kind,
+	lego.Kind,
 }
