@@ -8,9 +8,9 @@ import (
 	"github.com/certflow/certflow/activities/dns/cloudflare"
 	"github.com/certflow/certflow/activities/dns/digitalocean"
 	"github.com/certflow/certflow/activities/dns/lego"
+	"github.com/certflow/certflow/activities/dns/rfc2136"
 	"github.com/certflow/certflow/activities/dns/route53"
 	"github.com/certflow/certflow/activities/dns/webhook"
-	"github.com/certflow/certflow/activities/dns/rfc2136"
 )
 
 // Providers are the DNS services certflow presents records in. A new
@@ -21,9 +21,9 @@ var Providers = []certflowdns.Kind{
 	cloudflare.Kind,
 	route53.Kind,
 	azuredns.Kind,
-	webhook.Kind,
-	digitalocean.Kind,
 	clouddns.Kind,
+	digitalocean.Kind,
 	acmedns.Kind,
+	webhook.Kind,
 	lego.Kind,
 }
