@@ -16,7 +16,7 @@ import (
 // a stand-in of Cloudflare's API v4 that also serves zones of the same name
 // moved to other accounts, so that the active one is on a later page.
 func init() {
-	dnsProviders = append(dnsProviders, dnsProvider{name: "cloudflare", standIn: func(t *testing.T, w *world, bind standin.BIND) (*certflowv1.ACMEChallengeSolverDNS01, string, standInLog) {
+	dnsProviders = append(dnsProviders, dnsProvider{name: "cloudflare", certManager: cloudflareAsCertManagerWritesIt, standIn: func(t *testing.T, w *world, bind standin.BIND) (*certflowv1.ACMEChallengeSolverDNS01, string, standInLog) {
 		const token = "cloudflare-e2e-token"
 		moved := standincf.Zone{Name: bind.Zone, Status: "moved"}
 		api, err := standincf.Start(standincf.Config{BIND: bind, APIToken: token, Zones: []standincf.Zone{moved, moved}, MaxPerPage: 2})
@@ -28,9 +28,15 @@ func init() {
 			ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "cloudflare-api-token"},
 			StringData: map[string]string{"api-token": token},
 		})
-		solver := &certflowv1.ACMEChallengeSolverDNS01{Cloudflare: &certflowv1.ACMEIssuerDNS01ProviderCloudflare{
-			APIToken: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "cloudflare-api-token"}, Key: "api-token"},
-		}}
-		return solver, "cloudflare=" + api.URL(), api
+		return nil, "cloudflare=" + api.URL(), api
 	}})
 }
+
+// cloudflareAsCertManagerWritesIt is the API-token solver of cert-manager's
+// Cloudflare documentation.
+const cloudflareAsCertManagerWritesIt = `    - dns01:
+        cloudflare:
+          apiTokenSecretRef:
+            name: cloudflare-api-token
+            key: api-token
+`

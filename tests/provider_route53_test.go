@@ -17,7 +17,7 @@ import (
 // a Secret, against a stand-in of Route 53 that also holds a parent zone and
 // a private zone of the same name, listed a page of two at a time.
 func init() {
-	dnsProviders = append(dnsProviders, dnsProvider{name: "route53", standIn: func(t *testing.T, w *world, bind standin.BIND) (*certflowv1.ACMEChallengeSolverDNS01, string, standInLog) {
+	dnsProviders = append(dnsProviders, dnsProvider{name: "route53", certManager: route53AsCertManagerWritesIt, standIn: func(t *testing.T, w *world, bind standin.BIND) (*certflowv1.ACMEChallengeSolverDNS01, string, standInLog) {
 		const keyID, secretKey = "AKIACERTFLOWE2E00001", "route53-e2e-secret-access-key"
 		srv, err := standinroute53.New(bind, standinroute53.Options{
 			Keys:     map[string]string{keyID: secretKey},
@@ -33,11 +33,22 @@ func init() {
 			ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "route53-keys"},
 			StringData: map[string]string{"access-key-id": keyID, "secret-access-key": secretKey},
 		})
-		solver := &certflowv1.ACMEChallengeSolverDNS01{Route53: &certflowv1.ACMEIssuerDNS01ProviderRoute53{
-			Region:            "us-east-1",
-			SecretAccessKeyID: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "route53-keys"}, Key: "access-key-id"},
-			SecretAccessKey:   &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "route53-keys"}, Key: "secret-access-key"},
-		}}
-		return solver, "route53=" + api.URL, srv
+		return nil, "route53=" + api.URL, srv
 	}})
 }
+
+// route53AsCertManagerWritesIt is the access-key solver of cert-manager's
+// Route53 documentation.
+const route53AsCertManagerWritesIt = `    - selector:
+        dnsZones:
+          - "certflow.test"
+      dns01:
+        route53:
+          region: us-east-1
+          accessKeyIDSecretRef:
+            name: route53-keys
+            key: access-key-id
+          secretAccessKeySecretRef:
+            name: route53-keys
+            key: secret-access-key
+`

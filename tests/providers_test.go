@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/internal/standin"
+	"sigs.k8s.io/yaml"
 )
 
 // dnsProvider is one DNS-01 provider tried end to end. Its stand-in follows
@@ -23,6 +25,11 @@ type dnsProvider struct {
 	// namespace, and returns the solver and the --dns01-endpoint value for
 	// it ("cloudflare=http://127.0.0.1:1234/client/v4"; "" for none).
 	standIn func(t *testing.T, w *world, bind standin.BIND) (solver *certflowv1.ACMEChallengeSolverDNS01, endpoint string, s standInLog)
+	// certManager, when set, is the solver as cert-manager's documentation
+	// writes it (a "- dns01:" list item): the issuer is then made from a
+	// cert-manager ClusterIssuer manifest with only its apiVersion changed,
+	// and standIn returns no solver.
+	certManager string
 	// delegatedTo, when set, names where the stand-in is asked to write
 	// the challenge records: the target of the CNAME at _acme-challenge.
 	delegatedTo func() string
@@ -70,6 +77,9 @@ func TestDNSProviders(t *testing.T) {
 			name := strings.ToLower(p.name) // a provider's field, as a Kubernetes name
 			issuer := w.stack.ClusterIssuer("dns-"+name, w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
 			issuer.Spec.ACME.Solvers[0].DNS01 = solvers[p.name]
+			if p.certManager != "" {
+				issuer = fromCertManager(t, issuer.Name, w.proxy.DirectoryURL, w.proxy.CACertPEM, p.certManager)
+			}
 			w.create(issuer)
 			w.waitClusterIssuerReady(issuer.Name, time.Minute)
 
@@ -129,4 +139,29 @@ func describeRequests(requests []standin.Request) string {
 		fmt.Fprintf(&b, "\n  %s %s (%s zone=%q name=%q value=%q) -> %d", r.Method, r.Path, r.Action, r.Zone, r.Name, r.Value, r.Status)
 	}
 	return b.String()
+}
+
+// fromCertManager is a cert-manager ClusterIssuer for the CA at directoryURL
+// with solver, as a cert-manager user writes it, read as certflow's with only
+// apiVersion changed. A field certflow does not have fails the test.
+func fromCertManager(t *testing.T, name, directoryURL string, caBundle []byte, solver string) *certflowv1.ClusterIssuer {
+	t.Helper()
+	manifest := fmt.Sprintf(`apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata:
+  name: %s
+spec:
+  acme:
+    server: %s
+    caBundle: %s
+    privateKeySecretRef:
+      name: %s-account
+    solvers:
+%s`, name, directoryURL, base64.StdEncoding.EncodeToString(caBundle), name, solver)
+	manifest = strings.Replace(manifest, "apiVersion: cert-manager.io/v1", "apiVersion: certflow.dev/v1alpha1", 1)
+	var issuer certflowv1.ClusterIssuer
+	if err := yaml.UnmarshalStrict([]byte(manifest), &issuer); err != nil {
+		t.Fatalf("cert-manager's manifest with apiVersion changed: %v\n%s", err, manifest)
+	}
+	return &issuer
 }
