@@ -63,7 +63,7 @@ generate:
 	$(GO) run ./hack/legoproviders
 
 ## verify-generated: fail when generated files differ from what api/ and the RBAC markers generate
-GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml activities/dns/lego/providers_gen.go
+GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml activities/dns/lego/providers_gen.go docs/lego-providers.md
 verify-generated: generate
 	@git diff --exit-code --stat -- api deploy/crds $(GENERATED) || \
 		{ echo "generated files are stale: run make generate and commit the result"; exit 1; }

@@ -38,7 +38,7 @@ import (
 )
 
 // listed says where a user finds the providers of this build.
-const listed = "the providers of this build are listed in certflow's README, section lego"
+const listed = "the providers of this build are listed in certflow's docs/lego-providers.md"
 
 // legoProvider is one of lego's providers in this build.
 type legoProvider struct {

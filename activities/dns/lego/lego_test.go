@@ -125,7 +125,7 @@ func TestConfigurationErrorsArePermanentAndClear(t *testing.T) {
 		want     string
 	}{
 		{"an unknown provider names where the list is", "no-such-dns", settings("http://127.0.0.1:1", password),
-			`lego has no DNS provider "no-such-dns"; the providers of this build are listed in certflow's README`},
+			`lego has no DNS provider "no-such-dns"; the providers of this build are listed in certflow's docs/lego-providers.md`},
 		{"a provider that runs programs is not in the build", "exec", settings("http://127.0.0.1:1", password),
 			`lego provider "exec" is not in this build of certflow: it runs a program on the worker`},
 		{"a provider whose SDK is not in go.mod says so", "linode", settings("http://127.0.0.1:1", password),
