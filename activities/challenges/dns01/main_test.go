@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"go.temporal.io/sdk/testsuite"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +23,7 @@ import (
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
+	"github.com/certflow/certflow/activities/dns/dnstest"
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 	"github.com/certflow/certflow/activities/issuers"
@@ -178,23 +177,7 @@ func dnsAuthorization(name, value string, solver int) activities.Authorization {
 }
 
 // txtValues asks BIND for the TXT values at fqdn.
-func txtValues(t *testing.T, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, bind.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		if txt, ok := rr.(*dns.TXT); ok {
-			values = append(values, strings.Join(txt.Txt, ""))
-		}
-	}
-	slices.Sort(values)
-	return values
-}
+func txtValues(t *testing.T, fqdn string) []string { return dnstest.TXTValues(t, bind.Addr, fqdn) }
 
 // onlyRFC2136 serves rfc2136 alone, so that a cloudflare solver stands for
 // one whose provider this worker does not serve.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/dnstest"
@@ -89,7 +87,7 @@ func TestProvider(t *testing.T) {
 				t.Fatalf("zone %q, want acme-dns's zone %s.", zone, b.Zone)
 			}
 		}
-		if got := txtValues(t, b.Addr, twice.FullDomain+"."); !slices.Equal(got, []string{rec.Value}) {
+		if got := dnstest.TXTValues(t, b.Addr, twice.FullDomain+"."); !slices.Equal(got, []string{rec.Value}) {
 			t.Fatalf("TXT %s = %v, want one %q", twice.FullDomain, got, rec.Value)
 		}
 	})
@@ -105,7 +103,7 @@ func TestProvider(t *testing.T) {
 		}
 		want := []string{wildcard.Value, apex.Value}
 		slices.Sort(want)
-		if got := txtValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, want) {
+		if got := dnstest.TXTValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, want) {
 			t.Fatalf("TXT = %v, want both values %v", got, want)
 		}
 		if _, err := p.Present(ctx(t), third); err != nil {
@@ -113,13 +111,13 @@ func TestProvider(t *testing.T) {
 		}
 		want = []string{apex.Value, third.Value}
 		slices.Sort(want)
-		if got := txtValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, want) {
+		if got := dnstest.TXTValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, want) {
 			t.Fatalf("TXT = %v, want the two most recent %v", got, want)
 		}
 	})
 
 	t.Run("removing a record, made or never made, is fine and changes nothing", func(t *testing.T) {
-		before := txtValues(t, b.Addr, shared.FullDomain+".")
+		before := dnstest.TXTValues(t, b.Addr, shared.FullDomain+".")
 		for _, rec := range []certflowdns.TXT{
 			{FQDN: "_acme-challenge.shared.example.org.", Value: digest("third")},
 			{FQDN: "_acme-challenge.never.example.org.", Value: digest("never")},
@@ -128,7 +126,7 @@ func TestProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := txtValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, before) {
+		if got := dnstest.TXTValues(t, b.Addr, shared.FullDomain+"."); !slices.Equal(got, before) {
 			t.Fatalf("TXT after CleanUp = %v, want %v as it was", got, before)
 		}
 	})
@@ -144,7 +142,7 @@ func TestProvider(t *testing.T) {
 		if strings.Contains(err.Error(), "not-the-password") {
 			t.Fatalf("the error shows the key: %v", err)
 		}
-		if got := txtValues(t, b.Addr, refused.FullDomain+"."); len(got) != 0 {
+		if got := dnstest.TXTValues(t, b.Addr, refused.FullDomain+"."); len(got) != 0 {
 			t.Fatalf("a refused update left TXT %v", got)
 		}
 	})
@@ -191,7 +189,7 @@ func TestTheCAFindsTheValueThroughTheDelegation(t *testing.T) {
 	if _, err := provider(t, api.URL(), map[string]standinacmedns.Account{domain: acct}).Present(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v, want %q through the CNAME", rec.FQDN, got, rec.Value)
 	}
 }
@@ -213,22 +211,4 @@ func dns01Kind(t *testing.T) certflowdns.Kind {
 		t.Fatal("acmeDNS is not in the registry")
 	}
 	return dns01.Providers[i]
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		if txt, ok := rr.(*dns.TXT); ok {
-			values = append(values, strings.Join(txt.Txt, ""))
-		}
-	}
-	slices.Sort(values)
-	return values
 }

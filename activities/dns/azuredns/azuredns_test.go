@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/azuredns"
@@ -102,8 +100,10 @@ func TestConformance(t *testing.T) {
 	dnstest.Run(t, dnstest.Subject{
 		Provider: w.build(t, solver(), clientSecret),
 		Zone:     w.bind.Zone + ".",
-		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, w.bind.Addr, fqdn), nil },
-		Refused:  w.build(t, solver(), "wrong secret"),
+		TXT: func(_ context.Context, fqdn string) ([]string, error) {
+			return dnstest.TXTValues(t, w.bind.Addr, fqdn), nil
+		},
+		Refused: w.build(t, solver(), "wrong secret"),
 		Silent: dnstest.BuildWith(t, dns01.Providers, solver(), certflowdns.Setup{
 			Credentials: secrets(clientSecret), Endpoint: "https://" + dnstest.Silent(t),
 		}),
@@ -160,7 +160,7 @@ func TestRefusalsArePermanentInAzuresWords(t *testing.T) {
 			if strings.Contains(err.Error(), clientSecret) || strings.Contains(err.Error(), "Trace ID") {
 				t.Fatalf("error %q holds the secret or Entra ID's trace", err)
 			}
-			if got := txtValues(t, w.bind.Addr, r.FQDN); len(got) != 0 {
+			if got := dnstest.TXTValues(t, w.bind.Addr, r.FQDN); len(got) != 0 {
 				t.Fatalf("a refused Present left TXT %v", got)
 			}
 		})
@@ -264,13 +264,13 @@ func TestAnotherPartysValueStays(t *testing.T) {
 	if _, err := ours.Present(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"our-value", "someone-elses-value"}) {
+	if got := dnstest.TXTValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"our-value", "someone-elses-value"}) {
 		t.Fatalf("TXT %s = %v, want both values", fqdn, got)
 	}
 	if err := ours.CleanUp(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"someone-elses-value"}) {
+	if got := dnstest.TXTValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"someone-elses-value"}) {
 		t.Fatalf("TXT %s after our clean-up = %v, want the other value alone", fqdn, got)
 	}
 	for _, r := range w.server.Requests() {
@@ -308,7 +308,7 @@ func TestConcurrentChallengesForOneNameKeepBothValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := txtValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"apex-value", "wildcard-value"}) {
+	if got := dnstest.TXTValues(t, w.bind.Addr, fqdn); !slices.Equal(got, []string{"apex-value", "wildcard-value"}) {
 		t.Fatalf("TXT %s = %v, want both values", fqdn, got)
 	}
 	refused := 0
@@ -338,7 +338,7 @@ func TestThrottlingIsWaitedOut(t *testing.T) {
 	if took := time.Since(start); took < time.Second {
 		t.Fatalf("Present took %s, want at least the Retry-After of 1s", took)
 	}
-	if got := txtValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v", rec.FQDN, got)
 	}
 	throttled := 0
@@ -359,20 +359,4 @@ func TestThrottlingIsWaitedOut(t *testing.T) {
 	if err == nil || certflowdns.IsPermanent(err) {
 		t.Fatalf("CleanUp while throttled = %v, want an error that may pass on a retry", err)
 	}
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }

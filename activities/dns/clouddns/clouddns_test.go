@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/clouddns"
@@ -76,9 +74,11 @@ func TestConformance(t *testing.T) {
 			dnstest.Run(t, dnstest.Subject{
 				Provider: provider(t, w.api.URL(), w.api.ServiceAccountKey(), solver(project, "")),
 				Zone:     w.bind.Zone + ".",
-				TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, w.bind.Addr, fqdn), nil },
-				Refused:  provider(t, w.api.URL(), unknown, solver(project, "")),
-				Silent:   provider(t, "http://"+dnstest.Silent(t), w.api.ServiceAccountKey(), solver(project, "")),
+				TXT: func(_ context.Context, fqdn string) ([]string, error) {
+					return dnstest.TXTValues(t, w.bind.Addr, fqdn), nil
+				},
+				Refused: provider(t, w.api.URL(), unknown, solver(project, "")),
+				Silent:  provider(t, "http://"+dnstest.Silent(t), w.api.ServiceAccountKey(), solver(project, "")),
 			})
 		})
 	}
@@ -107,7 +107,7 @@ func TestTheZoneIsTheMostSpecificPublicOne(t *testing.T) {
 	if sets := w.api.RRSets("zz-public"); len(sets) != 1 || !slices.Equal(sets[0].RRDatas, []string{`"v"`}) {
 		t.Errorf("record sets of zz-public = %+v, want one TXT \"v\"", sets)
 	}
-	if got := txtValues(t, w.bind.Addr, "_acme-challenge.www.inside.certflow.test."); !slices.Equal(got, []string{"v"}) {
+	if got := dnstest.TXTValues(t, w.bind.Addr, "_acme-challenge.www.inside.certflow.test."); !slices.Equal(got, []string{"v"}) {
 		t.Errorf("TXT in BIND = %v, want the value written in the parent zone", got)
 	}
 }
@@ -184,20 +184,4 @@ func TestErrorsAreClassified(t *testing.T) {
 			t.Fatalf("error %v, want a permanent one naming --issuer-ambient-credentials", err)
 		}
 	})
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }

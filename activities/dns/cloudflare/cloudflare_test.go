@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/cloudflare"
@@ -86,7 +84,7 @@ func TestConformance(t *testing.T) {
 	dnstest.Run(t, dnstest.Subject{
 		Provider: build(t, tokenSolver(), tokenSecret(token), s.URL()),
 		Zone:     b.Zone + ".",
-		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, b.Addr, fqdn), nil },
+		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return dnstest.TXTValues(t, b.Addr, fqdn), nil },
 		Refused:  build(t, tokenSolver(), tokenSecret("not-the-token"), s.URL()),
 		Silent:   build(t, tokenSolver(), tokenSecret(token), "http://"+dnstest.Silent(t)+"/client/v4"),
 	})
@@ -105,13 +103,13 @@ func TestAnAPIKeyWithItsEmailWorks(t *testing.T) {
 	if zone != b.Zone+"." {
 		t.Fatalf("zone %q, want %q", zone, b.Zone+".")
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v, want %q", rec.FQDN, got, rec.Value)
 	}
 	if err := p.CleanUp(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); len(got) != 0 {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 		t.Fatalf("TXT %s after CleanUp = %v", rec.FQDN, got)
 	}
 }
@@ -151,7 +149,7 @@ func TestRefusedCredentialsSayWhy(t *testing.T) {
 			if !strings.Contains(err.Error(), "Zone:Read and DNS:Edit") {
 				t.Fatalf("the error does not say what the token needs: %v", err)
 			}
-			if got := txtValues(t, b.Addr, rec.FQDN); len(got) != 0 {
+			if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 				t.Fatalf("a refused call left TXT %v", got)
 			}
 		})
@@ -207,7 +205,7 @@ func TestARateLimitIsWaitedOut(t *testing.T) {
 	if len(reqs) < 2 || reqs[0].Status != http.StatusTooManyRequests || reqs[1].Action != reqs[0].Action || reqs[1].Status != http.StatusOK {
 		t.Fatalf("want a 429 and then the same call answered: %v", reqs)
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v, want %q", rec.FQDN, got, rec.Value)
 	}
 }
@@ -249,13 +247,13 @@ func TestAZoneOnALaterPageIsFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Only the active zone, BIND's, writes into BIND.
-	if got := txtValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v, want %q: the record went to a moved zone", rec.FQDN, got, rec.Value)
 	}
 	if err := p.CleanUp(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); len(got) != 0 {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 		t.Fatalf("TXT %s after CleanUp = %v", rec.FQDN, got)
 	}
 }
@@ -316,7 +314,7 @@ func TestARecordAlreadyThereIsReused(t *testing.T) {
 			if err := p.CleanUp(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
-			if got := txtValues(t, b.Addr, rec.FQDN); len(got) != 0 {
+			if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 				t.Fatalf("TXT %s after CleanUp = %v", rec.FQDN, got)
 			}
 		})
@@ -345,7 +343,7 @@ func TestACreateWhoseAnswerWasLostIsNotMadeTwice(t *testing.T) {
 	if !slices.Equal(statuses, []int{http.StatusOK, http.StatusBadRequest}) {
 		t.Fatalf("creates answered %v, want the first made and the second refused as identical", statuses)
 	}
-	if got := txtValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
 		t.Fatalf("TXT %s = %v, want one %q", rec.FQDN, got, rec.Value)
 	}
 }
@@ -365,20 +363,4 @@ func (l *losesFirstCreate) RoundTrip(req *http.Request) (*http.Response, error) 
 
 func actions(reqs []standin.Request, action string) []standin.Request {
 	return slices.DeleteFunc(reqs, func(r standin.Request) bool { return r.Action != action })
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/dnstest"
@@ -64,9 +62,11 @@ func TestConformance(t *testing.T) {
 	dnstest.Run(t, dnstest.Subject{
 		Provider: provider(t, w.api.URL(), token),
 		Zone:     w.bind.Zone + ".",
-		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, w.bind.Addr, fqdn), nil },
-		Refused:  provider(t, w.api.URL(), "dop_v1_wrong-token"),
-		Silent:   provider(t, "http://"+dnstest.Silent(t), token),
+		TXT: func(_ context.Context, fqdn string) ([]string, error) {
+			return dnstest.TXTValues(t, w.bind.Addr, fqdn), nil
+		},
+		Refused: provider(t, w.api.URL(), "dop_v1_wrong-token"),
+		Silent:  provider(t, "http://"+dnstest.Silent(t), token),
 	})
 }
 
@@ -135,7 +135,7 @@ func TestErrorsAreClassified(t *testing.T) {
 		if took := time.Since(start); took < time.Second {
 			t.Fatalf("Present took %s after a 429 with Retry-After: 1", took)
 		}
-		if got := txtValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{"v"}) {
+		if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{"v"}) {
 			t.Fatalf("TXT = %v", got)
 		}
 	})
@@ -150,20 +150,4 @@ func TestErrorsAreClassified(t *testing.T) {
 			t.Fatalf("error %v, want one that may pass on a retry", err)
 		}
 	})
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
@@ -140,6 +142,26 @@ func Run(t *testing.T, s Subject) {
 			t.Fatalf("Present returned %s after its context ended", took-300*time.Millisecond)
 		}
 	})
+}
+
+// TXTValues reads the values of TXT fqdn from the server at addr, sorted,
+// each as a CA reads it (its strings joined).
+func TXTValues(t testing.TB, addr, fqdn string) []string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
+	resp, _, err := new(dns.Client).Exchange(q, addr)
+	if err != nil {
+		t.Fatalf("reading TXT %s at %s: %v", fqdn, addr, err)
+	}
+	var values []string
+	for _, rr := range resp.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			values = append(values, strings.Join(txt.Txt, ""))
+		}
+	}
+	slices.Sort(values)
+	return values
 }
 
 // Secrets are credentials for a provider under test: values by Secret name

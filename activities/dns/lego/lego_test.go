@@ -5,14 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	legodns01 "github.com/go-acme/lego/v5/challenge/dns01"
-	"github.com/miekg/dns"
 
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
@@ -79,7 +77,7 @@ func TestConformance(t *testing.T) {
 		Zone:     w.bind.Zone + ".",
 		TXT: func(_ context.Context, fqdn string) ([]string, error) {
 			var values []string
-			for _, v := range txtValues(t, w.bind.Addr, fqdn) {
+			for _, v := range dnstest.TXTValues(t, w.bind.Addr, fqdn) {
 				values = append(values, preimage(v))
 			}
 			return values, nil
@@ -166,7 +164,7 @@ func TestAServerErrorIsRetriedAndTheRetryMakesTheRecord(t *testing.T) {
 	if _, err := p.Present(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, w.bind.Addr, rec.FQDN); len(got) != 1 || preimage(got[0]) != rec.Value {
+	if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); len(got) != 1 || preimage(got[0]) != rec.Value {
 		t.Fatalf("TXT %s = %v after the retry", rec.FQDN, got)
 	}
 }
@@ -180,13 +178,13 @@ func TestRawModeSendsTheKeyAuthorization(t *testing.T) {
 	if _, err := p.Present(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, w.bind.Addr, rec.FQDN); len(got) != 1 || preimage(got[0]) != rec.Value {
+	if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); len(got) != 1 || preimage(got[0]) != rec.Value {
 		t.Fatalf("TXT %s = %v", rec.FQDN, got)
 	}
 	if err := p.CleanUp(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := txtValues(t, w.bind.Addr, rec.FQDN); len(got) != 0 {
+	if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); len(got) != 0 {
 		t.Fatalf("TXT %s = %v after clean-up", rec.FQDN, got)
 	}
 }
@@ -223,20 +221,4 @@ func TestTheWorkersEnvironmentIsNeitherUsedNorChanged(t *testing.T) {
 	if _, ok := os.LookupEnv("HTTPREQ_PASSWORD"); ok {
 		t.Fatal("the Secret's HTTPREQ_PASSWORD stayed in the environment")
 	}
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(fqdn), dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }

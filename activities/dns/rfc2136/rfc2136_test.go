@@ -3,7 +3,6 @@ package rfc2136_test
 import (
 	"context"
 	"net"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +48,7 @@ func TestConformance(t *testing.T) {
 	dnstest.Run(t, dnstest.Subject{
 		Provider: dnstest.Build(t, dns01.Providers, solver(b, b.Addr), good),
 		Zone:     b.Zone + ".",
-		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return txtValues(t, b.Addr, fqdn), nil },
+		TXT:      func(_ context.Context, fqdn string) ([]string, error) { return dnstest.TXTValues(t, b.Addr, fqdn), nil },
 		Refused:  dnstest.Build(t, dns01.Providers, solver(b, b.Addr), wrong),
 		Silent:   dnstest.Build(t, dns01.Providers, solver(b, dnstest.Silent(t)), good),
 	})
@@ -128,7 +127,7 @@ func TestBadConfigurationIsReportedClearly(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Present error = %v, want it to contain %q", err, tc.want)
 			}
-			if got := txtValues(t, b.Addr, rec.FQDN); len(got) != 0 {
+			if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 				t.Fatalf("a refused update left TXT %v", got)
 			}
 		})
@@ -140,20 +139,4 @@ func TestNewRefusesAnUnknownAlgorithm(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unsupported TSIG algorithm "HMACSHA3"`) {
 		t.Fatalf("error = %v", err)
 	}
-}
-
-func txtValues(t *testing.T, addr, fqdn string) []string {
-	t.Helper()
-	q := new(dns.Msg)
-	q.SetQuestion(fqdn, dns.TypeTXT)
-	resp, _, err := new(dns.Client).Exchange(q, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var values []string
-	for _, rr := range resp.Answer {
-		values = append(values, strings.Join(rr.(*dns.TXT).Txt, ""))
-	}
-	slices.Sort(values)
-	return values
 }
