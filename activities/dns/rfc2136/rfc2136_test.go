@@ -3,6 +3,7 @@ package rfc2136_test
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/dnstest"
+	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/dns/rfc2136"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
@@ -139,4 +141,15 @@ func TestNewRefusesAnUnknownAlgorithm(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unsupported TSIG algorithm "HMACSHA3"`) {
 		t.Fatalf("error = %v", err)
 	}
+}
+
+// TestLiveCheck runs the live tests' check against BIND, so that the check
+// the skipped live tests would run is known to work.
+func TestLiveCheck(t *testing.T) {
+	t.Parallel()
+	b, _ := startBIND(t)
+	_, port, _ := net.SplitHostPort(b.Addr)
+	authPort, _ := strconv.Atoi(port)
+	p := dnstest.Build(t, dns01.Providers, solver(b, b.Addr), dnstest.Secrets{"tsig": {"secret": b.TSIGSecret}})
+	dnstest.LiveWith(t, p, b.Zone, &propagation.Checker{Resolvers: []string{b.Addr}, AuthoritativePort: authPort})
 }
