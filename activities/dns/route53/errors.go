@@ -47,3 +47,10 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// changedMeanwhile says whether Route 53 refused a change batch, which for
+// a DELETE means the set is no longer as it was read.
+func changedMeanwhile(err error) bool {
+	var batch *types.InvalidChangeBatch
+	return errors.As(err, &batch)
+}

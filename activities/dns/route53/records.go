@@ -90,43 +90,60 @@ func (p *Provider) CleanUp(ctx context.Context, rec certflowdns.TXT) error {
 		set.ResourceRecords = slices.DeleteFunc(set.ResourceRecords, isValue(value))
 	}
 	if err := p.change(ctx, z, action, set); err != nil {
+		if action == types.ChangeActionDelete && changedMeanwhile(err) {
+			// A DELETE names the set as it was read: after a write in
+			// between (another issuance's value, or this DELETE's own
+			// lost answer), a fresh read on the retry decides.
+			err = errors.Unwrap(err)
+		}
 		return fmt.Errorf("route53: removing TXT %s in zone %s: %w", fqdn, z.name, err)
 	}
 	return nil
 }
 
 // zoneOf returns the solver's hosted zone, or else the most specific public
-// hosted zone whose name holds fqdn. Zones are listed by name from the
-// name's top-level domain on, so that the parents of the name come first;
-// private zones are skipped, the CA cannot see them.
+// hosted zone whose name holds fqdn: it asks for the zones named as fqdn,
+// then as each parent in turn, so that an account with thousands of zones
+// costs a call per label rather than a listing of all of them. Private
+// zones are skipped: the CA cannot see them.
 func (p *Provider) zoneOf(ctx context.Context, fqdn string) (zone, error) {
 	if p.hostedZoneID != "" {
 		return zone{id: p.hostedZoneID, name: p.hostedZoneID}, nil
 	}
 	labels := dns.SplitDomainName(fqdn)
-	in := &route53.ListHostedZonesByNameInput{DNSName: aws.String(labels[len(labels)-1] + ".")}
-	var best zone
+	for i := range len(labels) - 1 { // a zone at the top-level domain is not one users own
+		name := dns.Fqdn(strings.Join(labels[i:], "."))
+		z, err := p.publicZoneNamed(ctx, name)
+		if err != nil || z.id != "" {
+			return z, err
+		}
+	}
+	return zone{}, certflowdns.Permanent(fmt.Errorf("route53: no public hosted zone these credentials can list holds %s", fqdn))
+}
+
+// publicZoneNamed returns the public hosted zone of that name, if there is
+// one. Zones are listed in name order from the name on, so those of the
+// name come first; a name may have several (public and private).
+func (p *Provider) publicZoneNamed(ctx context.Context, name string) (zone, error) {
+	in := &route53.ListHostedZonesByNameInput{DNSName: aws.String(name), MaxItems: aws.Int32(10)}
 	for {
 		out, err := p.client.ListHostedZonesByName(ctx, in)
 		if err != nil {
-			return zone{}, fmt.Errorf("route53: listing hosted zones for %s: %w", fqdn, classify(err))
+			return zone{}, fmt.Errorf("route53: listing hosted zones named %s: %w", name, classify(err))
 		}
 		for _, hz := range out.HostedZones {
-			name := dns.Fqdn(strings.ToLower(aws.ToString(hz.Name)))
-			private := hz.Config != nil && hz.Config.PrivateZone
-			if !private && dns.IsSubDomain(name, fqdn) && len(name) > len(best.name) {
-				best = zone{id: strings.TrimPrefix(aws.ToString(hz.Id), "/hostedzone/"), name: name}
+			if dns.Fqdn(strings.ToLower(aws.ToString(hz.Name))) != name {
+				return zone{}, nil // past the zones of that name
+			}
+			if hz.Config == nil || !hz.Config.PrivateZone {
+				return zone{id: strings.TrimPrefix(aws.ToString(hz.Id), "/hostedzone/"), name: name}, nil
 			}
 		}
 		if !out.IsTruncated {
-			break
+			return zone{}, nil
 		}
 		in.DNSName, in.HostedZoneId = out.NextDNSName, out.NextHostedZoneId
 	}
-	if best.id == "" {
-		return zone{}, certflowdns.Permanent(fmt.Errorf("route53: no public hosted zone these credentials can list holds %s", fqdn))
-	}
-	return best, nil
 }
 
 // txtSet returns the TXT record set at fqdn (the simple one, without a

@@ -135,7 +135,11 @@ func secretValue(ctx context.Context, secrets certflowdns.Credentials, ref *cert
 	if err != nil {
 		return "", fmt.Errorf("route53: reading %s: %w", field, err)
 	}
-	return strings.TrimSpace(string(v)), nil
+	value := strings.TrimSpace(string(v))
+	if value == "" {
+		return "", certflowdns.Permanent(fmt.Errorf("route53: Secret %s key %q (%s) is empty", ref.Name, ref.Key, field))
+	}
+	return value, nil
 }
 
 // loadAWS resolves region and credentials: creds when given, else the SDK's

@@ -1,14 +1,17 @@
 package route53_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,4 +414,43 @@ func jwtClaims(t *testing.T, token string) (claims struct {
 	}
 	_ = json.Unmarshal(payload, &claims)
 	return claims
+}
+
+// TestCleanUpAfterAConcurrentWrite: CleanUp DELETEs the set it read; when
+// another issuance adds its value in between, Route 53 refuses the batch.
+// The refusal may pass on a retry, which reads again and keeps the other
+// value.
+func TestCleanUpAfterAConcurrentWrite(t *testing.T) {
+	w := newWorld(t, route53standin.Options{})
+	ctx := testContext(t)
+	fqdn := w.fqdn("race")
+	ours, theirs := certflowdns.TXT{FQDN: fqdn, Value: "ours"}, certflowdns.TXT{FQDN: fqdn, Value: "theirs"}
+	other := w.build(t, solver(nil), secrets(keyID, secret))
+	var raced atomic.Bool
+	racing := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte("<Action>DELETE</Action>")) && raced.CompareAndSwap(false, true) {
+			if _, err := other.Present(r.Context(), theirs); err != nil {
+				t.Errorf("the concurrent Present: %v", err)
+			}
+		}
+		w.srv.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(racing.Close)
+	p := dnstest.BuildWith(t, dns01.Providers, solver(nil), certflowdns.Setup{Credentials: secrets(keyID, secret), Endpoint: racing.URL})
+
+	if _, err := p.Present(ctx, ours); err != nil {
+		t.Fatal(err)
+	}
+	err := p.CleanUp(ctx, ours)
+	if !raced.Load() || err == nil || certflowdns.IsPermanent(err) {
+		t.Fatalf("CleanUp across a concurrent write = %v (raced %v), want an error that may pass on a retry", err, raced.Load())
+	}
+	if err := p.CleanUp(ctx, ours); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.txt(t, fqdn); !slices.Equal(got, []string{"theirs"}) {
+		t.Fatalf("TXT after the retried CleanUp = %v, want the other issuance's value only", got)
+	}
 }

@@ -32,9 +32,12 @@ const tokenLifetime = 10 * time.Minute
 // auth.kubernetes). The worker must be allowed to create that ServiceAccount's
 // tokens: a Role with create on serviceaccounts/token for its name.
 func serviceAccountCredentials(cfg aws.Config, spec *certflowv1.ACMEIssuerDNS01ProviderRoute53, setup certflowdns.Setup) (aws.CredentialsProvider, error) {
-	ref := spec.Auth.Kubernetes.ServiceAccountRef
+	var ref *certflowv1.ServiceAccountRef
+	if spec.Auth.Kubernetes != nil {
+		ref = spec.Auth.Kubernetes.ServiceAccountRef
+	}
 	switch {
-	case spec.Auth.Kubernetes == nil || ref == nil || ref.Name == "":
+	case ref == nil || ref.Name == "":
 		return nil, certflowdns.Permanent(errors.New("route53: auth.kubernetes needs serviceAccountRef.name"))
 	case spec.Role == "":
 		return nil, certflowdns.Permanent(errors.New("route53: auth.kubernetes needs the role to assume with the ServiceAccount's token"))
