@@ -773,7 +773,7 @@ spec:
       dns01:
         rfc2136: {nameserver: 192.0.2.53}
 `,
-		want: "spec.acme.solvers[0].waitInsteadOfSelfCheck: Invalid value: waitInsteadOfSelfCheck must not be negative",
+		want: "spec.acme.solvers[0].waitInsteadOfSelfCheck: Invalid value: waitInsteadOfSelfCheck must be between 0s and 45m",
 	},
 	{
 		name: "an azureDNS service principal without its tenant is refused",

@@ -213,11 +213,12 @@ func (a *Activities) wait(ctx context.Context, responses []selfCheck, checks int
 	return checks, nil
 }
 
-// gaveUp fails the wait when a response still missing is past its
-// giveUpAt, saying what the last round found.
+// gaveUp fails the wait when a response still checked is past its
+// giveUpAt, saying what the last round found. A response waited for
+// instead of checked is not given up on: its wait ends by itself.
 func gaveUp(pending []selfCheck, round Progress) error {
 	for _, c := range pending {
-		if time.Now().After(c.giveUpAt) {
+		if c.waitUntil.IsZero() && time.Now().After(c.giveUpAt) {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("the self-check gave up at %s (the solver's selfCheckTimeout): %s", c.giveUpAt.UTC().Format(time.TimeOnly)+"Z", round),
 				activities.ErrTypeSelfCheckTimeout, nil)

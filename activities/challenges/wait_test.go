@@ -62,7 +62,8 @@ func TestWaitInsteadOfSelfCheckWaitsWithoutChecking(t *testing.T) {
 	waitUntil := start.Add(300 * time.Millisecond)
 	var beats []Progress
 	// check is nil: a check would panic.
-	_, err := a.wait(context.Background(), []selfCheck{{Presented: p, waitUntil: waitUntil, giveUpAt: start.Add(time.Hour)}}, 0, func(p Progress) { beats = append(beats, p) })
+	// giveUpAt, the selfCheckTimeout, is earlier: it bounds checks, not waits.
+	_, err := a.wait(context.Background(), []selfCheck{{Presented: p, waitUntil: waitUntil, giveUpAt: start.Add(100 * time.Millisecond)}}, 0, func(p Progress) { beats = append(beats, p) })
 	if err != nil {
 		t.Fatal(err)
 	}

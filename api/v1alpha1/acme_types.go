@@ -107,8 +107,8 @@ const (
 // exactly one of http01 or dns01.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.http01) != has(self.dns01)",message="each solver must set exactly one of http01 or dns01"
-// +kubebuilder:validation:XValidation:rule="!has(self.waitInsteadOfSelfCheck) || duration(self.waitInsteadOfSelfCheck) >= duration('0s')",message="waitInsteadOfSelfCheck must not be negative",fieldPath=".waitInsteadOfSelfCheck"
-// +kubebuilder:validation:XValidation:rule="!has(self.selfCheckTimeout) || duration(self.selfCheckTimeout) > duration('0s')",message="selfCheckTimeout must be positive",fieldPath=".selfCheckTimeout"
+// +kubebuilder:validation:XValidation:rule="!has(self.waitInsteadOfSelfCheck) || (duration(self.waitInsteadOfSelfCheck) >= duration('0s') && duration(self.waitInsteadOfSelfCheck) <= duration('45m'))",message="waitInsteadOfSelfCheck must be between 0s and 45m",fieldPath=".waitInsteadOfSelfCheck"
+// +kubebuilder:validation:XValidation:rule="!has(self.selfCheckTimeout) || (duration(self.selfCheckTimeout) > duration('0s') && duration(self.selfCheckTimeout) <= duration('45m'))",message="selfCheckTimeout must be more than 0s and at most 45m",fieldPath=".selfCheckTimeout"
 type ACMEChallengeSolver struct {
 	// Which names this solver is for. Unset: every name, at the lowest priority.
 	// +optional
@@ -125,12 +125,13 @@ type ACMEChallengeSolver struct {
 	// Skip the self-check (waiting until every authoritative nameserver of the zone
 	// serves the response) and wait this long after presenting instead, then ask the CA
 	// to validate: for split-horizon DNS, where certflow cannot reach the servers the CA
-	// asks. 0s asks at once and leaves the waiting to the CA's own retries.
+	// asks. 0s asks at once and leaves the waiting to the CA's own retries. At most 45m.
 	// +optional
 	WaitInsteadOfSelfCheck *metav1.Duration `json:"waitInsteadOfSelfCheck,omitempty"`
 
 	// How long the self-check waits for the responses before the attempt fails, naming
-	// the servers that still lack one and what they answered; 10m when unset.
+	// the servers that still lack one and what they answered; 10m when unset, at most 45m
+	// (the wait runs in at most five activity attempts of ten minutes).
 	// +optional
 	SelfCheckTimeout *metav1.Duration `json:"selfCheckTimeout,omitempty"`
 }

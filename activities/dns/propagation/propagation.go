@@ -74,19 +74,26 @@ func (c *Checker) resolvers() dnsutil.Resolver {
 }
 
 // ask queries each server for the TXT record, on its own: every one must
-// have the value.
+// have the value. A server that fails to answer lacks it, and the others
+// are still asked, so that what each said is known; only when none
+// answers is the check itself an error.
 func (c *Checker) ask(ctx context.Context, servers dnsutil.Resolver, name, value, zone string) (Result, error) {
 	res := Result{Zone: zone}
+	var errs []error
 	for _, server := range servers.Servers {
 		one := servers
 		one.Servers = []string{server}
 		resp, err := one.Query(ctx, name, dns.TypeTXT)
-		if err != nil {
-			return Result{}, fmt.Errorf("propagation: %w", err)
-		}
-		if !dnsutil.HasTXT(resp, value) {
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+			res.Missing = append(res.Missing, server+" failed: "+err.Error())
+		case !dnsutil.HasTXT(resp, value):
 			res.Missing = append(res.Missing, server+" answered "+answered(resp))
 		}
+	}
+	if len(errs) == len(servers.Servers) {
+		return Result{}, fmt.Errorf("propagation: %w", errors.Join(errs...))
 	}
 	res.Ready = len(res.Missing) == 0
 	return res, nil
@@ -134,7 +141,7 @@ func answered(resp *dns.Msg) string {
 		}
 	}
 	switch {
-	case resp.Rcode != dns.RcodeSuccess:
+	case resp.Rcode != dns.RcodeSuccess: // NXDOMAIN: other codes are errors (dnsutil.RcodeError)
 		return dns.RcodeToString[resp.Rcode]
 	case len(values) == 0:
 		return "no TXT record"

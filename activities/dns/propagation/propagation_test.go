@@ -87,3 +87,24 @@ func TestCheckReportsAnUnreachableResolver(t *testing.T) {
 		t.Fatalf("error = %v, want one naming the resolver", err)
 	}
 }
+
+// TestCheckSaysWhatEachServerAnswered: a server that does not answer lacks
+// the record, and the others are still asked, so that what each said is
+// known.
+func TestCheckSaysWhatEachServerAnswered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	c := &propagation.Checker{Resolvers: []string{"127.0.0.1:1", b.Addr}, ResolversOnly: true, Timeout: 500 * time.Millisecond}
+	res, err := c.Check(ctx, "_acme-challenge.www."+b.Zone+".", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ready || len(res.Missing) != 2 || !strings.HasPrefix(res.Missing[0], "127.0.0.1:1 failed: ") || res.Missing[1] != b.Addr+" answered no TXT record" {
+		t.Fatalf("result %+v, want the silent server's failure and what BIND answered", res)
+	}
+}
