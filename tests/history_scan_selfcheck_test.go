@@ -379,7 +379,7 @@ func (s *selfCheck) plantings(t *testing.T) []planting {
 	stackTSIG, issuerTSIG, eab := decodeStd(t, s.stackTSIG), decodeStd(t, s.issuerTSIG), decodeRawURL(t, s.eab)
 	const (
 		stack  = "the stack's TSIG secret"
-		issuer = "TSIG secret of solver 0 of ClusterIssuer selfcheck"
+		issuer = "dns01.rfc2136.tsigSecretSecretRef of solver 0 of ClusterIssuer selfcheck"
 		binder = "EAB HMAC of Issuer " + selfCheckNS + "/eab"
 	)
 	credential("the stack's TSIG secret as stored, in a signal's input", signaled(t, struct{ Secret string }{s.stackTSIG}), stack, "as stored, raw")
