@@ -13,7 +13,13 @@
 // The providers in this build are in providers_gen.go, which
 // hack/legoproviders writes: those that build with certflow's modules and
 // do not act on the worker's machine (run programs, read its files, use
-// its cloud identity).
+// its cloud identity), and for some the variables certflow hides from them
+// or refuses, through which they would.
+//
+// A built provider is kept for the next activity with the same settings
+// (instances.go): many of lego's providers remove a record by what they
+// remembered when they made it. Errors never show a value of the settings
+// (redact.go).
 package lego
 
 import (
@@ -22,6 +28,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -42,8 +49,21 @@ const listed = "the providers of this build are listed in certflow's docs/lego-p
 
 // legoProvider is one of lego's providers in this build.
 type legoProvider struct {
-	// variables lego documents for it; only these are read from the Secret.
+	// variables lego documents for it and certflow allows; only these are
+	// read from the Secret.
 	variables []string
+	// hidden are the other variables its package reads (undocumented, or
+	// forbidden): the worker's values are hidden from it.
+	hidden []string
+	// forbidden are variables a Secret may not set, and why.
+	forbidden map[string]string
+	// oneOf are sets of variables of which the Secret must set one whole.
+	oneOf [][]string
+	// stateful: its CleanUp needs what its Present remembered.
+	stateful bool
+	// forgets is how its CleanUp's error begins for a record it does not
+	// remember ("" when it says nothing).
+	forgets string
 	// build is its NewDNSProvider, which reads its configuration from the
 	// process environment.
 	build func() (challenge.Provider, error)
@@ -51,8 +71,10 @@ type legoProvider struct {
 
 // Provider presents records through one of lego's providers.
 type Provider struct {
-	name string
-	p    challenge.Provider
+	name     string
+	lp       legoProvider
+	instance *instance
+	redactor redactor
 }
 
 var _ certflowdns.Provider = (*Provider)(nil)
@@ -65,24 +87,73 @@ var Kind = certflowdns.Kind{
 	New:        fromSolver,
 }
 
-// New builds lego's provider name with settings, by variable name. A
-// provider this build lacks, or a configuration lego refuses, is an error
-// that names it and never a value.
-func New(name string, settings map[string]string) (*Provider, error) {
+// New builds lego's provider name with settings, by variable name, or
+// takes the one built with the same settings before. A provider this build
+// lacks, settings it refuses, or a configuration lego refuses, is a
+// Permanent error that names it and never a value; waiting for another
+// provider to be built until ctx ends is not Permanent.
+func New(ctx context.Context, name string, settings map[string]string) (*Provider, error) {
+	r := newRedactor(settings)
 	lp, err := lookup(name)
+	if err != nil {
+		return nil, certflowdns.Permanent(err)
+	}
+	if err := lp.refuse(settings); err != nil {
+		return nil, r.redact(certflowdns.Permanent(fmt.Errorf("lego %s: %w", name, err)))
+	}
+	inst, err := build(ctx, lp, instanceKey(name, settings), settings)
+	if err != nil {
+		return nil, r.redact(fmt.Errorf("lego %s: %w", name, err))
+	}
+	return &Provider{name: name, lp: lp, instance: inst, redactor: r}, nil
+}
+
+// build is the instance kept for key, or a new one. Its error is Permanent
+// but when ctx ended first.
+func build(ctx context.Context, lp legoProvider, key string, settings map[string]string) (*instance, error) {
+	if inst := instances.get(key); inst != nil {
+		return inst, nil
+	}
+	disableCNAMEFollowing()
+	var inst *instance
+	var refused error
+	err := withEnvironment(ctx, lp.variables, lp.hidden, settings, func() {
+		if inst = instances.get(key); inst != nil {
+			return
+		}
+		p, err := lp.build()
+		if err != nil {
+			refused = certflowdns.Permanent(err)
+			return
+		}
+		inst = instances.add(key, p)
+	})
 	if err != nil {
 		return nil, err
 	}
-	disableCNAMEFollowing()
-	var p challenge.Provider
-	err = withEnvironment(lp.variables, settings, func() error {
-		p, err = lp.build()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lego %s: %w", name, err)
+	return inst, refused
+}
+
+// refuse says why settings may not build lp: they set a forbidden
+// variable, or none of its oneOf sets whole.
+func (lp legoProvider) refuse(settings map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(lp.forbidden)) {
+		if _, ok := settings[name]; ok {
+			return fmt.Errorf("the settings Secret sets %s, which certflow does not allow: %s", name, lp.forbidden[name])
+		}
 	}
-	return &Provider{name: name, p: p}, nil
+	if len(lp.oneOf) == 0 || slices.ContainsFunc(lp.oneOf, func(set []string) bool { return allSet(set, settings) }) {
+		return nil
+	}
+	var sets []string
+	for _, set := range lp.oneOf {
+		sets = append(sets, strings.Join(set, " + "))
+	}
+	return fmt.Errorf("the settings Secret must set all of one of %s (certflow does not let the worker's own configuration complete them)", strings.Join(sets, ", "))
+}
+
+func allSet(names []string, settings map[string]string) bool {
+	return !slices.ContainsFunc(names, func(name string) bool { return settings[name] == "" })
 }
 
 func lookup(name string) (legoProvider, error) {
@@ -103,7 +174,7 @@ func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01
 	}
 	settings := map[string]string{}
 	var absent error // why the first variable missing from the Secret is
-	for _, name := range lp.variables {
+	for _, name := range slices.Concat(lp.variables, slices.Sorted(maps.Keys(lp.forbidden))) {
 		value, err := setup.Credentials.SecretValue(ctx, spec.Settings.Name, name)
 		switch {
 		case err == nil:
@@ -116,12 +187,12 @@ func fromSolver(ctx context.Context, solver *certflowv1.ACMEChallengeSolverDNS01
 			return nil, fmt.Errorf("lego %s: reading Secret %s: %w", spec.Provider, spec.Settings.Name, err)
 		}
 	}
-	p, err := New(spec.Provider, settings)
+	p, err := New(ctx, spec.Provider, settings)
+	if err != nil && certflowdns.IsPermanent(err) && len(settings) == 0 && absent != nil {
+		return nil, certflowdns.Permanent(fmt.Errorf("%w (Secret %s holds none of its variables: %v)", err, spec.Settings.Name, absent))
+	}
 	if err != nil {
-		if len(settings) == 0 && absent != nil {
-			err = fmt.Errorf("%w (Secret %s holds none of its variables: %w)", err, spec.Settings.Name, absent)
-		}
-		return nil, certflowdns.Permanent(err)
+		return nil, err
 	}
 	return p, nil
 }
@@ -140,25 +211,46 @@ func (p *Provider) Present(ctx context.Context, rec certflowdns.TXT) (string, er
 		return "", err
 	}
 	token, _, _ := strings.Cut(keyAuth, ".")
-	if err := p.p.Present(ctx, domain, token, keyAuth); err != nil {
-		return "", p.classify(fmt.Errorf("lego %s: presenting TXT %s: %w", p.name, rec.FQDN, err))
+	if err := p.instance.p.Present(ctx, domain, token, keyAuth); err != nil {
+		return "", p.redactor.redact(p.classify(fmt.Errorf("lego %s: presenting TXT %s: %w", p.name, rec.FQDN, err)))
 	}
+	p.instance.presented(rec.FQDN + " " + keyAuth)
 	return zoneOf(ctx, rec.FQDN), nil
 }
 
 // CleanUp asks lego's provider to remove the record. Whether other values
 // at the name stay, and whether a record already gone is fine, is up to
-// lego's provider; the conformance suite holds lego's httpreq to both.
+// lego's provider; the conformance suite holds lego's httpreq to both. A
+// provider that remembers records (stateful) can remove only those it
+// made: for one it does not know, and did not remove already, the error is
+// Permanent and asks for the record to be removed by hand.
 func (p *Provider) CleanUp(ctx context.Context, rec certflowdns.TXT) error {
 	domain, keyAuth, err := p.challenge(rec)
 	if err != nil {
 		return err
 	}
+	record := rec.FQDN + " " + keyAuth
 	token, _, _ := strings.Cut(keyAuth, ".")
-	if err := p.p.CleanUp(ctx, domain, token, keyAuth); err != nil {
-		return p.classify(fmt.Errorf("lego %s: removing TXT %s: %w", p.name, rec.FQDN, err))
+	err = p.instance.p.CleanUp(ctx, domain, token, keyAuth)
+	switch {
+	case err == nil:
+		p.instance.cleanedUp(record)
+		return nil
+	case p.forgot(err) && p.instance.wasRemoved(record):
+		return nil
+	case p.forgot(err):
+		return p.redactor.redact(certflowdns.Permanent(fmt.Errorf(
+			"lego %s: removing TXT %s: %w (lego's %s removes only the records it made itself, and this one was presented by another worker or before this worker restarted: remove the TXT record %s with value %q by hand)",
+			p.name, rec.FQDN, err, p.name, rec.FQDN, rec.Value)))
+	default:
+		return p.redactor.redact(p.classify(fmt.Errorf("lego %s: removing TXT %s: %w", p.name, rec.FQDN, err)))
 	}
-	return nil
+}
+
+// forgot says whether err is a stateful provider's for a record it does not
+// remember.
+func (p *Provider) forgot(err error) bool {
+	return p.lp.stateful && p.lp.forgets != "" && strings.Contains(err.Error(), p.lp.forgets)
 }
 
 // challenge is what lego's providers take for a record: the domain under

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,8 +204,13 @@ func TestARecordWithoutItsKeyAuthorizationIsRefused(t *testing.T) {
 // lacks is not taken from the worker (nor its _FILE variant, which would
 // read a file), and the worker's values are back afterwards.
 func TestTheWorkersEnvironmentIsNeitherUsedNorChanged(t *testing.T) {
+	const fileUser = "user-from-the-workers-file"
+	file := filepath.Join(t.TempDir(), "httpreq-username")
+	if err := os.WriteFile(file, []byte(fileUser), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("HTTPREQ_ENDPOINT", "http://worker.invalid")
-	t.Setenv("HTTPREQ_USERNAME_FILE", "/etc/passwd")
+	t.Setenv("HTTPREQ_USERNAME_FILE", file)
 	var kind certflowdns.Kind
 	for _, k := range dns01.Providers {
 		if k.Name == "lego" {
@@ -213,7 +221,35 @@ func TestTheWorkersEnvironmentIsNeitherUsedNorChanged(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "HTTPREQ_ENDPOINT") {
 		t.Fatalf("error %v, want the Secret's missing HTTPREQ_ENDPOINT", err)
 	}
-	for name, want := range map[string]string{"HTTPREQ_ENDPOINT": "http://worker.invalid", "HTTPREQ_USERNAME_FILE": "/etc/passwd"} {
+
+	// httpreq sends basic auth when it has a user and a password: with the
+	// password from the Secret, a user from the worker's file would show.
+	var mu sync.Mutex
+	var users []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, _, _ := r.BasicAuth()
+		mu.Lock()
+		users = append(users, user)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	p, err := kind.New(context.Background(), solver("httpreq"), certflowdns.Setup{Credentials: dnstest.Secrets{"settings": {
+		"HTTPREQ_ENDPOINT": srv.URL, "HTTPREQ_PASSWORD": password,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := keyAuthorized{p}.record(certflowdns.TXT{FQDN: "_acme-challenge.file.certflow.test.", Value: "file-key-authorization"})
+	if err := p.CleanUp(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(users) != 1 || users[0] != "" {
+		t.Fatalf("the stand-in saw basic-auth users %q, want one call without (HTTPREQ_USERNAME_FILE of the worker was read)", users)
+	}
+
+	for name, want := range map[string]string{"HTTPREQ_ENDPOINT": "http://worker.invalid", "HTTPREQ_USERNAME_FILE": file} {
 		if got := os.Getenv(name); got != want {
 			t.Fatalf("%s = %q after building, want the worker's %q", name, got, want)
 		}

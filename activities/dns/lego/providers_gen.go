@@ -92,8 +92,6 @@ import (
 	"github.com/go-acme/lego/v5/providers/dns/httpnet"
 	"github.com/go-acme/lego/v5/providers/dns/httpreq"
 	"github.com/go-acme/lego/v5/providers/dns/hurricane"
-	"github.com/go-acme/lego/v5/providers/dns/hyperone"
-	"github.com/go-acme/lego/v5/providers/dns/ibmcloud"
 	"github.com/go-acme/lego/v5/providers/dns/iijdpf"
 	"github.com/go-acme/lego/v5/providers/dns/infoblox"
 	"github.com/go-acme/lego/v5/providers/dns/infomaniak"
@@ -221,11 +219,15 @@ var providers = map[string]legoProvider{
 		build:     func() (challenge.Provider, error) { return active24.NewDNSProvider() },
 	},
 	"alidns": {
-		variables: []string{"ALICLOUD_ACCESS_KEY", "ALICLOUD_HTTP_TIMEOUT", "ALICLOUD_LINE", "ALICLOUD_POLLING_INTERVAL", "ALICLOUD_PROPAGATION_TIMEOUT", "ALICLOUD_RAM_ROLE", "ALICLOUD_REGION_ID", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN", "ALICLOUD_TTL"},
+		variables: []string{"ALICLOUD_ACCESS_KEY", "ALICLOUD_HTTP_TIMEOUT", "ALICLOUD_LINE", "ALICLOUD_POLLING_INTERVAL", "ALICLOUD_PROPAGATION_TIMEOUT", "ALICLOUD_REGION_ID", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN", "ALICLOUD_TTL"},
+		hidden:    []string{"ALICLOUD_RAM_ROLE"},
+		forbidden: map[string]string{"ALICLOUD_RAM_ROLE": "it has the worker use the RAM role of its ECS instance"},
 		build:     func() (challenge.Provider, error) { return alidns.NewDNSProvider() },
 	},
 	"allinkl": {
 		variables: []string{"ALL_INKL_HTTP_TIMEOUT", "ALL_INKL_LOGIN", "ALL_INKL_PASSWORD", "ALL_INKL_POLLING_INTERVAL", "ALL_INKL_PROPAGATION_TIMEOUT"},
+		stateful:  true,
+		forgets:   "allinkl: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return allinkl.NewDNSProvider() },
 	},
 	"alwaysdata": {
@@ -242,10 +244,14 @@ var providers = map[string]legoProvider{
 	},
 	"arvancloud": {
 		variables: []string{"ARVANCLOUD_API_KEY", "ARVANCLOUD_HTTP_TIMEOUT", "ARVANCLOUD_POLLING_INTERVAL", "ARVANCLOUD_PROPAGATION_TIMEOUT", "ARVANCLOUD_TTL"},
+		stateful:  true,
+		forgets:   "arvancloud: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return arvancloud.NewDNSProvider() },
 	},
 	"auroradns": {
 		variables: []string{"AURORA_API_KEY", "AURORA_ENDPOINT", "AURORA_POLLING_INTERVAL", "AURORA_PROPAGATION_TIMEOUT", "AURORA_SECRET", "AURORA_TTL"},
+		stateful:  true,
+		forgets:   "aurora: unknown recordID for",
 		build:     func() (challenge.Provider, error) { return auroradns.NewDNSProvider() },
 	},
 	"autodns": {
@@ -270,6 +276,8 @@ var providers = map[string]legoProvider{
 	},
 	"binarylane": {
 		variables: []string{"BINARYLANE_API_TOKEN", "BINARYLANE_HTTP_TIMEOUT", "BINARYLANE_POLLING_INTERVAL", "BINARYLANE_PROPAGATION_TIMEOUT", "BINARYLANE_TTL"},
+		stateful:  true,
+		forgets:   "binarylane: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return binarylane.NewDNSProvider() },
 	},
 	"bindman": {
@@ -278,10 +286,13 @@ var providers = map[string]legoProvider{
 	},
 	"bluecat": {
 		variables: []string{"BLUECAT_CONFIG_NAME", "BLUECAT_DNS_VIEW", "BLUECAT_HTTP_TIMEOUT", "BLUECAT_PASSWORD", "BLUECAT_POLLING_INTERVAL", "BLUECAT_PROPAGATION_TIMEOUT", "BLUECAT_SERVER_URL", "BLUECAT_SKIP_DEPLOY", "BLUECAT_TTL", "BLUECAT_USER_NAME"},
+		hidden:    []string{"BLUECAT_DEBUG"},
 		build:     func() (challenge.Provider, error) { return bluecat.NewDNSProvider() },
 	},
 	"bluecatv2": {
 		variables: []string{"BLUECATV2_CONFIG_NAME", "BLUECATV2_HTTP_TIMEOUT", "BLUECATV2_PASSWORD", "BLUECATV2_POLLING_INTERVAL", "BLUECATV2_PROPAGATION_TIMEOUT", "BLUECATV2_SERVER_URL", "BLUECATV2_SKIP_DEPLOY", "BLUECATV2_TTL", "BLUECATV2_USERNAME", "BLUECATV2_VIEW_NAME"},
+		stateful:  true,
+		forgets:   "bluecatv2: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return bluecatv2.NewDNSProvider() },
 	},
 	"bookmyname": {
@@ -306,6 +317,8 @@ var providers = map[string]legoProvider{
 	},
 	"cloudflare": {
 		variables: []string{"CF_API_EMAIL", "CF_API_KEY", "CF_DNS_API_TOKEN", "CF_ZONE_API_TOKEN", "CLOUDFLARE_API_KEY", "CLOUDFLARE_BASE_URL", "CLOUDFLARE_DNS_API_TOKEN", "CLOUDFLARE_EMAIL", "CLOUDFLARE_HTTP_TIMEOUT", "CLOUDFLARE_POLLING_INTERVAL", "CLOUDFLARE_PROPAGATION_TIMEOUT", "CLOUDFLARE_TTL", "CLOUDFLARE_ZONE_API_TOKEN"},
+		stateful:  true,
+		forgets:   "cloudflare: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return cloudflare.NewDNSProvider() },
 	},
 	"cloudns": {
@@ -314,10 +327,15 @@ var providers = map[string]legoProvider{
 	},
 	"cloudpress": {
 		variables: []string{"CLOUDPRESS_API_KEY", "CLOUDPRESS_BASE_URL", "CLOUDPRESS_HTTP_TIMEOUT", "CLOUDPRESS_PACCOUNT_ID", "CLOUDPRESS_POLLING_INTERVAL", "CLOUDPRESS_PROPAGATION_TIMEOUT", "CLOUDPRESS_TTL"},
+		hidden:    []string{"CLOUDPRESS_ACCOUNT_ID"},
+		stateful:  true,
+		forgets:   "cloudpress: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return cloudpress.NewDNSProvider() },
 	},
 	"cloudru": {
 		variables: []string{"CLOUDRU_HTTP_TIMEOUT", "CLOUDRU_KEY_ID", "CLOUDRU_POLLING_INTERVAL", "CLOUDRU_PROPAGATION_TIMEOUT", "CLOUDRU_SECRET", "CLOUDRU_SEQUENCE_INTERVAL", "CLOUDRU_SERVICE_INSTANCE_ID", "CLOUDRU_TTL"},
+		stateful:  true,
+		forgets:   "cloudru: unknown recordID for",
 		build:     func() (challenge.Provider, error) { return cloudru.NewDNSProvider() },
 	},
 	"com35": {
@@ -326,6 +344,8 @@ var providers = map[string]legoProvider{
 	},
 	"connbyte": {
 		variables: []string{"CONNBYTE_HTTP_TIMEOUT", "CONNBYTE_POLLING_INTERVAL", "CONNBYTE_PROPAGATION_TIMEOUT", "CONNBYTE_TOKEN", "CONNBYTE_TTL"},
+		stateful:  true,
+		forgets:   "connbyte: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return connbyte.NewDNSProvider() },
 	},
 	"conoha": {
@@ -350,6 +370,7 @@ var providers = map[string]legoProvider{
 	},
 	"curanet": {
 		variables: []string{"CURANET_CLIENT_ID", "CURANET_CLIENT_SECRET", "CURANET_HTTP_TIMEOUT", "CURANET_POLLING_INTERVAL", "CURANET_PROPAGATION_TIMEOUT", "CURANET_TTL"},
+		hidden:    []string{"CURANET_API_KEY"},
 		build:     func() (challenge.Provider, error) { return curanet.NewDNSProvider() },
 	},
 	"czechia": {
@@ -358,6 +379,7 @@ var providers = map[string]legoProvider{
 	},
 	"dandomain": {
 		variables: []string{"DANDOMAIN_CLIENT_ID", "DANDOMAIN_CLIENT_SECRET", "DANDOMAIN_HTTP_TIMEOUT", "DANDOMAIN_POLLING_INTERVAL", "DANDOMAIN_PROPAGATION_TIMEOUT", "DANDOMAIN_TTL"},
+		hidden:    []string{"DANDOMAIN_API_KEY"},
 		build:     func() (challenge.Provider, error) { return dandomain.NewDNSProvider() },
 	},
 	"ddnss": {
@@ -366,10 +388,14 @@ var providers = map[string]legoProvider{
 	},
 	"derak": {
 		variables: []string{"DERAK_API_KEY", "DERAK_HTTP_TIMEOUT", "DERAK_POLLING_INTERVAL", "DERAK_PROPAGATION_TIMEOUT", "DERAK_TTL", "DERAK_WEBSITE_ID"},
+		stateful:  true,
+		forgets:   "derak: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return derak.NewDNSProvider() },
 	},
 	"digitalocean": {
 		variables: []string{"DO_API_URL", "DO_AUTH_TOKEN", "DO_HTTP_TIMEOUT", "DO_POLLING_INTERVAL", "DO_PROPAGATION_TIMEOUT", "DO_TTL"},
+		stateful:  true,
+		forgets:   "digitalocean: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return digitalocean.NewDNSProvider() },
 	},
 	"dinahosting": {
@@ -382,10 +408,14 @@ var providers = map[string]legoProvider{
 	},
 	"dns51": {
 		variables: []string{"DNS51_API_KEY", "DNS51_API_SECRET", "DNS51_HTTP_TIMEOUT", "DNS51_POLLING_INTERVAL", "DNS51_PROPAGATION_TIMEOUT", "DNS51_TTL"},
+		stateful:  true,
+		forgets:   "51dns: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return dns51.NewDNSProvider() },
 	},
 	"dnscale": {
 		variables: []string{"DNSCALE_API_TOKEN", "DNSCALE_HTTP_TIMEOUT", "DNSCALE_POLLING_INTERVAL", "DNSCALE_PROPAGATION_TIMEOUT", "DNSCALE_TTL"},
+		stateful:  true,
+		forgets:   "dnscale: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return dnscale.NewDNSProvider() },
 	},
 	"dnsexit": {
@@ -398,6 +428,8 @@ var providers = map[string]legoProvider{
 	},
 	"dnsla": {
 		variables: []string{"DNSLA_API_ID", "DNSLA_API_SECRET", "DNSLA_HTTP_TIMEOUT", "DNSLA_POLLING_INTERVAL", "DNSLA_PROPAGATION_TIMEOUT", "DNSLA_TTL"},
+		stateful:  true,
+		forgets:   "dnsla: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return dnsla.NewDNSProvider() },
 	},
 	"dnsmadeeasy": {
@@ -410,6 +442,8 @@ var providers = map[string]legoProvider{
 	},
 	"dnsservices": {
 		variables: []string{"DNSSERVICES_HTTP_TIMEOUT", "DNSSERVICES_PASSWORD", "DNSSERVICES_POLLING_INTERVAL", "DNSSERVICES_PROPAGATION_TIMEOUT", "DNSSERVICES_TTL", "DNSSERVICES_USERNAME"},
+		stateful:  true,
+		forgets:   "dnsservices: unknown zone for",
 		build:     func() (challenge.Provider, error) { return dnsservices.NewDNSProvider() },
 	},
 	"dode": {
@@ -450,6 +484,7 @@ var providers = map[string]legoProvider{
 	},
 	"easydns": {
 		variables: []string{"EASYDNS_ENDPOINT", "EASYDNS_HTTP_TIMEOUT", "EASYDNS_KEY", "EASYDNS_POLLING_INTERVAL", "EASYDNS_PROPAGATION_TIMEOUT", "EASYDNS_SEQUENCE_INTERVAL", "EASYDNS_TOKEN", "EASYDNS_TTL"},
+		stateful:  true,
 		build:     func() (challenge.Provider, error) { return easydns.NewDNSProvider() },
 	},
 	"edgecenter": {
@@ -474,6 +509,8 @@ var providers = map[string]legoProvider{
 	},
 	"excedo": {
 		variables: []string{"EXCEDO_API_KEY", "EXCEDO_API_URL", "EXCEDO_HTTP_TIMEOUT", "EXCEDO_POLLING_INTERVAL", "EXCEDO_PROPAGATION_TIMEOUT", "EXCEDO_TTL"},
+		stateful:  true,
+		forgets:   "excedo: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return excedo.NewDNSProvider() },
 	},
 	"f5xc": {
@@ -482,10 +519,14 @@ var providers = map[string]legoProvider{
 	},
 	"feno": {
 		variables: []string{"FENO_API_KEY", "FENO_HTTP_TIMEOUT", "FENO_POLLING_INTERVAL", "FENO_PROPAGATION_TIMEOUT", "FENO_TTL"},
+		stateful:  true,
+		forgets:   "feno: unknown zone for",
 		build:     func() (challenge.Provider, error) { return feno.NewDNSProvider() },
 	},
 	"fornex": {
 		variables: []string{"FORNEX_API_KEY", "FORNEX_HTTP_TIMEOUT", "FORNEX_POLLING_INTERVAL", "FORNEX_PROPAGATION_TIMEOUT", "FORNEX_TTL"},
+		stateful:  true,
+		forgets:   "fornex: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return fornex.NewDNSProvider() },
 	},
 	"freemyip": {
@@ -494,10 +535,12 @@ var providers = map[string]legoProvider{
 	},
 	"gandi": {
 		variables: []string{"GANDI_API_KEY", "GANDI_HTTP_TIMEOUT", "GANDI_POLLING_INTERVAL", "GANDI_PROPAGATION_TIMEOUT", "GANDI_TTL"},
+		stateful:  true,
 		build:     func() (challenge.Provider, error) { return gandi.NewDNSProvider() },
 	},
 	"gandiv5": {
 		variables: []string{"GANDIV5_API_KEY", "GANDIV5_HTTP_TIMEOUT", "GANDIV5_PERSONAL_ACCESS_TOKEN", "GANDIV5_POLLING_INTERVAL", "GANDIV5_PROPAGATION_TIMEOUT", "GANDIV5_TTL"},
+		stateful:  true,
 		build:     func() (challenge.Provider, error) { return gandiv5.NewDNSProvider() },
 	},
 	"gcore": {
@@ -506,6 +549,8 @@ var providers = map[string]legoProvider{
 	},
 	"gehirn": {
 		variables: []string{"GEHIRN_HTTP_TIMEOUT", "GEHIRN_POLLING_INTERVAL", "GEHIRN_PROPAGATION_TIMEOUT", "GEHIRN_TOKEN_ID", "GEHIRN_TOKEN_SECRET", "GEHIRN_TTL"},
+		stateful:  true,
+		forgets:   "gehirn: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return gehirn.NewDNSProvider() },
 	},
 	"gigahostno": {
@@ -514,10 +559,13 @@ var providers = map[string]legoProvider{
 	},
 	"glesys": {
 		variables: []string{"GLESYS_API_KEY", "GLESYS_API_USER", "GLESYS_HTTP_TIMEOUT", "GLESYS_POLLING_INTERVAL", "GLESYS_PROPAGATION_TIMEOUT", "GLESYS_TTL"},
+		stateful:  true,
 		build:     func() (challenge.Provider, error) { return glesys.NewDNSProvider() },
 	},
 	"gname": {
 		variables: []string{"GNAME_APP_ID", "GNAME_APP_KEY", "GNAME_HTTP_TIMEOUT", "GNAME_POLLING_INTERVAL", "GNAME_PROPAGATION_TIMEOUT", "GNAME_TTL"},
+		stateful:  true,
+		forgets:   "gname: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return gname.NewDNSProvider() },
 	},
 	"godaddy": {
@@ -526,10 +574,14 @@ var providers = map[string]legoProvider{
 	},
 	"godaddyv3": {
 		variables: []string{"GODADDYV3_HTTP_TIMEOUT", "GODADDYV3_PERSONAL_ACCESS_TOKEN", "GODADDYV3_POLLING_INTERVAL", "GODADDYV3_PROPAGATION_TIMEOUT", "GODADDYV3_TTL"},
+		stateful:  true,
+		forgets:   "godaddyv3: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return godaddyv3.NewDNSProvider() },
 	},
 	"gravity": {
 		variables: []string{"GRAVITY_HTTP_TIMEOUT", "GRAVITY_PASSWORD", "GRAVITY_POLLING_INTERVAL", "GRAVITY_PROPAGATION_TIMEOUT", "GRAVITY_SEQUENCE_INTERVAL", "GRAVITY_SERVER_URL", "GRAVITY_USERNAME"},
+		stateful:  true,
+		forgets:   "gravity: unknown record for",
 		build:     func() (challenge.Provider, error) { return gravity.NewDNSProvider() },
 	},
 	"hetzner": {
@@ -546,14 +598,20 @@ var providers = map[string]legoProvider{
 	},
 	"hostingnl": {
 		variables: []string{"HOSTINGNL_API_KEY", "HOSTINGNL_HTTP_TIMEOUT", "HOSTINGNL_POLLING_INTERVAL", "HOSTINGNL_PROPAGATION_TIMEOUT", "HOSTINGNL_TTL"},
+		stateful:  true,
+		forgets:   "hostingnl: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return hostingnl.NewDNSProvider() },
 	},
 	"hosttech": {
 		variables: []string{"HOSTTECH_API_KEY", "HOSTTECH_HTTP_TIMEOUT", "HOSTTECH_PASSWORD", "HOSTTECH_POLLING_INTERVAL", "HOSTTECH_PROPAGATION_TIMEOUT", "HOSTTECH_TTL"},
+		stateful:  true,
+		forgets:   "hosttech: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return hosttech.NewDNSProvider() },
 	},
 	"hostup": {
 		variables: []string{"HOSTUP_API_KEY", "HOSTUP_HTTP_TIMEOUT", "HOSTUP_POLLING_INTERVAL", "HOSTUP_PROPAGATION_TIMEOUT", "HOSTUP_TTL"},
+		stateful:  true,
+		forgets:   "hostup: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return hostup.NewDNSProvider() },
 	},
 	"httpnet": {
@@ -568,24 +626,22 @@ var providers = map[string]legoProvider{
 		variables: []string{"HURRICANE_HTTP_TIMEOUT", "HURRICANE_POLLING_INTERVAL", "HURRICANE_PROPAGATION_TIMEOUT", "HURRICANE_SEQUENCE_INTERVAL", "HURRICANE_TOKENS"},
 		build:     func() (challenge.Provider, error) { return hurricane.NewDNSProvider() },
 	},
-	"hyperone": {
-		variables: []string{"HYPERONE_API_URL", "HYPERONE_HTTP_TIMEOUT", "HYPERONE_LOCATION_ID", "HYPERONE_PASSPORT_LOCATION", "HYPERONE_POLLING_INTERVAL", "HYPERONE_PROPAGATION_TIMEOUT", "HYPERONE_TTL"},
-		build:     func() (challenge.Provider, error) { return hyperone.NewDNSProvider() },
-	},
-	"ibmcloud": {
-		variables: []string{"SOFTLAYER_API_KEY", "SOFTLAYER_POLLING_INTERVAL", "SOFTLAYER_PROPAGATION_TIMEOUT", "SOFTLAYER_TIMEOUT", "SOFTLAYER_TTL", "SOFTLAYER_USERNAME"},
-		build:     func() (challenge.Provider, error) { return ibmcloud.NewDNSProvider() },
-	},
 	"iijdpf": {
 		variables: []string{"IIJ_DPF_API_ENDPOINT", "IIJ_DPF_API_TOKEN", "IIJ_DPF_DPM_SERVICE_CODE", "IIJ_DPF_POLLING_INTERVAL", "IIJ_DPF_PROPAGATION_TIMEOUT", "IIJ_DPF_TTL"},
 		build:     func() (challenge.Provider, error) { return iijdpf.NewDNSProvider() },
 	},
 	"infoblox": {
-		variables: []string{"INFOBLOX_CA_CERTIFICATE", "INFOBLOX_DNS_VIEW", "INFOBLOX_HOST", "INFOBLOX_HTTP_TIMEOUT", "INFOBLOX_PASSWORD", "INFOBLOX_POLLING_INTERVAL", "INFOBLOX_PORT", "INFOBLOX_PROPAGATION_TIMEOUT", "INFOBLOX_SSL_VERIFY", "INFOBLOX_TTL", "INFOBLOX_USERNAME", "INFOBLOX_WAPI_VERSION"},
+		variables: []string{"INFOBLOX_DNS_VIEW", "INFOBLOX_HOST", "INFOBLOX_HTTP_TIMEOUT", "INFOBLOX_PASSWORD", "INFOBLOX_POLLING_INTERVAL", "INFOBLOX_PORT", "INFOBLOX_PROPAGATION_TIMEOUT", "INFOBLOX_SSL_VERIFY", "INFOBLOX_TTL", "INFOBLOX_USERNAME", "INFOBLOX_WAPI_VERSION"},
+		hidden:    []string{"INFOBLOX_CA_CERTIFICATE"},
+		forbidden: map[string]string{"INFOBLOX_CA_CERTIFICATE": "it is the path of a file on the worker"},
+		stateful:  true,
+		forgets:   "infoblox: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return infoblox.NewDNSProvider() },
 	},
 	"infomaniak": {
 		variables: []string{"INFOMANIAK_ACCESS_TOKEN", "INFOMANIAK_ENDPOINT", "INFOMANIAK_HTTP_TIMEOUT", "INFOMANIAK_POLLING_INTERVAL", "INFOMANIAK_PROPAGATION_TIMEOUT", "INFOMANIAK_TTL"},
+		stateful:  true,
+		forgets:   "infomaniak: unknown zone for",
 		build:     func() (challenge.Provider, error) { return infomaniak.NewDNSProvider() },
 	},
 	"internetbs": {
@@ -602,6 +658,8 @@ var providers = map[string]legoProvider{
 	},
 	"ionoscloud": {
 		variables: []string{"IONOSCLOUD_API_TOKEN", "IONOSCLOUD_HTTP_TIMEOUT", "IONOSCLOUD_POLLING_INTERVAL", "IONOSCLOUD_PROPAGATION_TIMEOUT", "IONOSCLOUD_TTL"},
+		stateful:  true,
+		forgets:   "ionoscloud: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return ionoscloud.NewDNSProvider() },
 	},
 	"ipv64": {
@@ -610,6 +668,8 @@ var providers = map[string]legoProvider{
 	},
 	"ispconfig": {
 		variables: []string{"ISPCONFIG_HTTP_TIMEOUT", "ISPCONFIG_INSECURE_SKIP_VERIFY", "ISPCONFIG_PASSWORD", "ISPCONFIG_POLLING_INTERVAL", "ISPCONFIG_PROPAGATION_TIMEOUT", "ISPCONFIG_SERVER_URL", "ISPCONFIG_TTL", "ISPCONFIG_USERNAME"},
+		stateful:  true,
+		forgets:   "ispconfig: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return ispconfig.NewDNSProvider() },
 	},
 	"ispconfigddns": {
@@ -618,6 +678,8 @@ var providers = map[string]legoProvider{
 	},
 	"jdcloud": {
 		variables: []string{"JDCLOUD_ACCESS_KEY_ID", "JDCLOUD_ACCESS_KEY_SECRET", "JDCLOUD_HTTP_TIMEOUT", "JDCLOUD_POLLING_INTERVAL", "JDCLOUD_PROPAGATION_TIMEOUT", "JDCLOUD_REGION_ID", "JDCLOUD_TTL"},
+		stateful:  true,
+		forgets:   "jdcloud: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return jdcloud.NewDNSProvider() },
 	},
 	"joker": {
@@ -626,10 +688,14 @@ var providers = map[string]legoProvider{
 	},
 	"katapult": {
 		variables: []string{"KATAPULT_API_KEY", "KATAPULT_HTTP_TIMEOUT", "KATAPULT_POLLING_INTERVAL", "KATAPULT_PROPAGATION_TIMEOUT", "KATAPULT_TTL"},
+		stateful:  true,
+		forgets:   "katapult: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return katapult.NewDNSProvider() },
 	},
 	"keyhelp": {
 		variables: []string{"KEYHELP_API_KEY", "KEYHELP_BASE_URL", "KEYHELP_HTTP_TIMEOUT", "KEYHELP_POLLING_INTERVAL", "KEYHELP_PROPAGATION_TIMEOUT", "KEYHELP_TTL"},
+		stateful:  true,
+		forgets:   "keyhelp: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return keyhelp.NewDNSProvider() },
 	},
 	"leaseweb": {
@@ -638,22 +704,32 @@ var providers = map[string]legoProvider{
 	},
 	"liara": {
 		variables: []string{"LIARA_API_KEY", "LIARA_HTTP_TIMEOUT", "LIARA_POLLING_INTERVAL", "LIARA_PROPAGATION_TIMEOUT", "LIARA_TEAM_ID", "LIARA_TTL"},
+		stateful:  true,
+		forgets:   "liara: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return liara.NewDNSProvider() },
 	},
 	"limacity": {
 		variables: []string{"LIMACITY_API_KEY", "LIMACITY_HTTP_TIMEOUT", "LIMACITY_POLLING_INTERVAL", "LIMACITY_PROPAGATION_TIMEOUT", "LIMACITY_SEQUENCE_INTERVAL", "LIMACITY_TTL"},
+		stateful:  true,
+		forgets:   "limacity: unknown domain ID for",
 		build:     func() (challenge.Provider, error) { return limacity.NewDNSProvider() },
 	},
 	"liquidweb": {
 		variables: []string{"LWAPI_HTTP_TIMEOUT", "LWAPI_PASSWORD", "LWAPI_POLLING_INTERVAL", "LWAPI_PROPAGATION_TIMEOUT", "LWAPI_TTL", "LWAPI_URL", "LWAPI_USERNAME", "LWAPI_ZONE"},
+		hidden:    []string{"LIQUID_WEB_HTTP_TIMEOUT", "LIQUID_WEB_PASSWORD", "LIQUID_WEB_POLLING_INTERVAL", "LIQUID_WEB_PROPAGATION_TIMEOUT", "LIQUID_WEB_TTL", "LIQUID_WEB_URL", "LIQUID_WEB_USERNAME", "LIQUID_WEB_ZONE"},
+		stateful:  true,
+		forgets:   "liquidweb: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return liquidweb.NewDNSProvider() },
 	},
 	"loopia": {
 		variables: []string{"LOOPIA_API_PASSWORD", "LOOPIA_API_URL", "LOOPIA_API_USER", "LOOPIA_HTTP_TIMEOUT", "LOOPIA_POLLING_INTERVAL", "LOOPIA_PROPAGATION_TIMEOUT", "LOOPIA_TTL"},
+		stateful:  true,
 		build:     func() (challenge.Provider, error) { return loopia.NewDNSProvider() },
 	},
 	"luadns": {
 		variables: []string{"LUADNS_API_TOKEN", "LUADNS_API_USERNAME", "LUADNS_HTTP_TIMEOUT", "LUADNS_POLLING_INTERVAL", "LUADNS_PROPAGATION_TIMEOUT", "LUADNS_TTL"},
+		stateful:  true,
+		forgets:   "luadns: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return luadns.NewDNSProvider() },
 	},
 	"mailinabox": {
@@ -666,6 +742,8 @@ var providers = map[string]legoProvider{
 	},
 	"metaname": {
 		variables: []string{"METANAME_ACCOUNT_REFERENCE", "METANAME_API_KEY", "METANAME_POLLING_INTERVAL", "METANAME_PROPAGATION_TIMEOUT", "METANAME_TTL"},
+		stateful:  true,
+		forgets:   "metaname: unknown ref for",
 		build:     func() (challenge.Provider, error) { return metaname.NewDNSProvider() },
 	},
 	"metaregistrar": {
@@ -678,6 +756,8 @@ var providers = map[string]legoProvider{
 	},
 	"mittwald": {
 		variables: []string{"MITTWALD_HTTP_TIMEOUT", "MITTWALD_POLLING_INTERVAL", "MITTWALD_PROPAGATION_TIMEOUT", "MITTWALD_SEQUENCE_INTERVAL", "MITTWALD_TOKEN", "MITTWALD_TTL"},
+		stateful:  true,
+		forgets:   "mittwald: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return mittwald.NewDNSProvider() },
 	},
 	"myaddr": {
@@ -698,6 +778,7 @@ var providers = map[string]legoProvider{
 	},
 	"namedotcom": {
 		variables: []string{"NAMECOM_API_TOKEN", "NAMECOM_HTTP_TIMEOUT", "NAMECOM_POLLING_INTERVAL", "NAMECOM_PROPAGATION_TIMEOUT", "NAMECOM_TTL", "NAMECOM_USERNAME"},
+		hidden:    []string{"NAMECOM_SERVER"},
 		build:     func() (challenge.Provider, error) { return namedotcom.NewDNSProvider() },
 	},
 	"namesilo": {
@@ -706,6 +787,8 @@ var providers = map[string]legoProvider{
 	},
 	"namesurfer": {
 		variables: []string{"NAMESURFER_API_KEY", "NAMESURFER_API_SECRET", "NAMESURFER_BASE_URL", "NAMESURFER_HTTP_TIMEOUT", "NAMESURFER_INSECURE_SKIP_VERIFY", "NAMESURFER_POLLING_INTERVAL", "NAMESURFER_PROPAGATION_TIMEOUT", "NAMESURFER_TTL", "NAMESURFER_VIEW"},
+		stateful:  true,
+		forgets:   "namesurfer: unknown zone for",
 		build:     func() (challenge.Provider, error) { return namesurfer.NewDNSProvider() },
 	},
 	"nearlyfreespeech": {
@@ -730,6 +813,8 @@ var providers = map[string]legoProvider{
 	},
 	"netlify": {
 		variables: []string{"NETLIFY_HTTP_TIMEOUT", "NETLIFY_POLLING_INTERVAL", "NETLIFY_PROPAGATION_TIMEOUT", "NETLIFY_TOKEN", "NETLIFY_TTL"},
+		stateful:  true,
+		forgets:   "netlify: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return netlify.NewDNSProvider() },
 	},
 	"netnod": {
@@ -738,6 +823,8 @@ var providers = map[string]legoProvider{
 	},
 	"nexdns": {
 		variables: []string{"NEXDNS_API_TOKEN", "NEXDNS_HTTP_TIMEOUT", "NEXDNS_POLLING_INTERVAL", "NEXDNS_PROPAGATION_TIMEOUT", "NEXDNS_TTL"},
+		stateful:  true,
+		forgets:   "nexdns: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return nexdns.NewDNSProvider() },
 	},
 	"ngenix": {
@@ -754,18 +841,25 @@ var providers = map[string]legoProvider{
 	},
 	"nifcloud": {
 		variables: []string{"NIFCLOUD_ACCESS_KEY_ID", "NIFCLOUD_HTTP_TIMEOUT", "NIFCLOUD_POLLING_INTERVAL", "NIFCLOUD_PROPAGATION_TIMEOUT", "NIFCLOUD_SECRET_ACCESS_KEY", "NIFCLOUD_TTL"},
+		hidden:    []string{"NIFCLOUD_DNS_ENDPOINT"},
 		build:     func() (challenge.Provider, error) { return nifcloud.NewDNSProvider() },
 	},
 	"njalla": {
 		variables: []string{"NJALLA_HTTP_TIMEOUT", "NJALLA_POLLING_INTERVAL", "NJALLA_PROPAGATION_TIMEOUT", "NJALLA_TOKEN", "NJALLA_TTL"},
+		stateful:  true,
+		forgets:   "njalla: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return njalla.NewDNSProvider() },
 	},
 	"nodion": {
 		variables: []string{"NODION_API_TOKEN", "NODION_HTTP_TIMEOUT", "NODION_POLLING_INTERVAL", "NODION_PROPAGATION_TIMEOUT", "NODION_TTL"},
+		stateful:  true,
+		forgets:   "nodion: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return nodion.NewDNSProvider() },
 	},
 	"nordname": {
 		variables: []string{"NORDNAME_API_KEY", "NORDNAME_CUSTOMER_UUID", "NORDNAME_HTTP_TIMEOUT", "NORDNAME_POLLING_INTERVAL", "NORDNAME_PROPAGATION_TIMEOUT", "NORDNAME_TTL"},
+		stateful:  true,
+		forgets:   "nordname: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return nordname.NewDNSProvider() },
 	},
 	"ns1": {
@@ -774,14 +868,20 @@ var providers = map[string]legoProvider{
 	},
 	"octenium": {
 		variables: []string{"OCTENIUM_API_KEY", "OCTENIUM_HTTP_TIMEOUT", "OCTENIUM_POLLING_INTERVAL", "OCTENIUM_PROPAGATION_TIMEOUT", "OCTENIUM_TTL"},
+		stateful:  true,
+		forgets:   "octenium: unknown domain ID for",
 		build:     func() (challenge.Provider, error) { return octenium.NewDNSProvider() },
 	},
 	"omglol": {
 		variables: []string{"OMGLOL_API_KEY", "OMGLOL_HTTP_TIMEOUT", "OMGLOL_POLLING_INTERVAL", "OMGLOL_PROPAGATION_TIMEOUT", "OMGLOL_TTL"},
+		stateful:  true,
+		forgets:   "omglol: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return omglol.NewDNSProvider() },
 	},
 	"onecloudru": {
 		variables: []string{"ONECLOUDRU_HTTP_TIMEOUT", "ONECLOUDRU_POLLING_INTERVAL", "ONECLOUDRU_PROPAGATION_TIMEOUT", "ONECLOUDRU_TOKEN", "ONECLOUDRU_TTL"},
+		stateful:  true,
+		forgets:   "onecloudru: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return onecloudru.NewDNSProvider() },
 	},
 	"onlinenet": {
@@ -790,6 +890,8 @@ var providers = map[string]legoProvider{
 	},
 	"openprovider": {
 		variables: []string{"OPENPROVIDER_HTTP_TIMEOUT", "OPENPROVIDER_PASSWORD", "OPENPROVIDER_POLLING_INTERVAL", "OPENPROVIDER_PROPAGATION_TIMEOUT", "OPENPROVIDER_TTL", "OPENPROVIDER_USERNAME"},
+		stateful:  true,
+		forgets:   "openprovider: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return openprovider.NewDNSProvider() },
 	},
 	"opusdns": {
@@ -802,6 +904,9 @@ var providers = map[string]legoProvider{
 	},
 	"ovh": {
 		variables: []string{"OVH_ACCESS_TOKEN", "OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CLIENT_ID", "OVH_CLIENT_SECRET", "OVH_CONSUMER_KEY", "OVH_ENDPOINT", "OVH_HTTP_TIMEOUT", "OVH_POLLING_INTERVAL", "OVH_PROPAGATION_TIMEOUT", "OVH_TTL"},
+		oneOf:     [][]string{{"OVH_APPLICATION_KEY", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY"}, {"OVH_CLIENT_ID", "OVH_CLIENT_SECRET"}, {"OVH_ACCESS_TOKEN"}},
+		stateful:  true,
+		forgets:   "ovh: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return ovh.NewDNSProvider() },
 	},
 	"pdns": {
@@ -810,18 +915,26 @@ var providers = map[string]legoProvider{
 	},
 	"plesk": {
 		variables: []string{"PLESK_HTTP_TIMEOUT", "PLESK_PASSWORD", "PLESK_POLLING_INTERVAL", "PLESK_PROPAGATION_TIMEOUT", "PLESK_SERVER_BASE_URL", "PLESK_TTL", "PLESK_USERNAME"},
+		stateful:  true,
+		forgets:   "plesk: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return plesk.NewDNSProvider() },
 	},
 	"pointdns": {
 		variables: []string{"POINTDNS_HTTP_TIMEOUT", "POINTDNS_PASSWORD", "POINTDNS_POLLING_INTERVAL", "POINTDNS_PROPAGATION_TIMEOUT", "POINTDNS_TTL", "POINTDNS_USERNAME"},
+		stateful:  true,
+		forgets:   "fornex: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return pointdns.NewDNSProvider() },
 	},
 	"porkbun": {
 		variables: []string{"PORKBUN_API_KEY", "PORKBUN_HTTP_TIMEOUT", "PORKBUN_POLLING_INTERVAL", "PORKBUN_PROPAGATION_TIMEOUT", "PORKBUN_SECRET_API_KEY", "PORKBUN_TTL"},
+		stateful:  true,
+		forgets:   "porkbun: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return porkbun.NewDNSProvider() },
 	},
 	"poweradmin": {
 		variables: []string{"POWERADMIN_API_KEY", "POWERADMIN_BASE_URL", "POWERADMIN_HTTP_TIMEOUT", "POWERADMIN_POLLING_INTERVAL", "POWERADMIN_PROPAGATION_TIMEOUT", "POWERADMIN_TTL"},
+		stateful:  true,
+		forgets:   "poweradmin: unknown zone ID for",
 		build:     func() (challenge.Provider, error) { return poweradmin.NewDNSProvider() },
 	},
 	"primedns": {
@@ -834,6 +947,8 @@ var providers = map[string]legoProvider{
 	},
 	"rage4": {
 		variables: []string{"RAGE4_HTTP_TIMEOUT", "RAGE4_PASSWORD", "RAGE4_POLLING_INTERVAL", "RAGE4_PROPAGATION_TIMEOUT", "RAGE4_TTL", "RAGE4_USERNAME"},
+		stateful:  true,
+		forgets:   "rage4: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return rage4.NewDNSProvider() },
 	},
 	"rainyun": {
@@ -846,6 +961,8 @@ var providers = map[string]legoProvider{
 	},
 	"regfish": {
 		variables: []string{"REGFISH_API_KEY", "REGFISH_HTTP_TIMEOUT", "REGFISH_POLLING_INTERVAL", "REGFISH_PROPAGATION_TIMEOUT", "REGFISH_TTL"},
+		stateful:  true,
+		forgets:   "regfish: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return regfish.NewDNSProvider() },
 	},
 	"regru": {
@@ -858,14 +975,18 @@ var providers = map[string]legoProvider{
 	},
 	"safedns": {
 		variables: []string{"SAFEDNS_AUTH_TOKEN", "SAFEDNS_HTTP_TIMEOUT", "SAFEDNS_POLLING_INTERVAL", "SAFEDNS_PROPAGATION_TIMEOUT", "SAFEDNS_TTL"},
+		stateful:  true,
+		forgets:   "safedns: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return safedns.NewDNSProvider() },
 	},
 	"scaleway": {
 		variables: []string{"SCW_ACCESS_KEY", "SCW_HTTP_TIMEOUT", "SCW_POLLING_INTERVAL", "SCW_PROJECT_ID", "SCW_PROPAGATION_TIMEOUT", "SCW_SECRET_KEY", "SCW_TTL"},
+		hidden:    []string{"SCALEWAY_API_TOKEN", "SCALEWAY_HTTP_TIMEOUT", "SCALEWAY_POLLING_INTERVAL", "SCALEWAY_PROJECT_ID", "SCALEWAY_PROPAGATION_TIMEOUT", "SCALEWAY_TTL"},
 		build:     func() (challenge.Provider, error) { return scaleway.NewDNSProvider() },
 	},
 	"scannet": {
 		variables: []string{"SCANNET_CLIENT_ID", "SCANNET_CLIENT_SECRET", "SCANNET_HTTP_TIMEOUT", "SCANNET_POLLING_INTERVAL", "SCANNET_PROPAGATION_TIMEOUT", "SCANNET_TTL"},
+		hidden:    []string{"SCANNET_API_KEY"},
 		build:     func() (challenge.Provider, error) { return scannet.NewDNSProvider() },
 	},
 	"selectel": {
@@ -874,10 +995,14 @@ var providers = map[string]legoProvider{
 	},
 	"selfhostde": {
 		variables: []string{"SELFHOSTDE_HTTP_TIMEOUT", "SELFHOSTDE_PASSWORD", "SELFHOSTDE_POLLING_INTERVAL", "SELFHOSTDE_PROPAGATION_TIMEOUT", "SELFHOSTDE_RECORDS_MAPPING", "SELFHOSTDE_TTL", "SELFHOSTDE_USERNAME"},
+		stateful:  true,
+		forgets:   "selfhostde: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return selfhostde.NewDNSProvider() },
 	},
 	"selfhostdev2": {
 		variables: []string{"SELFHOSTDEV2_API_KEYS", "SELFHOSTDEV2_HTTP_TIMEOUT", "SELFHOSTDEV2_POLLING_INTERVAL", "SELFHOSTDEV2_PROPAGATION_TIMEOUT", "SELFHOSTDEV2_RECORDS_MAPPING", "SELFHOSTDEV2_TTL"},
+		stateful:  true,
+		forgets:   "selfhostdev2: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return selfhostdev2.NewDNSProvider() },
 	},
 	"servercow": {
@@ -886,10 +1011,15 @@ var providers = map[string]legoProvider{
 	},
 	"shellrent": {
 		variables: []string{"SHELLRENT_HTTP_TIMEOUT", "SHELLRENT_POLLING_INTERVAL", "SHELLRENT_PROPAGATION_TIMEOUT", "SHELLRENT_TOKEN", "SHELLRENT_TTL", "SHELLRENT_USERNAME"},
+		stateful:  true,
+		forgets:   "shellrent: unknown request key for",
 		build:     func() (challenge.Provider, error) { return shellrent.NewDNSProvider() },
 	},
 	"simply": {
 		variables: []string{"SIMPLY_API_KEY", "SIMPLY_HTTP_TIMEOUT", "SIMPLY_POLLING_INTERVAL", "SIMPLY_PROPAGATION_TIMEOUT", "SIMPLY_TTL"},
+		hidden:    []string{"SIMPLY_ACCOUNT_NAME"},
+		stateful:  true,
+		forgets:   "simply: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return simply.NewDNSProvider() },
 	},
 	"sonic": {
@@ -906,6 +1036,8 @@ var providers = map[string]legoProvider{
 	},
 	"syse": {
 		variables: []string{"SYSE_CREDENTIALS", "SYSE_HTTP_TIMEOUT", "SYSE_POLLING_INTERVAL", "SYSE_PROPAGATION_TIMEOUT", "SYSE_TTL"},
+		stateful:  true,
+		forgets:   "syse: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return syse.NewDNSProvider() },
 	},
 	"technitium": {
@@ -922,10 +1054,14 @@ var providers = map[string]legoProvider{
 	},
 	"timewebcloud": {
 		variables: []string{"TIMEWEBCLOUD_AUTH_TOKEN", "TIMEWEBCLOUD_HTTP_TIMEOUT", "TIMEWEBCLOUD_POLLING_INTERVAL", "TIMEWEBCLOUD_PROPAGATION_TIMEOUT"},
+		stateful:  true,
+		forgets:   "timewebcloud: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return timewebcloud.NewDNSProvider() },
 	},
 	"todaynic": {
 		variables: []string{"TODAYNIC_API_KEY", "TODAYNIC_AUTH_USER_ID", "TODAYNIC_HTTP_TIMEOUT", "TODAYNIC_POLLING_INTERVAL", "TODAYNIC_PROPAGATION_TIMEOUT", "TODAYNIC_TTL"},
+		stateful:  true,
+		forgets:   "todaynic: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return todaynic.NewDNSProvider() },
 	},
 	"uniteddomains": {
@@ -934,18 +1070,25 @@ var providers = map[string]legoProvider{
 	},
 	"variomedia": {
 		variables: []string{"VARIOMEDIA_API_TOKEN", "VARIOMEDIA_HTTP_TIMEOUT", "VARIOMEDIA_POLLING_INTERVAL", "VARIOMEDIA_PROPAGATION_TIMEOUT", "VARIOMEDIA_SEQUENCE_INTERVAL", "VARIOMEDIA_TTL"},
+		stateful:  true,
+		forgets:   "variomedia: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return variomedia.NewDNSProvider() },
 	},
 	"veesp": {
 		variables: []string{"VEESP_HTTP_TIMEOUT", "VEESP_PASSWORD", "VEESP_POLLING_INTERVAL", "VEESP_PROPAGATION_TIMEOUT", "VEESP_TTL", "VEESP_USERNAME"},
+		stateful:  true,
+		forgets:   "veesp: unknown zone for",
 		build:     func() (challenge.Provider, error) { return veesp.NewDNSProvider() },
 	},
 	"vegadns": {
 		variables: []string{"SECRET_VEGADNS_KEY", "SECRET_VEGADNS_SECRET", "VEGADNS_POLLING_INTERVAL", "VEGADNS_PROPAGATION_TIMEOUT", "VEGADNS_TTL", "VEGADNS_URL"},
+		hidden:    []string{"VEGADNS_HTTP_TIMEOUT"},
 		build:     func() (challenge.Provider, error) { return vegadns.NewDNSProvider() },
 	},
 	"vercel": {
 		variables: []string{"VERCEL_API_TOKEN", "VERCEL_HTTP_TIMEOUT", "VERCEL_POLLING_INTERVAL", "VERCEL_PROPAGATION_TIMEOUT", "VERCEL_TEAM_ID", "VERCEL_TTL"},
+		stateful:  true,
+		forgets:   "vercel: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return vercel.NewDNSProvider() },
 	},
 	"versio": {
@@ -974,10 +1117,14 @@ var providers = map[string]legoProvider{
 	},
 	"wannafind": {
 		variables: []string{"WANNAFIND_CLIENT_ID", "WANNAFIND_CLIENT_SECRET", "WANNAFIND_HTTP_TIMEOUT", "WANNAFIND_POLLING_INTERVAL", "WANNAFIND_PROPAGATION_TIMEOUT", "WANNAFIND_TTL"},
+		hidden:    []string{"WANNAFIND_API_KEY"},
 		build:     func() (challenge.Provider, error) { return wannafind.NewDNSProvider() },
 	},
 	"webglobe": {
 		variables: []string{"WEBGLOBE_API_KEY", "WEBGLOBE_HTTP_TIMEOUT", "WEBGLOBE_LOGIN", "WEBGLOBE_POLLING_INTERVAL", "WEBGLOBE_PROPAGATION_TIMEOUT", "WEBGLOBE_TTL"},
+		hidden:    []string{"WEBGLOBE_TOKEN"},
+		stateful:  true,
+		forgets:   "webglobe: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return webglobe.NewDNSProvider() },
 	},
 	"webnamesca": {
@@ -1006,6 +1153,8 @@ var providers = map[string]legoProvider{
 	},
 	"xinnet": {
 		variables: []string{"XINNET_AGENT_ID", "XINNET_HTTP_TIMEOUT", "XINNET_POLLING_INTERVAL", "XINNET_PROPAGATION_TIMEOUT", "XINNET_SECRET", "XINNET_TTL"},
+		stateful:  true,
+		forgets:   "xinnet: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return xinnet.NewDNSProvider() },
 	},
 	"yandex": {
@@ -1014,10 +1163,14 @@ var providers = map[string]legoProvider{
 	},
 	"yandex360": {
 		variables: []string{"YANDEX360_HTTP_TIMEOUT", "YANDEX360_OAUTH_TOKEN", "YANDEX360_ORG_ID", "YANDEX360_POLLING_INTERVAL", "YANDEX360_PROPAGATION_TIMEOUT", "YANDEX360_TTL"},
+		stateful:  true,
+		forgets:   "yandex360: unknown recordID for",
 		build:     func() (challenge.Provider, error) { return yandex360.NewDNSProvider() },
 	},
 	"zilore": {
 		variables: []string{"ZILORE_ACCESS_KEY", "ZILORE_HTTP_TIMEOUT", "ZILORE_POLLING_INTERVAL", "ZILORE_PROPAGATION_TIMEOUT", "ZILORE_TTL"},
+		stateful:  true,
+		forgets:   "zilore: unknown record ID for",
 		build:     func() (challenge.Provider, error) { return zilore.NewDNSProvider() },
 	},
 	"zoneedit": {
@@ -1052,6 +1205,8 @@ var excluded = map[string]string{
 	"exoscale":    "does not build with certflow's go.mod: missing go.sum entry for module providing package github.com/exoscale/egoscale/v3",
 	"gcloud":      "reads a service account file, or uses the worker's Google identity (use the cloudDNS solver)",
 	"huaweicloud": "does not build with certflow's go.mod: missing go.sum entry for module providing package github.com/huaweicloud/huaweicloud-sdk-go-v3/core",
+	"hyperone":    "reads a passport file on the worker (HYPERONE_PASSPORT_LOCATION, or ~/.h1/passport.json)",
+	"ibmcloud":    "reads the worker's ~/.softlayer and SL_* variables (SoftLayer's session)",
 	"lightsail":   "falls back to the worker's AWS identity",
 	"linode":      "does not build with certflow's go.mod: missing go.sum entry for module providing package github.com/linode/linodego/v2",
 	"linodev4":    "does not build with certflow's go.mod: missing go.sum entry for module providing package github.com/linode/linodego/v2",
