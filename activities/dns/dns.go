@@ -71,7 +71,8 @@ type Setup struct {
 	// ClusterIssuer.
 	ResourceNamespace string
 	// Resolvers are the worker's DNS resolvers (host:port), for providers
-	// that must find the zone of a name themselves.
+	// that must find the zone of a name themselves, or see what a name
+	// serves already.
 	Resolvers []string
 	// Kubernetes reaches the cluster's API server as the worker, for
 	// providers served through it (cert-manager's webhook solvers).

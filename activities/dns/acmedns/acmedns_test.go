@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,8 +42,8 @@ func start(t *testing.T, records ...string) (*sandbox.BIND, *standinacmedns.Serv
 }
 
 // provider is built from a solver for host whose accounts are in Secret
-// "acme-dns", key "acmedns.json".
-func provider(t *testing.T, host string, accounts map[string]standinacmedns.Account) certflowdns.Provider {
+// "acme-dns", key "acmedns.json", for a worker with resolvers.
+func provider(t *testing.T, host string, accounts map[string]standinacmedns.Account, resolvers ...string) certflowdns.Provider {
 	t.Helper()
 	raw, err := json.Marshal(accounts)
 	if err != nil {
@@ -49,7 +53,9 @@ func provider(t *testing.T, host string, accounts map[string]standinacmedns.Acco
 		Host:          host,
 		AccountSecret: certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "acme-dns"}, Key: "acmedns.json"},
 	}}
-	return dnstest.Build(t, dns01.Providers, solver, dnstest.Secrets{"acme-dns": {"acmedns.json": string(raw)}})
+	return dnstest.BuildWith(t, dns01.Providers, solver, certflowdns.Setup{
+		Credentials: dnstest.Secrets{"acme-dns": {"acmedns.json": string(raw)}}, AmbientCredentials: true, Resolvers: resolvers,
+	})
 }
 
 // digest is a value of the shape acme-dns takes: a key authorization's
@@ -211,4 +217,80 @@ func dns01Kind(t *testing.T) certflowdns.Kind {
 		t.Fatal("acmeDNS is not in the registry")
 	}
 	return dns01.Providers[i]
+}
+
+// TestAValueServedAlreadyIsNotSentAgain: acme-dns overwrites the older of
+// its two values on every update, so presenting the apex's value again (a
+// retried activity) would push out the wildcard's; with the worker's
+// resolvers, Present sees the value served and leaves both.
+func TestAValueServedAlreadyIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	b, api := start(t)
+	acct := api.Register("")
+	p := provider(t, api.URL(), map[string]standinacmedns.Account{"again.example.org": acct}, b.Addr)
+	wildcard := certflowdns.TXT{FQDN: "_acme-challenge.*.again.example.org.", Value: digest("wildcard")}
+	apex := certflowdns.TXT{FQDN: "_acme-challenge.again.example.org.", Value: digest("apex")}
+	for _, rec := range []certflowdns.TXT{wildcard, apex, apex} {
+		if _, err := p.Present(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{wildcard.Value, apex.Value}
+	slices.Sort(want)
+	if got := dnstest.TXTValues(t, b.Addr, acct.FullDomain+"."); !slices.Equal(got, want) {
+		t.Fatalf("TXT = %v, want both values %v", got, want)
+	}
+	if n := len(api.Requests()); n != 2 {
+		t.Fatalf("%d updates, want one per value: %v", n, api.Requests())
+	}
+}
+
+// TestARecordAtTheFulldomainIsItsAccounts: with cnameStrategy Follow the
+// record's name is the account's fulldomain, in any case, and the account
+// is found by it.
+func TestARecordAtTheFulldomainIsItsAccounts(t *testing.T) {
+	t.Parallel()
+	b, api := start(t)
+	acct := api.Register("")
+	p := provider(t, api.URL(), map[string]standinacmedns.Account{"followed.example.org": acct})
+	rec := certflowdns.TXT{FQDN: strings.ToUpper(acct.FullDomain) + ".", Value: digest("followed")}
+	zone, err := p.Present(context.Background(), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zone != b.Zone+"." {
+		t.Fatalf("zone %q, want acme-dns's zone %s.", zone, b.Zone)
+	}
+	if got := dnstest.TXTValues(t, b.Addr, acct.FullDomain+"."); !slices.Equal(got, []string{rec.Value}) {
+		t.Fatalf("TXT %s = %v, want %q", acct.FullDomain, got, rec.Value)
+	}
+}
+
+// TestARedirectIsNotFollowed: following it would send the account's user
+// and key to whatever host it names (and turn a POST into a GET); it is a
+// permanent error naming where it pointed.
+func TestARedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		_, _ = io.WriteString(w, `{"txt":"ok"}`)
+	}))
+	t.Cleanup(elsewhere.Close)
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			redirecting := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/update", status))
+			t.Cleanup(redirecting.Close)
+			acct := standinacmedns.Account{Username: "user", Password: "key", SubDomain: "0b5c6f1e-2d3a-4c5b-8e9f-a0b1c2d3e4f5",
+				FullDomain: "0b5c6f1e-2d3a-4c5b-8e9f-a0b1c2d3e4f5.auth.example.org"}
+			p := provider(t, redirecting.URL, map[string]standinacmedns.Account{"redirected.example.org": acct})
+			_, err := p.Present(context.Background(), certflowdns.TXT{FQDN: "_acme-challenge.redirected.example.org.", Value: digest("redirected")})
+			if err == nil || !certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), elsewhere.URL+"/update") {
+				t.Fatalf("error %v, want a permanent one naming %s/update", err, elsewhere.URL)
+			}
+			if n := reached.Load(); n != 0 {
+				t.Fatalf("the redirect was followed: %d requests reached the other host", n)
+			}
+		})
+	}
 }

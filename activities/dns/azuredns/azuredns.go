@@ -159,7 +159,10 @@ func (p *Provider) recordSet(ctx context.Context, zone, name string) (*armdns.Re
 
 // zoneOf is the configured zone, which must hold the name, or the most
 // specific zone of the resource group that does: asked for by name, from
-// the name itself up to its last two labels.
+// the name itself up to its last two labels. ARM checks authorization
+// before existence, so a principal whose role is on its zone only is
+// refused (403) the names above and below it: those are zones it cannot
+// see, and the walk goes on.
 func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	name := strings.ToLower(strings.TrimSuffix(fqdn, "."))
 	if p.cfg.Zone != "" {
@@ -168,9 +171,15 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 		}
 		return p.cfg.Zone, nil
 	}
+	var refused []string
+	var refusal *azcore.ResponseError
 	for candidate := name; strings.Contains(candidate, "."); candidate = candidate[strings.Index(candidate, ".")+1:] {
 		resp, err := p.zones.Get(ctx, p.cfg.ResourceGroup, candidate, nil)
 		if notAZone(err) {
+			continue
+		}
+		if re := forbidden(err); re != nil {
+			refused, refusal = append(refused, candidate), re
 			continue
 		}
 		if err != nil {
@@ -181,8 +190,21 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 		}
 		return candidate, nil
 	}
+	if refusal != nil {
+		return "", certflowdns.Permanent(fmt.Errorf("azureDNS: no zone in resource group %s of subscription %s that the credentials may read holds %s; ARM refused to show %s (give the principal DNS Zone Contributor on the zone, or set hostedZoneName): %w",
+			p.cfg.ResourceGroup, p.cfg.SubscriptionID, fqdn, strings.Join(refused, ", "), armError(refusal, refusal)))
+	}
 	return "", certflowdns.Permanent(fmt.Errorf("azureDNS: no zone in resource group %s of subscription %s holds %s; set hostedZoneName, or create the zone there",
 		p.cfg.ResourceGroup, p.cfg.SubscriptionID, fqdn))
+}
+
+// forbidden is ARM's 403 answer, nil for any other.
+func forbidden(err error) *azcore.ResponseError {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+		return re
+	}
+	return nil
 }
 
 // notAZone says whether ARM's answer means that no zone has the name

@@ -10,6 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	"github.com/certflow/certflow/activities/dns/azuredns"
@@ -359,4 +364,93 @@ func TestThrottlingIsWaitedOut(t *testing.T) {
 	if err == nil || certflowdns.IsPermanent(err) {
 		t.Fatalf("CleanUp while throttled = %v, want an error that may pass on a retry", err)
 	}
+}
+
+// TestARoleScopedToTheZoneFindsIt: a principal whose role is on its zone
+// alone is refused (403) the names below the zone, as ARM checks
+// authorization before existence; the walk goes on past them to the zone.
+// When no zone it may see holds the name, the error says which were
+// refused, in ARM's words.
+func TestARoleScopedToTheZoneFindsIt(t *testing.T) {
+	t.Parallel()
+	w := start(t)
+	p := w.build(t, solver(), clientSecret)
+	ctx := context.Background()
+	rec := certflowdns.TXT{FQDN: "_acme-challenge.www." + w.bind.Zone + ".", Value: "scoped"}
+
+	w.server.ScopeTo(w.bind.Zone)
+	zone, err := p.Present(ctx, rec)
+	if err != nil || zone != w.bind.Zone+"." {
+		t.Fatalf("Present = %q, %v; want zone %s.", zone, err, w.bind.Zone)
+	}
+	if got := dnstest.TXTValues(t, w.bind.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+		t.Fatalf("TXT %s = %v, want %q", rec.FQDN, got, rec.Value)
+	}
+	if err := p.CleanUp(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for _, r := range w.server.Requests() {
+		if r.Action == "getZone" && r.Status == http.StatusForbidden {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no zone lookup was refused: the stand-in did not scope the role")
+	}
+
+	w.server.ScopeTo("elsewhere.test")
+	defer w.server.ScopeTo()
+	_, err = p.Present(ctx, rec)
+	want := "ARM refused to show _acme-challenge.www." + w.bind.Zone + ", www." + w.bind.Zone + ", " + w.bind.Zone
+	if err == nil || !certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(err.Error(), "answered 403 AuthorizationFailed: The client '"+clientID+"'") {
+		t.Fatalf("Present with no zone in sight = %v, want a permanent error containing %q and ARM's message", err, want)
+	}
+}
+
+// TestNoIdentityIsPermanent: a credential that finds no identity to sign in
+// with, and asks nothing that answers, fails the same way on every retry;
+// one that cannot reach Entra ID may pass on a retry.
+func TestNoIdentityIsPermanent(t *testing.T) {
+	t.Parallel()
+	endpoint := "https://127.0.0.1:1"
+	unreachable, err := azidentity.NewClientSecretCredential(tenantID, clientID, clientSecret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: endpoint + "/"}}, DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		cred      azcore.TokenCredential
+		permanent bool
+	}{
+		{"no credential available", failingCredential{azidentity.NewCredentialUnavailableError("DefaultAzureCredential: no managed identity endpoint is available")}, true},
+		{"authentication failed without a response", failingCredential{&azidentity.AuthenticationFailedError{}}, true},
+		{"Entra ID out of reach", unreachable, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := azuredns.New(azuredns.Config{SubscriptionID: subscriptionID, ResourceGroup: resourceGroup, Credential: tc.cred,
+				Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: endpoint + "/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+					cloud.ResourceManager: {Endpoint: endpoint, Audience: "https://management.core.windows.net/"},
+				}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err = p.Present(ctx, certflowdns.TXT{FQDN: "_acme-challenge.www.example.com.", Value: "v"})
+			if err == nil || certflowdns.IsPermanent(err) != tc.permanent {
+				t.Fatalf("Present error = %v (permanent %v), want permanent %v", err, certflowdns.IsPermanent(err), tc.permanent)
+			}
+		})
+	}
+}
+
+// failingCredential fails every token request with err.
+type failingCredential struct{ err error }
+
+func (c failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, c.err
 }

@@ -1,10 +1,12 @@
 package azuredns
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -22,6 +24,11 @@ import (
 //     (AADSTS7000215 a wrong client secret, AADSTS700016 an unknown
 //     application, AADSTS90002 an unknown tenant), or from the managed
 //     identity endpoint (an identity the node does not have);
+//   - the credential found no identity to sign in with, and asked nothing
+//     that answered (no environment, no federated token, no managed
+//     identity endpoint): azidentity's credential-unavailable error, or an
+//     AuthenticationFailedError without a response whose text shows no
+//     request that went unanswered;
 //   - ARM refused the request: 400; 401 InvalidAuthenticationToken; 403
 //     AuthorizationFailed (the principal has no DNS Zone Contributor role on
 //     the zone); 404 SubscriptionNotFound, ResourceGroupNotFound,
@@ -29,7 +36,8 @@ import (
 //
 // Everything else may pass on a retry: 412 (the record set changed since it
 // was read), 408, 409, 429 and 5xx once the SDK's own retries are spent
-// (they honour Retry-After, within the context), and network errors.
+// (they honour Retry-After, within the context), and network errors, also
+// those of the credential on its way to Entra ID.
 func classify(err error) error {
 	var re *azcore.ResponseError
 	var af *azidentity.AuthenticationFailedError
@@ -48,8 +56,35 @@ func classify(err error) error {
 			return certflowdns.Permanent(e)
 		}
 		return e
+	case noIdentity(err):
+		return certflowdns.Permanent(err)
 	}
 	return err
+}
+
+// unanswered matches the text of a request that got no answer: Go's
+// *url.Error ("Get \"https://...\": dial tcp ...") or an ended context.
+// azidentity keeps only the text of such an error.
+var unanswered = regexp.MustCompile(`(Get|Post) "[^"]*": |` + context.DeadlineExceeded.Error() + `|` + context.Canceled.Error())
+
+// noIdentity says whether the credential failed without an answer from
+// anyone, for want of an identity rather than of a network: the innermost
+// error is azidentity's own (it marks itself NonRetriable, as azcore's
+// wrapper does, which unwraps), and its text shows no request that went
+// unanswered.
+func noIdentity(err error) bool {
+	inner := err
+	for next := errors.Unwrap(inner); next != nil; next = errors.Unwrap(inner) {
+		inner = next
+	}
+	if _, ok := inner.(interface{ NonRetriable() }); !ok {
+		return false
+	}
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(inner, &af) && af.RawResponse != nil {
+		return false
+	}
+	return !unanswered.MatchString(inner.Error())
 }
 
 func permanentStatus(status int) bool {

@@ -2,7 +2,7 @@
 // through its API v4 and Cloudflare's own Go SDK. It authenticates with an
 // API token (Zone:Read and DNS:Edit on the zone) or with a global API key and
 // the account's email, finds the zone by asking for the record's name and
-// each parent in turn, and adds and removes TXT records by value, so that a
+// each parent in turn (the most specific active one), and adds and removes TXT records by value, so that a
 // retried Present finds the record an earlier attempt made and CleanUp
 // leaves other values at the same name. Refusals that only a user can mend
 // (credentials, permissions, a name in no zone) are certflowdns.Permanent,

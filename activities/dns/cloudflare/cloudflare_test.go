@@ -364,3 +364,44 @@ func (l *losesFirstCreate) RoundTrip(req *http.Request) (*http.Response, error) 
 func actions(reqs []standin.Request, action string) []standin.Request {
 	return slices.DeleteFunc(reqs, func(r standin.Request) bool { return r.Action != action })
 }
+
+// TestAnInactiveSubZoneIsPassedOver: a sub-zone added to Cloudflare but
+// not serving (pending, moved) is not where the world looks; its names go to
+// the active parent. A name whose only zone is inactive is a permanent
+// error naming the zone and its status.
+func TestAnInactiveSubZoneIsPassedOver(t *testing.T) {
+	t.Parallel()
+	b, ctx := startBIND(t)
+	for _, status := range []string{"pending", "moved"} {
+		t.Run(status, func(t *testing.T) {
+			sub := status + "." + b.Zone
+			s := startStandIn(t, b, standincf.Config{APIToken: token, Zones: []standincf.Zone{
+				{Name: sub, Status: status}, {Name: status + ".example", Status: status},
+			}})
+			p := build(t, tokenSolver(), tokenSecret(token), s.URL())
+			rec := certflowdns.TXT{FQDN: "_acme-challenge.www." + sub + ".", Value: "parent-" + status}
+			zone, err := p.Present(ctx, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if zone != b.Zone+"." {
+				t.Fatalf("zone %q, want the active parent %s.", zone, b.Zone)
+			}
+			if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+				t.Fatalf("TXT %s = %v, want %q in the active parent", rec.FQDN, got, rec.Value)
+			}
+			if err := p.CleanUp(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = p.Present(ctx, certflowdns.TXT{FQDN: "_acme-challenge.www." + status + ".example.", Value: "nowhere"})
+			want := status + ".example, is " + status
+			if err == nil || !certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Present in a zone that is only %s = %v, want a permanent error containing %q", status, err, want)
+			}
+			if created := actions(s.Requests(), "create"); len(created) != 1 {
+				t.Fatalf("creates %v, want the one in the active parent", created)
+			}
+		})
+	}
+}

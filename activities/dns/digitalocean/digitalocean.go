@@ -3,9 +3,9 @@
 // domain that holds its name; a record is a TXT record in that domain, one per
 // value, found again by type and name and removed by ID. A refused token or a
 // name outside the account's domains is a configuration error
-// (certflowdns.Permanent); rate limits and server errors are retried, first by
-// godo (which waits as the API's Retry-After says, within the context) and
-// then by the activity.
+// (certflowdns.Permanent); rate limits and server errors are retried, first
+// within the call (waiting as the API's Retry-After says, unless that is
+// past the context's deadline) and then by the activity.
 package digitalocean
 
 import (
@@ -13,9 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/digitalocean/godo"
+	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2"
 
 	certflowdns "github.com/certflow/certflow/activities/dns"
@@ -52,21 +55,70 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("digitalocean: no API token")
 	}
-	// godo retries 429 and 5xx answers a few times, waiting as Retry-After
-	// says; the activity's own retries take over after that.
-	opts := []godo.ClientOpt{godo.WithRetryAndBackoffs(godo.RetryConfig{
-		RetryMax: 3, RetryWaitMin: godo.PtrTo(1.0), RetryWaitMax: godo.PtrTo(10.0),
-	})}
+	var opts []godo.ClientOpt
 	if cfg.BaseURL != "" {
 		opts = append(opts, godo.SetBaseURL(strings.TrimSuffix(cfg.BaseURL, "/")+"/"))
 	}
-	// godo's retrying client needs an oauth2 transport to carry the token.
-	httpClient := oauth2.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: cfg.Token}))
-	client, err := godo.New(httpClient, opts...)
+	client, err := godo.New(retryingClient(cfg.Token), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("digitalocean: %w", err)
 	}
 	return &Provider{client: client}, nil
+}
+
+// retryingClient sends each call with the token, and again after a 429 or a
+// 5xx, up to three times, waiting as Retry-After says or backing off from 1s
+// to 10s; the activity's own retries take over after that. It is the
+// client godo's RetryConfig makes (go-retryablehttp), but for
+// noWaitPastDeadline, for which godo has no option.
+func retryingClient(token string) *http.Client {
+	rc := retryablehttp.NewClient()
+	rc.RetryMax = 3
+	rc.RetryWaitMin, rc.RetryWaitMax = time.Second, 10*time.Second
+	rc.Logger = nil
+	rc.HTTPClient.Transport = &oauth2.Transport{
+		Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}),
+		Base:   rc.HTTPClient.Transport,
+	}
+	rc.CheckRetry = noWaitPastDeadline
+	// The last answer goes to godo as it came, so that its error holds the
+	// API's message.
+	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	return rc.StandardClient()
+}
+
+// noWaitPastDeadline retries what go-retryablehttp would, unless the wait
+// before the retry (the answer's Retry-After, else the shortest backoff)
+// ends after the call's context: go-retryablehttp would sleep until the
+// context ends and return only "context deadline exceeded". The answer is
+// returned at once instead, with DigitalOcean's message, for the activity to
+// retry later.
+func noWaitPastDeadline(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	retry, err := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	if !retry || err != nil {
+		return retry, err
+	}
+	wait, ok := retryAfter(resp)
+	if !ok {
+		wait = time.Second
+	}
+	deadline, bounded := ctx.Deadline()
+	return !bounded || !time.Now().Add(wait).After(deadline), nil
+}
+
+// retryAfter reads the Retry-After header: seconds, or an HTTP date.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	v := resp.Header.Get("Retry-After")
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t), true
+	}
+	return 0, false
 }
 
 // Kind builds the provider of a dns01 solver's digitalocean section, with the
@@ -204,8 +256,9 @@ func relativeName(fqdn, zone string) string {
 
 // classify marks the answers no retry mends as Permanent: a refused token
 // (401, 403), a domain or record the API does not know (404) and a request it
-// will not take (400, 422). Rate limits (429, already retried by godo as
-// Retry-After said), server errors and network errors may pass on a retry.
+// will not take (400, 422). Rate limits (429, already retried within the
+// call as Retry-After said), server errors and network errors may pass on a
+// retry.
 func classify(err error) error {
 	var apiErr *godo.ErrorResponse
 	if !errors.As(err, &apiErr) || apiErr.Response == nil {

@@ -140,6 +140,25 @@ func TestErrorsAreClassified(t *testing.T) {
 		}
 	})
 
+	t.Run("a Retry-After past the deadline is not slept through; the 429 comes back at once, with the API's message", func(t *testing.T) {
+		w.api.RateLimitFor(100, time.Minute)
+		defer w.api.RateLimit(0)
+		before := len(w.api.Requests())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := provider(t, w.api.URL(), token).Present(ctx, rec)
+		if err == nil || certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), "429") || !strings.Contains(err.Error(), "API Rate limit exceeded.") {
+			t.Fatalf("error %v, want a retryable 429 with DigitalOcean's message", err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("Present took %s; it should not wait for a Retry-After past its deadline", took)
+		}
+		if n := len(w.api.Requests()) - before; n != 1 {
+			t.Fatalf("%d requests, want the one that was refused", n)
+		}
+	})
+
 	t.Run("a rate limit that lasts is an error that may pass on a retry", func(t *testing.T) {
 		w.api.RateLimit(100)
 		defer w.api.RateLimit(0)

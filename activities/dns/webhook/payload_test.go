@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"k8s.io/client-go/rest"
@@ -72,11 +73,11 @@ func zoneServer(t *testing.T, zone string) string {
 
 const success = `{"apiVersion":"acme.cert-manager.io/v1alpha1","kind":"ChallengePayload","response":{"uid":"u","success":true}}`
 
-var uid = regexp.MustCompile(`"uid":"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"`)
+var uid = regexp.MustCompile(`"uid":"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"`)
 
 // TestThePayloadIsCertManagers: the requests as sent, for an Issuer in
-// namespace team without ambient credentials, match the golden files (the
-// UID, unique to each request, replaced).
+// namespace team without ambient credentials, match the golden files; the
+// record's Present and CleanUp carry one uid, as a Challenge's do.
 func TestThePayloadIsCertManagers(t *testing.T) {
 	t.Parallel()
 	api, kube := startAPIServer(t, http.StatusCreated, success)
@@ -99,13 +100,16 @@ func TestThePayloadIsCertManagers(t *testing.T) {
 			t.Errorf("request %d went to %s, want %s", i, api.paths[i], want)
 		}
 		if !uid.Match(api.bodies[i]) {
-			t.Errorf("request %s has no UUID as uid: %s", name, api.bodies[i])
+			t.Errorf("request %s has no version 5 UUID as uid: %s", name, api.bodies[i])
 		}
 		var indented bytes.Buffer
-		if err := json.Indent(&indented, uid.ReplaceAll(api.bodies[i], []byte(`"uid":"UID"`)), "", "  "); err != nil {
+		if err := json.Indent(&indented, api.bodies[i], "", "  "); err != nil {
 			t.Fatal(err)
 		}
 		golden(t, name, append(indented.Bytes(), '\n'))
+	}
+	if present, cleanUp := uid.Find(api.bodies[0]), uid.Find(api.bodies[1]); !bytes.Equal(present, cleanUp) {
+		t.Errorf("Present carries %s and CleanUp %s, want one uid for the record", present, cleanUp)
 	}
 }
 
@@ -156,6 +160,12 @@ func TestAnswersAreClassified(t *testing.T) {
 		{"RBAC's refusal is permanent and names the rule", http.StatusForbidden,
 			status(403, "Forbidden", `bind.acme.example.com is forbidden: User "system:serviceaccount:certflow:certflow-worker" cannot create resource "bind" in API group "acme.example.com" at the cluster scope`), true,
 			"grant it verbs [create] on apiGroups [acme.example.com] resources [bind]"},
+		{"a payload the webhook rejects is permanent, with its message", http.StatusBadRequest,
+			status(400, "BadRequest", "config: apiTokenSecretRef is required"), true, "the webhook rejects the ChallengePayload: config: apiTokenSecretRef is required"},
+		{"a method the webhook does not take is permanent", http.StatusMethodNotAllowed,
+			status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"), true, "the webhook rejects the ChallengePayload"},
+		{"a payload the webhook finds invalid is permanent", http.StatusUnprocessableEntity,
+			status(422, "Invalid", `ChallengePayload "" is invalid: request.key: Required value`), true, "request.key: Required value"},
 		{"a webhook that is down is retried", http.StatusServiceUnavailable, "service unavailable\n", false, ""},
 		{"a webhook's internal error is retried", http.StatusInternalServerError,
 			status(500, "InternalError", `unknown action type "Present"`), false, "unknown action type"},
@@ -196,6 +206,69 @@ func TestConfigurationErrors(t *testing.T) {
 			_, err := webhook.Kind.New(context.Background(), solver("acme.example.com"), tc.setup)
 			if err == nil || !certflowdns.IsPermanent(err) {
 				t.Fatalf("error %v, want a permanent one", err)
+			}
+			wantIn(t, err, tc.want)
+		})
+	}
+}
+
+// dnsServer answers every query as answer says.
+func dnsServer(t *testing.T, answer func(m *dns.Msg)) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		answer(m)
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestZoneLookupsAreClassified: only an answer that names no zone is
+// permanent; resolvers that refuse, fail or are silent may answer later,
+// whichever of them is asked first.
+func TestZoneLookupsAreClassified(t *testing.T) {
+	t.Parallel()
+	rcode := func(code int) string { return dnsServer(t, func(m *dns.Msg) { m.Rcode = code }) }
+	refused, servfail, nxdomain := rcode(dns.RcodeRefused), rcode(dns.RcodeServerFailure), rcode(dns.RcodeNameError)
+	silent := dnstest.Silent(t)
+	root := dnsServer(t, func(m *dns.Msg) {
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+			Ns: "a.root-servers.net.", Mbox: "nstld.verisign-grs.com.", Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: 60}}
+	})
+	_, kube := startAPIServer(t, http.StatusCreated, success)
+	for _, tc := range []struct {
+		name      string
+		resolvers []string
+		permanent bool
+		want      string
+	}{
+		{"a resolver that refuses is retried", []string{refused}, false, "REFUSED"},
+		{"a resolver that refuses, then one that fails, is retried", []string{refused, servfail}, false, "SERVFAIL"},
+		{"a resolver that fails, then one that refuses, is retried", []string{servfail, refused}, false, "REFUSED"},
+		{"a silent resolver is retried", []string{silent}, false, ""},
+		{"NXDOMAIN without an SOA is permanent", []string{nxdomain}, true, "answered NXDOMAIN without an SOA record"},
+		{"only the root's SOA is permanent", []string{root}, true, "know only the root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := dnstest.BuildWith(t, dns01.Providers, solver("acme.example.com"), certflowdns.Setup{
+				Credentials: dnstest.Secrets{}, Resolvers: tc.resolvers, Kubernetes: kube,
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			_, err := p.Present(ctx, certflowdns.TXT{FQDN: "_acme-challenge.www.example.com.", Value: "v"})
+			if err == nil {
+				t.Fatal("Present succeeded")
+			}
+			if certflowdns.IsPermanent(err) != tc.permanent {
+				t.Errorf("permanent = %v, want %v: %v", certflowdns.IsPermanent(err), tc.permanent, err)
 			}
 			wantIn(t, err, tc.want)
 		})

@@ -9,22 +9,26 @@
 // The webhook owns its records: certflow finds the zone (the request's
 // resolvedZone, which webhooks rely on) with the worker's resolvers, as
 // cert-manager does with its recursive nameservers, and leaves idempotence to
-// the webhook. A webhook that is not installed (404) or that the worker may
-// not call (403) is a configuration error; a webhook that answers
-// success: false is retried, as cert-manager retries it.
+// the webhook. A webhook that is not installed (404), that the worker may
+// not call (403) or that rejects the payload (400, 405, 422) is a
+// configuration error; a webhook that answers success: false is retried, as
+// cert-manager retries it.
 package webhook
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
@@ -129,21 +133,37 @@ func (p *Provider) CleanUp(ctx context.Context, rec certflowdns.TXT) error {
 	return nil
 }
 
-// zoneOf asks the worker's resolvers for the zone that holds the name. An
-// answer that names no zone but the root is one no webhook can write in.
+// zoneOf asks the worker's resolvers for the zone that holds the name: the
+// owner of the SOA record their answer holds. An answer without one (an
+// NXDOMAIN that names no zone), or that names no zone but the root, is one
+// no webhook can write in; resolvers that refuse, fail or do not answer may
+// answer on a retry.
 func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	resolvers := dnsutil.Resolver{Servers: p.cfg.Resolvers, Recurse: true}
-	zone, err := resolvers.Zone(ctx, fqdn)
-	var rcode *dnsutil.RcodeError
-	switch {
-	case err == nil && zone != ".":
-		return zone, nil
-	case err == nil:
-		return "", certflowdns.Permanent(fmt.Errorf("webhook: no zone holds %s: the resolvers %s know only the root", fqdn, strings.Join(p.cfg.Resolvers, ", ")))
-	case errors.As(err, &rcode) && rcode.Rcode != dns.RcodeServerFailure, strings.Contains(err.Error(), "no SOA"):
-		return "", certflowdns.Permanent(fmt.Errorf("webhook: %w", err))
+	resp, err := resolvers.Query(ctx, fqdn, dns.TypeSOA)
+	if err != nil {
+		return "", fmt.Errorf("webhook: finding the zone of %s: %w", fqdn, err)
 	}
-	return "", fmt.Errorf("webhook: %w", err)
+	switch zone := soaOwner(resp); zone {
+	case "":
+		return "", certflowdns.Permanent(fmt.Errorf("webhook: no zone holds %s: the resolvers %s answered %s without an SOA record",
+			fqdn, strings.Join(p.cfg.Resolvers, ", "), dns.RcodeToString[resp.Rcode]))
+	case ".":
+		return "", certflowdns.Permanent(fmt.Errorf("webhook: no zone holds %s: the resolvers %s know only the root", fqdn, strings.Join(p.cfg.Resolvers, ", ")))
+	default:
+		return zone, nil
+	}
+}
+
+// soaOwner is the owner of the first SOA record of the answer or authority
+// section, "" when there is none.
+func soaOwner(resp *dns.Msg) string {
+	for _, rr := range slices.Concat(resp.Answer, resp.Ns) {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Hdr.Name
+		}
+	}
+	return ""
 }
 
 // call POSTs one ChallengePayload and reads the webhook's answer.
@@ -162,6 +182,8 @@ func (p *Provider) call(ctx context.Context, action, zone string, rec certflowdn
 	case apierrors.IsForbidden(err):
 		return certflowdns.Permanent(fmt.Errorf("the API server forbids certflow's worker to call the webhook; grant it verbs [create] on apiGroups [%s] resources [%s] (a ClusterRole bound to the worker's ServiceAccount): %w",
 			p.cfg.GroupName, p.cfg.SolverName, err))
+	case rejected(err):
+		return certflowdns.Permanent(fmt.Errorf("the webhook rejects the ChallengePayload: %w", err))
 	case err != nil:
 		return err
 	}
@@ -182,16 +204,32 @@ func (p *Provider) call(ctx context.Context, action, zone string, rec certflowdn
 	}
 }
 
+// rejected says whether the answer refuses the payload itself (400, 405,
+// 422), which no retry changes.
+func rejected(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return false
+	}
+	switch status.Status().Code {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
+
 // payload is the request cert-manager would send for the record. The
 // record's name is the resolved one (after any CNAME); dnsName is the name
 // it answers for, without the wildcard's "*." (a TXT record does not say).
+// The uid is the record's (challengeUID), the same for its Present and its
+// CleanUp, as cert-manager sends its Challenge's.
 func (p *Provider) payload(action, zone string, rec certflowdns.TXT) challengePayload {
 	fqdn := dns.Fqdn(rec.FQDN)
 	return challengePayload{
 		APIVersion: payloadAPIVersion,
 		Kind:       payloadKind,
 		Request: &challengeRequest{
-			UID:                     string(uuid.NewUUID()),
+			UID:                     challengeUID(fqdn, rec.Value),
 			Action:                  action,
 			Type:                    "dns-01",
 			DNSName:                 strings.TrimSuffix(strings.TrimPrefix(fqdn, "_acme-challenge."), "."),
@@ -208,4 +246,16 @@ func (p *Provider) payload(action, zone string, rec certflowdns.TXT) challengePa
 // resource names the webhook's solver as the API server serves it.
 func (p *Provider) resource() string {
 	return fmt.Sprintf("/apis/%s/%s/%s", p.cfg.GroupName, payloadVersion, p.cfg.SolverName)
+}
+
+// challengeUID names a record as a UUID: version 5's layout over the SHA-1
+// of its name and value, so that every call about one record carries the
+// same uid.
+func challengeUID(fqdn, value string) string {
+	sum := sha1.Sum([]byte(fqdn + " " + value))
+	b := sum[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

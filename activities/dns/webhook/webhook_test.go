@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,9 +41,10 @@ func solver(group string) *certflowv1.ACMEChallengeSolverDNS01 {
 // cluster is a kube-apiserver with the stand-in solver registered with its
 // aggregation layer, writing into BIND.
 type cluster struct {
-	bind    *sandbox.BIND
-	kube    *sandbox.Kubernetes
-	standIn *standinwebhook.Server
+	bind     *sandbox.BIND
+	resolver string
+	kube     *sandbox.Kubernetes
+	standIn  *standinwebhook.Server
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -76,7 +78,7 @@ func startCluster(t *testing.T) *cluster {
 			t.Fatalf("creating %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 		}
 	}
-	c := &cluster{bind: b, kube: k, standIn: s}
+	c := &cluster{bind: b, resolver: resolver(t, b.Addr), kube: k, standIn: s}
 	c.waitAvailable(ctx, t)
 	return c
 }
@@ -112,7 +114,32 @@ func (c *cluster) waitAvailable(ctx context.Context, t *testing.T) {
 // setup is what the worker gives a ClusterIssuer's provider.
 func (c *cluster) setup(kube *rest.Config) certflowdns.Setup {
 	return certflowdns.Setup{Credentials: dnstest.Secrets{}, AmbientCredentials: true, ResourceNamespace: sandbox.ClusterResourceNamespace,
-		Resolvers: []string{c.bind.Addr}, Kubernetes: kube}
+		Resolvers: []string{c.resolver}, Kubernetes: kube}
+}
+
+// resolver answers as a recursive resolver whose world is BIND's zone:
+// BIND's answers for its names, and for any other, which BIND refuses,
+// NXDOMAIN with the root's SOA.
+func resolver(t *testing.T, bind string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		resp, _, err := new(dns.Client).Exchange(r, bind)
+		if err != nil {
+			resp = new(dns.Msg).SetRcode(r, dns.RcodeServerFailure)
+		} else if resp.Rcode == dns.RcodeRefused {
+			resp = new(dns.Msg).SetRcode(r, dns.RcodeNameError)
+			resp.Ns = []dns.RR{&dns.SOA{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 60},
+				Ns: "a.root-servers.net.", Mbox: "nstld.verisign-grs.com.", Serial: 1, Refresh: 1800, Retry: 900, Expire: 604800, Minttl: 86400}}
+		}
+		_ = w.WriteMsg(resp)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 func (c *cluster) txt(_ context.Context, fqdn string) ([]string, error) {

@@ -36,7 +36,7 @@ func parseARMPath(path string) (armRequest, bool) {
 
 // arm serves DNS zones and TXT record sets, after the checks ARM makes in
 // its order: the bearer token, the api-version, throttling, the
-// subscription, the resource group.
+// subscription, the resource group, the principal's role on the zone.
 func (s *Server) arm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, ok := parseARMPath(r.URL.Path)
@@ -72,6 +72,14 @@ func (s *Server) arm() http.Handler {
 			fail(http.StatusNotFound, "SubscriptionNotFound", fmt.Sprintf("The subscription '%s' could not be found.", req.subscription))
 		case !strings.EqualFold(req.resourceGroup, s.opts.ResourceGroup):
 			fail(http.StatusNotFound, "ResourceGroupNotFound", fmt.Sprintf("Resource group '%s' could not be found.", req.resourceGroup))
+		case s.outOfScope(req.zone):
+			verb := map[string]string{http.MethodGet: "read", http.MethodPut: "write", http.MethodDelete: "delete"}[r.Method]
+			what, scope := "dnszones", s.resourceID(req.resourceGroup, req.zone, "", "")
+			if req.recordType != "" {
+				what, scope = "dnszones/"+req.recordType, s.resourceID(req.resourceGroup, req.zone, req.recordType, req.name)
+			}
+			fail(http.StatusForbidden, "AuthorizationFailed", fmt.Sprintf("The client '%s' with object id '%s' does not have authorization to perform action 'Microsoft.Network/%s/%s' over scope '%s' or the scope is invalid. If access was recently granted, please refresh your credentials.",
+				s.opts.ClientID, s.opts.ClientID, what, verb, scope))
 		case action == "getZone":
 			s.getZone(w, r, req)
 		case req.recordType != "TXT":

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,7 @@ type Server struct {
 	throttle int              // ARM requests still to be answered 429
 	retry    time.Duration    // their Retry-After
 	forbid   bool             // writes answered 403 AuthorizationFailed
+	scope    []string         // when set, the only zones the principal may see
 	gather   int              // record set reads still to be held back
 	gathered chan struct{}    // closed when they have all arrived
 }
@@ -150,4 +152,25 @@ func (s *Server) Forbid(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.forbid = on
+}
+
+// ScopeTo gives the principal its role on these zones only, as a DNS Zone
+// Contributor assignment scoped to a zone does: every call on any other
+// zone, one that is there or not, is answered 403 AuthorizationFailed, as
+// ARM checks authorization before existence. No zones: the role is on the
+// resource group again.
+func (s *Server) ScopeTo(zones ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scope = nil
+	for _, z := range zones {
+		s.scope = append(s.scope, strings.ToLower(strings.TrimSuffix(z, ".")))
+	}
+}
+
+// outOfScope says whether the principal's role leaves out the zone.
+func (s *Server) outOfScope(zone string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.scope != nil && !slices.Contains(s.scope, strings.ToLower(zone))
 }

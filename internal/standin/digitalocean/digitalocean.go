@@ -54,7 +54,8 @@ type Server struct {
 	mu          sync.Mutex
 	domains     map[string][]Record // by domain name
 	nextID      int
-	rateLimited int // answers of 429 still to give
+	rateLimited int           // answers of 429 still to give
+	wait        time.Duration // their Retry-After
 }
 
 // Start starts a stand-in on loopback that writes into bind.
@@ -88,11 +89,15 @@ func (s *Server) Close() { s.srv.Close() }
 // Requests are the calls served so far.
 func (s *Server) Requests() []standin.Request { return s.log.Requests() }
 
-// RateLimit makes the next n calls answer 429.
-func (s *Server) RateLimit(n int) {
+// RateLimit makes the next n calls answer 429, with Retry-After: 1.
+func (s *Server) RateLimit(n int) { s.RateLimitFor(n, time.Second) }
+
+// RateLimitFor makes the next n calls answer 429, with a Retry-After and a
+// ratelimit-reset of wait (whole seconds, rounded up).
+func (s *Server) RateLimitFor(n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rateLimited = n
+	s.rateLimited, s.wait = n, max(time.Second, (wait+time.Second-1).Truncate(time.Second))
 }
 
 // Records are the records of a domain, as the API would list them.
@@ -120,7 +125,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		s.mu.Lock()
-		limited := s.rateLimited > 0
+		limited, wait := s.rateLimited > 0, s.wait
 		if limited {
 			s.rateLimited--
 		}
@@ -128,8 +133,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if limited {
 			w.Header().Set("ratelimit-limit", "5000")
 			w.Header().Set("ratelimit-remaining", "0")
-			w.Header().Set("ratelimit-reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
-			w.Header().Set("Retry-After", "1")
+			w.Header().Set("ratelimit-reset", strconv.FormatInt(time.Now().Add(wait).Unix(), 10))
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 			s.fail(w, r, http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")
 			return
 		}
