@@ -65,6 +65,9 @@ type selfCheck struct {
 	// issuerTSIG the one a ClusterIssuer names; eab the EAB HMAC an Issuer
 	// names. Each as stored: TSIG secrets base64, EAB HMACs base64url.
 	stackTSIG, issuerTSIG, eab string
+	// legoToken and cloudflareToken are what other DNS providers' Secrets
+	// hold: a whole Secret of settings (lego) and one entry (cloudflare).
+	legoToken, cloudflareToken string
 	// ringSecret holds the key ring that ring encrypts with.
 	ringSecret corev1.Secret
 	ring       *codec.Codec
@@ -79,6 +82,9 @@ func newSelfCheck(t *testing.T) *selfCheck {
 		stackTSIG:  base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
 		issuerTSIG: base64.StdEncoding.EncodeToString(randomBytes(t, 32)),
 		eab:        base64.RawURLEncoding.EncodeToString(randomBytes(t, 32)),
+
+		legoToken:       hex.EncodeToString(randomBytes(t, 24)),
+		cloudflareToken: hex.EncodeToString(randomBytes(t, 20)),
 	}
 	ca := newSelfCheckCA(t)
 	for _, k := range []struct {
@@ -135,18 +141,34 @@ func newSelfCheck(t *testing.T) *selfCheck {
 			ObjectMeta: metav1.ObjectMeta{Namespace: selfCheckNS, Name: "eab"},
 			Data:       map[string][]byte{"hmac": []byte(s.eab)},
 		},
+		corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "hetzner"},
+			Data:       map[string][]byte{"HETZNER_API_TOKEN": []byte(s.legoToken)},
+		},
+		corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "cloudflare"},
+			Data:       map[string][]byte{"api-token": []byte(s.cloudflareToken)},
+		},
 		s.ringSecret,
 	)
 	ref := func(name, key string) certflowv1.SecretKeySelector {
 		return certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: name}, Key: key}
 	}
-	tsigRef := ref("rfc2136", "secret")
+	tsigRef, cloudflareRef := ref("rfc2136", "secret"), ref("cloudflare", "api-token")
 	s.issuers = []issuerAt{
 		{name: "ClusterIssuer selfcheck", namespace: sandbox.ClusterResourceNamespace, spec: certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
 			Server: "https://acme.certflow.test/directory", PrivateKey: ref("account", "tls.key"),
-			Solvers: []certflowv1.ACMEChallengeSolver{{DNS01: &certflowv1.ACMEChallengeSolverDNS01{RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
-				Nameserver: "127.0.0.1:53", TSIGKeyName: "certflow", TSIGSecret: &tsigRef,
-			}}}},
+			Solvers: []certflowv1.ACMEChallengeSolver{
+				{DNS01: &certflowv1.ACMEChallengeSolverDNS01{RFC2136: &certflowv1.ACMEIssuerDNS01ProviderRFC2136{
+					Nameserver: "127.0.0.1:53", TSIGKeyName: "certflow", TSIGSecret: &tsigRef,
+				}}},
+				{DNS01: &certflowv1.ACMEChallengeSolverDNS01{Lego: &certflowv1.ACMEIssuerDNS01ProviderLego{
+					Provider: "hetzner", Settings: certflowv1.LocalObjectReference{Name: "hetzner"},
+				}}},
+				{DNS01: &certflowv1.ACMEChallengeSolverDNS01{Cloudflare: &certflowv1.ACMEIssuerDNS01ProviderCloudflare{
+					APIToken: &cloudflareRef,
+				}}},
+			},
 		}}},
 		{name: "Issuer " + selfCheckNS + "/eab", namespace: selfCheckNS, spec: certflowv1.IssuerSpec{ACME: &certflowv1.ACMEIssuer{
 			Server: "https://acme.certflow.test/directory", PrivateKey: ref("account", "tls.key"),
@@ -156,8 +178,8 @@ func newSelfCheck(t *testing.T) *selfCheck {
 
 	var seen secretsSeen
 	s.n, seen = secretNeedles(s.secrets, s.issuers, s.stackTSIG)
-	if seen.keys != len(s.keys) || seen.credentials != 3 || len(seen.unparsed) > 0 {
-		t.Fatalf("secretNeedles saw %d private keys and %d credentials (unparsed: %v); want %d and 3", seen.keys, seen.credentials, seen.unparsed, len(s.keys))
+	if seen.keys != len(s.keys) || seen.credentials != 5 || len(seen.unparsed) > 0 {
+		t.Fatalf("secretNeedles saw %d private keys and %d credentials (unparsed: %v); want %d and 5", seen.keys, seen.credentials, seen.unparsed, len(s.keys))
 	}
 	return s
 }
@@ -387,6 +409,10 @@ func (s *selfCheck) plantings(t *testing.T) []planting {
 	credential("the stack's TSIG secret decoded, as a binary payload", activityCompleted(t, stackTSIG), stack, "decoded, raw")
 	credential("the TSIG secret an issuer names, as stored, in a marker's details", markerRecorded(t, struct{ Secret string }{s.issuerTSIG}), issuer, "as stored, raw")
 	credential("the TSIG secret an issuer names, decoded, as base64url", activityCompleted(t, struct{ Secret string }{base64.URLEncoding.EncodeToString(issuerTSIG)}), issuer, "decoded, base64", "as stored, raw")
+	credential("a lego provider's setting, in an activity's input", activityScheduled(t, "Present", struct{ Token string }{s.legoToken}),
+		"dns01.lego.settingsSecretRef of solver 1 of ClusterIssuer selfcheck", "as stored, raw")
+	credential("a Cloudflare API token, in a marker's details", markerRecorded(t, struct{ Token string }{s.cloudflareToken}),
+		"dns01.cloudflare.apiTokenSecretRef of solver 2 of ClusterIssuer selfcheck", "as stored, raw")
 	credential("an EAB HMAC as stored, in an activity's input", activityScheduled(t, "RegisterAccount", struct{ HMAC string }{s.eab}), binder, "as stored, raw")
 	credential("an EAB HMAC decoded, as a []byte field", activityCompleted(t, struct{ HMAC []byte }{eab}), binder, "decoded, base64 (std)")
 	credential("an EAB HMAC decoded, as a [32]byte field", activityCompleted(t, struct{ HMAC [32]byte }{[32]byte(eab)}), binder, "decoded, decimal bytes [1,2]")
