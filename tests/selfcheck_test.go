@@ -47,15 +47,20 @@ func TestSelfCheckGivesUpNamingTheServer(t *testing.T) {
 	w.create(cert)
 	want := "the self-check gave up"
 	answered := "_acme-challenge.hidden." + w.stack.BIND.Zone + ". not at " + w.stack.BIND.Addr + " answered no TXT record"
+	fqdn := "_acme-challenge.hidden." + w.stack.BIND.Zone + "."
+	presented := false // seen at the solver's primary while the self-check waits
 	failed := w.waitFor(ns, "hidden", time.Minute, "a failed attempt", func(c *certflowv1.Certificate) bool {
+		presented = presented || len(dnstest.TXTValues(t, hidden.Addr, fqdn)) > 0
 		ready := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionReady)
 		return ready != nil && strings.Contains(ready.Message, want)
 	})
+	if !presented {
+		t.Error("the record never showed at the solver's primary: the self-check had nothing to miss")
+	}
 	if msg := meta.FindStatusCondition(failed.Status.Conditions, certflowv1.ConditionReady).Message; !strings.Contains(msg, answered) {
 		t.Errorf("Ready condition %q, want it to say %q", msg, answered)
 	}
 	// The failed attempt removes what it presented.
-	fqdn := "_acme-challenge.hidden." + w.stack.BIND.Zone + "."
 	for deadline := time.Now().Add(30 * time.Second); len(dnstest.TXTValues(t, hidden.Addr, fqdn)) > 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("TXT %s at the solver's primary = %v 30s after the attempt failed", fqdn, dnstest.TXTValues(t, hidden.Addr, fqdn))
