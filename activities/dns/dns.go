@@ -24,6 +24,9 @@ type TXT struct {
 	// KeyAuthorization is the key authorization whose digest Value is, for
 	// providers that compute the digest themselves (lego's); others ignore it.
 	KeyAuthorization string
+	// Identifier is the name the record proves, without a wildcard's "*."
+	// (the CA's identifier): FQDN's name unless a CNAME was followed.
+	Identifier string
 	// TTL in seconds; providers use their default when 0.
 	TTL int
 }

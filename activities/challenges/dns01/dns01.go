@@ -118,7 +118,7 @@ func (s *solver) Present(ctx context.Context, p activities.Presented) (activitie
 	if err != nil {
 		return p, err
 	}
-	zone, err := s.provider.Present(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization})
+	zone, err := s.provider.Present(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization, Identifier: p.Identifier})
 	if err != nil {
 		return p, classify(err, "presenting TXT %s", p.FQDN)
 	}
@@ -134,7 +134,7 @@ func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization}), "removing TXT %s", p.FQDN)
+	return classify(s.provider.CleanUp(ctx, certflowdns.TXT{FQDN: target, Value: p.Value, KeyAuthorization: p.KeyAuthorization, Identifier: p.Identifier}), "removing TXT %s", p.FQDN)
 }
 
 // checkName refuses a record at any name but the one a CA asks for the

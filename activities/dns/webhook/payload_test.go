@@ -274,3 +274,30 @@ func TestZoneLookupsAreClassified(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSNameIsTheIdentifier: with cnameStrategy Follow the record is at the
+// CNAME's target, and dnsName is still the name the certificate asks for,
+// as in cert-manager's Challenge.
+func TestDNSNameIsTheIdentifier(t *testing.T) {
+	t.Parallel()
+	api, kube := startAPIServer(t, http.StatusCreated, success)
+	p := dnstest.BuildWith(t, dns01.Providers, solver("acme.example.com"), certflowdns.Setup{
+		Credentials: dnstest.Secrets{}, ResourceNamespace: "team", Resolvers: []string{zoneServer(t, "example.net.")}, Kubernetes: kube,
+	})
+	rec := certflowdns.TXT{FQDN: "www.acme.example.net.", Value: "v", Identifier: "www.example.com"}
+	if _, err := p.Present(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		Request struct {
+			DNSName      string `json:"dnsName"`
+			ResolvedFQDN string `json:"resolvedFQDN"`
+		} `json:"request"`
+	}
+	if err := json.Unmarshal(api.bodies[0], &sent); err != nil {
+		t.Fatal(err)
+	}
+	if sent.Request.DNSName != "www.example.com" || sent.Request.ResolvedFQDN != "www.acme.example.net." {
+		t.Fatalf("dnsName %q resolvedFQDN %q, want the identifier and the CNAME's target", sent.Request.DNSName, sent.Request.ResolvedFQDN)
+	}
+}

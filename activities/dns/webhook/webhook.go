@@ -220,7 +220,7 @@ func rejected(err error) bool {
 
 // payload is the request cert-manager would send for the record. The
 // record's name is the resolved one (after any CNAME); dnsName is the name
-// it answers for, without the wildcard's "*." (a TXT record does not say).
+// it answers for, without the wildcard's "*.".
 // The uid is the record's (challengeUID), the same for its Present and its
 // CleanUp, as cert-manager sends its Challenge's.
 func (p *Provider) payload(action, zone string, rec certflowdns.TXT) challengePayload {
@@ -232,7 +232,7 @@ func (p *Provider) payload(action, zone string, rec certflowdns.TXT) challengePa
 			UID:                     challengeUID(fqdn, rec.Value),
 			Action:                  action,
 			Type:                    "dns-01",
-			DNSName:                 strings.TrimSuffix(strings.TrimPrefix(fqdn, "_acme-challenge."), "."),
+			DNSName:                 dnsName(rec),
 			Key:                     rec.Value,
 			ResourceNamespace:       p.cfg.ResourceNamespace,
 			ResolvedFQDN:            fqdn,
@@ -241,6 +241,15 @@ func (p *Provider) payload(action, zone string, rec certflowdns.TXT) challengePa
 			Config:                  p.cfg.SolverConfig,
 		},
 	}
+}
+
+// dnsName is the name the record proves, as cert-manager's Challenge has
+// it: the identifier, else the record's name under _acme-challenge.
+func dnsName(rec certflowdns.TXT) string {
+	if rec.Identifier != "" {
+		return strings.TrimSuffix(rec.Identifier, ".")
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(dns.Fqdn(rec.FQDN), "_acme-challenge."), ".")
 }
 
 // resource names the webhook's solver as the API server serves it.
