@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -453,4 +454,53 @@ type failingCredential struct{ err error }
 
 func (c failingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{}, c.err
+}
+
+// TestWorkloadIdentity: a managedIdentity on a worker with a workload
+// identity (AZURE_FEDERATED_TOKEN_FILE, as Azure's webhook sets it) signs
+// in with that token as a client assertion, where an issuer may use the
+// worker's identity; a token Entra ID does not know is refused for good.
+func TestWorkloadIdentity(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop() })
+	const federated = "eyJ.workload-identity-token.sig"
+	s, err := standinazure.Start(standinazure.Options{
+		BIND:     standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret},
+		TenantID: tenantID, ClientID: clientID, FederatedToken: federated,
+		SubscriptionID: subscriptionID, ResourceGroup: resourceGroup,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", tokenFile)
+	mi := &certflowv1.ACMEChallengeSolverDNS01{AzureDNS: &certflowv1.ACMEIssuerDNS01ProviderAzureDNS{
+		ManagedIdentity: &certflowv1.AzureManagedIdentity{ClientID: clientID, TenantID: tenantID},
+		SubscriptionID:  subscriptionID, ResourceGroupName: resourceGroup,
+	}}
+	setup := certflowdns.Setup{Credentials: dnstest.Secrets{}, Endpoint: s.URL, AmbientCredentials: true}
+	rec := certflowdns.TXT{FQDN: "_acme-challenge.workload." + b.Zone + ".", Value: "workload-value"}
+
+	if err := os.WriteFile(tokenFile, []byte("not the federated token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = dnstest.BuildWith(t, dns01.Providers, mi, setup).Present(ctx, rec)
+	if err == nil || !certflowdns.IsPermanent(err) || !strings.Contains(err.Error(), "AADSTS700213") {
+		t.Fatalf("Present with a token Entra ID does not know = %v, want a permanent AADSTS700213", err)
+	}
+	if err := os.WriteFile(tokenFile, []byte(federated), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dnstest.BuildWith(t, dns01.Providers, mi, setup).Present(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); !slices.Equal(got, []string{rec.Value}) {
+		t.Fatalf("TXT = %v", got)
+	}
 }

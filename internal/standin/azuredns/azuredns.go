@@ -27,6 +27,10 @@ type Options struct {
 	// TenantID, ClientID and ClientSecret are the one service principal
 	// Entra ID knows.
 	TenantID, ClientID, ClientSecret string
+	// FederatedToken, when set, is a workload identity's token (what
+	// AZURE_FEDERATED_TOKEN_FILE holds) that Entra ID takes, as a client
+	// assertion, in place of ClientID's secret.
+	FederatedToken string
 	// SubscriptionID and ResourceGroup hold the zones.
 	SubscriptionID, ResourceGroup string
 	// ExtraZones are served besides BIND's zone, in memory only.

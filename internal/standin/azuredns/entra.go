@@ -58,17 +58,32 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case clientID != s.opts.ClientID:
 		s.entraError(w, r, action, http.StatusBadRequest, "unauthorized_client", 700016,
 			fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, tenant))
+	case r.PostForm.Get("client_assertion_type") == jwtBearer:
+		if s.opts.FederatedToken == "" || r.PostForm.Get("client_assertion") != s.opts.FederatedToken {
+			s.entraError(w, r, action, http.StatusUnauthorized, "invalid_client", 700213,
+				fmt.Sprintf("No matching federated identity record found for presented assertion of app '%s'.", clientID))
+			return
+		}
+		s.issue(w, r, action)
 	case r.PostForm.Get("client_secret") != s.opts.ClientSecret:
 		s.entraError(w, r, action, http.StatusUnauthorized, "invalid_client", 7000215,
 			fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
 	default:
-		token := randomHex(24)
-		s.mu.Lock()
-		s.tokens[token] = true
-		s.mu.Unlock()
-		s.log.Add(standin.Request{Method: r.Method, Path: r.URL.Path, Action: action, Status: http.StatusOK})
-		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+		s.issue(w, r, action)
 	}
+}
+
+// jwtBearer is the client assertion type of a workload identity's token.
+const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// issue answers a token request with a new access token that ARM takes.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, action string) {
+	token := randomHex(24)
+	s.mu.Lock()
+	s.tokens[token] = true
+	s.mu.Unlock()
+	s.log.Add(standin.Request{Method: r.Method, Path: r.URL.Path, Action: action, Status: http.StatusOK})
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
 }
 
 // resourceScope says whether scope names one resource's "/.default", as
