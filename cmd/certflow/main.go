@@ -40,6 +40,10 @@ func newRootCommand() *cobra.Command {
 		newRunCommand(&opts, "worker", "Run only the worker: execute workflows and activities", false, true),
 		newCodecServerCommand(&opts),
 		newVersionCommand(),
+		newStatusCommand(&opts),
+		newListCommand(&opts),
+		newRenewCommand(&opts),
+		newInspectCommand(&opts),
 	)
 	return root
 }
