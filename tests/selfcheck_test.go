@@ -57,8 +57,17 @@ func TestSelfCheckGivesUpNamingTheServer(t *testing.T) {
 	if !presented {
 		t.Error("the record never showed at the solver's primary: the self-check had nothing to miss")
 	}
-	if msg := meta.FindStatusCondition(failed.Status.Conditions, certflowv1.ConditionReady).Message; !strings.Contains(msg, answered) {
+	msg := meta.FindStatusCondition(failed.Status.Conditions, certflowv1.ConditionReady).Message
+	if !strings.Contains(msg, answered) {
 		t.Errorf("Ready condition %q, want it to say %q", msg, answered)
+	}
+	for _, temporals := range []string{"(type: ", "retryable", "activity error", "child workflow", "workflowID"} {
+		if strings.Contains(msg, temporals) {
+			t.Errorf("Ready condition %q speaks Temporal (%q)", msg, temporals)
+		}
+	}
+	if n := strings.Count(msg, answered); n != 1 {
+		t.Errorf("Ready condition %q says the cause %d times, want once", msg, n)
 	}
 	// The failed attempt removes what it presented.
 	for deadline := time.Now().Add(30 * time.Second); len(dnstest.TXTValues(t, hidden.Addr, fqdn)) > 0; time.Sleep(100 * time.Millisecond) {

@@ -378,7 +378,7 @@ func failureOf(err error, now time.Time) failure {
 		}
 		e = app
 	}
-	return failure{detail: err.Error()}
+	return failure{detail: explain(err)}
 }
 
 // rateLimitDetails reads a rate limit's details; an error without them reads

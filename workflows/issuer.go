@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -37,7 +38,7 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		if f.kind == activities.ErrTypeRateLimited {
 			wait = max(f.retryAt().Sub(now), 0) // the CA said how long
 		}
-		message := fmt.Sprintf("registering the ACME account: %s; next attempt in %s", f.detail, wait)
+		message := fmt.Sprintf("registering the ACME account: %s; next attempt at %s", f.detail, now.Add(wait).UTC().Format(time.RFC3339))
 		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
 			Issuer: in.Issuer, Generation: in.Generation,
 			Ready: activities.Condition{Type: condReady, Status: condFalse, Reason: accountFailureReason(f.kind), Message: message},
