@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,6 +116,8 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		TaskQueue: r.taskQueue,
 		// A Certificate deleted and made again gets a new run under the same ID.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// The Web UI's line for the run: what it is for, as it was started.
+		StaticSummary: startSummary(&cert),
 	}, workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: ref})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("signalling workflow %s: %w", id, err)
@@ -128,4 +131,17 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
+}
+
+// startSummary is the Web UI's line for a Certificate's workflow: its names
+// and its issuer, as they were when the workflow started.
+func startSummary(cert *v1alpha1.Certificate) string {
+	names := strings.Join(cert.Spec.DNSNames, ", ")
+	if names == "" {
+		names = cert.Spec.CommonName
+	}
+	if ref, err := issuerRefOf(cert); err == nil {
+		return names + " via " + ref.String()
+	}
+	return names
 }

@@ -5,9 +5,15 @@ import (
 	"crypto/x509"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	sdkpb "go.temporal.io/api/sdk/v1"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -56,6 +62,49 @@ func TestIssuance(t *testing.T) {
 		}
 		if got := order.WorkflowExecutionInfo.GetPriority().GetPriorityKey(); got != 1 {
 			t.Errorf("Order priority %d, want 1: the tasks of issuances under way go first", got)
+		}
+	})
+
+	t.Run("the Web UI says what each workflow is for and waits for", func(t *testing.T) {
+		w := w.in(t)
+		desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, workflowID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := summaryText(t, desc.GetExecutionConfig().GetUserMetadata().GetSummary()), "*.web.certflow.test, web.certflow.test via ClusterIssuer/pebble"; got != want {
+			t.Errorf("the Certificate workflow's summary %q, want %q", got, want)
+		}
+		order, err := w.temporal.DescribeWorkflowExecution(w.ctx, workflowID+"/order/1/1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := summaryText(t, order.GetExecutionConfig().GetUserMetadata().GetSummary()); got != "*.web.certflow.test, web.certflow.test via ClusterIssuer/pebble: revision 1, attempt 1" {
+			t.Errorf("the Order's summary %q", got)
+		}
+		var renewal string
+		iter := w.temporal.GetWorkflowHistory(w.ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetTimerStartedEventAttributes() != nil {
+				renewal = summaryText(t, ev.GetUserMetadata().GetSummary())
+			}
+		}
+		if !strings.HasPrefix(renewal, "renewal at ") && !strings.HasPrefix(renewal, "ARI re-check at ") {
+			t.Errorf("the last timer's summary %q, want the renewal or an ARI re-check", renewal)
+		}
+		res, err := w.temporal.QueryWorkflow(w.ctx, workflowID, "", "__temporal_workflow_metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta sdkpb.WorkflowMetadata
+		if err := res.Get(&meta); err != nil {
+			t.Fatal(err)
+		}
+		if details := meta.GetCurrentDetails(); !strings.Contains(details, "Certificate issuance/web") || !strings.Contains(details, "Ready: True Issued") {
+			t.Errorf("current details %q, want the Certificate and its Ready condition", details)
 		}
 	})
 
@@ -191,4 +240,17 @@ func (w *world) update(c *certflowv1.Certificate, change func()) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	w.t.Fatalf("updating Certificate %s: conflicts", c.Name)
+}
+
+// summaryText decodes a user metadata payload: a JSON string.
+func summaryText(t *testing.T, p *commonpb.Payload) string {
+	t.Helper()
+	if p == nil {
+		return ""
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		t.Fatalf("decoding a summary: %v", err)
+	}
+	return s
 }

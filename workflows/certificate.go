@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -92,7 +93,7 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 			c.status.Event = event("Warning", reasonSecretConflict, inspected.Reason+": not issuing until the Secret or the Certificate changes")
 			publish(ctx, &c.status)
 		}
-		return c.wait(ctx, time.Time{})
+		return c.wait(ctx, time.Time{}, "")
 	case activities.SecretCurrent:
 		c.state.Issued = inspected.Issued
 		if inspected.Adopted {
@@ -109,10 +110,10 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 		setCondition(&c.status, condIssuing, condFalse, reasonIssued, "next renewal at "+renewAt.UTC().Format(time.RFC3339))
 		c.status.RenewalTime = renewAt
 		publish(ctx, &c.status)
-		return c.wait(ctx, sooner(renewAt, recheck))
+		return c.wait(ctx, sooner(renewAt, recheck), renewalSummary(renewAt, recheck))
 	}
 	if !c.state.ForceRenewal && workflow.Now(ctx).Before(c.state.NextAttemptTime) {
-		return c.wait(ctx, c.state.NextAttemptTime)
+		return c.wait(ctx, c.state.NextAttemptTime, c.retrySummary())
 	}
 	if inspected.State == activities.SecretForeign {
 		c.status.Event = event("Warning", "ReplacingSecret", fmt.Sprintf("Secret %s was not made by certflow and will be replaced: %s", c.spec.Request.SecretName, inspected.Reason))
@@ -121,7 +122,7 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 	if err != nil {
 		return c.fail(ctx, err)
 	}
-	return c.wait(ctx, sooner(c.status.RenewalTime, recheck))
+	return c.wait(ctx, sooner(c.status.RenewalTime, recheck), renewalSummary(c.status.RenewalTime, recheck))
 }
 
 // inspect reads the Certificate's spec and looks at its Secret.
@@ -198,6 +199,7 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		// asks its Order to stop, and the Order cleans up as it stops.
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		Priority:          orderPriority,
+		StaticSummary:     fmt.Sprintf("%s via %s: revision %d, attempt %d", strings.Join(c.spec.Request.DNSNames, ", "), issuer, revision, attempt),
 	})
 	order := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{
 		Certificate: c.ref, Issuer: issuer, Request: c.spec.Request, Revision: revision,
@@ -301,7 +303,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	c.status.Step = ""
 	c.status.Event = event("Warning", reason, message)
 	publish(ctx, &c.status)
-	return c.wait(ctx, c.state.NextAttemptTime)
+	return c.wait(ctx, c.state.NextAttemptTime, c.retrySummary())
 }
 
 // issuer is the issuer the next attempt orders from.

@@ -46,7 +46,8 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		}); err != nil {
 			return err
 		}
-		if err := workflow.Sleep(ctx, wait); err != nil {
+		timer := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: fmt.Sprintf("registration attempt %d failed: next at %s", attempt, summaryTime(now.Add(wait)))})
+		if err := timer.Get(ctx, nil); err != nil {
 			return err
 		}
 	}

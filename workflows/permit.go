@@ -59,7 +59,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		}
 		showWait(ctx, st, saved, grant)
 		waited = true
-		renewed, err := sleepUnlessRenewed(ctx, grant.At)
+		renewed, err := sleepUnlessRenewed(ctx, grant.At, "waiting for a permit from "+res.LimiterWorkflowID)
 		if err != nil {
 			return nil, req.Attempt, err
 		}
@@ -79,7 +79,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 
 // sleepUnlessRenewed sleeps until at, or until a SignalRenew comes, and
 // says whether one did.
-func sleepUnlessRenewed(ctx workflow.Context, at time.Time) (bool, error) {
+func sleepUnlessRenewed(ctx workflow.Context, at time.Time, summary string) (bool, error) {
 	wait := at.Sub(workflow.Now(ctx))
 	if wait <= 0 { // the status write took time
 		return false, nil
@@ -88,7 +88,7 @@ func sleepUnlessRenewed(ctx workflow.Context, at time.Time) (bool, error) {
 	defer cancel()
 	renewed := false
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
+	sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: summary}), func(workflow.Future) {})
 	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalRenew), func(ch workflow.ReceiveChannel, _ bool) {
 		ch.Receive(ctx, nil)
 		renewed = true
@@ -201,7 +201,7 @@ func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (act
 		}
 		for {
 			var grant activities.PermitGrant
-			got, err := receiveWithin(ctx, permits, &grant, permitPatience)
+			got, err := receiveWithin(ctx, permits, &grant, permitPatience, "waiting for the answer of "+res.LimiterWorkflowID)
 			if err != nil {
 				return grant, res, err
 			}
@@ -234,7 +234,7 @@ func showWait(ctx workflow.Context, st *activities.CertificateStatus, saved acti
 
 // receiveWithin receives a value from ch, waiting at most d; it says whether
 // one came.
-func receiveWithin(ctx workflow.Context, ch workflow.ReceiveChannel, v any, d time.Duration) (bool, error) {
+func receiveWithin(ctx workflow.Context, ch workflow.ReceiveChannel, v any, d time.Duration, summary string) (bool, error) {
 	if ch.ReceiveAsync(v) {
 		return true, nil
 	}
@@ -243,7 +243,7 @@ func receiveWithin(ctx workflow.Context, ch workflow.ReceiveChannel, v any, d ti
 	got := false
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, v); got = true })
-	sel.AddFuture(workflow.NewTimer(timerCtx, d), func(workflow.Future) {})
+	sel.AddFuture(workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: summary}), func(workflow.Future) {})
 	sel.Select(ctx)
 	return got, ctx.Err()
 }

@@ -14,11 +14,13 @@ import (
 // stale, repeated or made-up one costs a look and changes nothing. A
 // cancellation (the Certificate is being deleted) returns the context's
 // error.
-func (c *certificate) wait(ctx workflow.Context, until time.Time) error {
+//
+// The timer's summary says what it waits for, in the Web UI.
+func (c *certificate) wait(ctx workflow.Context, until time.Time, summary string) error {
 	var timer workflow.Future
 	if !until.IsZero() {
 		if d := until.Sub(workflow.Now(ctx)); d > 0 {
-			timer = workflow.NewTimer(ctx, d)
+			timer = workflow.NewTimerWithOptions(ctx, d, workflow.TimerOptions{Summary: summary})
 		} else {
 			return nil
 		}

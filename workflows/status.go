@@ -11,6 +11,7 @@ import (
 // that cannot be written is logged, not fatal: the next step writes again.
 func publish(ctx workflow.Context, st *activities.CertificateStatus) {
 	stamp(ctx, st)
+	showDetails(ctx, st)
 	if _, err := executeLocal(statusWrite(ctx), activities.UpdateCertificateStatus, *st); err != nil {
 		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
 	}
