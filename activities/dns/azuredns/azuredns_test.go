@@ -22,7 +22,6 @@ import (
 	"github.com/certflow/certflow/activities/dns/dnstest"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/internal/standin"
 	standinazure "github.com/certflow/certflow/internal/standin/azuredns"
 )
 
@@ -61,15 +60,9 @@ type world struct {
 
 func start(t *testing.T) world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, bind := dnstest.StartBIND(t)
 	s, err := standinazure.Start(standinazure.Options{
-		BIND:     standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret},
+		BIND:     bind,
 		TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret,
 		SubscriptionID: subscriptionID, ResourceGroup: resourceGroup,
 		ExtraZones: []string{deepZone},
@@ -463,14 +456,10 @@ func (c failingCredential) GetToken(context.Context, policy.TokenRequestOptions)
 func TestWorkloadIdentity(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, bind := dnstest.StartBIND(t)
 	const federated = "eyJ.workload-identity-token.sig"
 	s, err := standinazure.Start(standinazure.Options{
-		BIND:     standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret},
+		BIND:     bind,
 		TenantID: tenantID, ClientID: clientID, FederatedToken: federated,
 		SubscriptionID: subscriptionID, ResourceGroup: resourceGroup,
 	})

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/certflow/certflow/activities/challenges/dns01"
 	certflowdns "github.com/certflow/certflow/activities/dns"
@@ -13,7 +12,6 @@ import (
 	"github.com/certflow/certflow/activities/dns/dnstest"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/internal/standin"
 	standinclouddns "github.com/certflow/certflow/internal/standin/clouddns"
 )
 
@@ -29,15 +27,9 @@ type world struct {
 
 func start(t *testing.T, opts standinclouddns.Options) world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, bind := dnstest.StartBIND(t)
 	opts.Project, opts.ClientEmail = project, "certflow@"+project+".iam.gserviceaccount.com"
-	api, err := standinclouddns.Start(standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}, opts)
+	api, err := standinclouddns.Start(bind, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

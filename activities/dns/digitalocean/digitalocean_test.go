@@ -13,7 +13,6 @@ import (
 	"github.com/certflow/certflow/activities/dns/dnstest"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/internal/standin"
 	standindo "github.com/certflow/certflow/internal/standin/digitalocean"
 )
 
@@ -27,15 +26,9 @@ type world struct {
 
 func start(t *testing.T, opts standindo.Options) world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, bind := dnstest.StartBIND(t)
 	opts.Token = token
-	api, err := standindo.Start(standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}, opts)
+	api, err := standindo.Start(bind, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 
 	certflowdns "github.com/certflow/certflow/activities/dns"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
+	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/standin"
 )
 
 // Subject is a provider under test and what the suite needs around it.
@@ -241,4 +243,18 @@ func Silent(t *testing.T) string {
 		}
 	})
 	return l.Addr().String()
+}
+
+// StartBIND starts BIND for a test, stopped when the test ends, and returns
+// it with what a stand-in needs to write into it.
+func StartBIND(t *testing.T) (*sandbox.BIND, standin.BIND) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop() })
+	return b, standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}
 }

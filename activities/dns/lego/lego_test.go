@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	legodns01 "github.com/go-acme/lego/v5/challenge/dns01"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/certflow/certflow/activities/dns/dnstest"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/internal/standin"
 	"github.com/certflow/certflow/internal/standin/httpreq"
 )
 
@@ -35,14 +33,8 @@ type world struct {
 
 func start(t *testing.T) world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
-	s, err := httpreq.Start(standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret},
+	b, bind := dnstest.StartBIND(t)
+	s, err := httpreq.Start(bind,
 		httpreq.Options{Username: username, Password: password})
 	if err != nil {
 		t.Fatal(err)

@@ -44,17 +44,11 @@ type world struct {
 
 func newWorld(t *testing.T, opts route53standin.Options) *world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, bind := dnstest.StartBIND(t)
 	if opts.Keys == nil {
 		opts.Keys = map[string]string{keyID: secret}
 	}
-	srv, err := route53standin.New(standin.BIND{Addr: b.Addr, Zone: b.Zone, TSIGKeyName: b.TSIGKeyName, TSIGAlgorithm: b.TSIGAlgorithm, TSIGSecret: b.TSIGSecret}, opts)
+	srv, err := route53standin.New(bind, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
