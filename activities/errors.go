@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"go.temporal.io/sdk/temporal"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // Error types of non-retryable application errors
@@ -64,14 +66,49 @@ func ConfigError(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeConfig, nil)
 }
 
+// ConfigDetails is the detail of an ErrTypeConfig error that knows its
+// class: the reason of the Certificate's conditions.
+type ConfigDetails struct {
+	Reason string
+}
+
+// Classes of configuration errors, as condition reasons.
+const (
+	ReasonDNSZoneNotServed = certflowv1.ReasonDNSZoneNotServed
+	ReasonDNSAuthFailed    = certflowv1.ReasonDNSAuthFailed
+	ReasonNoSolver         = certflowv1.ReasonNoSolver
+)
+
+// ConfigErrorBecause is a ConfigError of a known class (ReasonDNSAuthFailed,
+// ...), which the Certificate's conditions give as their reason.
+func ConfigErrorBecause(reason, format string, args ...any) error {
+	if reason == "" {
+		return ConfigError(format, args...)
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeConfig, nil, ConfigDetails{Reason: reason})
+}
+
+// ConfigReason is the class of a configuration error, "" when it has none.
+func ConfigReason(app *temporal.ApplicationError) string {
+	var d ConfigDetails
+	if app.Type() != ErrTypeConfig || !app.HasDetails() || app.Details(&d) != nil {
+		return ""
+	}
+	return d.Reason
+}
+
 // Wrap adds context to err, once, keeping its classification. Temporal reads
 // only the outermost error of a chain, so a non-retryable ApplicationError
-// inside err is made again around the longer message (without its details),
-// instead of hidden in a plain wrapped error that would be retried.
+// inside err is made again around the longer message (with a configuration
+// error's class, without other details), instead of hidden in a plain
+// wrapped error that would be retried.
 func Wrap(err error, format string, args ...any) error {
 	prefix := fmt.Sprintf(format, args...)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.NonRetryable() {
+		if reason := ConfigReason(app); reason != "" {
+			return temporal.NewNonRetryableApplicationError(prefix+": "+app.Message(), app.Type(), app.Unwrap(), ConfigDetails{Reason: reason})
+		}
 		return temporal.NewNonRetryableApplicationError(prefix+": "+app.Message(), app.Type(), app.Unwrap())
 	}
 	return fmt.Errorf("%s: %w", prefix, err)

@@ -35,15 +35,26 @@ func TestBadInput(t *testing.T) {
 	other := w.stack.ClusterIssuer("other-zone", w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
 	other.Spec.ACME.Solvers[0].Selector = &certflowv1.CertificateDNSNameSelector{DNSZones: []string{"example.org"}}
 	w.create(other)
+	// A ClusterIssuer whose RFC 2136 server is authoritative for another zone.
+	elsewhere, err := sandbox.StartBIND(w.ctx, sandbox.BINDOptions{Dir: t.TempDir(), Zone: "elsewhere.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = elsewhere.Stop() })
+	notServed := w.stack.ClusterIssuer("not-served", w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
+	notServed.Spec.ACME.Solvers[0].DNS01.RFC2136.Nameserver = elsewhere.Addr
+	w.create(notServed)
 
 	failing := []struct {
 		name   string
 		issuer string
 		want   string // in the Issuing condition's message
+		reason string // the Issuing condition's
 	}{
-		{"a wrong TSIG secret", "wrong-tsig", "TSIG"},
-		{"an unreachable CA", "unreachable", "unreachable"},
-		{"names no solver covers", "other-zone", "solver"},
+		{"a wrong TSIG secret", "wrong-tsig", "TSIG", certflowv1.ReasonDNSAuthFailed},
+		{"an unreachable CA", "unreachable", "unreachable", certflowv1.ReasonFailed},
+		{"names no solver covers", "other-zone", "solver", certflowv1.ReasonNoSolver},
+		{"a DNS server not authoritative for the zone", "not-served", "is " + elsewhere.Addr + " authoritative for it?", certflowv1.ReasonDNSZoneNotServed},
 	}
 	for _, tc := range failing {
 		t.Run(tc.name+" is reported and retried with backoff", func(t *testing.T) {
@@ -55,8 +66,8 @@ func TestBadInput(t *testing.T) {
 				return c.Status.FailedIssuanceAttempts != nil && *c.Status.FailedIssuanceAttempts >= 1
 			})
 			issuing := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionIssuing)
-			if issuing == nil || issuing.Status != metav1.ConditionFalse || !strings.Contains(issuing.Message, tc.want) {
-				t.Errorf("Issuing condition %+v, want False with %q in the message", issuing, tc.want)
+			if issuing == nil || issuing.Status != metav1.ConditionFalse || issuing.Reason != tc.reason || !strings.Contains(issuing.Message, tc.want) {
+				t.Errorf("Issuing condition %+v, want False, reason %s, with %q in the message", issuing, tc.reason, tc.want)
 			}
 			if cert.Status.NextAttemptTime == nil || cert.Status.NextAttemptTime.Time.Before(time.Now().Add(30*time.Second)) {
 				t.Errorf("next attempt at %v: want a backoff of about a minute, not a hot retry", cert.Status.NextAttemptTime)

@@ -294,6 +294,8 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		reason = reasonIssuerNotFound
 	case activities.ErrTypeSecretConflict:
 		reason = reasonSecretConflict
+	case activities.ErrTypeConfig:
+		reason = cmp.Or(f.reason, reasonFailed)
 	}
 	message := fmt.Sprintf("attempt %d (%s) failed: %s; next attempt at %s", c.state.FailedAttempts, issuer, f.detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
 	setCondition(&c.status, condIssuing, condFalse, reason, message)
@@ -344,6 +346,9 @@ func rateLimitJitter(retryAfter time.Duration, fraction float64) time.Duration {
 type failure struct {
 	kind   string // an activities.ErrType*, or "" for any other error
 	detail string
+	// reason is a configuration error's class (activities.ConfigReason),
+	// the conditions' reason.
+	reason string
 	// A rate limit's Retry-After (a minute when the CA named none), when
 	// the CA refused (the wait ends at retryAt), and its detail in the CA's
 	// words.
@@ -376,7 +381,7 @@ func failureOf(err error, now time.Time) failure {
 			return f
 		case activities.ErrTypeACMEPermanent, activities.ErrTypeConfig, activities.ErrTypeSecretConflict, activities.ErrTypeIssuerNotFound,
 			activities.ErrTypePermitExpired:
-			return failure{kind: app.Type(), detail: app.Message()}
+			return failure{kind: app.Type(), detail: app.Message(), reason: activities.ConfigReason(app)}
 		}
 		e = app
 	}

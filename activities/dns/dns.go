@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
@@ -89,8 +90,11 @@ type Credentials interface {
 	SecretValue(ctx context.Context, name, key string) ([]byte, error)
 }
 
-// permanent is an error no retry can mend.
-type permanent struct{ err error }
+// permanent is an error no retry can mend, of a class when it is known.
+type permanent struct {
+	err    error
+	reason string
+}
 
 func (p permanent) Error() string { return p.err.Error() }
 func (p permanent) Unwrap() error { return p.err }
@@ -101,11 +105,50 @@ func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return permanent{err}
+	return permanent{err: err}
+}
+
+// Classes of permanent errors.
+const (
+	// ZoneNotServed: the server or account does not serve the record's zone.
+	ZoneNotServed = activities.ReasonDNSZoneNotServed
+	// AuthFailed: the service refuses the credentials.
+	AuthFailed = activities.ReasonDNSAuthFailed
+)
+
+// PermanentBecause is Permanent with the class of the error (ZoneNotServed,
+// AuthFailed), which the Certificate's conditions give as their reason.
+func PermanentBecause(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanent{err: err, reason: reason}
+}
+
+// RefusedWith is Permanent, with the class an HTTP status of a DNS API says:
+// 401 and 403 refuse the credentials (AuthFailed), 404 has no such zone
+// (ZoneNotServed); other statuses give no class.
+func RefusedWith(status int, err error) error {
+	switch status {
+	case 401, 403:
+		return PermanentBecause(AuthFailed, err)
+	case 404:
+		return PermanentBecause(ZoneNotServed, err)
+	}
+	return Permanent(err)
 }
 
 // IsPermanent says whether err, or an error it wraps, was marked Permanent.
 func IsPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p)
+}
+
+// PermanentReason is the class of a permanent error, "" when it has none.
+func PermanentReason(err error) string {
+	var p permanent
+	if errors.As(err, &p) {
+		return p.reason
+	}
+	return ""
 }

@@ -132,6 +132,11 @@ const (
 	ReasonRateLimited    = "RateLimited"    // the CA refused with a rate limit; retry after nextAttemptTime
 	ReasonSecretConflict = "SecretConflict" // the target Secret belongs to something else
 	ReasonFallingBack    = "FallingBack"    // Issuing=True: an issuer failed, the next fallback issuer is tried
+
+	// The latest attempt failed on a configuration a user must fix; see the message.
+	ReasonDNSZoneNotServed = "DNSZoneNotServed" // the DNS server or account does not serve the record's zone
+	ReasonDNSAuthFailed    = "DNSAuthFailed"    // the DNS service refuses the solver's credentials
+	ReasonNoSolver         = "NoSolver"         // no solver of the issuer covers a name
 )
 
 // Values of status.nextAttemptReason.

@@ -175,7 +175,7 @@ func classify(err error, format string, args ...any) error {
 // error; others stay as they are.
 func configError(err error) error {
 	if certflowdns.IsPermanent(err) {
-		return activities.ConfigError("%v", err)
+		return activities.ConfigErrorBecause(certflowdns.PermanentReason(err), "%v", err)
 	}
 	return err
 }

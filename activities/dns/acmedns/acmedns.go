@@ -203,7 +203,7 @@ func (p *Provider) update(ctx context.Context, acct Account, value string) error
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		return err
 	}
-	return certflowdns.Permanent(err)
+	return certflowdns.RefusedWith(resp.StatusCode, err)
 }
 
 // canonical is the domain whose account serves a record: its name without

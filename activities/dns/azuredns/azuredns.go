@@ -167,7 +167,7 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	name := strings.ToLower(strings.TrimSuffix(fqdn, "."))
 	if p.cfg.Zone != "" {
 		if !inZone(name, p.cfg.Zone) {
-			return "", certflowdns.Permanent(fmt.Errorf("azureDNS: %s is not in zone %s (hostedZoneName)", fqdn, p.cfg.Zone))
+			return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("azureDNS: %s is not in zone %s (hostedZoneName)", fqdn, p.cfg.Zone))
 		}
 		return p.cfg.Zone, nil
 	}

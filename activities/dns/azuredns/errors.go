@@ -47,17 +47,17 @@ func classify(err error) error {
 	case errors.As(err, &re):
 		e := armError(re, err)
 		if permanentStatus(re.StatusCode) {
-			return certflowdns.Permanent(e)
+			return certflowdns.RefusedWith(re.StatusCode, e)
 		}
 		return e
 	case errors.As(err, &af) && af.RawResponse != nil:
 		e := entraError(af.RawResponse, err)
 		if permanentStatus(af.RawResponse.StatusCode) {
-			return certflowdns.Permanent(e)
+			return certflowdns.PermanentBecause(certflowdns.AuthFailed, e)
 		}
 		return e
 	case noIdentity(err):
-		return certflowdns.Permanent(err)
+		return certflowdns.PermanentBecause(certflowdns.AuthFailed, err)
 	}
 	return err
 }

@@ -26,7 +26,7 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (*gdns.ManagedZone, 
 			return nil, fmt.Errorf("clouddns: reading managed zone %s of project %s: %w", p.cfg.HostedZoneName, p.cfg.Project, classify(err))
 		}
 		if name := strings.ToLower(zone.DnsName); fqdn != name && !strings.HasSuffix(fqdn, "."+name) {
-			return nil, certflowdns.Permanent(fmt.Errorf("clouddns: managed zone %s of project %s is %s, which does not hold %s", zone.Name, p.cfg.Project, zone.DnsName, fqdn))
+			return nil, certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("clouddns: managed zone %s of project %s is %s, which does not hold %s", zone.Name, p.cfg.Project, zone.DnsName, fqdn))
 		}
 		return zone, nil
 	}
@@ -62,14 +62,14 @@ func classify(err error) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.Code {
 		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-			return certflowdns.Permanent(err)
+			return certflowdns.RefusedWith(apiErr.Code, err)
 		}
 		return err
 	}
 	var tokenErr *oauth2.RetrieveError
 	if errors.As(err, &tokenErr) && tokenErr.Response != nil {
 		if code := tokenErr.Response.StatusCode; code >= 400 && code < 500 && code != http.StatusTooManyRequests {
-			return certflowdns.Permanent(fmt.Errorf("the token endpoint refused the service account key: %w", err))
+			return certflowdns.PermanentBecause(certflowdns.AuthFailed, fmt.Errorf("the token endpoint refused the service account key: %w", err))
 		}
 	}
 	return err

@@ -49,7 +49,7 @@ func classify(err error, format string, args ...any) error {
 	msg := fmt.Sprintf("cloudflare: %s: HTTP %d: %s", what, status, apiMessages(api))
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden || hasAnyCode(api, authCodes):
-		return certflowdns.Permanent(errors.New(msg + " (check the API token, or the API key and email: the token needs Zone:Read and DNS:Edit on the zone)"))
+		return certflowdns.PermanentBecause(certflowdns.AuthFailed, errors.New(msg+" (check the API token, or the API key and email: the token needs Zone:Read and DNS:Edit on the zone)"))
 	case status == http.StatusTooManyRequests:
 		if wait, ok := retryAfter(api.Response); ok {
 			msg += fmt.Sprintf(" (Cloudflare asks to wait %s)", wait.Round(time.Second))

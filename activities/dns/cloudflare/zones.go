@@ -50,11 +50,11 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (zone, error) {
 		tried = append(tried, candidate)
 	}
 	if inactive != nil {
-		return zone{}, certflowdns.Permanent(fmt.Errorf(
+		return zone{}, certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf(
 			"cloudflare: the zone that holds %s, %s, is %s, and no active zone above it holds the name: Cloudflare serves the records of active zones only; finish the zone's setup (its nameservers), or add the name to an active zone",
 			fqdn, inactive.name, inactive.status))
 	}
-	return zone{}, certflowdns.Permanent(fmt.Errorf(
+	return zone{}, certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf(
 		"cloudflare: no zone holds %s (looked for %s): add the zone to the Cloudflare account, or give the API token Zone:Read on it",
 		fqdn, strings.Join(tried, ", ")))
 }

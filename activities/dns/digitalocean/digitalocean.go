@@ -219,7 +219,7 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 		opt.Page++
 	}
 	if zone == "" {
-		return "", certflowdns.Permanent(fmt.Errorf("digitalocean: no domain of the account holds %s: add the domain, or use a token of the account that has it", fqdn))
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("digitalocean: no domain of the account holds %s: add the domain, or use a token of the account that has it", fqdn))
 	}
 	return zone, nil
 }
@@ -268,7 +268,7 @@ func classify(err error) error {
 	case code == http.StatusTooManyRequests, code >= 500:
 		return err
 	case code >= 400:
-		return certflowdns.Permanent(err)
+		return certflowdns.RefusedWith(code, err)
 	}
 	return err
 }

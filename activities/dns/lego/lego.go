@@ -296,7 +296,7 @@ var disableCNAMEFollowing = sync.OnceFunc(func() {
 // field, which statusOf finds.
 func (p *Provider) classify(err error) error {
 	if slices.Contains([]int{401, 403}, statusOf(err)) {
-		return certflowdns.Permanent(fmt.Errorf("%w (the service refuses the credentials in the settings Secret)", err))
+		return certflowdns.PermanentBecause(certflowdns.AuthFailed, fmt.Errorf("%w (the service refuses the credentials in the settings Secret)", err))
 	}
 	return err
 }

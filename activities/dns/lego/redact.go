@@ -57,7 +57,7 @@ func (r redactor) redact(err error) error {
 	}
 	var out error = redacted(query.ReplaceAllString(msg, "$1"))
 	if certflowdns.IsPermanent(err) {
-		out = certflowdns.Permanent(out)
+		out = certflowdns.PermanentBecause(certflowdns.PermanentReason(err), out)
 	}
 	return out
 }

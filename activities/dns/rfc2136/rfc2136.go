@@ -184,7 +184,7 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	case err == nil:
 		return zone, nil
 	case errors.As(err, &rcode) && rcode.Rcode != dns.RcodeServerFailure, strings.Contains(err.Error(), "no SOA"):
-		return "", certflowdns.Permanent(fmt.Errorf("rfc2136: %w: is %s authoritative for it?", err, p.cfg.Nameserver))
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("rfc2136: %w: is %s authoritative for it?", err, p.cfg.Nameserver))
 	}
 	return "", fmt.Errorf("rfc2136: %w", err)
 }
@@ -216,10 +216,13 @@ func (p *Provider) send(ctx context.Context, update *dns.Msg) error {
 		// A server that refuses our key does not sign its answer; the
 		// refusal is read all the same.
 		err := fmt.Errorf("server answered %s%s", dns.RcodeToString[resp.Rcode], hint(resp.Rcode))
-		if resp.Rcode == dns.RcodeServerFailure {
+		switch resp.Rcode {
+		case dns.RcodeServerFailure:
 			return err
+		case dns.RcodeNotZone:
+			return certflowdns.PermanentBecause(certflowdns.ZoneNotServed, err)
 		}
-		return certflowdns.Permanent(err)
+		return certflowdns.PermanentBecause(certflowdns.AuthFailed, err)
 	}
 	if signed && (badSignature || resp.IsTsig() == nil) {
 		// Only the server holds the key: a success it did not sign may be

@@ -98,22 +98,23 @@ func TestBadConfigurationIsReportedClearly(t *testing.T) {
 	b, ctx := startBIND(t)
 	rec := certflowdns.TXT{FQDN: "_acme-challenge.bad." + b.Zone + ".", Value: "v"}
 	cases := []struct {
-		name string
-		cfg  rfc2136.Config
-		want string
+		name   string
+		cfg    rfc2136.Config
+		want   string
+		reason string
 	}{
 		{"a wrong TSIG secret says the key does not match",
 			rfc2136.Config{Nameserver: b.Addr, TSIGKeyName: b.TSIGKeyName, TSIGSecret: "d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCEhISEhISE="},
-			"NOTAUTH (the TSIG key name, algorithm or secret does not match"},
+			"NOTAUTH (the TSIG key name, algorithm or secret does not match", certflowdns.AuthFailed},
 		{"an unknown TSIG key name says the key does not match",
 			rfc2136.Config{Nameserver: b.Addr, TSIGKeyName: "someone-else", TSIGSecret: b.TSIGSecret},
-			"NOTAUTH"},
+			"NOTAUTH", certflowdns.AuthFailed},
 		{"an unsigned update is refused",
 			rfc2136.Config{Nameserver: b.Addr},
-			"REFUSED (the server does not allow"},
+			"REFUSED (the server does not allow", certflowdns.AuthFailed},
 		{"a name outside the server's zones is reported",
 			rfc2136.Config{Nameserver: b.Addr, TSIGKeyName: b.TSIGKeyName, TSIGSecret: b.TSIGSecret},
-			"authoritative for it?"},
+			"authoritative for it?", certflowdns.ZoneNotServed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +129,9 @@ func TestBadConfigurationIsReportedClearly(t *testing.T) {
 			_, err = p.Present(ctx, r)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Present error = %v, want it to contain %q", err, tc.want)
+			}
+			if got := certflowdns.PermanentReason(err); got != tc.reason {
+				t.Errorf("class %q, want %q", got, tc.reason)
 			}
 			if got := dnstest.TXTValues(t, b.Addr, rec.FQDN); len(got) != 0 {
 				t.Fatalf("a refused update left TXT %v", got)

@@ -43,7 +43,10 @@ func classify(err error) error {
 			// Its message is a fixed sentence; AWS's reasons are in Messages.
 			return certflowdns.Permanent(fmt.Errorf("%w (%s)", err, strings.Join(batch.Messages, "; ")))
 		}
-		return certflowdns.Permanent(err)
+		if errors.As(err, new(*types.NoSuchHostedZone)) {
+			return certflowdns.PermanentBecause(certflowdns.ZoneNotServed, err)
+		}
+		return certflowdns.RefusedWith(status, err)
 	}
 	return err
 }

@@ -118,7 +118,7 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (zone, error) {
 			return z, err
 		}
 	}
-	return zone{}, certflowdns.Permanent(fmt.Errorf("route53: no public hosted zone these credentials can list holds %s", fqdn))
+	return zone{}, certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("route53: no public hosted zone these credentials can list holds %s", fqdn))
 }
 
 // publicZoneNamed returns the public hosted zone of that name, if there is

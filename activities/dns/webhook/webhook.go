@@ -146,10 +146,10 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	}
 	switch zone := soaOwner(resp); zone {
 	case "":
-		return "", certflowdns.Permanent(fmt.Errorf("webhook: no zone holds %s: the resolvers %s answered %s without an SOA record",
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("webhook: no zone holds %s: the resolvers %s answered %s without an SOA record",
 			fqdn, strings.Join(p.cfg.Resolvers, ", "), dns.RcodeToString[resp.Rcode]))
 	case ".":
-		return "", certflowdns.Permanent(fmt.Errorf("webhook: no zone holds %s: the resolvers %s know only the root", fqdn, strings.Join(p.cfg.Resolvers, ", ")))
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("webhook: no zone holds %s: the resolvers %s know only the root", fqdn, strings.Join(p.cfg.Resolvers, ", ")))
 	default:
 		return zone, nil
 	}

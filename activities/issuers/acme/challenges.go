@@ -141,7 +141,7 @@ func (a *Activities) CheckRequest(_ context.Context, iss *issuers.Issuer, req ac
 	for _, id := range req.Identifiers() {
 		name, wildcard := strings.CutPrefix(id, "*.")
 		if _, _, ok := a.chooseSolver(iss.Spec.ACME.Solvers, certLabels, name, wildcard, nil); !ok {
-			return activities.ConfigError("%s", a.noSolver(iss.Ref, name, wildcard))
+			return activities.ConfigErrorBecause(activities.ReasonNoSolver, "%s", a.noSolver(iss.Ref, name, wildcard))
 		}
 	}
 	return nil

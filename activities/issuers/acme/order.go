@@ -87,7 +87,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 		case legoacme.StatusPending:
 			solver, typ, ok := a.chooseSolver(s.spec.Solvers, labels, name, out.Wildcard, offeredTypes(authz))
 			if !ok {
-				return activities.BeginOrderResult{}, activities.ConfigError("%s among the challenges the CA offers (%s)",
+				return activities.BeginOrderResult{}, activities.ConfigErrorBecause(activities.ReasonNoSolver, "%s among the challenges the CA offers (%s)",
 					a.noSolver(in.Issuer, name, out.Wildcard), strings.Join(offeredTypes(authz), ", "))
 			}
 			if out.Challenge, err = challenge(s.core, authz, solver, typ); err != nil {
