@@ -37,7 +37,10 @@ func explain(err error) string {
 	if cause == nil {
 		return err.Error()
 	}
-	step, _ := strings.CutSuffix(err.Error(), cause.Error())
+	step, ok := strings.CutSuffix(err.Error(), cause.Error())
+	if !ok {
+		return err.Error() // a wrapper that prints its cause its own way
+	}
 	return join(step, explain(cause))
 }
 

@@ -30,11 +30,7 @@ func startBIND(t *testing.T) (*sandbox.BIND, context.Context) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	b, err := sandbox.StartBIND(ctx, sandbox.BINDOptions{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Stop() })
+	b, _ := dnstest.StartBIND(t)
 	return b, ctx
 }
 
