@@ -7,13 +7,18 @@ GO ?= go
 CONTROLLER_GEN = bin/controller-gen
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all demo test test-unit fuzz deps tools build generate verify-generated vet workflowcheck clean bench histories
+.PHONY: all demo screenshots test test-unit fuzz deps tools build generate verify-generated vet workflowcheck clean bench histories
 
 all: build
 
 ## demo: bring up the local stack with the Temporal Web UI and run certflow against it
 demo: deps tools build
 	$(GO) run ./hack/demo
+
+## screenshots: photograph the Temporal Web UI telling a stuck certificate's story into docs/images/
+screenshots: deps tools build
+	hack/screenshots/chromium.sh
+	$(GO) run ./hack/screenshots
 
 ## test: every test, on the real local stack (BIND, Pebble, Temporal, kube-apiserver)
 test: deps tools vet workflowcheck verify-generated test-unit
