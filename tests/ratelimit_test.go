@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +23,19 @@ import (
 
 // rateLimitDetail is in the detail of the proxy's 429s for new orders.
 const rateLimitDetail = "too many new orders from this account"
+
+// rateLimitedMessage is a rate-limited attempt's message, word for word but
+// for the CA's address and its time, with the CA's detail once and when the
+// next attempt is.
+func rateLimitedMessage(c *certflowv1.Certificate) *regexp.Regexp {
+	next := "?"
+	if c.Status.NextAttemptTime != nil {
+		next = c.Status.NextAttemptTime.UTC().Format(time.RFC3339)
+	}
+	return regexp.MustCompile("^" + regexp.QuoteMeta("attempt 1 (ClusterIssuer/pebble) failed: acme: ordering for "+c.Namespace+"/"+c.Name+
+		": creating order at https://127.0.0.1:") + `\d+` + regexp.QuoteMeta("/dir: rateLimited: "+rateLimitDetail+", retry after ") +
+		`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC` + regexp.QuoteMeta(": see https://letsencrypt.org/docs/rate-limits/; next attempt at "+next) + "$")
+}
 
 // The test watches the Retry-After window, then ends the CA's limit and
 // sends renew. The account's limiter holds every order of the account for
@@ -192,8 +206,8 @@ func (w *world) waitRateLimited(namespace, name string, since time.Time) *certfl
 func checkRateLimited(t *testing.T, c *certflowv1.Certificate, limitedAt time.Time, retryAfter time.Duration) {
 	t.Helper()
 	issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing)
-	if issuing == nil || issuing.Status != metav1.ConditionFalse || !strings.Contains(issuing.Message, rateLimitDetail) {
-		t.Errorf("Issuing condition %+v, want False with the CA's detail %q", issuing, rateLimitDetail)
+	if issuing == nil || issuing.Status != metav1.ConditionFalse || !rateLimitedMessage(c).MatchString(issuing.Message) {
+		t.Errorf("Issuing condition %+v,\nwant False with a message that matches\n%s", issuing, rateLimitedMessage(c))
 	}
 	if c.Status.NextAttemptReason != certflowv1.NextAttemptRateLimited {
 		t.Errorf("next attempt reason %q, want %q", c.Status.NextAttemptReason, certflowv1.NextAttemptRateLimited)

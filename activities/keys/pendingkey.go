@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -45,10 +46,12 @@ func (a *Activities) EnsurePendingKey(ctx context.Context, in activities.EnsureP
 	// workflow task is what the worker heartbeats; these are no-ops.)
 	defer activities.BeatEvery(5*time.Second, func() { activity.RecordHeartbeat(ctx) })()
 	res, err := a.ensure(ctx, in)
-	if err != nil {
+	var app *temporal.ApplicationError
+	if err != nil && !(errors.As(err, &app) && app.Type() == activities.ErrTypeConfig) {
+		// A configuration error says what is wrong with the request on its own.
 		return res, activities.Wrap(err, "making the key of %s revision %d", in.Certificate, in.Revision)
 	}
-	return res, nil
+	return res, err
 }
 
 func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyInput) (activities.EnsurePendingKeyResult, error) {

@@ -45,7 +45,7 @@ func TestPresentErrorsAreClearAndClassified(t *testing.T) {
 			activities.ErrTypeConfig, "NOTAUTH (the TSIG key name, algorithm or secret does not match the server's)", nil},
 		{"a name the server is not authoritative for is a configuration error that says so",
 			present(t, good, dnsAuthorization("www.example.org", "v", 0)),
-			activities.ErrTypeConfig, "is " + bind.Addr + " authoritative for it?", nil},
+			activities.ErrTypeConfig, "rfc2136 server " + bind.Addr + " is not authoritative for the record's zone (it answered REFUSED)", nil},
 		{"an unreachable server is retried",
 			present(t, unreachable, dnsAuthorization("down.certflow.test", "v", 0)),
 			"", "connection refused", nil},

@@ -135,7 +135,7 @@ func (p *Provider) Present(ctx context.Context, rec certflowdns.TXT) (string, er
 	update.SetUpdate(zone)
 	update.Insert([]dns.RR{p.txt(rec)})
 	if err := p.send(ctx, update); err != nil {
-		return "", fmt.Errorf("rfc2136: adding TXT %s in zone %s at %s: %w", rec.FQDN, zone, p.cfg.Nameserver, err)
+		return "", fmt.Errorf("rfc2136 server %s, zone %s: %w", p.cfg.Nameserver, zone, err)
 	}
 	return zone, nil
 }
@@ -151,7 +151,7 @@ func (p *Provider) CleanUp(ctx context.Context, rec certflowdns.TXT) error {
 	update.SetUpdate(zone)
 	update.Remove([]dns.RR{p.txt(rec)})
 	if err := p.send(ctx, update); err != nil {
-		return fmt.Errorf("rfc2136: removing TXT %s in zone %s at %s: %w", rec.FQDN, zone, p.cfg.Nameserver, err)
+		return fmt.Errorf("rfc2136 server %s, zone %s: %w", p.cfg.Nameserver, zone, err)
 	}
 	return nil
 }
@@ -183,16 +183,20 @@ func (p *Provider) zoneOf(ctx context.Context, fqdn string) (string, error) {
 	switch {
 	case err == nil:
 		return zone, nil
-	case errors.As(err, &rcode) && rcode.Rcode != dns.RcodeServerFailure, strings.Contains(err.Error(), "no SOA"):
-		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed, fmt.Errorf("rfc2136: %w: is %s authoritative for it?", err, p.cfg.Nameserver))
+	case errors.As(err, &rcode) && rcode.Rcode != dns.RcodeServerFailure:
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed,
+			fmt.Errorf("rfc2136 server %s is not authoritative for the record's zone (it answered %s)", p.cfg.Nameserver, dns.RcodeToString[rcode.Rcode]))
+	case strings.Contains(err.Error(), "no SOA"):
+		return "", certflowdns.PermanentBecause(certflowdns.ZoneNotServed,
+			fmt.Errorf("rfc2136 server %s is not authoritative for the record's zone (its answer has no SOA)", p.cfg.Nameserver))
 	}
-	return "", fmt.Errorf("rfc2136: %w", err)
+	return "", fmt.Errorf("rfc2136 server %s: %w", p.cfg.Nameserver, err)
 }
 
 func (p *Provider) hasTXT(ctx context.Context, rec certflowdns.TXT) (bool, error) {
 	resp, err := p.server().Query(ctx, rec.FQDN, dns.TypeTXT)
 	if err != nil {
-		return false, fmt.Errorf("rfc2136: looking up TXT %s: %w", rec.FQDN, err)
+		return false, fmt.Errorf("rfc2136 server %s: looking up the record: %w", p.cfg.Nameserver, err)
 	}
 	return dnsutil.HasTXT(resp, rec.Value), nil
 }
@@ -215,7 +219,7 @@ func (p *Provider) send(ctx context.Context, update *dns.Msg) error {
 	if resp.Rcode != dns.RcodeSuccess {
 		// A server that refuses our key does not sign its answer; the
 		// refusal is read all the same.
-		err := fmt.Errorf("server answered %s%s", dns.RcodeToString[resp.Rcode], hint(resp.Rcode))
+		err := fmt.Errorf("the server answered %s%s", dns.RcodeToString[resp.Rcode], hint(resp.Rcode))
 		switch resp.Rcode {
 		case dns.RcodeServerFailure:
 			return err

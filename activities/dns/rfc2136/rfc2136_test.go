@@ -110,7 +110,7 @@ func TestBadConfigurationIsReportedClearly(t *testing.T) {
 			"REFUSED (the server does not allow", certflowdns.AuthFailed},
 		{"a name outside the server's zones is reported",
 			rfc2136.Config{Nameserver: b.Addr, TSIGKeyName: b.TSIGKeyName, TSIGSecret: b.TSIGSecret},
-			"authoritative for it?", certflowdns.ZoneNotServed},
+			"is not authoritative for the record's zone (it answered REFUSED)", certflowdns.ZoneNotServed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

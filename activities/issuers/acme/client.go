@@ -195,7 +195,7 @@ func (r *retryAfters) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		var netErr net.Error
 		if errors.As(err, &netErr) {
-			return nil, fmt.Errorf("ACME server %s is unreachable: %w", req.URL.Host, err)
+			return nil, &unreachableError{host: req.URL.Host, err: err}
 		}
 		return nil, err
 	}
@@ -275,3 +275,21 @@ func acmeSpec(iss *issuers.Issuer) (*certflowv1.ACMEIssuer, error) {
 }
 
 var _ issuers.Type = (*Activities)(nil)
+
+// unreachableError is a request that found no ACME server to answer it. It
+// names the server once, and the network's reason without the address again.
+type unreachableError struct {
+	host string
+	err  error
+}
+
+func (e *unreachableError) Error() string {
+	reason := e.err
+	var op *net.OpError
+	if errors.As(e.err, &op) && op.Err != nil {
+		reason = op.Err
+	}
+	return fmt.Sprintf("ACME server %s is unreachable (%v)", e.host, reason)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -79,7 +80,7 @@ func permanent(msg, errType string) error {
 // time.Duration holds, so that the workflow can turn it back into one.
 func rateLimited(msg string, retryAfter time.Duration, detail string) error {
 	retryAfter = max(retryAfter, 0)
-	if retryAfter > 0 {
+	if retryAfter > 0 && !strings.Contains(strings.ToLower(detail), "retry after") {
 		msg = fmt.Sprintf("%s (retry after %s)", msg, retryAfter.Round(time.Second))
 	}
 	seconds := int64(retryAfter / time.Second)
@@ -114,6 +115,11 @@ func readable(err error) string {
 	var p *legoacme.ProblemDetails
 	if errors.As(err, &p) {
 		msg = strings.Replace(msg, p.Error(), problem(p), 1)
+	}
+	// Go's words for a failed request repeat its URL; ours name the server.
+	var urlErr *url.Error
+	if unreachable := (*unreachableError)(nil); errors.As(err, &urlErr) && errors.As(urlErr.Err, &unreachable) {
+		msg = strings.Replace(msg, urlErr.Error(), unreachable.Error(), 1)
 	}
 	// lego's words for a failed HTTP exchange; ours (retryAfters) say which.
 	return strings.Replace(msg, "unable to communicate with the API server: error: ", "", 1)
