@@ -11,6 +11,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -52,13 +53,17 @@ const eventAction = "Reconcile"
 // workflows. For the same reason a new version of the target Secret that
 // certflow wrote itself is not sent: the workflow has it from StoreSecret.
 type certificateReconciler struct {
-	client    client.Client
-	temporal  tclient.Client
-	taskQueue string
-	cluster   string
-	timeout   time.Duration // FinalizerTimeout
-	events    recorder.EventRecorder
-	sent      sync.Map // types.NamespacedName -> workflows.SpecChanged last sent
+	client client.Client
+	// secrets holds the name and version of every Secret, for issuerVersion.
+	secrets                  cache.Cache
+	temporal                 tclient.Client
+	taskQueue                string
+	cluster                  string
+	clusterResourceNamespace string
+	searchAttributes         bool
+	timeout                  time.Duration // FinalizerTimeout
+	events                   recorder.EventRecorder
+	sent                     sync.Map // types.NamespacedName -> workflows.SpecChanged last sent
 }
 
 func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -97,7 +102,12 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	hint := workflows.SpecChanged{Generation: cert.Generation, SecretResourceVersion: version}
+	hint := workflows.SpecChanged{Generation: cert.Generation, SecretResourceVersion: version, SearchAttributes: r.searchAttributes}
+	if waitsForConfigChange(&cert) {
+		if hint.IssuerVersion, err = r.issuerVersion(ctx, issuer); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if last, ok := r.sent.Load(req.NamespacedName); ok && !issuerWasMissing {
 		switch last := last.(workflows.SpecChanged); {
 		case last == hint:

@@ -26,7 +26,7 @@ import (
 // one status the controller writes on a Certificate, and it takes the
 // condition back when the issuer is found, so that a stale IssuerNotFound does
 // not outlive its cause when the workflow has nothing new to write.
-func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (*activities.IssuerRef, error) {
+func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha1.Certificate) (v1alpha1.IssuerObject, error) {
 	ref, err := issuerRefOf(cert)
 	if err != nil {
 		return nil, r.setIssuerNotFound(ctx, cert, err.Error())
@@ -52,7 +52,7 @@ func (r *certificateReconciler) resolveIssuer(ctx context.Context, cert *v1alpha
 			return nil, fmt.Errorf("clearing condition %s: %w", v1alpha1.ReasonIssuerNotFound, err)
 		}
 	}
-	return &ref, nil
+	return obj, nil
 }
 
 // setIssuerNotFound writes Ready=False IssuerNotFound and records a Warning

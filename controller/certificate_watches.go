@@ -8,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -21,10 +20,13 @@ import (
 // What makes a Certificate reconcile:
 //   - a change of its spec (generation): the workflow's own status writes do
 //     not, or every status write would echo back as a signal;
-//   - its Issuer or ClusterIssuer being created or deleted, so that a
-//     Certificate waiting for a missing issuer starts when it appears (issuer
-//     status updates do not: the snapshot holds only the issuer's name, and a
-//     ClusterIssuer's status write must not signal every Certificate using it);
+//   - its Issuer or ClusterIssuer being created, changed (generation) or
+//     deleted, so that a Certificate waiting for a missing issuer starts when
+//     it appears, and one waiting for a configuration change tries again
+//     (issuer_changes.go). Issuer status updates do not: a ClusterIssuer's
+//     status write must not reconcile every Certificate using it;
+//   - a Secret its issuer reads changing, while it waits for a
+//     configuration change (issuer_changes.go);
 //   - its target Secret being created, changed or deleted, seen through
 //     metadata-only watch of the Secrets labelled as a Certificate's.
 
@@ -47,26 +49,33 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := indexIssuerSecrets(mgr); err != nil {
+		return err
+	}
+	secrets, err := newSecretVersions(mgr)
+	if err != nil {
+		return err
+	}
 	r := &certificateReconciler{
-		client:    mgr.GetClient(),
-		temporal:  opts.Temporal,
-		taskQueue: opts.TaskQueue,
-		cluster:   opts.Cluster,
-		timeout:   opts.FinalizerTimeout,
-		events:    mgr.GetEventRecorder("certflow-controller"),
+		client:                   mgr.GetClient(),
+		secrets:                  secrets,
+		temporal:                 opts.Temporal,
+		taskQueue:                opts.TaskQueue,
+		cluster:                  opts.Cluster,
+		clusterResourceNamespace: opts.ClusterResourceNamespace,
+		searchAttributes:         opts.SearchAttributes,
+		timeout:                  opts.FinalizerTimeout,
+		events:                   mgr.GetEventRecorder("certflow-controller"),
 	}
-	// Creations and deletions only; see the list above.
-	issuerAppearsOrGoes := predicate.Funcs{
-		UpdateFunc: func(event.UpdateEvent) bool { return false },
-	}
+	// Creations, deletions and spec changes; see the list above.
+	issuerChanges := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("certificate").
 		For(&v1alpha1.Certificate{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&v1alpha1.Issuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.IssuerKind)),
-			builder.WithPredicates(issuerAppearsOrGoes)).
-		Watches(&v1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.ClusterIssuerKind)),
-			builder.WithPredicates(issuerAppearsOrGoes)).
+		Watches(&v1alpha1.Issuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.IssuerKind)), issuerChanges).
+		Watches(&v1alpha1.ClusterIssuer{}, handler.EnqueueRequestsFromMapFunc(r.certificatesOf(v1alpha1.ClusterIssuerKind)), issuerChanges).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(certificateOfSecret)).
+		WatchesRawSource(r.watchIssuerSecrets()).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
 }

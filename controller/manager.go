@@ -50,6 +50,11 @@ type Options struct {
 	// FinalizerTimeout bounds how long a deleted Certificate waits for its
 	// workflow to stop (and clean up); 0 is DefaultFinalizerTimeout.
 	FinalizerTimeout time.Duration
+	// ClusterResourceNamespace holds the Secrets ClusterIssuers read.
+	ClusterResourceNamespace string
+	// SearchAttributes: the Temporal namespace has certflow's search
+	// attributes (CheckSearchAttributes), and the workflows may set them.
+	SearchAttributes bool
 	// MaxConcurrentReconciles per reconciler; 0 is 4. Each reconcile is one or
 	// two Temporal calls, so a few in parallel keep a restart with thousands
 	// of Certificates short without loading the Temporal frontend.

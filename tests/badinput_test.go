@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +31,8 @@ func TestBadInput(t *testing.T) {
 		Data:       map[string][]byte{"secret": []byte("d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCEhISEhISE=")},
 	})
 	w.create(w.stack.ClusterIssuer("wrong-tsig", w.proxy.DirectoryURL, w.proxy.CACertPEM, "wrong-tsig"))
-	w.create(w.stack.ClusterIssuer("unreachable", "https://"+freeAddr(t)+"/dir", w.proxy.CACertPEM, sandbox.TSIGSecretName))
+	unreachableURL := "https://" + freeAddr(t) + "/dir"
+	w.create(w.stack.ClusterIssuer("unreachable", unreachableURL, w.proxy.CACertPEM, sandbox.TSIGSecretName))
 	// A ClusterIssuer whose only solver is for another zone.
 	other := w.stack.ClusterIssuer("other-zone", w.proxy.DirectoryURL, w.proxy.CACertPEM, sandbox.TSIGSecretName)
 	other.Spec.ACME.Solvers[0].Selector = &certflowv1.CertificateDNSNameSelector{DNSZones: []string{"example.org"}}
@@ -45,19 +47,35 @@ func TestBadInput(t *testing.T) {
 	notServed.Spec.ACME.Solvers[0].DNS01.RFC2136.Nameserver = elsewhere.Addr
 	w.create(notServed)
 
+	// The messages, word for word: the step, the object, the cause once, and
+	// what comes next. {next} stands for the next attempt's time.
+	const fixedOrChanged = "; next attempt when the issuer or a Secret it reads changes, or at {next}"
+	nameserver := notServed.Spec.ACME.Solvers[0].DNS01.RFC2136.Nameserver
 	failing := []struct {
-		name   string
-		issuer string
-		want   string // in the Issuing condition's message
-		reason string // the Issuing condition's
+		name    string
+		issuer  string
+		message string // the Issuing condition's
+		reason  string // the Issuing condition's
+		next    string // status.nextAttemptReason
 	}{
-		{"a wrong TSIG secret", "wrong-tsig", "TSIG", certflowv1.ReasonDNSAuthFailed},
-		{"an unreachable CA", "unreachable", "unreachable", certflowv1.ReasonFailed},
-		{"names no solver covers", "other-zone", "solver", certflowv1.ReasonNoSolver},
-		{"a DNS server not authoritative for the zone", "not-served", "is " + elsewhere.Addr + " authoritative for it?", certflowv1.ReasonDNSZoneNotServed},
+		{"a wrong TSIG secret", "wrong-tsig",
+			"attempt 1 (ClusterIssuer/wrong-tsig) failed: presenting TXT _acme-challenge.wrong-tsig.certflow.test.: rfc2136 server " + w.stack.BIND.Addr +
+				", zone certflow.test.: the server answered NOTAUTH (the TSIG key name, algorithm or secret does not match the server's)" + fixedOrChanged,
+			certflowv1.ReasonDNSAuthFailed, certflowv1.NextAttemptConfigurationChange},
+		{"an unreachable CA", "unreachable",
+			"attempt 1 (ClusterIssuer/unreachable) failed: ordering: acme: ordering for bad/unreachable: get directory at '" + unreachableURL +
+				"': ACME server " + strings.TrimSuffix(strings.TrimPrefix(unreachableURL, "https://"), "/dir") + " is unreachable (connect: connection refused); next attempt at {next}",
+			certflowv1.ReasonFailed, certflowv1.NextAttemptBackoff},
+		{"names no solver covers", "other-zone",
+			"attempt 1 (ClusterIssuer/other-zone) failed: no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01)" + fixedOrChanged,
+			certflowv1.ReasonNoSolver, certflowv1.NextAttemptConfigurationChange},
+		{"a DNS server not authoritative for the zone", "not-served",
+			"attempt 1 (ClusterIssuer/not-served) failed: presenting TXT _acme-challenge.not-served.certflow.test.: rfc2136 server " + nameserver +
+				" is not authoritative for the record's zone (it answered REFUSED)" + fixedOrChanged,
+			certflowv1.ReasonDNSZoneNotServed, certflowv1.NextAttemptConfigurationChange},
 	}
 	for _, tc := range failing {
-		t.Run(tc.name+" is reported and retried with backoff", func(t *testing.T) {
+		t.Run(tc.name+" is reported once, in words, and not retried hot", func(t *testing.T) {
 			name := tc.issuer
 			c := certificate(ns, name, name+"-tls", name+".certflow.test")
 			c.Spec.IssuerRef.Name = tc.issuer
@@ -65,15 +83,25 @@ func TestBadInput(t *testing.T) {
 			cert := w.waitFor(ns, name, 2*time.Minute, "a failed attempt", func(c *certflowv1.Certificate) bool {
 				return c.Status.FailedIssuanceAttempts != nil && *c.Status.FailedIssuanceAttempts >= 1
 			})
+			if cert.Status.NextAttemptTime == nil {
+				t.Fatal("no next attempt time")
+			}
+			next := cert.Status.NextAttemptTime.UTC().Format(time.RFC3339)
 			issuing := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionIssuing)
-			if issuing == nil || issuing.Status != metav1.ConditionFalse || issuing.Reason != tc.reason || !strings.Contains(issuing.Message, tc.want) {
-				t.Errorf("Issuing condition %+v, want False, reason %s, with %q in the message", issuing, tc.reason, tc.want)
+			want := strings.ReplaceAll(tc.message, "{next}", next)
+			if issuing == nil || issuing.Status != metav1.ConditionFalse || issuing.Reason != tc.reason || issuing.Message != want {
+				t.Errorf("Issuing condition %+v,\nwant False, reason %s, message\n%s", issuing, tc.reason, want)
 			}
-			if cert.Status.NextAttemptTime == nil || cert.Status.NextAttemptTime.Time.Before(time.Now().Add(30*time.Second)) {
-				t.Errorf("next attempt at %v: want a backoff of about a minute, not a hot retry", cert.Status.NextAttemptTime)
+			if cert.Status.NextAttemptReason != tc.next {
+				t.Errorf("next attempt reason %q, want %q", cert.Status.NextAttemptReason, tc.next)
 			}
-			if cert.Status.NextAttemptReason != certflowv1.NextAttemptBackoff {
-				t.Errorf("next attempt reason %q", cert.Status.NextAttemptReason)
+			// A backoff of about a minute, or a day's wait for a change.
+			wait := 30 * time.Second
+			if tc.next == certflowv1.NextAttemptConfigurationChange {
+				wait = 23 * time.Hour
+			}
+			if cert.Status.NextAttemptTime.Time.Before(time.Now().Add(wait)) {
+				t.Errorf("next attempt at %s: want it at least %s away, not a hot retry", next, wait)
 			}
 			// Not hot: still one failure a few seconds later.
 			time.Sleep(3 * time.Second)
@@ -83,6 +111,39 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("fixing the Secret an issuer reads retries at once", func(t *testing.T) {
+		var good, wrong corev1.Secret
+		if err := w.kube.Get(w.ctx, client.ObjectKey{Namespace: sandbox.ClusterResourceNamespace, Name: sandbox.TSIGSecretName}, &good); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.kube.Get(w.ctx, client.ObjectKey{Namespace: sandbox.ClusterResourceNamespace, Name: "wrong-tsig"}, &wrong); err != nil {
+			t.Fatal(err)
+		}
+		wrong.Data = good.Data
+		if err := w.kube.Update(w.ctx, &wrong); err != nil {
+			t.Fatal(err)
+		}
+		fixed := time.Now()
+		w.waitFor(ns, "wrong-tsig", time.Minute, "Ready after the fix", func(c *certflowv1.Certificate) bool {
+			return meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady)
+		})
+		t.Logf("Ready %s after the Secret was fixed", time.Since(fixed).Round(time.Millisecond))
+	})
+
+	t.Run("fixing the issuer retries at once", func(t *testing.T) {
+		var issuer certflowv1.ClusterIssuer
+		if err := w.kube.Get(w.ctx, client.ObjectKey{Name: "not-served"}, &issuer); err != nil {
+			t.Fatal(err)
+		}
+		issuer.Spec.ACME.Solvers[0].DNS01.RFC2136.Nameserver = w.stack.BIND.Addr
+		if err := w.kube.Update(w.ctx, &issuer); err != nil {
+			t.Fatal(err)
+		}
+		w.waitFor(ns, "not-served", time.Minute, "Ready after the fix", func(c *certflowv1.Certificate) bool {
+			return meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady)
+		})
+	})
 
 	t.Run("an issuer that cannot solve the names falls back to the next issuer", func(t *testing.T) {
 		c := certificate(ns, "fallback", "fallback-tls", "fallback.certflow.test")
@@ -164,6 +225,65 @@ func TestBadInput(t *testing.T) {
 			t.Error("no Warning event ReplacingSecret on the Certificate before its Secret was replaced")
 		}
 	})
+
+	t.Run("search attributes list exactly the stuck and the expiring certificates", func(t *testing.T) {
+		var certs certflowv1.CertificateList
+		if err := w.kube.List(w.ctx, &certs, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		var stuck, issued []string
+		notAfter := map[string]time.Time{}
+		for _, c := range certs.Items {
+			if !meta.IsStatusConditionTrue(c.Status.Conditions, certflowv1.ConditionReady) {
+				stuck = append(stuck, c.Name)
+			} else if c.Status.NotAfter != nil {
+				issued = append(issued, c.Name)
+				notAfter[c.Name] = c.Status.NotAfter.Time
+			}
+		}
+		// Expiring: before the middle one of the issued certificates' ends.
+		slices.SortFunc(issued, func(a, b string) int { return notAfter[a].Compare(notAfter[b]) })
+		cut := notAfter[issued[len(issued)/2]]
+		var expiring []string
+		for _, name := range issued {
+			if notAfter[name].Before(cut) {
+				expiring = append(expiring, name)
+			}
+		}
+		if len(stuck) == 0 || len(expiring) == 0 || len(expiring) == len(issued) {
+			t.Fatalf("stuck %v, expiring %v of %v: nothing to tell apart", stuck, expiring, issued)
+		}
+		running := `ExecutionStatus="Running" AND CertflowNamespace="` + ns + `"`
+		w.waitListed(running+" AND CertflowReady=false", ns, stuck)
+		w.waitListed(running+` AND CertflowNotAfter < "`+cut.UTC().Format(time.RFC3339)+`"`, ns, expiring)
+	})
+}
+
+// waitListed waits until a visibility query lists exactly the workflows of
+// the named Certificates of namespace.
+func (w *world) waitListed(query, namespace string, names []string) {
+	w.t.Helper()
+	want := map[string]bool{}
+	for _, name := range names {
+		want[certificateWorkflowID(namespace, name)] = true
+	}
+	var got []string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		got = got[:0]
+		resp, err := w.temporal.ListWorkflow(w.ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1000})
+		if err != nil {
+			w.t.Fatalf("listing %s: %v", query, err)
+		}
+		for _, e := range resp.Executions {
+			got = append(got, e.Execution.WorkflowId)
+		}
+		if len(got) == len(want) && !slices.ContainsFunc(got, func(id string) bool { return !want[id] }) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	w.t.Errorf("%s lists %v, want the workflows of %v", query, got, names)
 }
 
 // hasEvent says whether a Warning Event with reason is recorded for the named object.

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"slices"
 
 	"go.temporal.io/sdk/workflow"
@@ -40,7 +39,7 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 			// have made responses it never reported: remove every one this
 			// order could have made.
 			responses.list = append(leftovers, activities.PresentedOf(pending)...)
-			return signed{}, fmt.Errorf("presenting: %w", err)
+			return signed{}, failedIn(ctx, activities.StepPresenting, "presenting", err)
 		}
 		responses.list = append(leftovers, presented.Presented...)
 
@@ -48,14 +47,14 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 			Certificate: in.Certificate, Issuer: in.Issuer, Presented: presented.Presented,
 		})
 		if err != nil {
-			return signed{}, fmt.Errorf("waiting for the challenge responses to propagate: %w", err)
+			return signed{}, failedIn(ctx, activities.StepPropagating, "waiting for the challenge responses to propagate", err)
 		}
 
 		_, err = executeLocal(localPollingStep(ctx), activities.Validate, activities.ValidateInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
 		})
 		if err != nil {
-			return signed{}, fmt.Errorf("validating: %w", err)
+			return signed{}, failedIn(ctx, activities.StepValidating, "validating", err)
 		}
 		responses.validated = true
 		responses.remove(ctx) // the CA needs them no more: remove them while the order is finalized
@@ -66,7 +65,7 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: key.CSR,
 	})
 	if err != nil {
-		return signed{}, fmt.Errorf("finalizing: %w", err)
+		return signed{}, failedIn(ctx, activities.StepFinalizing, "finalizing", err)
 	}
 	return signed{ChainPEM: final.ChainPEM, CAPEM: final.CAPEM, Issued: final.Issued, OrderURL: begin.OrderURL}, nil
 }

@@ -210,7 +210,10 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 		return time.Time{}, err
 	}
 
-	c.state = CertificateState{Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion}
+	c.state = CertificateState{
+		Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion,
+		SearchAttributes: c.state.SearchAttributes, Listed: c.state.Listed, IssuerVersion: c.state.IssuerVersion,
+	}
 	c.describeState()
 	renewAt, recheck := c.renewalTime(ctx)
 	// A certificate just issued is not renewed before a tenth of its life
@@ -274,12 +277,20 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		publish(ctx, &c.status)
 		return nil // the next cycle orders from the next issuer at once
 	}
-	if f.kind == activities.ErrTypeRateLimited {
+	switch f.kind {
+	case activities.ErrTypeRateLimited:
 		c.state.NextAttemptReason = nextAttemptRateLimited
 		// From the CA's refusal, not from now: a task that runs this again
 		// later (its worker died) comes to the same time.
 		c.state.NextAttemptTime = f.retryAt().Add(rateLimitJitter(f.retryAfter, fraction(c.id+f.detail)))
-	} else {
+	case activities.ErrTypeConfig:
+		// Trying again cannot help until someone changes the issuer or a
+		// Secret it reads (the controller says when), or the DNS service
+		// outside the cluster: the longest backoff is the wait for that.
+		c.state.NextAttemptReason = nextAttemptConfigChange
+		c.state.NextAttemptTime = now.Add(cmp.Or(c.spec.Backoff.Max, defaultMaxBackoff))
+		c.state.IssuerIndex, c.state.RateLimitedSince = 0, time.Time{}
+	default:
 		c.state.NextAttemptReason = nextAttemptBackoff
 		c.state.NextAttemptTime = now.Add(backoff(c.state.FailedAttempts, fraction(c.id+strconv.Itoa(c.state.FailedAttempts)), c.spec.Backoff))
 		// After the wait, start again with the first issuer.
@@ -297,7 +308,12 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	case activities.ErrTypeConfig:
 		reason = cmp.Or(f.reason, reasonFailed)
 	}
-	message := fmt.Sprintf("attempt %d (%s) failed: %s; next attempt at %s", c.state.FailedAttempts, issuer, f.detail, c.state.NextAttemptTime.UTC().Format(time.RFC3339))
+	c.state.FailedStep, c.state.FailureReason = f.step, reason
+	nextAttempt := "next attempt at " + c.state.NextAttemptTime.UTC().Format(time.RFC3339)
+	if c.state.NextAttemptReason == nextAttemptConfigChange {
+		nextAttempt = "next attempt when the issuer or a Secret it reads changes, or at " + c.state.NextAttemptTime.UTC().Format(time.RFC3339)
+	}
+	message := fmt.Sprintf("attempt %d (%s) failed: %s; %s", c.state.FailedAttempts, issuer, f.detail, nextAttempt)
 	setCondition(&c.status, condIssuing, condFalse, reason, message)
 	if c.state.Issued == nil || !now.Before(c.state.Issued.NotAfter) {
 		setCondition(&c.status, condReady, condFalse, reason, message)
@@ -355,14 +371,35 @@ type failure struct {
 	retryAfter time.Duration
 	refusedAt  time.Time
 	caDetail   string
+	// step is the step of the Order the attempt failed in, when it says.
+	step string
 }
 
 func (f failure) retryAt() time.Time { return f.refusedAt.Add(f.retryAfter) }
 
 // failureOf finds certflow's error type in the chain (activity and child
-// workflow errors wrap it) and, for a rate limit, the CA's Retry-After.
-// A rate limit that does not say when the CA refused counts from now.
+// workflow errors wrap it), the step it failed in and, for a rate limit, the
+// CA's Retry-After. A rate limit that does not say when the CA refused
+// counts from now.
 func failureOf(err error, now time.Time) failure {
+	f := findFailure(err, now)
+	if app := applicationError(err, errTypeStepFailed); app != nil && app.HasDetails() {
+		_ = app.Details(&f.step)
+	}
+	return f
+}
+
+// applicationError is the first ApplicationError of type typ in err's chain.
+func applicationError(err error, typ string) *temporal.ApplicationError {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if app, ok := err.(*temporal.ApplicationError); ok && app.Type() == typ {
+			return app
+		}
+	}
+	return nil
+}
+
+func findFailure(err error, now time.Time) failure {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		var app *temporal.ApplicationError
 		if !errors.As(e, &app) {

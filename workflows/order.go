@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -22,7 +23,7 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
 	})
 	if err != nil {
-		return OrderResult{}, fmt.Errorf("making the key: %w", err)
+		return OrderResult{}, failedIn(ctx, activities.StepOrdering, "checking the request and making the key", err)
 	}
 	var signed signed
 	switch key.IssuerType {
@@ -41,7 +42,7 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 		Revision: in.Revision, OrderURL: signed.OrderURL, ExpectResourceVersion: in.SecretVersion,
 	})
 	if err != nil {
-		return OrderResult{}, fmt.Errorf("storing Secret %s: %w", in.Request.SecretName, err)
+		return OrderResult{}, failedIn(ctx, activities.StepStoring, "storing Secret "+in.Request.SecretName, err)
 	}
 	return OrderResult{Issued: signed.Issued, ChainPEM: signed.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
 }
@@ -53,4 +54,18 @@ type signed struct {
 	Issued   activities.Issued
 	// OrderURL is the ACME order that issued it, recorded on the Secret.
 	OrderURL string
+}
+
+// errTypeStepFailed is the type of the error an Order fails with: its
+// message says what the Order was doing, its details name the step
+// (activities.Step*), which the Certificate lists (Listing.Step).
+const errTypeStepFailed = "StepFailed"
+
+// failedIn wraps the error of a step of the Order. A cancellation stays one,
+// so that the Order ends cancelled.
+func failedIn(ctx workflow.Context, step, doing string, err error) error {
+	if temporal.IsCanceledError(err) || ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return temporal.NewApplicationErrorWithOptions(doing, errTypeStepFailed, temporal.ApplicationErrorOptions{Cause: err, Details: []any{step}})
 }

@@ -1,12 +1,9 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -121,7 +118,7 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 		if needsPermit {
 			var err error
 			if p, attempt, err = awaitPermit(ctx, in, st, attempt); err != nil {
-				return activities.BeginOrderResult{}, nil, fmt.Errorf("waiting for an order permit: %w", err)
+				return activities.BeginOrderResult{}, nil, failedIn(ctx, activities.StepOrdering, "waiting for an order permit", err)
 			}
 			if p != nil && expired < maxExpiredPermits {
 				sendBy = p.sendBy
@@ -135,7 +132,7 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 			return begin, p, nil
 		}
 		if failureOf(err, workflow.Now(ctx)).kind != activities.ErrTypePermitExpired {
-			return begin, p, fmt.Errorf("ordering: %w", err)
+			return begin, p, failedIn(ctx, activities.StepOrdering, "ordering", err)
 		}
 		workflow.GetLogger(ctx).Warn("the order permit ran out before the order was sent: asking for another", "sendBy", sendBy)
 		attempt++
@@ -170,8 +167,8 @@ func settle(ctx workflow.Context, in OrderInput, p *permit, begin activities.Beg
 // failedValidations are the names whose validation the CA refused, which
 // Validate's error carries.
 func failedValidations(err error) []string {
-	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != activities.ErrTypeACMEPermanent || !app.HasDetails() {
+	app := applicationError(err, activities.ErrTypeACMEPermanent)
+	if app == nil || !app.HasDetails() {
 		return nil
 	}
 	var res activities.ValidateResult

@@ -26,6 +26,7 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time, summary string
 		}
 	}
 	for {
+		c.list(ctx)
 		act, look := false, false
 		sel := workflow.NewSelector(ctx)
 		if timer != nil {
@@ -34,7 +35,7 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time, summary string
 		sel.AddReceive(c.specs, func(ch workflow.ReceiveChannel, _ bool) {
 			var hint SpecChanged
 			ch.Receive(ctx, &hint)
-			c.hear(hint)
+			act = c.hear(hint)
 			look = true
 		})
 		sel.AddReceive(c.renews, func(ch workflow.ReceiveChannel, _ bool) {
@@ -82,8 +83,23 @@ func (c *certificate) drainSignals(ctx workflow.Context) {
 	}
 }
 
-// hear notes the generation a spec signal names.
-func (c *certificate) hear(hint SpecChanged) { c.heard = max(c.heard, hint.Generation) }
+// hear notes what a spec signal says: the generation it names, whether the
+// workflow may set its search attributes, and the issuer's version. A new
+// version while the Certificate waits for its configuration to change ends
+// the wait: hear says to act now.
+func (c *certificate) hear(hint SpecChanged) (act bool) {
+	c.heard = max(c.heard, hint.Generation)
+	c.state.SearchAttributes = hint.SearchAttributes
+	if hint.IssuerVersion == "" || hint.IssuerVersion == c.state.IssuerVersion {
+		return false
+	}
+	c.state.IssuerVersion = hint.IssuerVersion
+	if c.state.NextAttemptReason != nextAttemptConfigChange {
+		return false
+	}
+	c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
+	return true
+}
 
 // applySpec takes the spec as read at the start of a cycle. A newer
 // generation skips any backoff (the user changed something) and unblocks a

@@ -66,6 +66,7 @@ const (
 	reasonIssuerNotFound = "IssuerNotFound"
 	reasonFallingBack    = "FallingBack"
 
-	nextAttemptBackoff     = "Backoff"
-	nextAttemptRateLimited = "RateLimited"
+	nextAttemptBackoff      = "Backoff"
+	nextAttemptRateLimited  = "RateLimited"
+	nextAttemptConfigChange = "ConfigurationChange"
 )

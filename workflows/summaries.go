@@ -28,8 +28,11 @@ func renewalSummary(renewAt, recheck time.Time) string {
 
 // retrySummary says what the wait after a failed attempt ends with.
 func (c *certificate) retrySummary() string {
-	if c.state.NextAttemptReason == nextAttemptRateLimited {
+	switch c.state.NextAttemptReason {
+	case nextAttemptRateLimited:
 		return "the CA's rate limit, until " + summaryTime(c.state.NextAttemptTime)
+	case nextAttemptConfigChange:
+		return "a change to the issuer or its Secrets, at the latest " + summaryTime(c.state.NextAttemptTime)
 	}
 	return fmt.Sprintf("backoff after attempt %d, until %s", c.state.FailedAttempts, summaryTime(c.state.NextAttemptTime))
 }

@@ -12,6 +12,14 @@ import (
 type SpecChanged struct {
 	Generation            int64
 	SecretResourceVersion string
+	// SearchAttributes: the Temporal namespace has certflow's search
+	// attributes (listing.go), so the workflow may set them.
+	SearchAttributes bool `json:",omitempty"`
+	// IssuerVersion names the version of the issuer and of the Secrets it
+	// reads, sent while the Certificate waits for its configuration to
+	// change (NextAttemptReason ConfigurationChange): a new one is a change,
+	// and the next attempt starts at once.
+	IssuerVersion string `json:",omitempty"`
 }
 
 // CertificateInput starts (and continues) a Certificate workflow.
@@ -42,9 +50,13 @@ type CertificateState struct {
 	// permit is forced (PermitRequest.Forced).
 	Renewed bool `json:",omitempty"`
 	// Failure bookkeeping for backoff; reset by a successful issuance.
+	// FailedStep is the step of the Order the last attempt failed in, and
+	// FailureReason its condition reason.
 	FailedAttempts    int
 	LastFailureTime   time.Time
 	LastFailure       string
+	FailedStep        string `json:",omitempty"`
+	FailureReason     string `json:",omitempty"`
 	NextAttemptTime   time.Time
 	NextAttemptReason string
 	// Blocked is set while the Secret belongs to something else: no issuance
@@ -58,6 +70,13 @@ type CertificateState struct {
 	// Conditions are the status conditions as last written, so that the
 	// next run keeps their transition times.
 	Conditions []activities.Condition
+	// SearchAttributes: the workflow sets its search attributes and memo
+	// (the controller says so in its spec signal), and Listed is what it
+	// set last.
+	SearchAttributes bool     `json:",omitempty"`
+	Listed           *Listing `json:",omitempty"`
+	// IssuerVersion is the last SpecChanged.IssuerVersion heard.
+	IssuerVersion string `json:",omitempty"`
 }
 
 // IssuerInput starts an Issuer workflow.

@@ -444,7 +444,7 @@ func TestRetryBackoffFromTheSpec(t *testing.T) {
 	spec.Backoff = activities.Backoff{Initial: 5 * time.Minute, Max: time.Hour}
 	inspectReturns(env, spec, activities.InspectSecretResult{State: activities.SecretMissing})
 	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
-		temporal.NewNonRetryableApplicationError("no solver", activities.ErrTypeConfig, nil)).Once()
+		temporal.NewNonRetryableApplicationError("the CA is down", "Unavailable", nil)).Once()
 	start := env.Now()
 	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
 	continuedWith(t, env)

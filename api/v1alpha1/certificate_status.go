@@ -43,8 +43,10 @@ type CertificateStatus struct {
 	// +optional
 	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
 
-	// Why the next attempt waits until nextAttemptTime: Backoff after a failure, or
-	// RateLimited when the CA said so (the wait is then the CA's Retry-After).
+	// Why the next attempt waits until nextAttemptTime: Backoff after a failure,
+	// RateLimited when the CA said so (the wait is then the CA's Retry-After), or
+	// ConfigurationChange after a configuration error (the wait ends sooner when the
+	// issuer or a Secret it reads changes).
 	// +optional
 	NextAttemptReason string `json:"nextAttemptReason,omitempty"`
 
@@ -143,4 +145,7 @@ const (
 const (
 	NextAttemptBackoff     = "Backoff"
 	NextAttemptRateLimited = "RateLimited"
+	// The latest attempt failed on the configuration: the next one starts when
+	// the issuer or a Secret it reads changes, or at nextAttemptTime.
+	NextAttemptConfigurationChange = "ConfigurationChange"
 )

@@ -86,13 +86,19 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 		return fatal(ctx)
 	}
 	copts := controller.Options{
-		HealthAddr:              opts.healthAddr,
-		LeaderElection:          opts.leaderElect,
-		LeaderElectionNamespace: opts.leaderElectNS,
-		Temporal:                tc,
-		TaskQueue:               opts.taskQueue,
-		Cluster:                 opts.clusterName,
-		FinalizerTimeout:        opts.finalizerWait,
+		HealthAddr:               opts.healthAddr,
+		LeaderElection:           opts.leaderElect,
+		LeaderElectionNamespace:  opts.leaderElectNS,
+		Temporal:                 tc,
+		TaskQueue:                opts.taskQueue,
+		Cluster:                  opts.clusterName,
+		ClusterResourceNamespace: opts.clusterResourceNamespace,
+		FinalizerTimeout:         opts.finalizerWait,
+	}
+	if err := controller.CheckSearchAttributes(ctx, tc, opts.temporal.Namespace); err != nil {
+		log.Warn("the workflows set no search attributes or memo", "reason", err)
+	} else {
+		copts.SearchAttributes = true
 	}
 	mgr, err := controller.NewManager(kube, copts)
 	if err != nil {

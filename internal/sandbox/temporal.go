@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/certflow/certflow/workflows"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -23,8 +25,6 @@ type TemporalOptions struct {
 	// Persistent keeps workflows in a database file in Dir, so a restart of
 	// the server (Restart) finds them again.
 	Persistent bool
-	// SearchAttributes to register at start, name to type (Keyword, Datetime, ...).
-	SearchAttributes map[string]string
 }
 
 // Temporal is a running `temporal server start-dev`.
@@ -93,13 +93,10 @@ func newTemporal(bin string, opts TemporalOptions) (*Temporal, error) {
 	if opts.Persistent {
 		t.args = append(t.args, "--db-filename", filepath.Join(opts.Dir, "temporal.db"))
 	}
-	names := make([]string, 0, len(opts.SearchAttributes))
-	for name := range opts.SearchAttributes {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		t.args = append(t.args, "--search-attribute", name+"="+opts.SearchAttributes[name])
+	// certflow's search attributes, as a real server's operator adds them
+	// (README: Search attributes).
+	for _, name := range slices.Sorted(maps.Keys(workflows.SearchAttributes)) {
+		t.args = append(t.args, "--search-attribute", name+"="+workflows.SearchAttributes[name])
 	}
 	return t, nil
 }

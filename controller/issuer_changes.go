@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/certflow/certflow/api/v1alpha1"
+)
+
+// A Certificate whose last attempt failed on its configuration (a TSIG key
+// the DNS server refuses, a zone it does not serve) waits for someone to fix
+// it: its status.nextAttemptReason is ConfigurationChange. What fixes it is a
+// new generation of its issuer or a new version of a Secret the issuer reads
+// (v1alpha1.IssuerSpec.SecretNames). For such a Certificate the reconciler
+// sends the issuer's version (issuerVersion) with its hint, and a new one
+// starts the next attempt at once. Other Certificates' hints carry none, so
+// an issuer or Secret change wakes no workflow that is not waiting for it.
+//
+// The issuers' Secrets are watched in a cache of their own, as names and
+// versions only: the manager's cache holds only certflow's target Secrets.
+
+// issuerSecretIndex indexes Issuers and ClusterIssuers by the names of the
+// Secrets they read.
+const issuerSecretIndex = "spec.secretNames"
+
+func indexIssuerSecrets(mgr manager.Manager) error {
+	for _, obj := range []client.Object{&v1alpha1.Issuer{}, &v1alpha1.ClusterIssuer{}} {
+		err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, issuerSecretIndex, func(obj client.Object) []string {
+			return obj.(v1alpha1.IssuerObject).IssuerSpec().SecretNames()
+		})
+		if err != nil {
+			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
+		}
+	}
+	return nil
+}
+
+// newSecretVersions makes the cache of every Secret's name and version,
+// started with the manager.
+func newSecretVersions(mgr manager.Manager) (cache.Cache, error) {
+	c, err := cache.New(mgr.GetConfig(), cache.Options{
+		Scheme: mgr.GetScheme(),
+		Mapper: mgr.GetRESTMapper(),
+		ByObject: map[client.Object]cache.ByObject{
+			secretMetadata(): {Transform: keepVersion},
+		},
+		ReaderFailOnMissingInformer: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("making the cache of issuer Secrets: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the cache of issuer Secrets: %w", err)
+	}
+	return c, nil
+}
+
+// keepVersion keeps of an object its name, namespace and version.
+func keepVersion(obj any) (any, error) {
+	if o, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		o.ObjectMeta = metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, ResourceVersion: o.ResourceVersion}
+	}
+	return obj, nil
+}
+
+// watchIssuerSecrets brings back the Certificates that wait for a
+// configuration change when a Secret their issuer reads changes.
+func (r *certificateReconciler) watchIssuerSecrets() source.Source {
+	return source.Kind(r.secrets, client.Object(secretMetadata()), handler.EnqueueRequestsFromMapFunc(r.waitingOnSecret))
+}
+
+// waitingOnSecret maps a Secret to the Certificates waiting for a change of
+// an issuer that reads it.
+func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	add := func(kind string, list client.ObjectList, issuers func() []client.Object, opts ...client.ListOption) {
+		opts = append(opts, client.MatchingFields{issuerSecretIndex: secret.GetName()})
+		if err := r.client.List(ctx, list, opts...); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing the issuers of a Secret", "kind", kind, "secret", client.ObjectKeyFromObject(secret))
+			return
+		}
+		for _, issuer := range issuers() {
+			reqs = append(reqs, r.waitingCertificatesOf(ctx, kind, issuer)...)
+		}
+	}
+	var issuers v1alpha1.IssuerList
+	add(v1alpha1.IssuerKind, &issuers, func() []client.Object {
+		objs := make([]client.Object, len(issuers.Items))
+		for i := range issuers.Items {
+			objs[i] = &issuers.Items[i]
+		}
+		return objs
+	}, client.InNamespace(secret.GetNamespace()))
+	if secret.GetNamespace() == r.clusterResourceNamespace {
+		var clusterIssuers v1alpha1.ClusterIssuerList
+		add(v1alpha1.ClusterIssuerKind, &clusterIssuers, func() []client.Object {
+			objs := make([]client.Object, len(clusterIssuers.Items))
+			for i := range clusterIssuers.Items {
+				objs[i] = &clusterIssuers.Items[i]
+			}
+			return objs
+		})
+	}
+	return reqs
+}
+
+// waitingCertificatesOf are the Certificates of an issuer that wait for a
+// configuration change.
+func (r *certificateReconciler) waitingCertificatesOf(ctx context.Context, kind string, issuer client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, req := range r.certificatesOf(kind)(ctx, issuer) {
+		var cert v1alpha1.Certificate
+		if err := r.client.Get(ctx, req.NamespacedName, &cert); err == nil && waitsForConfigChange(&cert) {
+			reqs = append(reqs, req)
+		}
+	}
+	return reqs
+}
+
+func waitsForConfigChange(cert *v1alpha1.Certificate) bool {
+	return cert.Status.NextAttemptReason == v1alpha1.NextAttemptConfigurationChange
+}
+
+// issuerVersion names the version of an issuer and of the Secrets it reads:
+// its generation and each Secret's resourceVersion (none for a Secret that
+// does not exist), hashed to a short string.
+func (r *certificateReconciler) issuerVersion(ctx context.Context, issuer v1alpha1.IssuerObject) (string, error) {
+	namespace := issuer.GetNamespace()
+	if namespace == "" {
+		namespace = r.clusterResourceNamespace
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "generation %d\n", issuer.GetGeneration())
+	for _, name := range issuer.IssuerSpec().SecretNames() {
+		secret := secretMetadata()
+		err := r.secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, secret)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return "", fmt.Errorf("reading the version of Secret %s/%s: %w", namespace, name, err)
+		}
+		fmt.Fprintf(h, "secret %s %s\n", name, secret.ResourceVersion)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12]), nil
+}
