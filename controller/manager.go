@@ -134,6 +134,8 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // instead of quietly starting an informer for it, so a stray Get of a full
 // Secret is an error in the tests, not a cluster-wide cache in production. Of
 // a Secret's managed fields only who wrote and when is kept (ownSecretWrite).
+// The issuers' Secrets are in a cache of their own: every Secret's name and
+// version, nothing else (issuer_changes.go).
 func cacheOptions() (cache.Options, error) {
 	certificateSecrets, err := labels.NewRequirement(activities.LabelCertificateName, selection.Exists, nil)
 	if err != nil {
