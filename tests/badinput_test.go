@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,13 +10,18 @@ import (
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/workflows"
 )
 
 // TestBadInput tries what users get wrong and checks each is reported in the
@@ -111,6 +118,15 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("kubectl get shows the reason in a column of its own", func(t *testing.T) {
+		rows := w.table(ns)
+		for _, tc := range failing {
+			if got := rows[tc.issuer]["Reason"]; got != tc.reason {
+				t.Errorf("kubectl get: %s has Reason %q, want %q", tc.issuer, got, tc.reason)
+			}
+		}
+	})
 
 	t.Run("fixing the Secret an issuer reads retries at once", func(t *testing.T) {
 		var good, wrong corev1.Secret
@@ -256,6 +272,24 @@ func TestBadInput(t *testing.T) {
 		running := `ExecutionStatus="Running" AND CertflowNamespace="` + ns + `"`
 		w.waitListed(running+" AND CertflowReady=false", ns, stuck)
 		w.waitListed(running+` AND CertflowNotAfter < "`+cut.UTC().Format(time.RFC3339)+`"`, ns, expiring)
+		// Both fail before any challenge: the CA is not reached, no solver fits.
+		w.waitListed(running+` AND CertflowStep="ordering"`, ns, []string{"other-zone", "unreachable"})
+	})
+
+	t.Run("the memo says the last failure in words", func(t *testing.T) {
+		desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, certificateWorkflowID(ns, "other-zone"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var memo workflows.Listing
+		if err := converter.GetDefaultDataConverter().FromPayload(desc.WorkflowExecutionInfo.Memo.GetFields()["certificate"], &memo); err != nil {
+			t.Fatalf("reading the memo: %v", err)
+		}
+		want := workflows.Listing{Namespace: ns, Name: "other-zone", Issuer: "ClusterIssuer/other-zone", Step: "ordering", FailureReason: certflowv1.ReasonNoSolver,
+			LastFailure: "no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01)"}
+		if memo != want {
+			t.Errorf("memo %+v, want %+v", memo, want)
+		}
 	})
 }
 
@@ -305,4 +339,36 @@ func (w *world) ordersFor(name string) int {
 		}
 	}
 	return n
+}
+
+// table is `kubectl get certificates` in namespace as the API server prints
+// it: each row's cells by column name, by Certificate name.
+func (w *world) table(namespace string) map[string]map[string]string {
+	w.t.Helper()
+	cfg := rest.CopyConfig(w.stack.Kubernetes.Config)
+	cfg.GroupVersion = &certflowv1.GroupVersion
+	cfg.APIPath = "/apis"
+	cfg.NegotiatedSerializer = serializer.NewCodecFactory(runtime.NewScheme()).WithoutConversion()
+	rc, err := rest.RESTClientFor(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	body, err := rc.Get().Namespace(namespace).Resource("certificates").
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(w.ctx)
+	if err != nil {
+		w.t.Fatalf("getting the Certificates as a table: %v", err)
+	}
+	var table metav1.Table
+	if err := json.Unmarshal(body, &table); err != nil {
+		w.t.Fatal(err)
+	}
+	rows := map[string]map[string]string{}
+	for _, row := range table.Rows {
+		cells := map[string]string{}
+		for i, col := range table.ColumnDefinitions {
+			cells[col.Name] = fmt.Sprint(row.Cells[i])
+		}
+		rows[cells["Name"]] = cells
+	}
+	return rows
 }
