@@ -81,8 +81,32 @@ func TestIssuance(t *testing.T) {
 		if got := summaryText(t, order.GetExecutionConfig().GetUserMetadata().GetSummary()); got != "*.web.certflow.test, web.certflow.test via ClusterIssuer/pebble: revision 1, attempt 1" {
 			t.Errorf("the Order's summary %q", got)
 		}
+		// Every step of the Order says what it does.
+		var steps []string
+		iter := w.temporal.GetWorkflowHistory(w.ctx, workflowID+"/order/1/1", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for iter.HasNext() {
+			ev, err := iter.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == "LocalActivity" || ev.GetActivityTaskScheduledEventAttributes() != nil {
+				summary := summaryText(t, ev.GetUserMetadata().GetSummary())
+				if summary == "" {
+					t.Errorf("event %d (%s) has no summary", ev.GetEventId(), ev.GetEventType())
+				}
+				steps = append(steps, summary)
+			}
+		}
+		presenting := slices.IndexFunc(steps, func(s string) bool {
+			names, ok := strings.CutPrefix(s, "presenting the challenges of ")
+			return ok && slices.Equal(slices.Sorted(slices.Values(strings.Split(names, ", "))), []string{"*.web.certflow.test", "web.certflow.test"})
+		})
+		if presenting < 0 {
+			t.Errorf("the Order's steps say %q, want the challenges presented named", steps)
+		}
+
 		var renewal string
-		iter := w.temporal.GetWorkflowHistory(w.ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		iter = w.temporal.GetWorkflowHistory(w.ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for iter.HasNext() {
 			ev, err := iter.Next()
 			if err != nil {

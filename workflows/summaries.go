@@ -56,3 +56,57 @@ func showDetails(ctx workflow.Context, st *activities.CertificateStatus) {
 	}
 	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
 }
+
+// activitySummary says in a line what an activity does with in, for whom:
+// its summary in the Web UI ("" for an input it does not know).
+func activitySummary(in any) string {
+	switch in := in.(type) {
+	case activities.InspectSecretInput:
+		return "reading Certificate " + in.Certificate.String() + " and its Secret"
+	case activities.EnsurePendingKeyInput:
+		return fmt.Sprintf("checking the request and making the key of revision %d", in.Revision)
+	case activities.RequestPermitInput:
+		return "asking the account limiter of " + in.Issuer.String() + " for an order permit"
+	case activities.BeginOrderInput:
+		return "ordering " + strings.Join(in.Request.Identifiers(), ", ") + " from " + in.Issuer.String()
+	case activities.PresentInput:
+		return "presenting the challenges of " + authorizationNames(in.Authorizations)
+	case activities.WaitPropagationInput:
+		return "waiting until the challenge responses of " + presentedNames(in.Presented) + " are visible"
+	case activities.ValidateInput:
+		return "asking " + in.Issuer.String() + " to validate " + authorizationNames(in.Authorizations)
+	case activities.FinalizeInput:
+		return "finalizing the order with the CSR and fetching the chain"
+	case activities.StoreSecretInput:
+		return fmt.Sprintf("storing revision %d in Secret %s", in.Revision, in.Request.SecretName)
+	case activities.CleanUpChallengesInput:
+		return "removing the challenge responses of " + presentedNames(in.Presented)
+	case activities.RenewalInfoInput:
+		return "asking " + in.Issuer.String() + " for the renewal window (ARI)"
+	case activities.ReportPermitOutcomeInput:
+		return "telling the account limiter what the permit was used for"
+	case activities.ReportRateLimitInput:
+		return "telling the account limiter of the CA's rate limit, until " + summaryTime(in.Until)
+	case activities.CertificateStatus:
+		return "writing the status of Certificate " + in.Certificate.String()
+	case activities.EnsureAccountInput:
+		return "registering the ACME account of " + in.Issuer.String()
+	}
+	return ""
+}
+
+func authorizationNames(authzs []activities.Authorization) string {
+	names := make([]string, len(authzs))
+	for i, a := range authzs {
+		names[i] = a.Name()
+	}
+	return strings.Join(names, ", ")
+}
+
+func presentedNames(presented []activities.Presented) string {
+	names := make([]string, len(presented))
+	for i, p := range presented {
+		names[i] = p.Name()
+	}
+	return strings.Join(names, ", ")
+}
