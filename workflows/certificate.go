@@ -399,6 +399,7 @@ func applicationError(err error, typ string) *temporal.ApplicationError {
 	return nil
 }
 
+// findFailure is failureOf but for the step.
 func findFailure(err error, now time.Time) failure {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		var app *temporal.ApplicationError

@@ -8,8 +8,11 @@ import (
 )
 
 // wait blocks until the timer at until fires (no timer when until is zero) or
-// a signal gives a reason to act sooner: a renewal forced, or a spec signal
-// after which the Certificate's spec or its Secret turn out to have changed.
+// a signal gives a reason to act sooner: a renewal forced, a spec signal
+// after which the Certificate's spec or its Secret turn out to have changed,
+// or one with a new issuer version while the Certificate waits for its
+// configuration to change (hear). Before it blocks, it lists what changed
+// (listing.go).
 // A spec signal only says when to look (InspectSecret reads both again): a
 // stale, repeated or made-up one costs a look and changes nothing. A
 // cancellation (the Certificate is being deleted) returns the context's
