@@ -187,6 +187,11 @@ type CertificateSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2
 	AdditionalOutputFormats []CertificateAdditionalOutputFormat `json:"additionalOutputFormats,omitempty"`
+
+	// Keystores to write into the Secret next to tls.crt and tls.key: PKCS#12
+	// (keystore.p12, truststore.p12) and JKS (keystore.jks, truststore.jks).
+	// +optional
+	Keystores *CertificateKeystores `json:"keystores,omitempty"`
 }
 
 // X509Subject is the requested subject, apart from the common name.
