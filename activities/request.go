@@ -31,6 +31,33 @@ type Request struct {
 	SecretAnnotations map[string]string
 	// AdditionalOutputFormats: DER, CombinedPEM.
 	AdditionalOutputFormats []string
+	// Keystores to write next to tls.crt and tls.key; nil when none.
+	Keystores *Keystores
+}
+
+// Keystores are the keystores of a Certificate's spec.keystores that it
+// asks to create. They say where each password is, never what it is: a
+// password in a workflow's input would be in its history. StoreSecret and
+// InspectSecret read the passwords from the API server when they write.
+type Keystores struct {
+	PKCS12 *Keystore // keystore.p12, truststore.p12
+	JKS    *Keystore // keystore.jks, truststore.jks
+}
+
+// Keystore is one keystore to create, as the spec says it (no defaults).
+type Keystore struct {
+	// Profile of a PKCS#12 keystore: LegacyRC2, LegacyDES, Modern2023 or
+	// Modern2026; empty is Modern2023.
+	Profile string
+	// Alias of a JKS keystore's key entry; empty is "certificate".
+	Alias string
+	// PasswordSecret and PasswordKey name the entry of a Secret in the
+	// Certificate's namespace that holds the password.
+	PasswordSecret string
+	PasswordKey    string
+	// PasswordInline says that the password is written in the Certificate
+	// (spec.keystores.*.password): the activity reads the Certificate again.
+	PasswordInline bool
 }
 
 // Identifiers are the names an ACME order covers: DNS names and IP addresses,

@@ -1,6 +1,7 @@
 package certificates
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 
@@ -89,7 +90,54 @@ func RequestOf(cert *v1alpha1.Certificate) activities.Request {
 	for _, f := range s.AdditionalOutputFormats {
 		req.AdditionalOutputFormats = append(req.AdditionalOutputFormats, string(f.Type))
 	}
+	req.Keystores = keystoresOf(s.Keystores)
 	return req
+}
+
+// keystoresOf are the keystores the spec asks to create, nil when none. A
+// password is never copied: only where it is.
+func keystoresOf(ks *v1alpha1.CertificateKeystores) *activities.Keystores {
+	if ks == nil {
+		return nil
+	}
+	var out activities.Keystores
+	if p := ks.PKCS12; p != nil && p.Create {
+		out.PKCS12 = &activities.Keystore{Profile: string(p.Profile)}
+		setPassword(out.PKCS12, p.PasswordSecretRef, p.Password)
+	}
+	if j := ks.JKS; j != nil && j.Create {
+		out.JKS = &activities.Keystore{}
+		if j.Alias != nil {
+			out.JKS.Alias = *j.Alias
+		}
+		setPassword(out.JKS, j.PasswordSecretRef, j.Password)
+	}
+	if out.PKCS12 == nil && out.JKS == nil {
+		return nil
+	}
+	return &out
+}
+
+// setPassword records where a keystore's password is: a Secret's entry, or
+// the Certificate itself. The schema allows only one of them.
+func setPassword(k *activities.Keystore, ref *v1alpha1.KeystorePasswordSecretRef, inline *string) {
+	switch {
+	case ref != nil:
+		k.PasswordSecret, k.PasswordKey = ref.Name, ref.Key
+	case inline != nil:
+		k.PasswordInline = true
+	}
+}
+
+// sameKeystores says whether two requests ask for the same keystores; nil
+// and an empty Keystores are the same.
+func sameKeystores(a, b *activities.Keystores) bool {
+	var none activities.Keystores
+	a, b = cmp.Or(a, &none), cmp.Or(b, &none)
+	same := func(x, y *activities.Keystore) bool {
+		return (x == nil && y == nil) || (x != nil && y != nil && *x == *y)
+	}
+	return same(a.PKCS12, b.PKCS12) && same(a.JKS, b.JKS)
 }
 
 // sameRequest says whether two requests ask for the same certificate; empty
@@ -100,5 +148,6 @@ func sameRequest(a, b activities.Request) bool {
 		slices.Equal(a.DNSNames, b.DNSNames) && slices.Equal(a.IPAddresses, b.IPAddresses) &&
 		slices.Equal(a.URIs, b.URIs) && slices.Equal(a.EmailAddresses, b.EmailAddresses) &&
 		slices.Equal(a.Usages, b.Usages) && slices.Equal(a.AdditionalOutputFormats, b.AdditionalOutputFormats) &&
-		maps.Equal(a.SecretLabels, b.SecretLabels) && maps.Equal(a.SecretAnnotations, b.SecretAnnotations)
+		maps.Equal(a.SecretLabels, b.SecretLabels) && maps.Equal(a.SecretAnnotations, b.SecretAnnotations) &&
+		sameKeystores(a.Keystores, b.Keystores)
 }

@@ -1,7 +1,9 @@
 package certificates
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +146,55 @@ func TestASpecSharesNoMemoryWithTheCertificate(t *testing.T) {
 	cert.Spec.SecretTemplate.Labels["team"] = "changed"
 	if got.Request.DNSNames[0] != "a.example.test" || got.Request.SecretLabels["team"] != "shop" {
 		t.Fatalf("the spec changed with the Certificate: %+v", got.Request)
+	}
+}
+
+func TestKeystoresOf(t *testing.T) {
+	inline, alias := "an inline password of the test", "web"
+	ref := &v1alpha1.KeystorePasswordSecretRef{Name: "web-keystore", Key: "password"}
+	cases := []struct {
+		name string
+		in   *v1alpha1.CertificateKeystores
+		want *activities.Keystores
+	}{
+		{"no keystores is nil", nil, nil},
+		{"keystores that create nothing are nil",
+			&v1alpha1.CertificateKeystores{PKCS12: &v1alpha1.PKCS12Keystore{Create: false, Password: &inline}}, nil},
+		{"a PKCS#12 keystore says its profile and its password's Secret",
+			&v1alpha1.CertificateKeystores{PKCS12: &v1alpha1.PKCS12Keystore{Create: true, Profile: v1alpha1.PKCS12ProfileLegacyDES, PasswordSecretRef: ref}},
+			&activities.Keystores{PKCS12: &activities.Keystore{Profile: "LegacyDES", PasswordSecret: "web-keystore", PasswordKey: "password"}}},
+		{"an inline password is only a flag",
+			&v1alpha1.CertificateKeystores{JKS: &v1alpha1.JKSKeystore{Create: true, Alias: &alias, Password: &inline}},
+			&activities.Keystores{JKS: &activities.Keystore{Alias: "web", PasswordInline: true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := &v1alpha1.Certificate{Spec: v1alpha1.CertificateSpec{SecretName: "web-tls", Keystores: tc.in}}
+			got := RequestOf(cert)
+			if !reflect.DeepEqual(got.Keystores, tc.want) {
+				t.Fatalf("Keystores:\n got %+v\nwant %+v", got.Keystores, tc.want)
+			}
+			if strings.Contains(fmt.Sprintf("%+v", got), inline) {
+				t.Fatalf("the request holds the inline password: %+v", got)
+			}
+		})
+	}
+}
+
+func TestAKeystoreChangeIsAnotherRequest(t *testing.T) {
+	base := activities.Request{SecretName: "web-tls"}
+	withP12 := base
+	withP12.Keystores = &activities.Keystores{PKCS12: &activities.Keystore{PasswordInline: true}}
+	otherProfile := base
+	otherProfile.Keystores = &activities.Keystores{PKCS12: &activities.Keystore{Profile: "LegacyRC2", PasswordInline: true}}
+	empty := base
+	empty.Keystores = &activities.Keystores{}
+	switch {
+	case sameRequest(base, withP12):
+		t.Error("adding a keystore is the same request")
+	case sameRequest(withP12, otherProfile):
+		t.Error("another profile is the same request")
+	case !sameRequest(base, empty):
+		t.Error("no keystores and empty keystores differ")
 	}
 }
