@@ -32,41 +32,52 @@ import (
 //     and has its key, it is adopted (labelled, data untouched) and Current
 //     with Adopted set; otherwise Foreign, with the reason.
 //
-// The result carries the Secret's resourceVersion (after the adoption write
-// when adopting) for StoreSecret's guard, and the stored certificate's public
-// facts when tls.crt is readable.
+// A Current Secret whose keystores are not what the Certificate asks for (one
+// missing, one that does not open with its password, one no longer asked
+// for) has them written again from its own key and chain, and stays Current:
+// as cert-manager does, a keystore change re-writes the Secret without a new
+// certificate. The keystores' passwords are read first: a password that is
+// not there is a configuration error before any order is made.
+//
+// The result carries the Secret's resourceVersion (after the adoption or
+// keystore write, when there is one) for StoreSecret's guard, and the stored
+// certificate's public facts when tls.crt is readable.
 func (a *Activities) InspectSecret(ctx context.Context, in activities.InspectSecretInput) (activities.InspectSecretResult, error) {
-	spec, err := a.spec(ctx, in)
+	cert, spec, err := a.spec(ctx, in)
 	if spec == nil || err != nil {
 		return activities.InspectSecretResult{}, err
 	}
-	res, err := a.inspect(ctx, in.Certificate, *spec)
+	pw, err := a.keystorePasswords(ctx, cert, spec.Request.Keystores)
+	if err != nil {
+		return activities.InspectSecretResult{}, err
+	}
+	res, err := a.inspect(ctx, in.Certificate, *spec, pw)
 	res.Spec = spec
 	return res, err
 }
 
-// spec is the Certificate's spec, nil when it is gone. Its issuer's retry
-// backoff is used when the Certificate sets none; an issuer that is missing
-// has none.
-func (a *Activities) spec(ctx context.Context, in activities.InspectSecretInput) (*activities.CertificateSpec, error) {
+// spec is the Certificate and its spec, nil when it is gone. Its issuer's
+// retry backoff is used when the Certificate sets none; an issuer that is
+// missing has none.
+func (a *Activities) spec(ctx context.Context, in activities.InspectSecretInput) (*certflowv1.Certificate, *activities.CertificateSpec, error) {
 	cert, err := a.Certificates.Read(ctx, in.Certificate, in.Generation)
 	if cert == nil || err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ref, err := certificates.IssuerOf(cert)
 	if err != nil {
-		return nil, activities.ConfigError("Certificate %s: %v", in.Certificate, err)
+		return nil, nil, activities.ConfigError("Certificate %s: %v", in.Certificate, err)
 	}
 	var backoff *certflowv1.RetryBackoff
 	if iss, err := a.Issuers.Resolve(ctx, ref); err == nil {
 		backoff = iss.Spec.RetryBackoff
 	}
 	spec := certificates.SpecOf(cert, ref, backoff)
-	return &spec, nil
+	return cert, &spec, nil
 }
 
 // inspect looks at the Secret the spec names.
-func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef, spec activities.CertificateSpec) (activities.InspectSecretResult, error) {
+func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef, spec activities.CertificateSpec, pw passwords) (activities.InspectSecretResult, error) {
 	name := spec.Request.SecretName
 	key := types.NamespacedName{Namespace: ref.Namespace, Name: name}
 	var s corev1.Secret
@@ -100,6 +111,7 @@ func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef,
 		res.State, res.Reason = activities.SecretMismatched, fmt.Sprintf("Secret %s: %s", name, e.mismatch)
 	case labelled:
 		res.State, res.Reason = activities.SecretCurrent, fmt.Sprintf("Secret %s is up to date", name)
+		return a.refreshKeystores(ctx, &s, spec.Request, pw, e.leaf, res)
 	case e.invalid != "":
 		res.State, res.Reason = activities.SecretForeign, fmt.Sprintf("Secret %s was not made by certflow, and %s", name, e.invalid)
 	case e.mismatch != "":
@@ -111,7 +123,31 @@ func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef,
 		}
 		res.State, res.Adopted, res.ResourceVersion = activities.SecretCurrent, true, version
 		res.Reason = fmt.Sprintf("Secret %s was not made by certflow; its certificate matches, so it was adopted", name)
+		return a.refreshKeystores(ctx, &s, spec.Request, pw, e.leaf, res)
 	}
+	return res, nil
+}
+
+// refreshKeystores writes the keystores of a Current Secret again, from its
+// own key, chain and ca.crt, when they are not what req asks for. The update
+// carries the resourceVersion read: a Secret changed since is not written
+// (the retry looks again).
+func (a *Activities) refreshKeystores(ctx context.Context, s *corev1.Secret, req activities.Request, pw passwords, leaf *x509.Certificate, res activities.InspectSecretResult) (activities.InspectSecretResult, error) {
+	stale := keystoresStale(s, req.Keystores, pw, leaf)
+	if stale == "" {
+		return res, nil
+	}
+	data, err := keystoreData(req.Keystores, pw, s.Data[keyKey], s.Data[keyCert], s.Data[keyCA])
+	if err != nil {
+		return activities.InspectSecretResult{}, activities.Wrap(err, "writing the keystores of Secret %s/%s", s.Namespace, s.Name)
+	}
+	next := s.DeepCopy()
+	setKeystores(next, data)
+	if err := a.Kube.Update(ctx, next); err != nil {
+		return activities.InspectSecretResult{}, writeError(err, "writing the keystores of Secret "+s.Namespace+"/"+s.Name)
+	}
+	res.ResourceVersion = next.ResourceVersion
+	res.Reason += fmt.Sprintf("; its keystores were written again (%s)", stale)
 	return res, nil
 }
 

@@ -20,9 +20,11 @@ import (
 )
 
 // StoreSecret writes the issued chain and the pending private key into the
-// target Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt, and the
-// additional output formats asked for), labelled and annotated as the
-// Certificate's, then deletes the pending key Secret.
+// target Secret (type kubernetes.io/tls: tls.crt, tls.key, ca.crt, the
+// additional output formats and the keystores asked for), labelled and
+// annotated as the Certificate's, then deletes the pending key Secret. The
+// keystores' passwords are read before anything is written, from the
+// Certificate as the API server has it and the Secrets it names.
 //
 // It never overwrites silently: a Secret labelled for another Certificate, a
 // Secret not at ExpectResourceVersion, or an unlabelled Secret when no
@@ -31,7 +33,8 @@ import (
 // (and the retry meets the guard). A retry after a successful write finds the
 // chain stored and succeeds without writing again.
 func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretInput) (activities.StoreSecretResult, error) {
-	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request}); err != nil {
+	cert, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request})
+	if err != nil {
 		return activities.StoreSecretResult{}, err
 	}
 	name := in.Request.SecretName
@@ -41,8 +44,12 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 		return activities.StoreSecretResult{}, fmt.Errorf("storing Secret %s: the issued chain: %w", target, err)
 	}
 	leaf := chain[0]
+	pw, err := a.keystorePasswords(ctx, cert, in.Request.Keystores)
+	if err != nil {
+		return activities.StoreSecretResult{}, activities.Wrap(err, "storing Secret %s", target)
+	}
 	if in.ExpectResourceVersion == "" {
-		if res, done, err := a.create(ctx, in, leaf); done {
+		if res, done, err := a.create(ctx, in, leaf, pw); done {
 			return res, err
 		}
 	}
@@ -54,7 +61,7 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 	} else if err != nil {
 		return activities.StoreSecretResult{}, fmt.Errorf("reading Secret %s: %w", target, err)
 	}
-	if exists && a.holds(&cur, in, leaf) {
+	if exists && a.holds(&cur, in, leaf, pw) {
 		return activities.StoreSecretResult{ResourceVersion: cur.ResourceVersion}, a.deleteLeftoverPending(ctx, in, leaf)
 	}
 	if exists {
@@ -71,7 +78,9 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 	if exists {
 		next = cur.DeepCopy()
 	}
-	fill(next, in, keyPEM, leaf)
+	if err := fill(next, in, keyPEM, leaf, pw); err != nil {
+		return activities.StoreSecretResult{}, activities.Wrap(err, "storing Secret %s", target)
+	}
 	if err := a.write(ctx, next, exists); err != nil {
 		return activities.StoreSecretResult{}, writeError(err, "writing Secret "+target.String())
 	}
@@ -83,7 +92,7 @@ func (a *Activities) StoreSecret(ctx context.Context, in activities.StoreSecretI
 // Secret exists after all (a retry after a successful write, or a Secret
 // made since) or the pending key is gone: StoreSecret then looks at what is
 // there.
-func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput, leaf *x509.Certificate) (res activities.StoreSecretResult, done bool, err error) {
+func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput, leaf *x509.Certificate, pw passwords) (res activities.StoreSecretResult, done bool, err error) {
 	pending, keyPEM, err := a.pendingKey(ctx, in, leaf)
 	if apierrors.IsNotFound(err) {
 		return res, false, nil
@@ -92,7 +101,9 @@ func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput,
 		return res, true, err
 	}
 	next := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}}
-	fill(next, in, keyPEM, leaf)
+	if err := fill(next, in, keyPEM, leaf, pw); err != nil {
+		return res, true, activities.Wrap(err, "storing Secret %s/%s", next.Namespace, next.Name)
+	}
 	err = a.Kube.Create(ctx, next)
 	if apierrors.IsAlreadyExists(err) {
 		return res, false, nil
@@ -104,13 +115,13 @@ func (a *Activities) create(ctx context.Context, in activities.StoreSecretInput,
 }
 
 // holds says whether the Secret is this Certificate's and already stores
-// this chain with its key: an earlier attempt wrote it.
-func (a *Activities) holds(s *corev1.Secret, in activities.StoreSecretInput, leaf *x509.Certificate) bool {
+// this chain with its key and keystores: an earlier attempt wrote it.
+func (a *Activities) holds(s *corev1.Secret, in activities.StoreSecretInput, leaf *x509.Certificate, pw passwords) bool {
 	if !ownedBy(s, in.Certificate) || string(s.Data[keyCert]) != in.ChainPEM {
 		return false
 	}
 	key, err := pki.ParseKey(s.Data[keyKey])
-	return err == nil && pki.KeyMatches(leaf, key)
+	return err == nil && pki.KeyMatches(leaf, key) && keystoresStale(s, in.Request.Keystores, pw, leaf) == ""
 }
 
 // guard refuses to overwrite a Secret that is not the Certificate's to write.
@@ -160,8 +171,13 @@ func pendingName(in activities.StoreSecretInput) string {
 
 // fill sets the Secret's type, data, labels and annotations. Data entries
 // certflow does not write (a user's extra keys) are kept; certflow's own
-// entries that are no longer wanted (ca.crt, additional outputs) are removed.
-func fill(s *corev1.Secret, in activities.StoreSecretInput, keyPEM []byte, leaf *x509.Certificate) {
+// entries that are no longer wanted (ca.crt, additional outputs, keystores)
+// are removed.
+func fill(s *corev1.Secret, in activities.StoreSecretInput, keyPEM []byte, leaf *x509.Certificate, pw passwords) error {
+	stores, err := keystoreData(in.Request.Keystores, pw, keyPEM, []byte(in.ChainPEM), []byte(in.CAPEM))
+	if err != nil {
+		return err
+	}
 	s.Type = corev1.SecretTypeTLS
 	if s.Data == nil {
 		s.Data = map[string][]byte{}
@@ -183,11 +199,13 @@ func fill(s *corev1.Secret, in activities.StoreSecretInput, keyPEM []byte, leaf 
 		combined := bytes.TrimRight(keyPEM, "\n")
 		s.Data[keyCombined] = append(append(combined, '\n'), in.ChainPEM...)
 	}
+	setKeystores(s, stores)
 	labelFor(s, in.Certificate, in.Issuer, in.Request, leaf, in.Revision)
 	delete(s.Annotations, activities.AnnotationOrderURL) // an earlier revision's
 	if in.OrderURL != "" {
 		s.Annotations[activities.AnnotationOrderURL] = in.OrderURL
 	}
+	return nil
 }
 
 // write creates the Secret, or updates it at the resourceVersion read (guard
