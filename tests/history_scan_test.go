@@ -30,8 +30,8 @@ import (
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
-// The history scan enforces DESIGN.md section 5: no private key, TSIG secret
-// or EAB HMAC of the cluster may be in a workflow's history. Every world runs
+// The history scan enforces DESIGN.md section 5: no private key, TSIG secret,
+// EAB HMAC or keystore password of the cluster may be in a workflow's history. Every world runs
 // it when its test ends (newWorldWith), over every history of every Temporal
 // namespace. A secret can reach history through any serializer, so the scan
 // looks for each one in every encoding a serializer could produce: the
@@ -339,6 +339,51 @@ func secretNeedles(secrets []corev1.Secret, issuers []issuerAt, tsigSecret strin
 	return n, seen
 }
 
+// addKeystorePasswords adds the password of every keystore the Certificates
+// ask for: written in the Certificate (spec.keystores.*.password) or in the
+// entry of a Secret of its namespace that passwordSecretRef names. Each as
+// the bytes the keystore is encrypted with (addBytes), whatever they look
+// like. It returns how many it added. A password shorter than minNeedle
+// could turn up by chance and is not looked for: the tests' are longer.
+func (n *needles) addKeystorePasswords(secrets []corev1.Secret, certs []certflowv1.Certificate) int {
+	added := 0
+	for _, c := range certs {
+		ks := c.Spec.Keystores
+		if ks == nil {
+			continue
+		}
+		type source struct {
+			kind   string
+			ref    *certflowv1.KeystorePasswordSecretRef
+			inline *string
+		}
+		var sources []source
+		if ks.PKCS12 != nil {
+			sources = append(sources, source{"pkcs12", ks.PKCS12.PasswordSecretRef, ks.PKCS12.Password})
+		}
+		if ks.JKS != nil {
+			sources = append(sources, source{"jks", ks.JKS.PasswordSecretRef, ks.JKS.Password})
+		}
+		for _, src := range sources {
+			what := fmt.Sprintf("the %s keystore password of Certificate %s/%s", src.kind, c.Namespace, c.Name)
+			if src.inline != nil && *src.inline != "" {
+				n.addBytes(what+" (inline)", "as written", []byte(*src.inline))
+				added++
+			}
+			if src.ref == nil {
+				continue
+			}
+			for _, s := range secrets {
+				if value := s.Data[src.ref.Key]; s.Namespace == c.Namespace && s.Name == src.ref.Name && len(value) > 0 {
+					n.addBytes(fmt.Sprintf("%s (Secret %s/%s %s)", what, s.Namespace, s.Name, src.ref.Key), "as stored", value)
+					added++
+				}
+			}
+		}
+	}
+	return added
+}
+
 // parsePrivateKeyBlock parses a PEM block of a type pki.EncodeKey writes; a
 // block of another type is nil, no error.
 func parsePrivateKeyBlock(block *pem.Block) (crypto.PrivateKey, error) {
@@ -483,6 +528,11 @@ func (w *world) assertNoSecretsInHistories(t *testing.T) {
 		issuers = append(issuers, issuerAt{name: "Issuer " + is.Namespace + "/" + is.Name, namespace: is.Namespace, spec: is.Spec})
 	}
 	n, seen := secretNeedles(secrets.Items, issuers, w.stack.BIND.TSIGSecret)
+	var certs certflowv1.CertificateList
+	if err := w.kube.List(w.ctx, &certs); err != nil {
+		t.Fatalf("listing Certificates for the history scan: %v", err)
+	}
+	seen.credentials += n.addKeystorePasswords(secrets.Items, certs.Items)
 	for _, u := range seen.unparsed {
 		t.Logf("history scan: %s: looking for its DER as stored only", u)
 	}
