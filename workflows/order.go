@@ -61,11 +61,14 @@ type signed struct {
 // (activities.Step*), which the Certificate lists (Listing.Step).
 const errTypeStepFailed = "StepFailed"
 
-// failedIn wraps the error of a step of the Order. A cancellation stays one,
-// so that the Order ends cancelled.
+// failedIn wraps the error of a step of the Order: its message is what the
+// Order was doing and what went wrong, as a person reads it (the Web UI
+// shows it as the Order's failure), its cause the whole chain. A
+// cancellation stays one, so that the Order ends cancelled.
 func failedIn(ctx workflow.Context, step, doing string, err error) error {
 	if temporal.IsCanceledError(err) || ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", doing, err)
 	}
-	return temporal.NewApplicationErrorWithOptions(doing, errTypeStepFailed, temporal.ApplicationErrorOptions{Cause: err, Details: []any{step}})
+	return temporal.NewApplicationErrorWithOptions(join(doing, explain(err)), errTypeStepFailed,
+		temporal.ApplicationErrorOptions{Cause: err, Details: []any{step}})
 }
