@@ -129,7 +129,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		// The Web UI's line for the run: what it is for, as it was started.
 		StaticSummary: startSummary(&cert),
-	}, workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: ref})
+	}, workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: ref, InlineOrders: true})
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("signalling workflow %s: %w", id, err)
 	}

@@ -182,7 +182,7 @@ func perSecond(times []time.Time) string {
 // permits. It tells a limiter that counts wrong from orders that arrive late.
 func (w *world) permitLag(issuer string, period time.Duration) string {
 	id := activities.LimiterWorkflowID(sandbox.ClusterName, activities.IssuerRef{Kind: "ClusterIssuer", Name: issuer})
-	granted := map[string]time.Time{} // by requesting Order workflow ID
+	granted := map[string]time.Time{} // by requesting workflow ID: a Certificate's, or an Order's
 	iter := w.temporal.GetWorkflowHistory(w.ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
@@ -206,7 +206,7 @@ func (w *world) permitLag(issuer string, period time.Duration) string {
 		}
 		name := strings.TrimSuffix(r.Names[0], ".certflow.test")
 		for wf, at := range granted {
-			if strings.Contains(wf, "/"+name+"/order/") {
+			if strings.HasSuffix(wf, "/"+name) || strings.Contains(wf, "/"+name+"/order/") {
 				permits = append(permits, at)
 				lags = append(lags, r.Time.Sub(at))
 			}

@@ -43,7 +43,7 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c.drainSignals(ctx)
 	c.state.Conditions = c.status.Conditions
 	return workflow.NewContinueAsNewError(ctx, CertificateWorkflowName, CertificateInput{
-		Certificate: c.ref, Spec: c.spec, State: c.state,
+		Certificate: c.ref, Spec: c.spec, State: c.state, InlineOrders: true,
 	})
 }
 
@@ -58,13 +58,15 @@ type certificate struct {
 	// heard is the newest generation a spec signal named: the cache
 	// InspectSecret may read must have it.
 	heard int64
+	// inlineOrders: issuance attempts run in this workflow (CertificateInput).
+	inlineOrders bool
 }
 
 // errCertificateGone ends the workflow: its Certificate does not exist.
 var errCertificateGone = errors.New("the Certificate is gone")
 
 func newCertificate(ctx workflow.Context, in CertificateInput) *certificate {
-	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State}
+	c := &certificate{ref: in.Certificate, id: workflow.GetInfo(ctx).WorkflowExecution.ID, spec: in.Spec, state: in.State, inlineOrders: in.InlineOrders}
 	c.status = activities.CertificateStatus{Certificate: c.ref, WorkflowID: c.id, Conditions: slices.Clone(in.State.Conditions)}
 	c.describeState()
 	// A new run starts with what the state says; a stored certificate that
@@ -173,8 +175,8 @@ func sooner(a, b time.Time) time.Time {
 	return b
 }
 
-// issue runs one Order attempt as a child workflow and records its result.
-// It returns when to ask the CA for a renewal window again.
+// issue runs one Order attempt and records its result. It returns when to
+// ask the CA for a renewal window again.
 func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSecretResult) (time.Time, error) {
 	reason, message := reasonIssuing, "issuing a new certificate"
 	if c.state.Issued != nil && inspected.State == activities.SecretCurrent {
@@ -192,21 +194,16 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	if c.state.Issued != nil && inspected.State == activities.SecretCurrent && c.state.IssuedBy == issuer {
 		replaces = c.state.Issued.ARICertID // ARI: only the CA that issued it knows it
 	}
-	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:          activities.OrderWorkflowID(c.id, revision, attempt),
-		WaitForCancellation: true,
-		// A Certificate workflow terminated by hand, or ended some other way,
-		// asks its Order to stop, and the Order cleans up as it stops.
-		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-		Priority:          orderPriority,
-		StaticSummary:     fmt.Sprintf("%s via %s: revision %d, attempt %d", strings.Join(c.spec.Request.DNSNames, ", "), issuer, revision, attempt),
-	})
-	order := workflow.ExecuteChildWorkflow(childCtx, Order, OrderInput{
+	in := OrderInput{
 		Certificate: c.ref, Issuer: issuer, Request: c.spec.Request, Revision: revision,
 		ReplacesCertID: replaces, SecretVersion: inspected.ResourceVersion, Attempt: attempt, Forced: c.state.Renewed, Status: c.status,
-	})
-	var res OrderResult
-	if err := c.awaitOrder(ctx, order, &res); err != nil {
+	}
+	order := c.orderInChild
+	if c.inlineOrders {
+		order = c.orderHere
+	}
+	res, err := order(ctx, in)
+	if err != nil {
 		return time.Time{}, err
 	}
 
@@ -229,9 +226,32 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	return recheck, nil
 }
 
-// awaitOrder waits for the Order's result. A renew that comes meanwhile is
+// orderHere runs the attempt in this workflow: the Order's steps, in this
+// run's history, which saves the start, the tasks and the end of a child.
+// A renew that came meanwhile was for this attempt (a permit wait took it,
+// or the attempt makes the certificate it asks for): it is dropped, as an
+// Order child drops one it does not wait for.
+func (c *certificate) orderHere(ctx workflow.Context, in OrderInput) (OrderResult, error) {
+	res, err := Order(ctx, in)
+	for c.renews.ReceiveAsync(nil) {
+	}
+	return res, err
+}
+
+// orderInChild runs the attempt as an Order child workflow, as the runs of
+// v0.1.0 did, and waits for its result. A renew that comes meanwhile is
 // passed on: an Order waiting for a permit then asks for a forced one.
-func (c *certificate) awaitOrder(ctx workflow.Context, order workflow.ChildWorkflowFuture, res *OrderResult) error {
+func (c *certificate) orderInChild(ctx workflow.Context, in OrderInput) (OrderResult, error) {
+	childCtx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          activities.OrderWorkflowID(c.id, in.Revision, in.Attempt),
+		WaitForCancellation: true,
+		// A Certificate workflow terminated by hand, or ended some other way,
+		// asks its Order to stop, and the Order cleans up as it stops.
+		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		Priority:          orderPriority,
+		StaticSummary:     fmt.Sprintf("%s via %s: revision %d, attempt %d", strings.Join(c.spec.Request.DNSNames, ", "), in.Issuer, in.Revision, in.Attempt),
+	})
+	order := workflow.ExecuteChildWorkflow(childCtx, Order, in)
 	for done := false; !done; {
 		sel := workflow.NewSelector(ctx)
 		sel.AddFuture(order, func(workflow.Future) { done = true })
@@ -242,7 +262,9 @@ func (c *certificate) awaitOrder(ctx workflow.Context, order workflow.ChildWorkf
 		})
 		sel.Select(ctx)
 	}
-	return order.Get(ctx, res)
+	var res OrderResult
+	err := order.Get(ctx, &res)
+	return res, err
 }
 
 func latest(a, b time.Time) time.Time {

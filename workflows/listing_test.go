@@ -31,7 +31,7 @@ func TestAConfigurationErrorWaitsForTheIssuerToChange(t *testing.T) {
 	}, 3*time.Hour)
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1, State: CertificateState{IssuerVersion: "1/rv-7"}})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1, State: CertificateState{IssuerVersion: "1/rv-7"}})
 	next := continuedWith(t, env)
 	if waited := env.Now().Sub(start); waited < 3*time.Hour || waited > 3*time.Hour+time.Minute {
 		t.Fatalf("continued after %s, want 3h: when the issuer version changed, not before nor after", waited)

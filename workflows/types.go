@@ -30,6 +30,11 @@ type CertificateInput struct {
 	Spec activities.CertificateSpec
 	// State is carried across continue-as-new; zero on the first start.
 	State CertificateState
+	// InlineOrders: the run makes its issuance attempt itself, the Order's
+	// steps in its own history, rather than in an Order child workflow as
+	// the runs of v0.1.0 did. The controller starts runs so, and every run
+	// continues as new so; histories recorded before replay as they ran.
+	InlineOrders bool `json:",omitempty"`
 }
 
 // CertificateState is what a Certificate workflow remembers between cycles.

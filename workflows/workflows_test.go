@@ -139,7 +139,7 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	next := continuedWith(t, env)
 
 	if next.State.Revision != 1 || next.State.Issued == nil || next.State.Issued.Serial != "01" || next.State.SecretVersion != "rv-01" {
@@ -183,6 +183,30 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	}
 }
 
+// TestAttemptsRunInTheCertificateWorkflow: a run started or continued by
+// this release orders in its own history; a run of v0.1.0 still starts an
+// Order child, and continues as new into one that does not.
+func TestAttemptsRunInTheCertificateWorkflow(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		env := newEnv(t)
+		statuses(env)
+		inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
+		issuance(env, "01", issuer)
+		on(env, activities.RenewalInfo, mock.Anything).Return(activities.RenewalInfoResult{}, nil)
+		children := 0
+		env.SetOnChildWorkflowStartedListener(func(*workflow.Info, workflow.Context, converter.EncodedValues) { children++ })
+
+		env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: inline, Certificate: cert, Spec: spec1})
+		next := continuedWith(t, env)
+		if want := map[bool]int{true: 0, false: 1}[inline]; children != want || next.State.Revision != 1 {
+			t.Errorf("InlineOrders %v: %d Order children, revision %d; want %d and 1", inline, children, next.State.Revision, want)
+		}
+		if !next.InlineOrders {
+			t.Errorf("InlineOrders %v: the next run starts with InlineOrders false", inline)
+		}
+	}
+}
+
 func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
 	for _, retryAfter := range []time.Duration{20 * time.Second, 3 * time.Hour} {
 		t.Run(retryAfter.String(), func(t *testing.T) {
@@ -194,7 +218,7 @@ func TestRateLimitWaitsExactlyTheRetryAfter(t *testing.T) {
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), Detail: "too many new orders"})).Once()
 
 			start := env.Now()
-			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+			env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 			next := continuedWith(t, env)
 			waited := env.Now().Sub(start)
 			if jitter := min(retryAfter/10, time.Minute); waited < retryAfter || waited > retryAfter+jitter+time.Second {
@@ -232,7 +256,7 @@ func TestRateLimitWaitCountsFromTheRefusal(t *testing.T) {
 				temporal.NewNonRetryableApplicationError("too many new orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(retryAfter.Seconds()), RefusedAt: start.Add(tc.refusedAt)})).Once()
 
-			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+			env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 			next := continuedWith(t, env)
 			want, jitter := start.Add(tc.wantWait), retryAfter/10
 			if at := next.State.NextAttemptTime; at.Before(want) || at.After(want.Add(jitter+time.Second)) {
@@ -251,7 +275,7 @@ func TestRenewSignalSkipsTheBackoff(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRenew, nil) }, 10*time.Second)
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	next := continuedWith(t, env)
 	if waited := env.Now().Sub(start); waited > time.Minute {
 		t.Fatalf("continued after %s: the renew signal did not cut the 1-minute backoff short", waited)
@@ -275,7 +299,7 @@ func TestSecretConflictIsReportedAndNotRetried(t *testing.T) {
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 2}) }, day)
 	inspectReturns(env, spec2, activities.InspectSecretResult{State: activities.SecretMissing})
 
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	next := continuedWith(t, env)
 	if next.Spec.Generation != 1 || next.State.Blocked == "" {
 		t.Fatalf("after the hint: generation %d, blocked %q; want the run to end and the next to read the new spec", next.Spec.Generation, next.State.Blocked)
@@ -300,7 +324,7 @@ func TestCancellationCleansUpPresentedResponses(t *testing.T) {
 		Return(activities.CleanUpChallengesResult{}, nil).Once()
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
 
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
 		t.Fatalf("workflow ended with %v, want cancelled", err)
 	}
@@ -340,7 +364,7 @@ func TestAStaleSecretVersionFromTheControllerDoesNotCutTheWaitShort(t *testing.T
 	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretCurrent, ResourceVersion: "rv-01"})
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	continuedWith(t, env)
 	if slept := env.Now().Sub(start); slept < 59*day {
 		t.Fatalf("the run ended after %s: the stale signal started a new cycle", slept)
@@ -359,7 +383,7 @@ func TestADeletedSecretStartsANewCycle(t *testing.T) {
 	inspectReturns(env, spec1, activities.InspectSecretResult{State: activities.SecretMissing})
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	next := continuedWith(t, env)
 	if slept := env.Now().Sub(start); slept > 2*time.Hour {
 		t.Fatalf("the run waited %s after its Secret was deleted", slept)
@@ -380,7 +404,7 @@ func TestAPermanentRefusalFallsBackToTheNextIssuer(t *testing.T) {
 		activities.BeginOrderResult{}, temporal.NewNonRetryableApplicationError("rejectedIdentifier: policy forbids", activities.ErrTypeACMEPermanent, nil)).Once()
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec})
 	next := continuedWith(t, env)
 	if env.Now().Sub(start) > time.Second || next.State.IssuerIndex != 1 || !next.State.NextAttemptTime.IsZero() {
 		t.Fatalf("after a permanent refusal: waited %s, state %+v; want the next issuer at once", env.Now().Sub(start), next.State)
@@ -424,7 +448,7 @@ func TestARateLimitFallsBackOnlyWhenItHoldsPastFallbackAfter(t *testing.T) {
 				temporal.NewNonRetryableApplicationError("too many orders", activities.ErrTypeRateLimited, nil,
 					activities.RateLimitDetails{RetryAfterSeconds: int64(tc.retryAfter.Seconds())})).Once()
 			start := env.Now()
-			env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+			env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec})
 			next := continuedWith(t, env)
 			waited := env.Now().Sub(start)
 			if fellBack := next.State.IssuerIndex == 1; fellBack != tc.fallback {
@@ -446,7 +470,7 @@ func TestRetryBackoffFromTheSpec(t *testing.T) {
 	on(env, activities.BeginOrder, mock.Anything).Return(activities.BeginOrderResult{},
 		temporal.NewNonRetryableApplicationError("the CA is down", "Unavailable", nil)).Once()
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec})
 	continuedWith(t, env)
 	if waited := env.Now().Sub(start); waited < 5*time.Minute || waited > 5*time.Minute+30*time.Second {
 		t.Fatalf("waited %s after the first failure, want the spec's 5m (+ up to 10%%)", waited)
@@ -479,7 +503,7 @@ func TestAFailedPresentStillCleansUpWhatItMayHaveMade(t *testing.T) {
 		{Challenge: authz.Challenge},
 	}}).Return(activities.CleanUpChallengesResult{}, nil).Once()
 
-	env.ExecuteWorkflow(Certificate, CertificateInput{Certificate: cert, Spec: spec1})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1})
 	if next := continuedWith(t, env); next.State.FailedAttempts != 1 {
 		t.Fatalf("state %+v, want one failed attempt", next.State)
 	}

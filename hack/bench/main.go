@@ -5,7 +5,7 @@
 // waits until all are Ready, checks every Secret, and prints one line of
 // results and where the time went:
 //
-//	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n>
+//	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n> tasks_per_issue=<n>
 //
 // rss_peak and cpu are of the certflow process alone; the Temporal server's
 // are printed on a line of their own, and so is the whole machine's CPU time
@@ -162,9 +162,9 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 	if err != nil {
 		return err
 	}
-	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f\n",
+	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f tasks_per_issue=%.1f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
-		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n))
+		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Print(machineAfter.since(machineBefore))
 	fmt.Print(h)

@@ -98,9 +98,10 @@ func (m machineCPU) since(before machineCPU) string {
 		(m.busy - before.busy).Seconds(), (m.idle - before.idle).Seconds(), (m.steal - before.steal).Seconds())
 }
 
-// steps names the activities of an Order by the step they are. An Order
-// runs them as local activities, except a long wait for propagation (see
-// histories).
+// steps names the activities of an issuance attempt by the step they are.
+// An attempt (in its Certificate workflow, or in an Order child of a run of
+// v0.1.0) runs them as local activities, except a long wait for propagation
+// (see histories).
 var steps = []struct{ activity, step string }{
 	{activities.EnsurePendingKey.Name(), "key"},
 	{activities.RequestPermit.Name(), "permit"},
@@ -115,7 +116,7 @@ var steps = []struct{ activity, step string }{
 // histories sums what the recorded workflow histories say about the run.
 type histories struct {
 	events int
-	// step and queued are the total time of each step of the Orders and the
+	// step and queued are the total time of each step of the attempts and the
 	// part of it the task waited for a worker: for an activity, from
 	// scheduled to completed; for a local activity, from when the workflow
 	// task reached it (the task's start or the end of the local activity
@@ -124,11 +125,13 @@ type histories struct {
 	count        map[string]int
 	local        map[string]bool
 	// inspect is the total time Certificate workflows took from their start
-	// to starting the Order (the Secret's inspection, as a worker took it);
-	// begin the time Orders waited from their start for their first
-	// workflow task.
+	// to starting the attempt (the Secret's inspection, as a worker took
+	// it); begin the time Order children waited from their start for their
+	// first workflow task.
 	inspect, begin       time.Duration
 	certificates, orders int
+	// tasks counts the workflow tasks completed.
+	tasks int
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
 	// taskWait and taskRun are the total times workflow tasks waited for a
@@ -190,6 +193,8 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 	if order {
 		h.orders++
 	}
+	certificate := workflowType == workflows.CertificateWorkflowName
+	attemptStarted := false
 	var taskScheduled, taskStarted, reached time.Time
 	for _, ev := range events {
 		switch {
@@ -204,14 +209,20 @@ func (h *histories) add(workflowType string, events []*historypb.HistoryEvent) {
 			h.taskWait[workflowType] += taskStarted.Sub(taskScheduled)
 		case ev.GetWorkflowTaskCompletedEventAttributes() != nil:
 			h.taskRun[workflowType] += ev.EventTime.AsTime().Sub(taskStarted)
+			h.tasks++
 		}
 		types[strings.TrimPrefix(ev.EventType.String(), "EVENT_TYPE_")]++
-		if ev.GetStartChildWorkflowExecutionInitiatedEventAttributes() != nil && workflowType == workflows.CertificateWorkflowName {
+		if ev.GetStartChildWorkflowExecutionInitiatedEventAttributes() != nil && certificate {
 			h.inspect += since(ev)
 			h.certificates++
 		}
-		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && order {
+		if m := ev.GetMarkerRecordedEventAttributes(); m != nil && (order || certificate) {
 			if la, ok := localActivity(m); ok {
+				if certificate && !attemptStarted && la.ActivityType == activities.EnsurePendingKey.Name() {
+					attemptStarted = true
+					h.inspect += reached.Sub(events[0].EventTime.AsTime())
+					h.certificates++
+				}
 				h.step[la.ActivityType] += la.ReplayTime.Sub(reached)
 				h.count[la.ActivityType]++
 				h.local[la.ActivityType] = true
@@ -275,7 +286,10 @@ func localActivity(m *historypb.MarkerRecordedEventAttributes) (localActivityMar
 func (h histories) String() string {
 	mean := func(d time.Duration, n int) float64 { return (d / time.Duration(max(n, 1))).Seconds() }
 	var b strings.Builder
-	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs start=%.2fs", mean(h.inspect, h.certificates), mean(h.begin, h.orders))
+	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs", mean(h.inspect, h.certificates))
+	if h.orders > 0 {
+		fmt.Fprintf(&b, " start=%.2fs", mean(h.begin, h.orders))
+	}
 	for _, s := range steps {
 		if n := h.count[s.activity]; n > 0 {
 			fmt.Fprintf(&b, " %s=%.2fs", s.step, mean(h.step[s.activity], n))
