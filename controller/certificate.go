@@ -105,7 +105,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	hint := workflows.SpecChanged{Generation: cert.Generation, SecretResourceVersion: version, SearchAttributes: r.searchAttributes}
 	if waitsForConfigChange(&cert) {
-		if hint.IssuerVersion, err = r.issuerVersion(ctx, issuer); err != nil {
+		if hint.ConfigVersion, err = r.configVersion(ctx, &cert, issuer); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

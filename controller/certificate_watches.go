@@ -25,7 +25,7 @@ import (
 //     it appears, and one waiting for a configuration change tries again
 //     (issuer_changes.go). Issuer status updates do not: a ClusterIssuer's
 //     status write must not reconcile every Certificate using it;
-//   - a Secret its issuer reads changing, while it waits for a
+//   - a Secret it or its issuer reads changing, while it waits for a
 //     configuration change (issuer_changes.go);
 //   - its target Secret being created, changed or deleted, seen through
 //     metadata-only watch of the Secrets labelled as a Certificate's.
@@ -49,7 +49,7 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := indexIssuerSecrets(mgr); err != nil {
+	if err := indexSecrets(mgr); err != nil {
 		return err
 	}
 	secrets, err := newSecretVersions(mgr)

@@ -20,31 +20,41 @@ import (
 )
 
 // A Certificate whose last attempt failed on its configuration (a TSIG key
-// the DNS server refuses, a zone it does not serve) waits for someone to fix
-// it: its status.nextAttemptReason is ConfigurationChange. What fixes it is a
-// new generation of its issuer or a new version of a Secret the issuer reads
-// (v1alpha1.IssuerSpec.SecretNames). For such a Certificate the reconciler
-// sends the issuer's version (issuerVersion) with its hint, and a new one
-// starts the next attempt at once. Other Certificates' hints carry none, so
-// an issuer or Secret change wakes no workflow that is not waiting for it.
+// the DNS server refuses, a zone it does not serve, a keystore password
+// Secret that is missing) waits for someone to fix it: its
+// status.nextAttemptReason is ConfigurationChange. What fixes it is a new
+// generation of its issuer, or a new version of a Secret the issuer reads
+// (v1alpha1.IssuerSpec.SecretNames) or of a keystore password Secret of the
+// Certificate. For such a Certificate the reconciler sends the version of
+// all these (configVersion) with its hint, and a new one starts the next
+// attempt at once. Other Certificates' hints carry none, so an issuer or
+// Secret change wakes no workflow that is not waiting for it.
 //
 // The issuers' Secrets are watched in a cache of their own, as names and
 // versions only: the manager's cache holds only certflow's target Secrets.
 
-// issuerSecretIndex indexes Issuers and ClusterIssuers by the names of the
-// Secrets they read.
-const issuerSecretIndex = "spec.secretNames"
+// secretIndex indexes Issuers and ClusterIssuers by the names of the
+// Secrets they read, and Certificates by their keystore password Secrets.
+const secretIndex = "spec.secretNames"
 
-func indexIssuerSecrets(mgr manager.Manager) error {
-	for _, obj := range []client.Object{&v1alpha1.Issuer{}, &v1alpha1.ClusterIssuer{}} {
-		err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, issuerSecretIndex, func(obj client.Object) []string {
-			return obj.(v1alpha1.IssuerObject).IssuerSpec().SecretNames()
-		})
-		if err != nil {
+func indexSecrets(mgr manager.Manager) error {
+	indexes := map[client.Object]func(client.Object) []string{
+		&v1alpha1.Issuer{}:        issuerSecretNames,
+		&v1alpha1.ClusterIssuer{}: issuerSecretNames,
+		&v1alpha1.Certificate{}: func(obj client.Object) []string {
+			return obj.(*v1alpha1.Certificate).Spec.Keystores.PasswordSecretNames()
+		},
+	}
+	for obj, names := range indexes {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, secretIndex, names); err != nil {
 			return fmt.Errorf("indexing %T by Secret: %w", obj, err)
 		}
 	}
 	return nil
+}
+
+func issuerSecretNames(obj client.Object) []string {
+	return obj.(v1alpha1.IssuerObject).IssuerSpec().SecretNames()
 }
 
 // newSecretVersions makes the cache of every Secret's name and version,
@@ -81,12 +91,21 @@ func (r *certificateReconciler) watchIssuerSecrets() source.Source {
 	return source.Kind(r.secrets, client.Object(secretMetadata()), handler.EnqueueRequestsFromMapFunc(r.waitingOnSecret))
 }
 
-// waitingOnSecret maps a Secret to the Certificates waiting for a change of
-// an issuer that reads it.
+// waitingOnSecret maps a Secret to the Certificates waiting for a change
+// that read it, or whose issuer reads it.
 func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
+	var certs v1alpha1.CertificateList
+	if err := r.client.List(ctx, &certs, client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretIndex: secret.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the Certificates of a Secret", "secret", client.ObjectKeyFromObject(secret))
+	}
+	for i := range certs.Items {
+		if waitsForConfigChange(&certs.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&certs.Items[i])})
+		}
+	}
 	add := func(kind string, list client.ObjectList, issuers func() []client.Object, opts ...client.ListOption) {
-		opts = append(opts, client.MatchingFields{issuerSecretIndex: secret.GetName()})
+		opts = append(opts, client.MatchingFields{secretIndex: secret.GetName()})
 		if err := r.client.List(ctx, list, opts...); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing the issuers of a Secret", "kind", kind, "secret", client.ObjectKeyFromObject(secret))
 			return
@@ -133,23 +152,35 @@ func waitsForConfigChange(cert *v1alpha1.Certificate) bool {
 	return cert.Status.NextAttemptReason == v1alpha1.NextAttemptConfigurationChange
 }
 
-// issuerVersion names the version of an issuer and of the Secrets it reads:
-// its generation and each Secret's resourceVersion (none for a Secret that
-// does not exist), hashed to a short string.
-func (r *certificateReconciler) issuerVersion(ctx context.Context, issuer v1alpha1.IssuerObject) (string, error) {
-	namespace := issuer.GetNamespace()
-	if namespace == "" {
-		namespace = r.clusterResourceNamespace
+// configVersion names the version of a Certificate's configuration besides
+// its spec: its issuer's generation and the resourceVersion of each Secret
+// the issuer reads and of each keystore password Secret (none for a Secret
+// that does not exist), hashed to a short string.
+func (r *certificateReconciler) configVersion(ctx context.Context, cert *v1alpha1.Certificate, issuer v1alpha1.IssuerObject) (string, error) {
+	issuerNamespace := issuer.GetNamespace()
+	if issuerNamespace == "" {
+		issuerNamespace = r.clusterResourceNamespace
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "generation %d\n", issuer.GetGeneration())
-	for _, name := range issuer.IssuerSpec().SecretNames() {
+	version := func(namespace, name string) error {
 		secret := secretMetadata()
 		err := r.secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, secret)
 		if err != nil && !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("reading the version of Secret %s/%s: %w", namespace, name, err)
+			return fmt.Errorf("reading the version of Secret %s/%s: %w", namespace, name, err)
 		}
-		fmt.Fprintf(h, "secret %s %s\n", name, secret.ResourceVersion)
+		fmt.Fprintf(h, "secret %s/%s %s\n", namespace, name, secret.ResourceVersion)
+		return nil
+	}
+	for _, name := range issuer.IssuerSpec().SecretNames() {
+		if err := version(issuerNamespace, name); err != nil {
+			return "", err
+		}
+	}
+	for _, name := range cert.Spec.Keystores.PasswordSecretNames() {
+		if err := version(cert.Namespace, name); err != nil {
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:12]), nil
 }

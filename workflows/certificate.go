@@ -209,7 +209,7 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 
 	c.state = CertificateState{
 		Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion,
-		SearchAttributes: c.state.SearchAttributes, Listed: c.state.Listed, IssuerVersion: c.state.IssuerVersion,
+		SearchAttributes: c.state.SearchAttributes, Listed: c.state.Listed, ConfigVersion: c.state.ConfigVersion,
 	}
 	c.describeState()
 	renewAt, recheck := c.renewalTime(ctx)

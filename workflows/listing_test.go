@@ -21,17 +21,17 @@ func TestAConfigurationErrorWaitsForTheIssuerToChange(t *testing.T) {
 		activities.ConfigErrorBecause(activities.ReasonDNSZoneNotServed, "the server is not authoritative")).Once()
 	on(env, activities.InspectSecret, mock.Anything).Return(activities.InspectSecretResult{State: activities.SecretMissing, Spec: &spec1}, nil).Maybe()
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, IssuerVersion: "1/rv-7"})
+		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, ConfigVersion: "1/rv-7"})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, IssuerVersion: "1/rv-7"})
+		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, ConfigVersion: "1/rv-7"})
 	}, 2*time.Hour)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, IssuerVersion: "1/rv-8"})
+		env.SignalWorkflow(SignalSpec, SpecChanged{Generation: 1, ConfigVersion: "1/rv-8"})
 	}, 3*time.Hour)
 
 	start := env.Now()
-	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1, State: CertificateState{IssuerVersion: "1/rv-7"}})
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Spec: spec1, State: CertificateState{ConfigVersion: "1/rv-7"}})
 	next := continuedWith(t, env)
 	if waited := env.Now().Sub(start); waited < 3*time.Hour || waited > 3*time.Hour+time.Minute {
 		t.Fatalf("continued after %s, want 3h: when the issuer version changed, not before nor after", waited)

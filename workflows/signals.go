@@ -10,7 +10,7 @@ import (
 // wait blocks until the timer at until fires (no timer when until is zero) or
 // a signal gives a reason to act sooner: a renewal forced, a spec signal
 // after which the Certificate's spec or its Secret turn out to have changed,
-// or one with a new issuer version while the Certificate waits for its
+// or one with a new configuration version while the Certificate waits for its
 // configuration to change (hear). Before it blocks, it lists what changed
 // (listing.go).
 // A spec signal only says when to look (InspectSecret reads both again): a
@@ -87,16 +87,16 @@ func (c *certificate) drainSignals(ctx workflow.Context) {
 }
 
 // hear notes what a spec signal says: the generation it names, whether the
-// workflow may set its search attributes, and the issuer's version. A new
+// workflow may set its search attributes, and the configuration's version. A new
 // version while the Certificate waits for its configuration to change ends
 // the wait: hear says to act now.
 func (c *certificate) hear(hint SpecChanged) (act bool) {
 	c.heard = max(c.heard, hint.Generation)
 	c.state.SearchAttributes = hint.SearchAttributes
-	if hint.IssuerVersion == "" || hint.IssuerVersion == c.state.IssuerVersion {
+	if hint.ConfigVersion == "" || hint.ConfigVersion == c.state.ConfigVersion {
 		return false
 	}
-	c.state.IssuerVersion = hint.IssuerVersion
+	c.state.ConfigVersion = hint.ConfigVersion
 	if c.state.NextAttemptReason != nextAttemptConfigChange {
 		return false
 	}

@@ -15,11 +15,12 @@ type SpecChanged struct {
 	// SearchAttributes: the Temporal namespace has certflow's search
 	// attributes (listing.go), so the workflow may set them.
 	SearchAttributes bool `json:",omitempty"`
-	// IssuerVersion names the version of the issuer and of the Secrets it
-	// reads, sent while the Certificate waits for its configuration to
-	// change (NextAttemptReason ConfigurationChange): a new one is a change,
-	// and the next attempt starts at once.
-	IssuerVersion string `json:",omitempty"`
+	// ConfigVersion names the version of the issuer and of the Secrets it
+	// and the Certificate's keystores read, sent while the Certificate waits
+	// for its configuration to change (NextAttemptReason
+	// ConfigurationChange): a new one is a change, and the next attempt
+	// starts at once.
+	ConfigVersion string `json:",omitempty"`
 }
 
 // CertificateInput starts (and continues) a Certificate workflow.
@@ -80,8 +81,8 @@ type CertificateState struct {
 	// set last.
 	SearchAttributes bool     `json:",omitempty"`
 	Listed           *Listing `json:",omitempty"`
-	// IssuerVersion is the last SpecChanged.IssuerVersion heard.
-	IssuerVersion string `json:",omitempty"`
+	// ConfigVersion is the last SpecChanged.ConfigVersion heard.
+	ConfigVersion string `json:",omitempty"`
 }
 
 // IssuerInput starts an Issuer workflow.

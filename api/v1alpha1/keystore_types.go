@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "slices"
+
 // CertificateKeystores asks for keystores in the Certificate's Secret, next to tls.crt and
 // tls.key, for applications (Java, mostly) that read PKCS#12 or JKS files rather than PEM.
 // The field names are cert-manager's (spec.keystores).
@@ -122,3 +124,20 @@ const (
 // ReasonKeystorePassword is the reason of the conditions of a Certificate whose keystore
 // password cannot be read: its Secret or the key in it is missing or empty.
 const ReasonKeystorePassword = "KeystorePasswordNotFound"
+
+// PasswordSecretNames are the Secrets that hold the keystores' passwords,
+// in the Certificate's namespace, sorted, each once.
+func (k *CertificateKeystores) PasswordSecretNames() []string {
+	var names []string
+	if k == nil {
+		return nil
+	}
+	if k.JKS != nil && k.JKS.PasswordSecretRef != nil {
+		names = append(names, k.JKS.PasswordSecretRef.Name)
+	}
+	if k.PKCS12 != nil && k.PKCS12.PasswordSecretRef != nil {
+		names = append(names, k.PKCS12.PasswordSecretRef.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
