@@ -270,7 +270,7 @@ func assertHistoriesEncrypted(t *testing.T, w *world, c tclient.Client, keys *co
 	}
 	// The scan proves something only if it saw every kind of payload, and the
 	// domain inside some of them once opened.
-	for _, wf := range []string{workflows.CertificateWorkflowName, workflows.OrderWorkflowName, workflows.IssuerWorkflowName} {
+	for _, wf := range []string{workflows.CertificateWorkflowName, workflows.IssuerWorkflowName, activities.LimiterWorkflowName} {
 		if !slices.Contains(workflowTypes, wf) {
 			t.Errorf("no %s workflow among %v", wf, workflowTypes)
 		}
@@ -281,8 +281,8 @@ func assertHistoriesEncrypted(t *testing.T, w *world, c tclient.Client, keys *co
 		enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
 		enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
 		enumspb.EVENT_TYPE_MARKER_RECORDED,
-		enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
-		enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
+		enumspb.EVENT_TYPE_TIMER_STARTED,
+		enumspb.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
 	} {
 		if perEventType[et] == 0 {
 			t.Errorf("no payload in any %s event: the scan did not see that kind", et)
