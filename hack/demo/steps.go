@@ -13,21 +13,22 @@ import (
 	"github.com/certflow/certflow/internal/sandbox"
 )
 
-// printSteps prints the steps of the demo's first Order from its Temporal
-// history: when each began and the time it took. A local activity (a short
-// step run inside a workflow task) began when its task started or the local
-// activity before it ended; its marker records when it ended.
+// printSteps prints the steps of the demo's first issuance from its
+// Certificate workflow's history, up to the timer it then sleeps on: when
+// each began and the time it took. A local activity (a short step run inside
+// a workflow task) began when its task started or the local activity before
+// it ended; its marker records when it ended.
 func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 	tc, err := stack.Temporal.Dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	id := activities.CertificateWorkflowID(sandbox.ClusterName, activities.CertificateRef{Namespace: demoNamespace, Name: demoName}) + "/order/1/1"
+	id := activities.CertificateWorkflowID(sandbox.ClusterName, activities.CertificateRef{Namespace: demoNamespace, Name: demoName})
 	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]*historypb.HistoryEvent{}
 	var start, reached time.Time
-	fmt.Printf("\nThe steps of Order %s, from its history:\n", id)
+	fmt.Printf("\nThe steps of workflow %s, from its history:\n", id)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -59,8 +60,13 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			if marker.ActivityType != activities.CleanUpChallenges.Name() { // it runs alongside the finalization
 				reached = marker.ReplayTime
 			}
-		case ev.GetWorkflowExecutionCompletedEventAttributes() != nil:
-			fmt.Printf("  %5.2fs  done\n", at.Sub(start).Seconds())
+		case ev.GetTimerStartedEventAttributes() != nil:
+			var summary string
+			if p := ev.GetUserMetadata().GetSummary(); p != nil {
+				_ = converter.GetDefaultDataConverter().FromPayload(p, &summary)
+			}
+			fmt.Printf("  %5.2fs  sleeping until the %s\n", at.Sub(start).Seconds(), summary)
+			return nil
 		}
 	}
 	return nil

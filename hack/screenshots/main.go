@@ -5,7 +5,7 @@
 // `certflow run` against it, issues one Certificate and leaves another stuck
 // on a ClusterIssuer whose RFC 2136 server is authoritative for another zone,
 // and has headless Chromium photograph three pages: the list of the stuck
-// certificates, the stuck Certificate's workflow and its failed Order. The
+// certificates, the stuck Certificate's workflow and its history. The
 // PNGs go to docs/images/; everything it started stops before it exits.
 // With -unfiltered (CERTFLOW_SCREENSHOTS_UNFILTERED=1) the list is of the
 // running workflows, for a Temporal without certflow's search attributes.

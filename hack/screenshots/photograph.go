@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -19,21 +17,22 @@ import (
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/workflows"
 )
 
 // The list query: certificates that are not Ready, from the search attribute
-// certflow's workflows upsert. Without it (-unfiltered), the running
-// workflows, stuck or not.
+// certflow's workflows upsert (their current runs: an earlier run keeps the
+// values it had). Without it (-unfiltered), the running workflows, stuck or
+// not.
 const (
-	stuckQuery      = `CertflowReady=false`
+	stuckQuery      = `ExecutionStatus="Running" AND CertflowReady=false`
 	unfilteredQuery = `ExecutionStatus="Running"`
 )
 
 // photograph takes the three pictures of the stuck Certificate into out and
 // returns their paths: the list of stuck certificates, the Certificate's
 // current run on its User Metadata tab (the current details say what failed
-// and when the next attempt is) and its failed Order's history. Each waits
+// and when the next attempt is) and the run's history: the failed attempt's
+// steps, each with its summary, and the timer it waits on. Each waits
 // until Temporal's visibility store lists what the page shows, and then
 // until the page shows it.
 func photograph(ctx context.Context, stack *sandbox.Stack, out, dir string, cert *certflowv1.Certificate, unfiltered bool) ([]string, error) {
@@ -54,12 +53,6 @@ func photograph(ctx context.Context, stack *sandbox.Stack, out, dir string, cert
 	if err != nil {
 		return nil, err
 	}
-	order, err := listed(ctx, tc, `WorkflowType="`+workflows.OrderWorkflowName+`"`, func(e *workflowpb.WorkflowExecutionInfo) bool {
-		return strings.HasPrefix(e.Execution.WorkflowId, certID+"/order/") && e.Status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED
-	})
-	if err != nil {
-		return nil, err
-	}
 	reason := certflowv1.ReasonFailed
 	if issuing := meta.FindStatusCondition(cert.Status.Conditions, certflowv1.ConditionIssuing); issuing != nil {
 		reason = issuing.Reason
@@ -71,12 +64,12 @@ func photograph(ctx context.Context, stack *sandbox.Stack, out, dir string, cert
 	}
 	pages := []struct {
 		file, url string
-		height    int      // the Order's timeline and its last event need more than 900 pixels
+		height    int      // the run's timeline and its last events need more than 900 pixels
 		want      []string // text that shows the page has its data
 	}{
 		{"webui-stuck-list.png", base + "?query=" + url.QueryEscape(query), 900, []string{certID}},
 		{"webui-stuck-certificate.png", run(current) + "/user-metadata", 900, []string{"Current Details", "Certificate " + cert.Namespace + "/" + cert.Name, reason}},
-		{"webui-stuck-order.png", run(order) + "/history", 1300, []string{order.Execution.WorkflowId, "Workflow Execution Failed"}},
+		{"webui-stuck-history.png", run(current) + "/history", 1300, []string{"Timer Started"}},
 	}
 	b, err := startBrowser(ctx, filepath.Join(dir, "chromium"))
 	if err != nil {
