@@ -42,8 +42,12 @@ func (c *certificate) retrySummary() string {
 // comes next.
 func showDetails(ctx workflow.Context, st *activities.CertificateStatus) {
 	lines := []string{fmt.Sprintf("**Certificate %s**\n", st.Certificate)}
-	for _, c := range st.Conditions {
-		lines = append(lines, fmt.Sprintf("- %s: %s %s: %s", c.Type, c.Status, c.Reason, c.Message))
+	for i, c := range st.Conditions {
+		message := c.Message
+		if i > 0 && message == st.Conditions[i-1].Message {
+			message = "as above" // a failure both conditions report
+		}
+		lines = append(lines, fmt.Sprintf("- %s: %s %s: %s", c.Type, c.Status, c.Reason, message))
 	}
 	if st.Step != "" {
 		lines = append(lines, "- step: "+st.Step)
