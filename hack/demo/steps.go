@@ -14,7 +14,9 @@ import (
 )
 
 // printSteps prints the steps of the demo's first issuance from its
-// Certificate workflow's history, up to the timer it then sleeps on: when
+// Certificate workflow's history, up to the timer it sleeps on once the
+// certificate is stored (a timer before, such as a wait for a permit, is a
+// step too): when
 // each began and the time it took. A local activity (a short step run inside
 // a workflow task) began when its task started or the local activity before
 // it ended; its marker records when it ended.
@@ -28,6 +30,7 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	scheduled := map[int64]*historypb.HistoryEvent{}
 	var start, reached time.Time
+	stored := false
 	fmt.Printf("\nThe steps of workflow %s, from its history:\n", id)
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -60,13 +63,17 @@ func printSteps(ctx context.Context, stack *sandbox.Stack) error {
 			if marker.ActivityType != activities.CleanUpChallenges.Name() { // it runs alongside the finalization
 				reached = marker.ReplayTime
 			}
+			stored = stored || marker.ActivityType == activities.StoreSecret.Name()
 		case ev.GetTimerStartedEventAttributes() != nil:
 			var summary string
 			if p := ev.GetUserMetadata().GetSummary(); p != nil {
 				_ = converter.GetDefaultDataConverter().FromPayload(p, &summary)
 			}
-			fmt.Printf("  %5.2fs  sleeping until the %s\n", at.Sub(start).Seconds(), summary)
-			return nil
+			if stored {
+				fmt.Printf("  %5.2fs  sleeping until the %s\n", at.Sub(start).Seconds(), summary)
+				return nil
+			}
+			fmt.Printf("  %5.2fs  %s\n", at.Sub(start).Seconds(), summary)
 		}
 	}
 	return nil
