@@ -7,13 +7,15 @@
 //
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n> tasks_per_issue=<n>
 //
-// rss_peak and cpu are of the certflow process alone; the Temporal server's
-// are printed on a line of their own, and so is the whole machine's CPU time
-// while issuing: on a virtual machine, time stolen by the hypervisor slows a
+// rss_peak and cpu are of the certflow process alone; the Temporal server's,
+// kube-apiserver's and etcd's are printed on lines of their own, and so is
+// the whole machine's CPU time while issuing (per issuance too: the whole
+// stack's cost): on a virtual machine, time stolen by the hypervisor slows a
 // run that is CPU-bound, so compare runs with little of it. With -new-orders
-// the issuer has that new-order budget and the orders reach Pebble through a
-// proxy that counts them: the run fails if the CA saw more in any window
-// than the budget.
+// the issuer has that new-order budget and the requests reach Pebble through
+// a proxy that counts them (printed per issuance): the run fails if the CA
+// saw more new orders in any window than the budget. A budget that cannot
+// bind (-new-orders 1000000/1s) counts the requests without slowing them.
 package main
 
 import (
@@ -128,6 +130,10 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 	if err != nil {
 		return err
 	}
+	apiserverBefore, etcdBefore, err := controlPlaneCPU(ctx, stack.Kubernetes)
+	if err != nil {
+		return err
+	}
 	machineBefore, err := machineUsage()
 	if err != nil {
 		return err
@@ -145,6 +151,10 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 		return err
 	}
 	temporalUsage, err := usage(stack.Temporal.Pid())
+	if err != nil {
+		return err
+	}
+	apiserverAfter, etcdAfter, err := controlPlaneCPU(ctx, stack.Kubernetes)
 	if err != nil {
 		return err
 	}
@@ -166,13 +176,14 @@ func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issu
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
 	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
-	fmt.Print(machineAfter.since(machineBefore))
+	fmt.Printf("kube-apiserver cpu=%.1fs etcd cpu=%.1fs\n", apiserverAfter-apiserverBefore, etcdAfter-etcdBefore)
+	fmt.Print(machineAfter.since(machineBefore, n))
 	fmt.Print(h)
 	fmt.Print(idleLine)
 	if proxy != nil {
 		busiest := busiestWindow(proxy.Times(sandbox.ActionNewOrder), b.period)
-		fmt.Printf("limiter: at most %d new orders in any %s (budget %d); %d orders for %d certificates\n",
-			busiest, b.period, b.limit, proxy.Count(sandbox.ActionNewOrder), n)
+		fmt.Printf("limiter: at most %d new orders in any %s (budget %d); %d orders for %d certificates; CA requests per issuance=%.1f\n",
+			busiest, b.period, b.limit, proxy.Count(sandbox.ActionNewOrder), n, float64(len(proxy.Requests()))/float64(n))
 		if busiest > b.limit {
 			return fmt.Errorf("the CA got %d new orders within %s, over the budget of %d", busiest, b.period, b.limit)
 		}

@@ -92,10 +92,13 @@ func machineUsage() (machineCPU, error) {
 	}, nil
 }
 
-// since says what the machine did between before and m.
-func (m machineCPU) since(before machineCPU) string {
-	return fmt.Sprintf("machine while issuing: busy=%.1fs idle=%.1fs steal=%.1fs (CPU-seconds, all cores)\n",
-		(m.busy - before.busy).Seconds(), (m.idle - before.idle).Seconds(), (m.steal - before.steal).Seconds())
+// since says what the machine did between before and m, for n issuances:
+// its busy time per issuance is the whole stack's CPU per issuance (with
+// the bench's own polling).
+func (m machineCPU) since(before machineCPU, n int) string {
+	busy := m.busy - before.busy
+	return fmt.Sprintf("machine while issuing: busy=%.1fs idle=%.1fs steal=%.1fs (CPU-seconds, all cores); busy per issuance=%.3fs\n",
+		busy.Seconds(), (m.idle - before.idle).Seconds(), (m.steal - before.steal).Seconds(), busy.Seconds()/float64(n))
 }
 
 // steps names the activities of an issuance attempt by the step they are.

@@ -102,6 +102,10 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 	return k, nil
 }
 
+// EtcdURL is etcd's client URL (plain HTTP on loopback), which serves its
+// /metrics too.
+func (k *Kubernetes) EtcdURL() string { return k.env.ControlPlane.Etcd.URL.String() }
+
 // Client reaches the API server as a cluster admin, knowing certflow's kinds.
 func (k *Kubernetes) Client() (client.Client, error) {
 	scheme, err := connect.Scheme()
