@@ -117,7 +117,14 @@ func (w *world) checkSecret(cert *certflowv1.Certificate) {
 func (w *world) checkWorkflowRuns(cert *certflowv1.Certificate) {
 	w.t.Helper()
 	id := certificateWorkflowID(cert.Namespace, cert.Name)
+	// A client whose server restarted reconnects after its backoff, which
+	// can be longer than a call's 10 s: a call that failed is made again,
+	// for a minute.
 	desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, id, "")
+	for end := time.Now().Add(time.Minute); err != nil && time.Now().Before(end); {
+		time.Sleep(time.Second)
+		desc, err = w.temporal.DescribeWorkflowExecution(w.ctx, id, "")
+	}
 	if err != nil {
 		w.t.Errorf("describing workflow %s: %v", id, err)
 		return
