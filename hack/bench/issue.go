@@ -33,7 +33,7 @@ func issueAll(ctx context.Context, kube client.WithWatch, stack *sandbox.Stack, 
 	if err != nil {
 		return results{}, fmt.Errorf("watching Certificates: %w", err)
 	}
-	defer watch.Stop()
+	defer func() { watch.Stop() }()
 
 	created := make([]time.Time, n)
 	start := time.Now()
@@ -71,7 +71,12 @@ func issueAll(ctx context.Context, kube client.WithWatch, stack *sandbox.Stack, 
 			return results{}, fmt.Errorf("%d of %d certificates not Ready: %w", left, n, ctx.Err())
 		case ev, ok := <-watch.ResultChan():
 			if !ok {
-				return results{}, fmt.Errorf("the watch of Certificates ended with %d not Ready", left)
+				// The API server may end a watch under load: watch again, from
+				// the Certificates as they are now.
+				if watch, err = kube.Watch(ctx, &certflowv1.CertificateList{}, client.InNamespace(benchNamespace)); err != nil {
+					return results{}, fmt.Errorf("watching Certificates again, %d not Ready: %w", left, err)
+				}
+				continue
 			}
 			c, isCert := ev.Object.(*certflowv1.Certificate)
 			if !isCert {
