@@ -8,8 +8,10 @@
 package worker
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 
 	"go.temporal.io/sdk/client"
@@ -69,6 +71,13 @@ type Options struct {
 	// least recently used leave first and are replayed from their short
 	// histories when they wake. 0 keeps the SDK's default.
 	WorkflowCacheSize int
+	// WorkflowTaskSlots is how many workflow tasks the worker runs at once;
+	// 0 is DefaultWorkflowTaskSlots. An issuance attempt holds a slot while
+	// its steps run (local activities, in the task), so the slots bound the
+	// issuances in flight: a burst of Certificates finishes its first ones
+	// early instead of all of them late, each waiting behind the others'
+	// keys.
+	WorkflowTaskSlots int
 	// OnFatalError is called when the worker stops for good (the namespace
 	// is gone, the server refuses it): the process should exit, not linger.
 	OnFatalError func(error)
@@ -159,8 +168,9 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
 	}
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
-		OnFatalError: opts.OnFatalError,
-		Interceptors: []interceptor.WorkerInterceptor{&progressInterceptor{delay: progressDelay, write: statuses.WriteProgress}},
+		MaxConcurrentWorkflowTaskExecutionSize: cmp.Or(opts.WorkflowTaskSlots, DefaultWorkflowTaskSlots()),
+		OnFatalError:                           opts.OnFatalError,
+		Interceptors:                           []interceptor.WorkerInterceptor{&progressInterceptor{delay: progressDelay, write: statuses.WriteProgress}},
 	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})
@@ -188,3 +198,10 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
 	return &Worker{main: w, limiters: limiters, release: func() { stopCache(); broadcaster.Shutdown() }}, nil
 }
+
+// DefaultWorkflowTaskSlots is 16 workflow tasks per CPU the process may use.
+// make bench N=300 on 2 CPUs, all Ready (p50): 25.6 s (20.6 s) with the SDK's
+// 1000, 26.3 s (12.9 s) with 8, 26.0 s (12.9 s) with 16, 25.4 s (12.6 s)
+// with 32. More than the fewest that keep the CPUs busy, for steps that
+// wait on a slow DNS provider or CA while holding their slot.
+func DefaultWorkflowTaskSlots() int { return 16 * max(1, runtime.GOMAXPROCS(0)) }

@@ -145,6 +145,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
 		WorkflowCacheSize:        opts.workflowCacheSize,
+		WorkflowTaskSlots:        opts.workflowTaskSlots,
 		OnFatalError:             onFatal,
 	})
 	if err != nil {
