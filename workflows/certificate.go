@@ -19,10 +19,10 @@ import (
 // Certificate owns one Certificate's life. Each run is one cycle: read the
 // Certificate's spec and look at its Secret (InspectSecret, from the API
 // server: a signal only says when to look), issue when the Secret is
-// missing, mismatched or due (an Order child), then wait on a durable timer
-// (renewal time or backoff) raced with the signals, and continue as new. The
-// history of a run stays small however long the certificate lives. The
-// workflow ends when its Certificate is gone.
+// missing, mismatched or due (an Order attempt, run in place), then wait on
+// a durable timer (renewal time or backoff) raced with the signals, and
+// continue as new. The history of a run stays small however long the
+// certificate lives. The workflow ends when its Certificate is gone.
 func Certificate(ctx workflow.Context, in CertificateInput) error {
 	c := newCertificate(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (activities.CertificateStatus, error) {

@@ -11,7 +11,8 @@ import (
 
 // Order is one issuance attempt: make (or find again) the issuance's key,
 // have the issuer sign the key's CSR, and store the chain with the key in
-// the target Secret. How an issuer signs depends on its type (an ACME CA:
+// the target Secret. The Certificate workflow calls it in place; it is also
+// registered as a workflow, the child that runs of v0.1.0 start. How an issuer signs depends on its type (an ACME CA:
 // acme.go). The Certificate's status shows the step: written when the
 // attempt starts and while it waits for a permit, and by the worker for a
 // step that takes more than a moment (activities.InProgress).
