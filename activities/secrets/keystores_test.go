@@ -14,8 +14,6 @@ import (
 	keystore "github.com/pavlo-v-chernykh/keystore-go/v4"
 	"go.temporal.io/sdk/temporal"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/certflow/certflow/activities"
@@ -205,20 +203,7 @@ func TestKeystoresWithoutACAHaveNoTruststore(t *testing.T) {
 // req, with spec.keystores as given.
 func applyKeystoreCertificate(t *testing.T, ns, name string, issuer activities.IssuerRef, req activities.Request, keystores *certflowv1.CertificateKeystores) {
 	t.Helper()
-	want := activitytest.Certificate(ns, name, issuer, req)
-	want.Spec.Keystores = keystores
-	var cur certflowv1.Certificate
-	err := kube.Get(context.Background(), client.ObjectKeyFromObject(want), &cur)
-	switch {
-	case apierrors.IsNotFound(err):
-		err = kube.Create(context.Background(), want)
-	case err == nil:
-		cur.Spec = want.Spec
-		err = kube.Update(context.Background(), &cur)
-	}
-	if err != nil {
-		t.Fatalf("applying Certificate %s/%s: %v", ns, name, err)
-	}
+	activitytest.ApplyCertificateWith(t, kube, ns, name, issuer, req, func(c *certflowv1.Certificate) { c.Spec.Keystores = keystores })
 }
 
 func TestStoreWritesKeystoresWithPasswordsFromTheAPIServer(t *testing.T) {

@@ -84,7 +84,15 @@ func Certificate(namespace, name string, issuer activities.IssuerRef, req activi
 // updates the one there to it, and returns its reference.
 func ApplyCertificate(t testing.TB, kube client.Client, namespace, name string, issuer activities.IssuerRef, req activities.Request) activities.CertificateRef {
 	t.Helper()
+	return ApplyCertificateWith(t, kube, namespace, name, issuer, req, func(*certflowv1.Certificate) {})
+}
+
+// ApplyCertificateWith is ApplyCertificate with the Certificate changed by
+// change first (fields a Request does not carry, such as keystores).
+func ApplyCertificateWith(t testing.TB, kube client.Client, namespace, name string, issuer activities.IssuerRef, req activities.Request, change func(*certflowv1.Certificate)) activities.CertificateRef {
+	t.Helper()
 	want := Certificate(namespace, name, issuer, req)
+	change(want)
 	var cur certflowv1.Certificate
 	err := kube.Get(context.Background(), client.ObjectKeyFromObject(want), &cur)
 	switch {
