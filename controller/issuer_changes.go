@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -104,33 +105,20 @@ func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret clie
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&certs.Items[i])})
 		}
 	}
-	add := func(kind string, list client.ObjectList, issuers func() []client.Object, opts ...client.ListOption) {
+	add := func(kind string, list client.ObjectList, opts ...client.ListOption) {
 		opts = append(opts, client.MatchingFields{secretIndex: secret.GetName()})
 		if err := r.client.List(ctx, list, opts...); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "listing the issuers of a Secret", "kind", kind, "secret", client.ObjectKeyFromObject(secret))
 			return
 		}
-		for _, issuer := range issuers() {
-			reqs = append(reqs, r.waitingCertificatesOf(ctx, kind, issuer)...)
+		issuers, _ := apimeta.ExtractList(list) // a typed list's items always extract
+		for _, issuer := range issuers {
+			reqs = append(reqs, r.waitingCertificatesOf(ctx, kind, issuer.(client.Object))...)
 		}
 	}
-	var issuers v1alpha1.IssuerList
-	add(v1alpha1.IssuerKind, &issuers, func() []client.Object {
-		objs := make([]client.Object, len(issuers.Items))
-		for i := range issuers.Items {
-			objs[i] = &issuers.Items[i]
-		}
-		return objs
-	}, client.InNamespace(secret.GetNamespace()))
+	add(v1alpha1.IssuerKind, &v1alpha1.IssuerList{}, client.InNamespace(secret.GetNamespace()))
 	if secret.GetNamespace() == r.clusterResourceNamespace {
-		var clusterIssuers v1alpha1.ClusterIssuerList
-		add(v1alpha1.ClusterIssuerKind, &clusterIssuers, func() []client.Object {
-			objs := make([]client.Object, len(clusterIssuers.Items))
-			for i := range clusterIssuers.Items {
-				objs[i] = &clusterIssuers.Items[i]
-			}
-			return objs
-		})
+		add(v1alpha1.ClusterIssuerKind, &v1alpha1.ClusterIssuerList{})
 	}
 	return reqs
 }
