@@ -63,6 +63,9 @@ type Options struct {
 	// IssuerAmbientCredentials lets namespaced Issuers' DNS providers use the
 	// worker's own cloud identity, as ClusterIssuers' always may.
 	IssuerAmbientCredentials bool
+	// ACMEAllowSkipTLSVerify lets ACME issuers' skipTLSVerify turn off the
+	// check of their CA's certificate; without it they are refused.
+	ACMEAllowSkipTLSVerify bool
 	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
 	TemporalNamespace string
 	TemporalUIURL     string
@@ -183,7 +186,8 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
 		Kubernetes: opts.Kubernetes,
 	}}
-	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes))}
+	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
+		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify}
 	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}
 	activities.Register(w, slices.Concat(
 		(&keys.Activities{Kube: kube, Issuers: resolver, Certificates: certs, Types: issuerTypes}).Bindings(),

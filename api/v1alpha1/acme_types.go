@@ -37,6 +37,7 @@ type ACMEIssuer struct {
 	Profile string `json:"profile,omitempty"`
 
 	// INSECURE: do not verify the CA's TLS certificate. For development only; prefer caBundle.
+	// The worker refuses it unless started with --acme-allow-skip-tls-verify.
 	// +optional
 	SkipTLSVerify bool `json:"skipTLSVerify,omitempty"`
 

@@ -40,6 +40,7 @@ type options struct {
 	dns01NameserverPort      int
 	dns01Endpoints           map[string]string
 	issuerAmbientCredentials bool
+	acmeAllowSkipTLSVerify   bool
 	workflowCacheSize        int
 	workflowTaskSlots        int
 
@@ -79,6 +80,7 @@ func (o *options) bindWorker(cmd *cobra.Command) {
 	f.IntVar(&o.dns01NameserverPort, "dns01-nameserver-port", 53, "port of the authoritative nameservers asked in propagation checks")
 	f.StringToStringVar(&o.dns01Endpoints, "dns01-endpoint", envMap("CERTFLOW_DNS01_ENDPOINTS"), "PROVIDER=URL replaces a DNS provider's API address (cloudflare, route53, azureDNS, cloudDNS, digitalocean): for API-compatible services and proxies; repeatable (CERTFLOW_DNS01_ENDPOINTS, comma-separated)")
 	f.BoolVar(&o.issuerAmbientCredentials, "issuer-ambient-credentials", envBool("CERTFLOW_ISSUER_AMBIENT_CREDENTIALS"), "let the DNS providers of namespaced Issuers use the worker's own cloud identity (IRSA, pod or managed identity, instance role), as ClusterIssuers' always may (CERTFLOW_ISSUER_AMBIENT_CREDENTIALS)")
+	f.BoolVar(&o.acmeAllowSkipTLSVerify, "acme-allow-skip-tls-verify", envBool("CERTFLOW_ACME_ALLOW_SKIP_TLS_VERIFY"), "let ACME issuers' skipTLSVerify turn off the check of their CA's certificate (development CAs only); without it such an issuer is refused (CERTFLOW_ACME_ALLOW_SKIP_TLS_VERIFY)")
 	f.IntVar(&o.workflowTaskSlots, "workflow-task-slots", worker.DefaultWorkflowTaskSlots(), "workflow tasks the worker runs at once; an issuance holds one while its steps run, so this bounds the issuances in flight: a burst finishes its first certificates early; raise it when steps wait long on a slow DNS provider or CA")
 	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 500, "workflows the worker keeps in memory between their tasks (about 50 KB each): size it to the issuances in flight, not to the certificates; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
 }

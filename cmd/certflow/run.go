@@ -142,6 +142,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		DNS01NameserverPort:      opts.dns01NameserverPort,
 		DNS01Endpoints:           opts.dns01Endpoints,
 		IssuerAmbientCredentials: opts.issuerAmbientCredentials,
+		ACMEAllowSkipTLSVerify:   opts.acmeAllowSkipTLSVerify,
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
 		WorkflowCacheSize:        opts.workflowCacheSize,

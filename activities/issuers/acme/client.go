@@ -44,6 +44,11 @@ type Activities struct {
 	HTTPClient func(iss *issuers.Issuer) (*http.Client, error)
 	// UserAgent prefixes lego's User-Agent; "certflow" when empty.
 	UserAgent string
+	// AllowSkipTLSVerify lets an issuer's skipTLSVerify turn off the check
+	// of its CA's certificate. Without it such an issuer is refused, with a
+	// configuration error: anyone who may write an Issuer in a namespace
+	// could otherwise have the worker talk to a CA it cannot authenticate.
+	AllowSkipTLSVerify bool
 	// PollInterval is the first wait between polls of an order or
 	// authorization when the CA sends no Retry-After; it doubles with each
 	// poll up to maxPollWait. 200ms when zero: Pebble with PEBBLE_VA_NOSLEEP
@@ -133,6 +138,10 @@ func (a *Activities) dial(iss *issuers.Issuer, kid string, key accountKey) (*api
 
 // newCore reads the CA's directory and returns a new client.
 func (a *Activities) newCore(iss *issuers.Issuer, kid string, key accountKey) (*api.Core, *retryAfters, error) {
+	if iss.Spec.ACME.SkipTLSVerify && !a.AllowSkipTLSVerify {
+		return nil, nil, activities.ConfigError("%s: spec.acme.skipTLSVerify is refused: this worker checks every CA's certificate "+
+			"(give the CA's certificate in spec.acme.caBundle, or start the worker with --acme-allow-skip-tls-verify)", iss.Ref)
+	}
 	newClient := a.HTTPClient
 	if newClient == nil {
 		newClient = a.DefaultHTTPClient

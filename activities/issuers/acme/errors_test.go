@@ -64,6 +64,10 @@ func TestBadCasesAreClassified(t *testing.T) {
 			func(s *certflowv1.IssuerSpec) { s.ACME.DisableAccountKeyGeneration = true },
 			"order", request("nokey.certflow.test"),
 			activities.ErrTypeConfig, "account key Secret certflow-system/{name}-account not found and disableAccountKeyGeneration is set"},
+		{"skipTLSVerify the worker does not allow is a config error",
+			func(s *certflowv1.IssuerSpec) { s.ACME.SkipTLSVerify, s.ACME.CABundle = true, nil },
+			"account", activities.BeginOrderInput{},
+			activities.ErrTypeConfig, "spec.acme.skipTLSVerify is refused"},
 		{"a missing external account binding Secret is a config error",
 			func(s *certflowv1.IssuerSpec) {
 				s.ACME.ExternalAccountBinding = &certflowv1.ACMEExternalAccountBinding{KeyID: "kid-1",
@@ -72,7 +76,7 @@ func TestBadCasesAreClassified(t *testing.T) {
 			"account", activities.BeginOrderInput{},
 			activities.ErrTypeConfig, "Secret certflow-system/no-eab not found"},
 	}
-	names := []string{"nosolver", "wildcard", "ip", "missing", "selfsigned", "unreachable", "cabundle", "nokey", "eab"}
+	names := []string{"nosolver", "wildcard", "ip", "missing", "selfsigned", "unreachable", "cabundle", "nokey", "skiptls", "eab"}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -158,4 +162,17 @@ func closedPort(t *testing.T) string {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	return strconv.Itoa(port)
+}
+
+// TestSkipTLSVerifyWhenTheWorkerAllowsIt: with the worker's permission, an
+// issuer without a caBundle reaches Pebble (whose certificate no system root
+// signs) and registers its account.
+func TestSkipTLSVerifyWhenTheWorkerAllowsIt(t *testing.T) {
+	t.Parallel()
+	issuer := createIssuer(t, "skiptls-allowed", func(s *certflowv1.IssuerSpec) { s.ACME.SkipTLSVerify, s.ACME.CABundle = true, nil })
+	a := newActivities()
+	a.AllowSkipTLSVerify = true
+	if _, err := call(t, a, activities.EnsureAccount, activities.EnsureAccountInput{Issuer: issuer, Generation: 1}); err != nil {
+		t.Fatalf("EnsureAccount with skipTLSVerify allowed: %v", err)
+	}
 }
