@@ -30,6 +30,10 @@ type PebbleOptions struct {
 	// RetryAfterSeconds is what Pebble sends in Retry-After on order and
 	// authorization polls; 0 sends none.
 	RetryAfterSeconds int
+	// ExternalAccountMACKeys, when set, make Pebble require external account
+	// binding and accept these: key ID to its HMAC key, base64url-encoded,
+	// as a CA such as ZeroSSL hands them out.
+	ExternalAccountMACKeys map[string]string
 }
 
 // Pebble is a running Pebble ACME test CA.
@@ -101,6 +105,11 @@ func startPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 			"shortlived": {Description: "160 hours", ValidityPeriod: 160 * 60 * 60},
 		},
 	}}
+	if len(opts.ExternalAccountMACKeys) > 0 {
+		pebbleConfig := config["pebble"].(map[string]any)
+		pebbleConfig["externalAccountBindingRequired"] = true
+		pebbleConfig["externalAccountMACKeys"] = opts.ExternalAccountMACKeys
+	}
 	configPath := filepath.Join(opts.Dir, "pebble.json")
 	data, err := json.MarshalIndent(config, "", "  ")
 	if err != nil {

@@ -125,7 +125,15 @@ func (s *session) register(ctx context.Context) (legoacme.ExtendedAccount, error
 	if err != nil {
 		return legoacme.ExtendedAccount{}, err
 	}
-	return s.core.Accounts.NewEAB(ctx, req, eab.KeyID, strings.TrimSpace(string(hmac)))
+	account, err := s.core.Accounts.NewEAB(ctx, req, eab.KeyID, strings.TrimSpace(string(hmac)))
+	// The CA does not know the key ID, or the MAC key does not sign for it:
+	// the binding the user gave is wrong, which only they can change.
+	var p *legoacme.ProblemDetails
+	if errors.As(err, &p) && shortType(p.Type) == "unauthorized" {
+		return account, activities.ConfigError("the CA refused the external account binding of key ID %q (spec.acme.externalAccountBinding, Secret %s key %q): %s",
+			eab.KeyID, eab.Key.Name, eab.Key.Key, problem(p))
+	}
+	return account, err
 }
 
 // knownAccount is the account URL in the issuer's status if it was recorded
