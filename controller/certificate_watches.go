@@ -84,23 +84,31 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 // name it: in its namespace for an Issuer, anywhere for a ClusterIssuer.
 func (r *certificateReconciler) certificatesOf(kind string) handler.MapFunc {
 	return func(ctx context.Context, issuer client.Object) []reconcile.Request {
-		var certs v1alpha1.CertificateList
-		opts := []client.ListOption{client.MatchingFields{issuerRefIndex: issuerIndexKey(kind, issuer.GetName())}}
-		if kind == v1alpha1.IssuerKind {
-			opts = append(opts, client.InNamespace(issuer.GetNamespace()))
-		}
-		if err := r.client.List(ctx, &certs, opts...); err != nil {
-			// A read of the cache fails only when it is not started; the
-			// periodic resync reconciles everything again anyway.
-			ctrl.LoggerFrom(ctx).Error(err, "listing Certificates of an issuer", "kind", kind, "name", issuer.GetName())
-			return nil
-		}
-		reqs := make([]reconcile.Request, 0, len(certs.Items))
-		for _, c := range certs.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
-		}
-		return reqs
+		return r.certificatesOfIssuer(ctx, kind, issuer, func(*v1alpha1.Certificate) bool { return true })
 	}
+}
+
+// certificatesOfIssuer lists the Certificates that name the issuer and
+// keeps those that pass keep.
+func (r *certificateReconciler) certificatesOfIssuer(ctx context.Context, kind string, issuer client.Object, keep func(*v1alpha1.Certificate) bool) []reconcile.Request {
+	var certs v1alpha1.CertificateList
+	opts := []client.ListOption{client.MatchingFields{issuerRefIndex: issuerIndexKey(kind, issuer.GetName())}}
+	if kind == v1alpha1.IssuerKind {
+		opts = append(opts, client.InNamespace(issuer.GetNamespace()))
+	}
+	if err := r.client.List(ctx, &certs, opts...); err != nil {
+		// A read of the cache fails only when it is not started; the
+		// periodic resync reconciles everything again anyway.
+		ctrl.LoggerFrom(ctx).Error(err, "listing Certificates of an issuer", "kind", kind, "name", issuer.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range certs.Items {
+		if keep(&certs.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&certs.Items[i])})
+		}
+	}
+	return reqs
 }
 
 // certificateOfSecret maps a Secret to the Certificate it is labelled for.

@@ -113,25 +113,12 @@ func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret clie
 		}
 		issuers, _ := apimeta.ExtractList(list) // a typed list's items always extract
 		for _, issuer := range issuers {
-			reqs = append(reqs, r.waitingCertificatesOf(ctx, kind, issuer.(client.Object))...)
+			reqs = append(reqs, r.certificatesOfIssuer(ctx, kind, issuer.(client.Object), waitsForConfigChange)...)
 		}
 	}
 	add(v1alpha1.IssuerKind, &v1alpha1.IssuerList{}, client.InNamespace(secret.GetNamespace()))
 	if secret.GetNamespace() == r.clusterResourceNamespace {
 		add(v1alpha1.ClusterIssuerKind, &v1alpha1.ClusterIssuerList{})
-	}
-	return reqs
-}
-
-// waitingCertificatesOf are the Certificates of an issuer that wait for a
-// configuration change.
-func (r *certificateReconciler) waitingCertificatesOf(ctx context.Context, kind string, issuer client.Object) []reconcile.Request {
-	var reqs []reconcile.Request
-	for _, req := range r.certificatesOf(kind)(ctx, issuer) {
-		var cert v1alpha1.Certificate
-		if err := r.client.Get(ctx, req.NamespacedName, &cert); err == nil && waitsForConfigChange(&cert) {
-			reqs = append(reqs, req)
-		}
 	}
 	return reqs
 }
