@@ -5,8 +5,8 @@ import "time"
 // The challenge steps of an ACME issuance (package activities/challenges):
 // Present puts the response to each pending challenge where the CA will
 // look, WaitPropagation waits until the responses are reachable there, and
-// CleanUpChallenges removes them again, always. Each challenge type (dns-01
-// so far) does these its own way behind them.
+// CleanUpChallenges removes them again, always. Each challenge type (dns-01,
+// http-01) does these its own way behind them.
 var (
 	Present           = declare[PresentInput, PresentResult]("Present")
 	WaitPropagation   = declare[WaitPropagationInput, WaitPropagationResult]("WaitPropagation")
@@ -64,6 +64,14 @@ type CleanUpChallengesInput struct {
 	Issuer      IssuerRef
 	Presented   []Presented
 }
+
+// HTTP01URL is where the CA fetches an http-01 response (RFC 8555 section 8.3).
+func HTTP01URL(identifier, token string) string {
+	return "http://" + identifier + HTTP01Path + token
+}
+
+// HTTP01Path is the path of http-01 responses, before the token.
+const HTTP01Path = "/.well-known/acme-challenge/"
 
 // Name is the name the response is for, as a request names it.
 func (p Presented) Name() string { return name(p.Identifier, p.Wildcard) }

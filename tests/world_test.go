@@ -290,8 +290,11 @@ func (w *world) flags(subcommand string) []string {
 		case "--dns01-nameserver-port":
 			value = dnsPort
 		}
-		if strings.HasPrefix(flag, "--dns01-") && subcommand == "controller" {
+		if (strings.HasPrefix(flag, "--dns01-") || strings.HasPrefix(flag, "--http01-")) && subcommand == "controller" {
 			continue // worker flags
+		}
+		if flag == "--http01-solver-listen" && subcommand != "run" {
+			continue // the responder runs inside `run` only
 		}
 		args = append(args, flag, value)
 	}

@@ -19,6 +19,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -29,6 +30,7 @@ import (
 	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/challenges"
 	"github.com/certflow/certflow/activities/challenges/dns01"
+	"github.com/certflow/certflow/activities/challenges/http01"
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/issuers/acme"
@@ -66,6 +68,13 @@ type Options struct {
 	// ACMEAllowSkipTLSVerify lets ACME issuers' skipTLSVerify turn off the
 	// check of their CA's certificate; without it they are refused.
 	ACMEAllowSkipTLSVerify bool
+	// HTTP01Responder is the Service of the HTTP-01 responder (certflow
+	// solver): http-01 responses go in its namespace, and challenge routes
+	// lead to its endpoints.
+	HTTP01Responder types.NamespacedName
+	// HTTP01SelfCheckPort is where the self-check of an http-01 response
+	// connects instead of port 80; 0 is 80.
+	HTTP01SelfCheckPort int
 	// TemporalNamespace and TemporalUIURL make the Web UI links in status.
 	TemporalNamespace string
 	TemporalUIURL     string
@@ -95,7 +104,11 @@ type Options struct {
 // ClusterIssuers are watched (cache.go) and read again by name before an
 // activity acts. Certificate status is patched, issuer status replaced. Events
 // go through client-go's core/v1 recorder. kube-system is read for the default
-// --cluster-name.
+// --cluster-name. An http-01 challenge writes its response into a ConfigMap of
+// the responder's namespace (a Role of that namespace, deploy/rbac/http01.yaml),
+// reads the responder Service's endpoints there,
+// and makes a Service, its EndpointSlice and an Ingress or HTTPRoute in the
+// Certificate's namespace (or adds a rule to an existing Ingress): all by name.
 //
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update;patch;delete
 // +kubebuilder:rbac:groups=certflow.dev,resources=certificates,verbs=get;list;watch
@@ -104,6 +117,10 @@ type Options struct {
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,resourceNames=kube-system,verbs=get
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;create;update;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;create;update;delete
 
 // Worker polls certflow's task queue with the workflows and activities
 // registered, and the account limiters' task queue (LimiterTaskQueue) with
@@ -182,10 +199,16 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	checker := &propagation.Checker{
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
 	}
-	challengeTypes := map[string]challenges.Type{"dns-01": &dns01.Type{
-		Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
-		Kubernetes: opts.Kubernetes,
-	}}
+	challengeTypes := map[string]challenges.Type{
+		"dns-01": &dns01.Type{
+			Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
+			Kubernetes: opts.Kubernetes,
+		},
+		"http-01": &http01.Type{
+			Kube: kube, Responder: opts.HTTP01Responder,
+			SelfCheck: http01.SelfCheck{Resolvers: opts.DNS01Resolvers, Port: opts.HTTP01SelfCheckPort},
+		},
+	}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
 		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify}
 	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}

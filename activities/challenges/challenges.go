@@ -2,7 +2,7 @@
 // puts the response to each pending challenge where the CA will look,
 // WaitPropagation polls until every response is reachable there, and
 // CleanUpChallenges removes them again. Each challenge type does these its
-// own way behind Type (dns01 below); these activities find the issuer, check
+// own way behind Type (dns01 and http01 below); these activities find the issuer, check
 // the whole input before they change anything, and hand each challenge to
 // its type and solver.
 //
@@ -26,9 +26,10 @@ import (
 // Type is one ACME challenge type ("dns-01").
 type Type interface {
 	// Solver builds the solver of the issuer's spec.acme.solvers[index]
-	// (index is in range), reading the credentials it needs. Its errors
-	// are configuration errors or retryable.
-	Solver(ctx context.Context, iss *issuers.Issuer, index int) (Solver, error)
+	// (index is in range) for the challenges of one Certificate, reading the
+	// credentials it needs. Its errors are configuration errors or
+	// retryable.
+	Solver(ctx context.Context, iss *issuers.Issuer, index int, cert activities.CertificateRef) (Solver, error)
 	// Reachable checks once whether the response is where the CA will look:
 	// "" when it is, else what is missing, for status.
 	Reachable(ctx context.Context, p activities.Presented) (missing string, err error)
@@ -84,6 +85,7 @@ func (a *Activities) pollInterval() time.Duration {
 type solvers struct {
 	a     *Activities
 	iss   *issuers.Issuer
+	cert  activities.CertificateRef
 	built map[int]Solver
 }
 
@@ -97,11 +99,11 @@ func (a *Activities) check(ctx context.Context, cert activities.CertificateRef, 
 	return a.Certificates.Check(ctx, claim)
 }
 
-// solvers reads the issuer with resolve: Issuers.ResolveSolvers to
+// solvers reads the issuer of cert's challenges with resolve: Issuers.ResolveSolvers to
 // present, which remembers the issuer and its credentials for the clean-up;
 // Issuers.ResolveForCleanUp to remove, which falls back to that memory for
 // what is gone.
-func (a *Activities) solvers(ctx context.Context, ref activities.IssuerRef, resolve func(context.Context, activities.IssuerRef) (*issuers.Issuer, error)) (*solvers, error) {
+func (a *Activities) solvers(ctx context.Context, cert activities.CertificateRef, ref activities.IssuerRef, resolve func(context.Context, activities.IssuerRef) (*issuers.Issuer, error)) (*solvers, error) {
 	iss, err := resolve(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -109,7 +111,7 @@ func (a *Activities) solvers(ctx context.Context, ref activities.IssuerRef, reso
 	if iss.Spec.ACME == nil {
 		return nil, activities.ConfigError("%s is not an ACME issuer: it has no solvers", ref)
 	}
-	return &solvers{a: a, iss: iss, built: map[int]Solver{}}, nil
+	return &solvers{a: a, iss: iss, cert: cert, built: map[int]Solver{}}, nil
 }
 
 // of returns the solver of a challenge.
@@ -124,7 +126,7 @@ func (s *solvers) of(ctx context.Context, c activities.Challenge) (Solver, error
 	if n := len(s.iss.Spec.ACME.Solvers); c.Solver < 0 || c.Solver >= n {
 		return nil, activities.ConfigError("%s has no solver %d (it has %d): the issuer changed during the issuance", s.iss.Ref, c.Solver, n)
 	}
-	sv, err := typ.Solver(ctx, s.iss, c.Solver)
+	sv, err := typ.Solver(ctx, s.iss, c.Solver, s.cert)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func (a *Activities) Present(ctx context.Context, in activities.PresentInput) (a
 	if _, err := a.check(ctx, in.Certificate, in.Issuer, todo); err != nil {
 		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
 	}
-	set, err := a.solvers(ctx, in.Issuer, a.Issuers.ResolveSolvers)
+	set, err := a.solvers(ctx, in.Certificate, in.Issuer, a.Issuers.ResolveSolvers)
 	if err != nil {
 		return activities.PresentResult{}, activities.Wrap(err, "presenting challenges of %s", in.Certificate)
 	}
@@ -102,7 +102,7 @@ func (a *Activities) CleanUpChallenges(ctx context.Context, in activities.CleanU
 	if err != nil {
 		return activities.CleanUpChallengesResult{}, activities.Wrap(err, "removing challenge responses")
 	}
-	set, forgotten := a.solvers(ctx, in.Issuer, a.Issuers.ResolveForCleanUp)
+	set, forgotten := a.solvers(ctx, in.Certificate, in.Issuer, a.Issuers.ResolveForCleanUp)
 	if forgotten != nil && !errors.Is(forgotten, issuers.ErrForgotten) {
 		return activities.CleanUpChallengesResult{}, activities.Wrap(forgotten, "removing challenge responses")
 	}

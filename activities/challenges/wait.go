@@ -229,8 +229,11 @@ func gaveUp(pending []selfCheck, round Progress) error {
 
 // where names a response as the CA looks for it.
 func where(p activities.Presented) string {
-	if p.FQDN != "" {
+	switch {
+	case p.FQDN != "":
 		return p.FQDN
+	case p.Type == "http-01":
+		return activities.HTTP01URL(p.Identifier, p.Token)
 	}
 	return p.Identifier
 }

@@ -1,6 +1,9 @@
 package v1alpha1
 
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // ACMEIssuer obtains certificates from an RFC 8555 (ACME) CA, proving control of each name
 // with the solvers below.
@@ -192,6 +195,46 @@ type ACMEChallengeSolverHTTP01Ingress struct {
 	// An existing Ingress to add the challenge routes to, instead of creating one.
 	// +optional
 	Name string `json:"name,omitempty"`
+
+	// Labels and annotations for the Ingresses certflow creates.
+	// +optional
+	IngressTemplate *ACMEChallengeSolverHTTP01IngressTemplate `json:"ingressTemplate,omitempty"`
+
+	// Accepted so cert-manager manifests apply: certflow starts no solver pod (one
+	// responder serves every challenge), so only the labels and annotations are
+	// used, on the solver Service.
+	// +optional
+	PodTemplate *ACMEChallengeSolverHTTP01IngressPodTemplate `json:"podTemplate,omitempty"`
+}
+
+// ACMEChallengeSolverHTTP01IngressTemplate is the metadata of the challenge Ingresses.
+type ACMEChallengeSolverHTTP01IngressTemplate struct {
+	// Labels and annotations added to the Ingress.
+	// +optional
+	Metadata ObjectMetaTemplate `json:"metadata,omitzero"`
+}
+
+// ACMEChallengeSolverHTTP01IngressPodTemplate is cert-manager's solver pod template. Its
+// labels and annotations go on the solver Service; its spec is accepted and unused.
+type ACMEChallengeSolverHTTP01IngressPodTemplate struct {
+	// Labels and annotations added to the solver Service.
+	// +optional
+	Metadata ObjectMetaTemplate `json:"metadata,omitzero"`
+
+	// cert-manager's pod spec fields (nodeSelector, tolerations, ...): no pod runs.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	Spec *apiextensionsv1.JSON `json:"spec,omitempty"`
+}
+
+// ObjectMetaTemplate is the labels and annotations of an object certflow creates.
+type ObjectMetaTemplate struct {
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // ACMEChallengeSolverHTTP01GatewayHTTPRoute routes HTTP-01 challenges with an HTTPRoute
@@ -211,6 +254,11 @@ type ACMEChallengeSolverHTTP01GatewayHTTPRoute struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	ParentRefs []ParentReference `json:"parentRefs,omitempty"`
+
+	// Accepted so cert-manager manifests apply: only its labels and annotations
+	// are used, on the solver Service.
+	// +optional
+	PodTemplate *ACMEChallengeSolverHTTP01IngressPodTemplate `json:"podTemplate,omitempty"`
 }
 
 // ParentReference is the part of Gateway API's ParentReference that an HTTP-01 route needs.

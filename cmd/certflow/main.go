@@ -38,6 +38,7 @@ func newRootCommand() *cobra.Command {
 		newRunCommand(&opts, "run", "Run the controller and the worker in one process (the default deployment)", true, true),
 		newRunCommand(&opts, "controller", "Run only the controller: reconcile Certificates into workflows", true, false),
 		newRunCommand(&opts, "worker", "Run only the worker: execute workflows and activities", false, true),
+		newSolverCommand(&opts),
 		newCodecServerCommand(&opts),
 		newVersionCommand(),
 		newStatusCommand(&opts),

@@ -43,6 +43,10 @@ type options struct {
 	acmeAllowSkipTLSVerify   bool
 	workflowCacheSize        int
 	workflowTaskSlots        int
+	http01Namespace          string
+	http01Service            string
+	http01SelfCheckPort      int
+	http01Listen             string
 
 	payloadKeyFile   string
 	payloadKeySecret string
@@ -82,7 +86,21 @@ func (o *options) bindWorker(cmd *cobra.Command) {
 	f.BoolVar(&o.issuerAmbientCredentials, "issuer-ambient-credentials", envBool("CERTFLOW_ISSUER_AMBIENT_CREDENTIALS"), "let the DNS providers of namespaced Issuers use the worker's own cloud identity (IRSA, pod or managed identity, instance role), as ClusterIssuers' always may (CERTFLOW_ISSUER_AMBIENT_CREDENTIALS)")
 	f.BoolVar(&o.acmeAllowSkipTLSVerify, "acme-allow-skip-tls-verify", envBool("CERTFLOW_ACME_ALLOW_SKIP_TLS_VERIFY"), "let ACME issuers' skipTLSVerify turn off the check of their CA's certificate (development CAs only); without it such an issuer is refused (CERTFLOW_ACME_ALLOW_SKIP_TLS_VERIFY)")
 	f.IntVar(&o.workflowTaskSlots, "workflow-task-slots", worker.DefaultWorkflowTaskSlots(), "workflow tasks the worker runs at once; an issuance holds one while its steps run, so this bounds the issuances in flight: a burst finishes its first certificates early; raise it when steps wait long on a slow DNS provider or CA")
+	o.bindResponderNamespace(cmd)
+	f.StringVar(&o.http01Service, "http01-solver-service", env("CERTFLOW_HTTP01_SOLVER_SERVICE", "certflow-solver"), "name of the HTTP-01 responder's Service in --http01-solver-namespace: challenge routes lead to its endpoints (CERTFLOW_HTTP01_SOLVER_SERVICE)")
+	f.IntVar(&o.http01SelfCheckPort, "http01-self-check-port", 80, "port the self-check of an http-01 response connects to instead of 80, where the cluster's ingress listens on another")
 	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 500, "workflows the worker keeps in memory between their tasks (about 50 KB each): size it to the issuances in flight, not to the certificates; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
+}
+
+// bindResponderNamespace binds where the http-01 responses are kept: the
+// worker writes them there, the responder reads them.
+func (o *options) bindResponderNamespace(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.http01Namespace, "http01-solver-namespace", env("POD_NAMESPACE", "certflow"), "namespace of the HTTP-01 responder: http-01 responses are kept in ConfigMaps there, and its Service is there (POD_NAMESPACE)")
+}
+
+// bindResponder binds where the HTTP-01 responder listens.
+func (o *options) bindResponder(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.http01Listen, "http01-solver-listen", env("CERTFLOW_HTTP01_SOLVER_LISTEN", ":8089"), "address the HTTP-01 responder serves challenges on; empty turns it off (CERTFLOW_HTTP01_SOLVER_LISTEN)")
 }
 
 func (o *options) bindController(cmd *cobra.Command) {

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	tclient "go.temporal.io/sdk/client"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -21,14 +22,15 @@ import (
 )
 
 // newRunCommand builds `run`, `controller` and `worker`: the same wiring with
-// one part or both.
+// one part or both. `run` has the HTTP-01 responder too.
 func newRunCommand(opts *options, name, short string, withController, withWorker bool) *cobra.Command {
+	withResponder := withController && withWorker
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return run(cmd.Context(), opts, withController, withWorker)
+			return run(cmd.Context(), opts, withController, withWorker, withResponder)
 		},
 	}
 	if withController {
@@ -37,10 +39,13 @@ func newRunCommand(opts *options, name, short string, withController, withWorker
 	if withWorker {
 		opts.bindWorker(cmd)
 	}
+	if withResponder {
+		opts.bindResponder(cmd)
+	}
 	return cmd
 }
 
-func run(ctx context.Context, opts *options, withController, withWorker bool) error {
+func run(ctx context.Context, opts *options, withController, withWorker, withResponder bool) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	log, err := opts.logger()
@@ -73,6 +78,12 @@ func run(ctx context.Context, opts *options, withController, withWorker bool) er
 		}
 	}
 	log.Info("connected to Kubernetes", "host", kube.Host, "cluster", opts.clusterName)
+
+	if withResponder && opts.http01Listen != "" {
+		if err := startResponder(ctx, opts, kube, log, func(err error) { cancel(err) }); err != nil {
+			return err
+		}
+	}
 
 	if withWorker {
 		stop, err := startWorker(opts, tc, kube, log, func(err error) { cancel(fmt.Errorf("worker stopped: %w", err)) })
@@ -143,6 +154,8 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		DNS01Endpoints:           opts.dns01Endpoints,
 		IssuerAmbientCredentials: opts.issuerAmbientCredentials,
 		ACMEAllowSkipTLSVerify:   opts.acmeAllowSkipTLSVerify,
+		HTTP01Responder:          types.NamespacedName{Namespace: opts.http01Namespace, Name: opts.http01Service},
+		HTTP01SelfCheckPort:      opts.http01SelfCheckPort,
 		TemporalNamespace:        opts.temporal.Namespace,
 		TemporalUIURL:            opts.temporalUIURL,
 		WorkflowCacheSize:        opts.workflowCacheSize,

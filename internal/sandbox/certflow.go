@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"net"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,10 +22,13 @@ const (
 )
 
 // CertflowArgs are the flags that point `certflow run` at the stack: its
-// Kubernetes, its Temporal, and BIND for propagation checks (BIND is the
-// zone's only nameserver and listens on a port other than 53).
+// Kubernetes, its Temporal, BIND for propagation checks (BIND is the zone's
+// only nameserver and listens on a port other than 53), and the HTTP-01
+// responder on the port Pebble validates http-01 challenges at (BIND sends
+// every name of the zone to 127.0.0.1), which the self-check uses too.
 func (s *Stack) CertflowArgs() []string {
 	_, port, _ := net.SplitHostPort(s.BIND.Addr)
+	http01Port := strconv.Itoa(s.Pebble.HTTPPort)
 	args := []string{
 		"--kubeconfig", s.Kubernetes.Kubeconfig,
 		"--temporal-address", s.Temporal.Address,
@@ -32,6 +36,9 @@ func (s *Stack) CertflowArgs() []string {
 		"--cluster-name", ClusterName,
 		"--dns01-recursive-nameservers", s.BIND.Addr,
 		"--dns01-nameserver-port", port,
+		"--http01-solver-namespace", ClusterResourceNamespace,
+		"--http01-self-check-port", http01Port,
+		"--http01-solver-listen", net.JoinHostPort("127.0.0.1", http01Port),
 	}
 	if s.Temporal.UIURL != "" {
 		args = append(args, "--temporal-ui-url", s.Temporal.UIURL)

@@ -49,7 +49,7 @@ type Type struct {
 var _ challenges.Type = (*Type)(nil)
 
 // Solver builds the provider of solver index of the issuer's spec.acme.solvers.
-func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int) (challenges.Solver, error) {
+func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int, _ activities.CertificateRef) (challenges.Solver, error) {
 	spec := iss.Spec.ACME.Solvers[index].DNS01
 	if spec == nil {
 		return nil, activities.ConfigError("%s solver %d has no dns01 section", iss.Ref, index)
