@@ -16,6 +16,7 @@ package http01
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -83,17 +84,17 @@ func (s *solver) Present(ctx context.Context, p activities.Presented) (activitie
 	return p, s.route().add(ctx, p)
 }
 
+// CleanUp removes the route, the Service and the response, each even when
+// another could not be removed (Present may have made only some).
 func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
 	if err := checkResponse(p); err != nil {
 		return err
 	}
-	if err := s.route().remove(ctx, p); err != nil {
-		return err
-	}
-	if err := s.t.removeService(ctx, s.cert.Namespace, p.Token); err != nil {
-		return err
-	}
-	return s.t.removeResponse(ctx, p.Token)
+	return errors.Join(
+		s.route().remove(ctx, p),
+		s.t.removeService(ctx, s.cert.Namespace, p.Token),
+		s.t.removeResponse(ctx, p.Token),
+	)
 }
 
 // serviceType is the solver's serviceType, NodePort when unset as in

@@ -51,13 +51,21 @@ func ingressRule(p activities.Presented) networkingv1.IngressRule {
 
 func (r *ingressRoute) add(ctx context.Context, p activities.Presented) error {
 	if r.spec.Name != "" {
-		return r.edit(ctx, p, func(ing *networkingv1.Ingress) bool {
+		err := r.edit(ctx, func(ing *networkingv1.Ingress) bool {
 			if slices.ContainsFunc(ing.Spec.Rules, routesTo(p)) {
 				return false
 			}
 			ing.Spec.Rules = append(ing.Spec.Rules, ingressRule(p))
 			return true
 		})
+		switch {
+		case apierrors.IsNotFound(err):
+			return activities.ConfigError("the Ingress %s/%s that the http01 solver names does not exist, so the challenge for %s cannot be routed",
+				r.namespace, r.spec.Name, p.Identifier)
+		case err != nil:
+			return fmt.Errorf("adding the challenge route for %s to Ingress %s/%s: %w", p.Identifier, r.namespace, r.spec.Name, err)
+		}
+		return nil
 	}
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: responder.Name(p.Token)}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.kube, ing, func() error {
@@ -84,22 +92,22 @@ func (r *ingressRoute) remove(ctx context.Context, p activities.Presented) error
 		ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: r.namespace, Name: responder.Name(p.Token)}}
 		return remove(ctx, r.kube, "Ingress", ing)
 	}
-	err := r.edit(ctx, p, func(ing *networkingv1.Ingress) bool {
+	err := r.edit(ctx, func(ing *networkingv1.Ingress) bool {
 		n := len(ing.Spec.Rules)
 		ing.Spec.Rules = slices.DeleteFunc(ing.Spec.Rules, routesTo(p))
 		return len(ing.Spec.Rules) != n
 	})
-	if apierrors.IsNotFound(err) {
-		return nil // the Ingress is gone, and the rule with it
+	if err != nil && !apierrors.IsNotFound(err) { // a gone Ingress took the rule with it
+		return fmt.Errorf("removing the challenge route for %s from Ingress %s/%s: %w", p.Identifier, r.namespace, r.spec.Name, err)
 	}
-	return err
+	return nil
 }
 
 // edit changes the existing Ingress the solver names with change, which
 // says whether it changed anything, retrying on conflicts.
-func (r *ingressRoute) edit(ctx context.Context, p activities.Presented, change func(*networkingv1.Ingress) bool) error {
+func (r *ingressRoute) edit(ctx context.Context, change func(*networkingv1.Ingress) bool) error {
 	key := types.NamespacedName{Namespace: r.namespace, Name: r.spec.Name}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var ing networkingv1.Ingress
 		if err := r.kube.Get(ctx, key, &ing); err != nil {
 			return err
@@ -109,13 +117,6 @@ func (r *ingressRoute) edit(ctx context.Context, p activities.Presented, change 
 		}
 		return r.kube.Update(ctx, &ing)
 	})
-	switch {
-	case apierrors.IsNotFound(err):
-		return activities.ConfigError("the Ingress %s that the http01 solver names does not exist, so the challenge for %s cannot be routed", key, p.Identifier)
-	case err != nil:
-		return fmt.Errorf("routing the challenge for %s with Ingress %s: %w", p.Identifier, key, err)
-	}
-	return nil
 }
 
 // routesTo finds the rule made for the challenge: the one whose only path
