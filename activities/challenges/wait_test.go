@@ -16,7 +16,9 @@ import (
 // neverThere is a challenge type whose responses are never reachable.
 type neverThere struct{}
 
-func (neverThere) Solver(context.Context, *issuers.Issuer, int, activities.CertificateRef) (Solver, error) { return nil, nil }
+func (neverThere) Solver(context.Context, *issuers.Issuer, int, activities.CertificateRef) (Solver, error) {
+	return nil, nil
+}
 
 func (neverThere) Reachable(context.Context, activities.Presented) (string, error) {
 	return "not at ns1.certflow.test", nil
