@@ -14,6 +14,7 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/issuers"
+	"github.com/certflow/certflow/internal/solver"
 )
 
 // Present presents the challenge of every authorization that is not valid
@@ -137,14 +138,18 @@ func (a *Activities) CleanUpChallenges(ctx context.Context, in activities.CleanU
 // leftAt says where a response is, for a user who removes it by hand. The
 // value names it exactly: another issuance's at the same name must stay.
 func leftAt(p activities.Presented) string {
-	if p.Type != "dns-01" {
-		return fmt.Sprintf("the %s response for %s", p.Type, p.Identifier)
+	switch p.Type {
+	case "http-01":
+		return fmt.Sprintf("the http-01 objects named %s for %s (the Ingress or HTTPRoute, Service and EndpointSlice in the Certificate's namespace, the ConfigMap in the responder's)",
+			solver.Name(p.Token), p.Identifier)
+	case "dns-01":
+		zone := p.Zone
+		if zone == "" {
+			zone = "unknown (the record may never have been made)"
+		}
+		return fmt.Sprintf("TXT record %s with value %q in zone %s", p.FQDN, p.Value, zone)
 	}
-	zone := p.Zone
-	if zone == "" {
-		zone = "unknown (the record may never have been made)"
-	}
-	return fmt.Sprintf("TXT record %s with value %q in zone %s", p.FQDN, p.Value, zone)
+	return fmt.Sprintf("the %s response for %s", p.Type, p.Identifier)
 }
 
 func (a *Activities) cleanUp(ctx context.Context, set *solvers, p activities.Presented) error {
