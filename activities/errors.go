@@ -77,6 +77,7 @@ const (
 	ReasonDNSZoneNotServed = certflowv1.ReasonDNSZoneNotServed
 	ReasonDNSAuthFailed    = certflowv1.ReasonDNSAuthFailed
 	ReasonNoSolver         = certflowv1.ReasonNoSolver
+	ReasonCAAForbidden     = certflowv1.ReasonCAAForbidden
 )
 
 // ConfigErrorBecause is a ConfigError of a known class (ReasonDNSAuthFailed,

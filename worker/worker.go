@@ -210,7 +210,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		},
 	}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
-		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify}
+		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify, Resolvers: opts.DNS01Resolvers}
 	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}
 	activities.Register(w, slices.Concat(
 		(&keys.Activities{Kube: kube, Issuers: resolver, Certificates: certs, Types: issuerTypes}).Bindings(),

@@ -139,6 +139,7 @@ const (
 	ReasonDNSZoneNotServed = "DNSZoneNotServed" // the DNS server or account does not serve the record's zone
 	ReasonDNSAuthFailed    = "DNSAuthFailed"    // the DNS service refuses the solver's credentials
 	ReasonNoSolver         = "NoSolver"         // no solver of the issuer covers a name
+	ReasonCAAForbidden     = "CAAForbidden"     // a name's CAA records do not allow the issuer's CA
 )
 
 // Values of status.nextAttemptReason.

@@ -19,6 +19,9 @@ type Options struct {
 	Pebble PebbleOptions
 	// Zone is BIND's zone; default "certflow.test".
 	Zone string
+	// Records are more records of the zone, in zone file syntax
+	// (BINDOptions.Records).
+	Records []string
 }
 
 // Stack is the whole local stack certflow runs against.
@@ -66,7 +69,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return err
 	})
 	run("BIND and Pebble", func() (err error) {
-		if s.BIND, err = StartBIND(ctx, BINDOptions{Dir: dirs["bind"], Zone: opts.Zone}); err != nil {
+		if s.BIND, err = StartBIND(ctx, BINDOptions{Dir: dirs["bind"], Zone: opts.Zone, Records: opts.Records}); err != nil {
 			return err
 		}
 		popts := opts.Pebble

@@ -49,6 +49,9 @@ type Activities struct {
 	// configuration error: anyone who may write an Issuer in a namespace
 	// could otherwise have the worker talk to a CA it cannot authenticate.
 	AllowSkipTLSVerify bool
+	// Resolvers read the CAA records of the names before an order
+	// (host:port of recursive resolvers); none skips the pre-check.
+	Resolvers []string
 	// PollInterval is the first wait between polls of an order or
 	// authorization when the CA sends no Retry-After; it doubles with each
 	// poll up to maxPollWait. 200ms when zero: Pebble with PEBBLE_VA_NOSLEEP

@@ -43,8 +43,11 @@ func classify(err error) error {
 	msg := readable(err)
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return temporal.NewApplicationErrorWithOptions(msg, app.Type(),
-			temporal.ApplicationErrorOptions{NonRetryable: app.NonRetryable()})
+		opts := temporal.ApplicationErrorOptions{NonRetryable: app.NonRetryable()}
+		if reason := activities.ConfigReason(app); reason != "" {
+			opts.Details = []any{activities.ConfigDetails{Reason: reason}}
+		}
+		return temporal.NewApplicationErrorWithOptions(msg, app.Type(), opts)
 	}
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {

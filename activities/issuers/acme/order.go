@@ -54,6 +54,11 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 	if err != nil {
 		return activities.BeginOrderResult{}, err
 	}
+	if recorded == "" {
+		if err := a.checkCAA(ctx, s.core.GetDirectory().Meta.CaaIdentities, ids); err != nil {
+			return activities.BeginOrderResult{}, err
+		}
+	}
 	var order legoacme.ExtendedOrder
 	err = s.retryWithFreshAccount(ctx, func() error {
 		order, err = s.order(ctx, in, recorded, ids)
