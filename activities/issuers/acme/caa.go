@@ -35,7 +35,7 @@ func (a *Activities) checkCAA(ctx context.Context, identities []string, ids []st
 		}
 		set, err := relevantCAA(ctx, r, name)
 		if err != nil {
-			activity.GetLogger(ctx).Info("CAA records not read: the CA checks them", "name", id, "error", err)
+			activity.GetLogger(ctx).Debug("CAA records not read: the CA checks them", "name", id, "error", err)
 			continue
 		}
 		if forbidding := forbids(set, wildcard, identities); forbidding != nil {
