@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"time"
+
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 )
 
 // KeySpec is a Certificate's spec.privateKey.
@@ -24,7 +26,10 @@ type Request struct {
 	Duration       time.Duration // 0: the issuer decides
 	IsCA           bool
 	Usages         []string
-	PrivateKey     KeySpec
+	// NameConstraints of a CA certificate, applied by the ca and
+	// selfSigned issuers.
+	NameConstraints *certflowv1.NameConstraints `json:",omitempty"`
+	PrivateKey      KeySpec
 
 	SecretName        string
 	SecretLabels      map[string]string

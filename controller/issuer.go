@@ -30,7 +30,7 @@ import (
 const ReasonNotSupported = "NotSupported"
 
 // messageNotSupported is the Ready message of such an issuer.
-const messageNotSupported = "certflow supports only ACME issuers so far"
+const messageNotSupported = "certflow supports ACME, ca and selfSigned issuers so far"
 
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=patch
 
@@ -82,11 +82,12 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, nil
 	}
-	if obj.IssuerSpec().ACME == nil {
+	typ := obj.IssuerSpec().Type()
+	if typ != activities.IssuerTypeACME && typ != activities.IssuerTypeCA && typ != activities.IssuerTypeSelfSigned {
 		return ctrl.Result{}, r.setNotSupported(ctx, obj)
 	}
 	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
-	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration()}
+	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration(), Type: typ}
 	id := activities.IssuerWorkflowID(r.cluster, ref, string(obj.GetUID()), in.Generation)
 	_, err = r.temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
 		ID:                    id,

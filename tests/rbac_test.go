@@ -282,8 +282,11 @@ func (w *world) kubectlApply(namespace, dir string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cmd := exec.CommandContext(w.ctx, filepath.Join(bin, "kubectl"), "--kubeconfig", w.stack.Kubernetes.Kubeconfig,
-		"apply", "-n", namespace, "-f", dir)
+	args := []string{"--kubeconfig", w.stack.Kubernetes.Kubeconfig, "apply", "-f", dir}
+	if namespace != "" {
+		args = append(args, "-n", namespace)
+	}
+	cmd := exec.CommandContext(w.ctx, filepath.Join(bin, "kubectl"), args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		w.t.Fatalf("kubectl apply -n %s -f %s: %v\n%s", namespace, dir, err, out)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/certflow/certflow/activities/dns/propagation"
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/issuers/acme"
+	"github.com/certflow/certflow/activities/issuers/ca"
 	"github.com/certflow/certflow/activities/keys"
 	"github.com/certflow/certflow/activities/permits"
 	"github.com/certflow/certflow/activities/secrets"
@@ -211,10 +212,14 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
 		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify, Resolvers: opts.DNS01Resolvers}
-	issuerTypes := map[string]issuers.Type{activities.IssuerTypeACME: acmeActivities}
+	signers := &ca.Activities{Issuers: resolver, Kube: kube, Certificates: certs}
+	issuerTypes := map[string]issuers.Type{
+		activities.IssuerTypeACME: acmeActivities, activities.IssuerTypeCA: signers, activities.IssuerTypeSelfSigned: signers,
+	}
 	activities.Register(w, slices.Concat(
 		(&keys.Activities{Kube: kube, Issuers: resolver, Certificates: certs, Types: issuerTypes}).Bindings(),
 		acmeActivities.Bindings(),
+		signers.Bindings(),
 		(&challenges.Activities{Issuers: resolver, Certificates: certs, Types: challengeTypes}).Bindings(),
 		(&secrets.Activities{Kube: kube, Certificates: certs, Issuers: resolver}).Bindings(),
 		(&permits.Activities{Temporal: c, TaskQueue: opts.TaskQueue, Cluster: opts.Cluster, Issuers: resolver, Certificates: certs}).Bindings(),

@@ -12,22 +12,23 @@ import (
 	"github.com/certflow/certflow/activities"
 )
 
-// Issuer registers an ACME issuer's account for one generation of its spec
-// and reports the outcome in the issuer's Ready condition. It retries with
-// the failure backoff until the account is registered, the issuer is
+// Issuer makes one generation of an issuer's spec ready and reports the
+// outcome in the issuer's Ready condition: an ACME issuer registers its
+// account, a ca issuer has its key pair checked, a selfSigned one is ready.
+// It retries with the failure backoff until it is ready, the issuer is
 // deleted, or a newer generation's workflow takes over.
 func Issuer(ctx workflow.Context, in IssuerInput) error {
+	check, doing, noun := registerAccount, "registering the ACME account", "registration"
+	if in.Type == activities.IssuerTypeCA || in.Type == activities.IssuerTypeSelfSigned {
+		check, doing, noun = checkSigner, "checking the issuer", "check"
+	}
 	for attempt := 1; ; attempt++ {
-		account, err := execute(shortStep(ctx), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: in.Issuer, Generation: in.Generation})
+		ready, superseded, err := check(ctx, in)
 		if err == nil {
-			if account.Generation > in.Generation {
+			if superseded {
 				return nil // a newer generation's workflow reports
 			}
-			return updateIssuerStatus(ctx, activities.IssuerStatus{
-				Issuer: in.Issuer, Generation: in.Generation,
-				Ready:      activities.Condition{Type: condReady, Status: condTrue, Reason: "ACMEAccountRegistered", Message: "the ACME account is registered: " + account.AccountURL},
-				AccountURL: account.AccountURL, Email: account.Email, KeySHA256: account.KeySHA256,
-			})
+			return updateIssuerStatus(ctx, ready)
 		}
 		now := workflow.Now(ctx)
 		f := failureOf(err, now)
@@ -38,7 +39,7 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		if f.kind == activities.ErrTypeRateLimited {
 			wait = max(f.retryAt().Sub(now), 0) // the CA said how long
 		}
-		message := fmt.Sprintf("registering the ACME account: %s; next attempt at %s", f.detail, now.Add(wait).UTC().Format(time.RFC3339))
+		message := fmt.Sprintf("%s: %s; next attempt at %s", doing, f.detail, now.Add(wait).UTC().Format(time.RFC3339))
 		if err := updateIssuerStatus(ctx, activities.IssuerStatus{
 			Issuer: in.Issuer, Generation: in.Generation,
 			Ready: activities.Condition{Type: condReady, Status: condFalse, Reason: accountFailureReason(f.kind), Message: message},
@@ -46,11 +47,40 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		}); err != nil {
 			return err
 		}
-		timer := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: fmt.Sprintf("registration attempt %d failed: next at %s", attempt, summaryTime(now.Add(wait)))})
+		timer := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: fmt.Sprintf("%s attempt %d failed: next at %s", noun, attempt, summaryTime(now.Add(wait)))})
 		if err := timer.Get(ctx, nil); err != nil {
 			return err
 		}
 	}
+}
+
+// registerAccount registers an ACME issuer's account; superseded when a
+// newer generation of the issuer has.
+func registerAccount(ctx workflow.Context, in IssuerInput) (ready activities.IssuerStatus, superseded bool, err error) {
+	account, err := execute(shortStep(ctx), activities.EnsureAccount, activities.EnsureAccountInput{Issuer: in.Issuer, Generation: in.Generation})
+	if err != nil {
+		return activities.IssuerStatus{}, false, err
+	}
+	if account.Generation > in.Generation {
+		return activities.IssuerStatus{}, true, nil
+	}
+	return activities.IssuerStatus{
+		Issuer: in.Issuer, Generation: in.Generation,
+		Ready:      activities.Condition{Type: condReady, Status: condTrue, Reason: "ACMEAccountRegistered", Message: "the ACME account is registered: " + account.AccountURL},
+		AccountURL: account.AccountURL, Email: account.Email, KeySHA256: account.KeySHA256,
+	}, false, nil
+}
+
+// checkSigner checks that a ca or selfSigned issuer can sign.
+func checkSigner(ctx workflow.Context, in IssuerInput) (activities.IssuerStatus, bool, error) {
+	res, err := execute(shortStep(ctx), activities.CheckIssuer, activities.CheckIssuerInput{Issuer: in.Issuer})
+	if err != nil {
+		return activities.IssuerStatus{}, false, err
+	}
+	return activities.IssuerStatus{
+		Issuer: in.Issuer, Generation: in.Generation,
+		Ready: activities.Condition{Type: condReady, Status: condTrue, Reason: res.Reason, Message: res.Message},
+	}, false, nil
 }
 
 func accountFailureReason(kind string) string {

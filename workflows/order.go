@@ -30,6 +30,8 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	switch key.IssuerType {
 	case activities.IssuerTypeACME:
 		signed, err = signByACME(ctx, in, key, &st)
+	case activities.IssuerTypeCA, activities.IssuerTypeSelfSigned:
+		signed, err = signInWorker(ctx, in, key)
 	default:
 		// EnsurePendingKey refuses the types it does not serve.
 		err = fmt.Errorf("no steps for issuer type %q", key.IssuerType)
@@ -46,6 +48,18 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 		return OrderResult{}, failedIn(ctx, activities.StepStoring, "storing Secret "+in.Request.SecretName, err)
 	}
 	return OrderResult{Issued: signed.Issued, ChainPEM: signed.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
+}
+
+// signInWorker has a ca or selfSigned issuer sign the key's CSR: one
+// step, with no CA to wait for and no budget to keep.
+func signInWorker(ctx workflow.Context, in OrderInput, key activities.EnsurePendingKeyResult) (signed, error) {
+	res, err := executeLocal(localStep(ctx), activities.SignCertificate, activities.SignInput{
+		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, PendingKeySecret: key.Secret, CSR: key.CSR,
+	})
+	if err != nil {
+		return signed{}, failedIn(ctx, activities.StepFinalizing, "signing with "+in.Issuer.String(), err)
+	}
+	return signed{ChainPEM: res.ChainPEM, CAPEM: res.CAPEM, Issued: res.Issued}, nil
 }
 
 // signed is what an issuer returns for a CSR.

@@ -95,6 +95,10 @@ func activitySummary(in any) string {
 		return "writing the status of Certificate " + in.Certificate.String()
 	case activities.EnsureAccountInput:
 		return "registering the ACME account of " + in.Issuer.String()
+	case activities.SignInput:
+		return "signing the request of " + in.Certificate.String() + " with " + in.Issuer.String()
+	case activities.CheckIssuerInput:
+		return "checking that " + in.Issuer.String() + " can sign"
 	}
 	return ""
 }

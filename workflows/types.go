@@ -89,6 +89,9 @@ type CertificateState struct {
 type IssuerInput struct {
 	Issuer     activities.IssuerRef
 	Generation int64
+	// Type is the issuer's (activities.IssuerType*); empty, as v0.1.0
+	// started them, is ACME.
+	Type string `json:",omitempty"`
 }
 
 // OrderInput is one issuance attempt, run as a child of the Certificate workflow.

@@ -61,13 +61,14 @@ func SpecOf(cert *v1alpha1.Certificate, issuer activities.IssuerRef, issuerBacko
 func RequestOf(cert *v1alpha1.Certificate) activities.Request {
 	s := cert.Spec
 	req := activities.Request{
-		CommonName:     s.CommonName,
-		DNSNames:       slices.Clone(s.DNSNames),
-		IPAddresses:    slices.Clone(s.IPAddresses),
-		URIs:           slices.Clone(s.URIs),
-		EmailAddresses: slices.Clone(s.EmailAddresses),
-		IsCA:           s.IsCA,
-		SecretName:     s.SecretName,
+		CommonName:      s.CommonName,
+		DNSNames:        slices.Clone(s.DNSNames),
+		IPAddresses:     slices.Clone(s.IPAddresses),
+		URIs:            slices.Clone(s.URIs),
+		EmailAddresses:  slices.Clone(s.EmailAddresses),
+		IsCA:            s.IsCA,
+		NameConstraints: s.NameConstraints.DeepCopy(),
+		SecretName:      s.SecretName,
 	}
 	if s.Duration != nil {
 		req.Duration = s.Duration.Duration

@@ -152,6 +152,11 @@ type CertificateSpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	Usages []KeyUsage `json:"usages,omitempty"`
 
+	// Name constraints of a CA certificate (isCA): the names the certificates it signs may
+	// and may not have. Only the ca and selfSigned issuers apply them.
+	// +optional
+	NameConstraints *NameConstraints `json:"nameConstraints,omitempty"`
+
 	// Private key options: algorithm and size, encoding and rotation policy.
 	// +optional
 	PrivateKey *CertificatePrivateKey `json:"privateKey,omitempty"`
@@ -301,3 +306,42 @@ const (
 	CertificateOutputFormatDERKey         = "key.der"
 	CertificateOutputFormatCombinedPEMKey = "tls-combined.pem"
 )
+
+// NameConstraints are the X.509 name constraints of a CA certificate (RFC 5280 section
+// 4.2.1.10), as cert-manager's.
+type NameConstraints struct {
+	// Mark the extension critical.
+	// +optional
+	Critical bool `json:"critical,omitempty"`
+
+	// Names the signed certificates may have.
+	// +optional
+	Permitted *NameConstraintItem `json:"permitted,omitempty"`
+
+	// Names the signed certificates may not have.
+	// +optional
+	Excluded *NameConstraintItem `json:"excluded,omitempty"`
+}
+
+// NameConstraintItem lists names by kind.
+type NameConstraintItem struct {
+	// DNS domains ("example.com" covers its subdomains).
+	// +optional
+	// +listType=atomic
+	DNSDomains []string `json:"dnsDomains,omitempty"`
+
+	// IP ranges in CIDR notation.
+	// +optional
+	// +listType=atomic
+	IPRanges []string `json:"ipRanges,omitempty"`
+
+	// Email addresses or domains.
+	// +optional
+	// +listType=atomic
+	EmailAddresses []string `json:"emailAddresses,omitempty"`
+
+	// URI domains.
+	// +optional
+	// +listType=atomic
+	URIDomains []string `json:"uriDomains,omitempty"`
+}

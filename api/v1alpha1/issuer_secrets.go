@@ -25,6 +25,10 @@ var (
 
 func collectSecretNames(v reflect.Value, field string, names *[]string) {
 	switch v.Kind() {
+	case reflect.String:
+		if field == "secretName" && v.String() != "" { // a ca issuer's key pair
+			*names = append(*names, v.String())
+		}
 	case reflect.Pointer:
 		if !v.IsNil() {
 			collectSecretNames(v.Elem(), field, names)

@@ -95,6 +95,22 @@ type CAIssuer struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName"`
+
+	// CRL distribution points to put into issued certificates. Unset: none.
+	// +optional
+	// +listType=atomic
+	CRLDistributionPoints []string `json:"crlDistributionPoints,omitempty"`
+
+	// OCSP servers to put into issued certificates (authority information access). Unset: none.
+	// +optional
+	// +listType=atomic
+	OCSPServers []string `json:"ocspServers,omitempty"`
+
+	// URLs of the CA's certificate to put into issued certificates (authority information
+	// access). Unset: none.
+	// +optional
+	// +listType=atomic
+	IssuingCertificateURLs []string `json:"issuingCertificateURLs,omitempty"`
 }
 
 // SelfSignedIssuer self-signs each certificate with the certificate's own private key.

@@ -15,7 +15,8 @@ import (
 // RenewalInfo asks the CA's ARI endpoint (RFC 9773) when to renew the
 // certificate in.ARICertID names. ARI needs no account. It is advice: a CA
 // without ARI, an empty or inverted window (which RFC 9773 says to treat as
-// no answer) and a certificate the CA does not know (4xx) all come back as
+// no answer), a certificate the CA does not know (4xx) and one an issuer of
+// another kind signed all come back as
 // Supported false, and the workflow falls back to renewBefore. Network
 // errors and 5xx are retryable; 429 is ErrTypeRateLimited.
 func (a *Activities) RenewalInfo(ctx context.Context, in activities.RenewalInfoInput) (activities.RenewalInfoResult, error) {
@@ -31,10 +32,7 @@ func (a *Activities) renewalInfo(ctx context.Context, in activities.RenewalInfoI
 	if err != nil {
 		return activities.RenewalInfoResult{}, err
 	}
-	if _, err := acmeSpec(iss); err != nil {
-		return activities.RenewalInfoResult{}, err
-	}
-	if in.ARICertID == "" {
+	if iss.Spec.ACME == nil || in.ARICertID == "" { // a certificate another kind of issuer signed
 		return activities.RenewalInfoResult{}, nil
 	}
 	core, _, err := a.dial(iss, "", accountKey{})
