@@ -19,6 +19,8 @@ type Options struct {
 	Pebble PebbleOptions
 	// Zone is BIND's zone; default "certflow.test".
 	Zone string
+	// GatewayAPI installs the Gateway API CRDs (KubernetesOptions.GatewayAPI).
+	GatewayAPI bool
 }
 
 // Stack is the whole local stack certflow runs against.
@@ -56,7 +58,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		})
 	}
 	run("kubernetes", func() (err error) {
-		s.Kubernetes, err = StartKubernetes(ctx, KubernetesOptions{Dir: dirs["kubernetes"]})
+		s.Kubernetes, err = StartKubernetes(ctx, KubernetesOptions{Dir: dirs["kubernetes"], GatewayAPI: opts.GatewayAPI})
 		return err
 	})
 	run("temporal", func() (err error) {
