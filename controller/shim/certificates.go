@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/certflow/certflow/api/v1alpha1"
 )
@@ -29,8 +29,8 @@ const (
 	ReasonDeleteCertificate   = "DeleteCertificate"
 	ReasonCertificateNotOwned = "CertificateNotOwned"
 
-	eventAction = "Sync"
-	// maxNote keeps an Event's note within the 1 KiB the API server allows.
+	// maxNote keeps an Event's message within the 1 KiB an events.k8s.io
+	// note may hold, as most tools read Events.
 	maxNote = 1000
 )
 
@@ -57,7 +57,7 @@ type entries struct {
 // annotations and TLS entries ask for.
 type syncer struct {
 	client client.Client
-	events recorder.EventRecorder
+	events record.EventRecorder
 	opts   Options
 }
 
@@ -80,10 +80,10 @@ func (s *syncer) sync(ctx context.Context, obj client.Object, gvk schema.GroupVe
 			err = s.opts.annotationsOf(obj.GetAnnotations()).tune(&spec)
 		}
 		if err == nil {
-			ents, err = list(func(format string, args ...any) { s.warn(obj, nil, ReasonBadConfig, format, args...) })
+			ents, err = list(func(format string, args ...any) { s.warn(obj, ReasonBadConfig, format, args...) })
 		}
 		if err != nil {
-			s.warn(obj, nil, ReasonBadConfig, "%s; no Certificate was made or changed", strings.ReplaceAll(err.Error(), "\n", "; "))
+			s.warn(obj, ReasonBadConfig, "%s; no Certificate was made or changed", strings.ReplaceAll(err.Error(), "\n", "; "))
 			return nil
 		}
 		for _, w := range ents.want {
@@ -115,17 +115,17 @@ func (s *syncer) ensure(ctx context.Context, obj client.Object, gvk schema.Group
 	case apierrors.IsNotFound(err):
 		if err := s.client.Create(ctx, desired); err != nil {
 			if apierrors.IsInvalid(err) {
-				s.warn(obj, nil, ReasonBadConfig, "the API server refused Certificate %s: %s", desired.Name, err)
+				s.warn(obj, ReasonBadConfig, "the API server refused Certificate %s: %s", desired.Name, err)
 				return nil
 			}
 			return fmt.Errorf("creating Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 		}
-		s.normal(obj, desired, ReasonCreateCertificate, "made Certificate %s for %s", desired.Name, strings.Join(w.hosts, ", "))
+		s.normal(obj, ReasonCreateCertificate, "made Certificate %s for %s", desired.Name, strings.Join(w.hosts, ", "))
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 	case !metav1.IsControlledBy(&current, obj):
-		s.warn(obj, &current, ReasonCertificateNotOwned,
+		s.warn(obj, ReasonCertificateNotOwned,
 			"Certificate %s exists and is not controlled by this %s: it is left as it is; rename the Secret or delete that Certificate",
 			current.Name, gvk.Kind)
 		return nil
@@ -136,12 +136,12 @@ func (s *syncer) ensure(ctx context.Context, obj client.Object, gvk schema.Group
 	current.Labels, current.Spec = desired.Labels, desired.Spec
 	if err := s.client.Patch(ctx, &current, patch); err != nil {
 		if apierrors.IsInvalid(err) {
-			s.warn(obj, &current, ReasonBadConfig, "the API server refused the update of Certificate %s: %s", current.Name, err)
+			s.warn(obj, ReasonBadConfig, "the API server refused the update of Certificate %s: %s", current.Name, err)
 			return nil
 		}
 		return fmt.Errorf("updating Certificate %s/%s: %w", current.Namespace, current.Name, err)
 	}
-	s.normal(obj, &current, ReasonUpdateCertificate, "updated Certificate %s", current.Name)
+	s.normal(obj, ReasonUpdateCertificate, "updated Certificate %s", current.Name)
 	return nil
 }
 
@@ -163,7 +163,7 @@ func (s *syncer) prune(ctx context.Context, obj client.Object, ents entries) err
 		if err != nil {
 			return fmt.Errorf("deleting Certificate %s/%s: %w", cert.Namespace, cert.Name, err)
 		}
-		s.normal(obj, cert, ReasonDeleteCertificate, "deleted Certificate %s, which is no longer asked for", cert.Name)
+		s.normal(obj, ReasonDeleteCertificate, "deleted Certificate %s, which is no longer asked for", cert.Name)
 	}
 	return nil
 }
@@ -197,12 +197,12 @@ func splitHosts(hosts []string) (dnsNames, ipAddresses []string) {
 	return dnsNames, ipAddresses
 }
 
-func (s *syncer) normal(obj client.Object, related client.Object, reason, format string, args ...any) {
-	s.events.Eventf(obj, related, corev1.EventTypeNormal, reason, eventAction, "%s", note(format, args...))
+func (s *syncer) normal(obj client.Object, reason, format string, args ...any) {
+	s.events.Event(obj, corev1.EventTypeNormal, reason, note(format, args...))
 }
 
-func (s *syncer) warn(obj client.Object, related client.Object, reason, format string, args ...any) {
-	s.events.Eventf(obj, related, corev1.EventTypeWarning, reason, eventAction, "%s", note(format, args...))
+func (s *syncer) warn(obj client.Object, reason, format string, args ...any) {
+	s.events.Event(obj, corev1.EventTypeWarning, reason, note(format, args...))
 }
 
 func note(format string, args ...any) string {

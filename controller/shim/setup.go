@@ -18,7 +18,8 @@ import (
 // Certificates are made, updated (a patch) and deleted. The finalizers
 // subresources let it set blockOwnerDeletion on the Certificates' controller
 // reference where the OwnerReferencesPermissionEnforcement admission plugin
-// runs. Events are package controller's: events.k8s.io create and patch.
+// runs. Events are core/v1's (events.go), as package controller's leader
+// election writes them: create and patch.
 //
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=list;watch
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses/finalizers,verbs=update
@@ -58,7 +59,11 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("indexing Certificates by their Ingress or Gateway: %w", err)
 	}
-	s := syncer{client: mgr.GetClient(), events: mgr.GetEventRecorder("certflow-controller"), opts: opts}
+	events, err := newRecorder(mgr)
+	if err != nil {
+		return err
+	}
+	s := syncer{client: mgr.GetClient(), events: events, opts: opts}
 	if err := setupIngresses(mgr, s); err != nil {
 		return fmt.Errorf("setting up the ingress-shim: %w", err)
 	}
