@@ -136,7 +136,7 @@ func TestIngressShim(t *testing.T) {
 		w.waitShimEvent(ns, "Ingress", "tuned", shim.ReasonUpdateCertificate, "tune-tls")
 	})
 
-	t.Run("a Certificate made by hand is left alone, with an Event", func(t *testing.T) {
+	t.Run("a Certificate made by hand is left alone, with an Event, until it is deleted", func(t *testing.T) {
 		t.Parallel()
 		w := w.in(t)
 		const ns = "ing-hand"
@@ -157,7 +157,24 @@ func TestIngressShim(t *testing.T) {
 			}
 		}
 		check("with the Ingress annotated")
+
+		// Once a hand-made Certificate goes, the Ingress gets its own.
+		handMade2 := certificate(ns, "hand2-tls", "hand2-tls", "mine2.hand."+zone)
+		w.create(handMade2)
+		w.updateIngress(ing, func() {
+			ing.Spec.TLS = append(ing.Spec.TLS, networkingv1.IngressTLS{Hosts: []string{"ingress2.hand." + zone}, SecretName: "hand2-tls"})
+		})
+		w.waitShimEvent(ns, "Ingress", "web", shim.ReasonCertificateNotOwned, "hand2-tls")
+		if err := w.kube.Delete(w.ctx, handMade2); err != nil {
+			t.Fatal(err)
+		}
+		w.waitFor(ns, "hand2-tls", time.Minute, "made anew by the Ingress", func(c *certflowv1.Certificate) bool {
+			owner := metav1.GetControllerOf(c)
+			return owner != nil && owner.UID == ing.UID && slices.Equal(c.Spec.DNSNames, []string{"ingress2.hand." + zone})
+		})
+
 		w.updateIngress(ing, func() { delete(ing.Annotations, "certflow.dev/cluster-issuer") })
+		w.gone(&certflowv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hand2-tls"}}, time.Minute)
 		w.gone(&certflowv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "other-tls"}}, time.Minute)
 		check("once the annotation is removed")
 	})

@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -113,11 +114,16 @@ func gatewayAPIServed(mapper meta.RESTMapper) (bool, error) {
 }
 
 func setupGateways(mgr ctrl.Manager, s syncer) error {
+	if err := indexGatewaySecrets(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("gateway-shim").
 		For(&gatewayv1.Gateway{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&v1alpha1.Certificate{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.LabelChangedPredicate{}))).
+		Watches(&v1alpha1.Certificate{}, handler.EnqueueRequestsFromMapFunc(namingSecret(s.client, func() client.ObjectList { return &gatewayv1.GatewayList{} })),
+			builder.WithPredicates(deleted)).
 		Complete(&gatewayReconciler{s})
 }

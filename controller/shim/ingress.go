@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/certflow/certflow/api/v1alpha1"
@@ -79,11 +80,16 @@ func TrimIngress(obj any) (any, error) {
 }
 
 func setupIngresses(mgr ctrl.Manager, s syncer) error {
+	if err := indexIngressSecrets(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("ingress-shim").
 		For(&networkingv1.Ingress{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Owns(&v1alpha1.Certificate{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{},
 			predicate.LabelChangedPredicate{}))).
+		Watches(&v1alpha1.Certificate{}, handler.EnqueueRequestsFromMapFunc(namingSecret(s.client, func() client.ObjectList { return &networkingv1.IngressList{} })),
+			builder.WithPredicates(deleted)).
 		Complete(&ingressReconciler{s})
 }
