@@ -104,7 +104,7 @@ func (s *syncer) ensure(ctx context.Context, obj client.Object, gvk schema.Group
 			Labels:          certificateLabels(obj.GetLabels()),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(obj, gvk)},
 		},
-		Spec: spec,
+		Spec: *spec.DeepCopy(), // the Certificates of one object share spec's pointers otherwise
 	}
 	desired.Spec.SecretName = w.secretName
 	desired.Spec.DNSNames, desired.Spec.IPAddresses = splitHosts(w.hosts)
