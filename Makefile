@@ -57,8 +57,10 @@ build:
 
 ## generate: regenerate deepcopy functions and the CRDs from api/, a ClusterRole each for the
 ##           controller and the worker from their markers (the rest of deploy/rbac is hand-written),
-##           and the list of lego's DNS providers that build with go.mod
-##           (activities/dns/lego/providers_gen.go)
+##           the list of lego's DNS providers that build with go.mod
+##           (activities/dns/lego/providers_gen.go), and the Gateway API CRDs the
+##           tests install, copied from the sigs.k8s.io/gateway-api module in go.mod
+GATEWAY_API_CRDS = gateways gatewayclasses httproutes referencegrants
 generate:
 	hack/tools.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./api/...
@@ -66,9 +68,14 @@ generate:
 	$(CONTROLLER_GEN) rbac:roleName=certflow-controller,fileName=role-controller.yaml paths=./controller/... output:rbac:artifacts:config=deploy/rbac
 	$(CONTROLLER_GEN) rbac:roleName=certflow-worker,fileName=role-worker.yaml paths=./worker/... output:rbac:artifacts:config=deploy/rbac
 	$(GO) run ./hack/legoproviders
+	@mkdir -p internal/sandbox/testdata/gateway-api
+	@dir=$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard; \
+		for crd in $(GATEWAY_API_CRDS); do \
+			install -m 0644 $$dir/gateway.networking.k8s.io_$$crd.yaml internal/sandbox/testdata/gateway-api/; \
+		done
 
 ## verify-generated: fail when generated files differ from what api/ and the RBAC markers generate
-GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml activities/dns/lego/providers_gen.go docs/lego-providers.md
+GENERATED = deploy/rbac/role-controller.yaml deploy/rbac/role-worker.yaml activities/dns/lego/providers_gen.go docs/lego-providers.md internal/sandbox/testdata/gateway-api
 verify-generated: generate
 	@git diff --exit-code --stat -- api deploy/crds $(GENERATED) || \
 		{ echo "generated files are stale: run make generate and commit the result"; exit 1; }

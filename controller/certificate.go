@@ -26,12 +26,13 @@ const eventAction = "Reconcile"
 
 // What the controller needs of the API server: ClusterRole certflow-controller
 // in deploy/rbac (make generate). Its reads come from the manager's cache, which
-// lists and watches; it writes only the finalizer (a patch) and status. Secrets
-// are watched as metadata for the re-signal on a changed target and on a
-// changed issuer Secret (issuer_changes.go), and read with get only for
-// --payload-key-secret: list shows as much, and no Secret is ever
-// written. core/v1 Events are the leader election's, events.k8s.io the
-// reconcilers'. kube-system is read for the default --cluster-name. The Lease
+// lists and watches; it writes only the finalizer (a patch) and status (the
+// shim makes Certificates: package shim's markers). Secrets are watched as
+// metadata for the re-signal on a changed target and on a changed issuer
+// Secret (issuer_changes.go), and read with get only for --payload-key-secret:
+// list shows as much, and no Secret is ever written. core/v1 Events are the
+// leader election's and the shim's, events.k8s.io the other reconcilers'.
+// kube-system is read for the default --cluster-name. The Lease
 // Role is hand-written (deploy/rbac/leader-election.yaml): it has no namespace,
 // so it lands where certflow is installed.
 //

@@ -2,7 +2,8 @@
 // workflows: it starts or signals the workflow of each Certificate and never
 // talks to a CA or DNS itself (DESIGN.md section 2). It imports the API types,
 // the workflows' names and input types, the Temporal client and
-// controller-runtime; from activities only the types the workflows' inputs are
+// controller-runtime, and package shim (Certificates from Ingresses and
+// Gateways); from activities only the types the workflows' inputs are
 // made of and the Secret label names, never an activity.
 package controller
 
@@ -14,6 +15,7 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -26,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/controller/shim"
 	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/workflows"
 )
@@ -55,14 +58,17 @@ type Options struct {
 	// SearchAttributes: the Temporal namespace has certflow's search
 	// attributes (CheckSearchAttributes), and the workflows may set them.
 	SearchAttributes bool
+	// Shim configures the ingress-shim and gateway-shim, which make
+	// Certificates from annotated Ingresses and Gateways (package shim).
+	Shim shim.Options
 	// MaxConcurrentReconciles per reconciler; 0 is 4. Each reconcile is one or
 	// two Temporal calls, so a few in parallel keep a restart with thousands
 	// of Certificates short without loading the Temporal frontend.
 	MaxConcurrentReconciles int
 }
 
-// Setup registers the Certificate, Issuer and ClusterIssuer reconcilers on a
-// manager made by NewManager.
+// Setup registers the Certificate, Issuer and ClusterIssuer reconcilers, the
+// ingress-shim and the gateway-shim on a manager made by NewManager.
 func Setup(mgr manager.Manager, opts Options) error {
 	if opts.Temporal == nil || opts.Cluster == "" {
 		return errors.New("setting up the controller: no Temporal client or no cluster name")
@@ -82,7 +88,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if err := setupIssuers(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the issuer reconcilers: %w", err)
 	}
-	return nil
+	return shim.Setup(mgr, opts.Shim)
 }
 
 // NewManager returns a controller-runtime manager with health checks and, when
@@ -135,7 +141,10 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 // Secret is an error in the tests, not a cluster-wide cache in production. Of
 // a Secret's managed fields only who wrote and when is kept (ownSecretWrite).
 // The issuers' Secrets are in a cache of their own: every Secret's name and
-// version, nothing else (issuer_changes.go).
+// version, nothing else (issuer_changes.go). Every Ingress is cached for the
+// ingress-shim, trimmed to its TLS entries and the annotations the shim reads
+// (shim.TrimIngress). Gateways, a few per cluster, are cached whole, and only
+// when the API server serves them (shim.Setup).
 func cacheOptions() (cache.Options, error) {
 	certificateSecrets, err := labels.NewRequirement(activities.LabelCertificateName, selection.Exists, nil)
 	if err != nil {
@@ -147,7 +156,8 @@ func cacheOptions() (cache.Options, error) {
 	}
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*certificateSecrets, *notPending), Transform: keepWriters},
+			&corev1.Secret{}:        {Label: labels.NewSelector().Add(*certificateSecrets, *notPending), Transform: keepWriters},
+			&networkingv1.Ingress{}: {Transform: shim.TrimIngress},
 		},
 		DefaultTransform:            cache.TransformStripManagedFields(),
 		ReaderFailOnMissingInformer: true,

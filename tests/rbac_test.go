@@ -13,6 +13,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
@@ -43,7 +45,8 @@ import (
 // certflow-edit, may do: the roles are no more than that.
 func TestRBAC(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	// With the Gateway API served, the controller runs its gateway-shim too.
+	w := newWorldWith(t, worldOptions{stack: sandbox.Options{GatewayAPI: true}})
 	w.killCertflow()
 	// certflow is the namespace the shipped ClusterRoleBindings name.
 	const installNS, ns, otherNS = sandbox.ClusterResourceNamespace, "shop", "elsewhere"
@@ -137,7 +140,10 @@ func TestRBAC(t *testing.T) {
 			{"the controller cannot patch Secrets", access{asController, "patch", core, "secrets", "web-tls", ns, false}},
 			{"the controller cannot delete Secrets", access{asController, "delete", core, "secrets", "web-tls", ns, false}},
 			{"the controller watches Secrets", access{asController, "watch", core, "secrets", "", "", true}},
-			{"the controller cannot create Certificates", access{asController, "create", certflow, "certificates", "", ns, false}},
+			{"the controller creates Certificates for Ingresses and Gateways", access{asController, "create", certflow, "certificates", "", ns, true}},
+			{"the controller cannot update Certificates, only patch them", access{asController, "update", certflow, "certificates", "web", ns, false}},
+			{"the controller cannot change Ingresses", access{asController, "patch", "networking.k8s.io", "ingresses", "web", ns, false}},
+			{"the controller cannot change Gateways", access{asController, "patch", "gateway.networking.k8s.io", "gateways", "web", ns, false}},
 			{"a viewer gets Certificates in her namespace", access{asViewer, "get", certflow, "certificates", "web", ns, true}},
 			{"a viewer lists Issuers in her namespace", access{asViewer, "list", certflow, "issuers", "", ns, true}},
 			{"a viewer cannot get Certificates in another namespace", access{asViewer, "get", certflow, "certificates", "", otherNS, false}},
@@ -219,6 +225,29 @@ func TestRBAC(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.gone(cert, time.Minute)
+	})
+
+	// The shim's Certificates carry a controller reference that blocks the
+	// owner's deletion: the API server's OwnerReferencesPermissionEnforcement
+	// lets only who may update the owner's finalizers set it.
+	t.Run("an annotated Ingress and Gateway get Certificates from the controller", func(t *testing.T) {
+		w := w.in(t)
+		w.create(ingress(ns, "shop", map[string]string{"certflow.dev/cluster-issuer": "pebble"},
+			networkingv1.IngressTLS{Hosts: []string{dnsName}, SecretName: "shop-tls"}))
+		hostname := gatewayv1.Hostname(dnsName)
+		w.create(&gatewayv1.Gateway{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge", Annotations: map[string]string{"certflow.dev/cluster-issuer": "pebble"}},
+			Spec: gatewayv1.GatewaySpec{GatewayClassName: "example", Listeners: []gatewayv1.Listener{{
+				Name: "https", Protocol: gatewayv1.HTTPSProtocolType, Port: 443, Hostname: &hostname,
+				TLS: &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "edge-tls"}}},
+			}}},
+		})
+		for name, kind := range map[string]string{"shop-tls": "Ingress", "edge-tls": "Gateway"} {
+			cert := w.waitCertificate(ns, name)
+			if owner := metav1.GetControllerOf(cert); owner == nil || owner.Kind != kind {
+				t.Errorf("Certificate %s: controller %+v, want the %s", name, owner, kind)
+			}
+		}
 	})
 
 	t.Run("neither part was refused anything by the API server", func(t *testing.T) {

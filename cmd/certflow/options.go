@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/worker"
@@ -30,6 +31,9 @@ type options struct {
 	leaderElectNS  string
 	finalizerWait  time.Duration
 	logLevel       string
+
+	certManagerAnnotations bool
+	defaultIssuer          v1alpha1.ObjectReference
 
 	kubeQPS                  float32
 	kubeBurst                int
@@ -109,6 +113,10 @@ func (o *options) bindController(cmd *cobra.Command) {
 	f.BoolVar(&o.leaderElect, "leader-elect", envBool("CERTFLOW_LEADER_ELECT"), "elect one active controller among replicas (CERTFLOW_LEADER_ELECT)")
 	f.DurationVar(&o.finalizerWait, "finalizer-timeout", envDuration("CERTFLOW_FINALIZER_TIMEOUT", controller.DefaultFinalizerTimeout), "how long a deleted Certificate waits for its workflow to stop and clean up before it goes anyway; annotate it certflow.dev/force-delete=true to let it go at once (CERTFLOW_FINALIZER_TIMEOUT)")
 	f.StringVar(&o.leaderElectNS, "leader-election-namespace", env("POD_NAMESPACE", "certflow"), "namespace of the leader election Lease (POD_NAMESPACE)")
+	f.BoolVar(&o.certManagerAnnotations, "cert-manager-annotations", envBoolOr("CERTFLOW_CERT_MANAGER_ANNOTATIONS", true), "make Certificates for Ingresses and Gateways annotated with cert-manager's names too (cert-manager.io/cluster-issuer, cert-manager.io/issuer, kubernetes.io/tls-acme, ...), not only certflow.dev/ ones; turn it off while cert-manager still serves them (CERTFLOW_CERT_MANAGER_ANNOTATIONS)")
+	f.StringVar(&o.defaultIssuer.Name, "default-issuer-name", os.Getenv("CERTFLOW_DEFAULT_ISSUER_NAME"), "issuer of Ingresses annotated kubernetes.io/tls-acme: \"true\" (CERTFLOW_DEFAULT_ISSUER_NAME)")
+	f.StringVar(&o.defaultIssuer.Kind, "default-issuer-kind", env("CERTFLOW_DEFAULT_ISSUER_KIND", v1alpha1.ClusterIssuerKind), "kind of the default issuer: ClusterIssuer or Issuer (cert-manager's default is Issuer) (CERTFLOW_DEFAULT_ISSUER_KIND)")
+	f.StringVar(&o.defaultIssuer.Group, "default-issuer-group", os.Getenv("CERTFLOW_DEFAULT_ISSUER_GROUP"), "group of the default issuer: empty, certflow.dev or cert-manager.io (CERTFLOW_DEFAULT_ISSUER_GROUP)")
 }
 
 // kubernetes says how to reach the API server.
@@ -159,4 +167,11 @@ func envDuration(name string, fallback time.Duration) time.Duration {
 func envBool(name string) bool {
 	v, _ := strconv.ParseBool(os.Getenv(name))
 	return v
+}
+
+func envBoolOr(name string, fallback bool) bool {
+	if v, err := strconv.ParseBool(os.Getenv(name)); err == nil {
+		return v
+	}
+	return fallback
 }

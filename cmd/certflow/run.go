@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/certflow/certflow/controller"
+	"github.com/certflow/certflow/controller/shim"
 	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/worker"
 )
@@ -105,6 +106,7 @@ func run(ctx context.Context, opts *options, withController, withWorker, withRes
 		Cluster:                  opts.clusterName,
 		ClusterResourceNamespace: opts.clusterResourceNamespace,
 		FinalizerTimeout:         opts.finalizerWait,
+		Shim:                     shim.Options{CertManagerAnnotations: opts.certManagerAnnotations, DefaultIssuer: opts.defaultIssuer},
 	}
 	if err := controller.CheckSearchAttributes(ctx, tc, opts.temporal.Namespace); err != nil {
 		log.Warn("the workflows set no search attributes or memo", "reason", err)

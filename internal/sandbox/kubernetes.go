@@ -18,6 +18,11 @@ import (
 type KubernetesOptions struct {
 	// Dir receives the logs (etcd.log, kube-apiserver.log) and the kubeconfig.
 	Dir string
+	// GatewayAPI installs the Gateway API's standard CRDs the tests use
+	// (Gateway, GatewayClass, HTTPRoute, ReferenceGrant; testdata/gateway-api,
+	// copied from the module by make generate). Off, the cluster serves no
+	// Gateway API, like most clusters.
+	GatewayAPI bool
 }
 
 // Kubernetes is a running etcd + kube-apiserver with certflow's CRDs installed.
@@ -33,7 +38,7 @@ type Kubernetes struct {
 }
 
 // StartKubernetes starts etcd and kube-apiserver on free loopback ports and
-// installs the CRDs in deploy/crds.
+// installs the CRDs in deploy/crds, and the Gateway API's when asked.
 func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, error) {
 	bin, err := BinDir()
 	if err != nil {
@@ -61,9 +66,13 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 		return nil, fmt.Errorf("creating kube-apiserver log: %w", err)
 	}
 	k := &Kubernetes{logs: []*os.File{etcdLog, apiLog}}
+	crds := []string{filepath.Join(root, "deploy", "crds")}
+	if opts.GatewayAPI {
+		crds = append(crds, filepath.Join(root, "internal", "sandbox", "testdata", "gateway-api"))
+	}
 	k.env = &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
-		CRDDirectoryPaths:        []string{filepath.Join(root, "deploy", "crds")},
+		CRDDirectoryPaths:        crds,
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: startTimeout(ctx, time.Minute),
 		ControlPlaneStopTimeout:  20 * time.Second,
@@ -82,6 +91,11 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 	// watch to end (controllers never end theirs) and envtest kills the
 	// server after its stop timeout: end them after a second.
 	k.env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "1s")
+	// As on clusters that run it (OpenShift does): setting blockOwnerDeletion
+	// on a controller reference, as the ingress-shim does on its
+	// Certificates, needs the right to update the owner's finalizers, and the
+	// RBAC test proves deploy/rbac grants it.
+	k.env.ControlPlane.APIServer.Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
 
 	// envtest has no context; it enforces ControlPlaneStartTimeout itself.
 	cfg, err := k.env.Start()

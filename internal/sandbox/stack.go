@@ -22,6 +22,8 @@ type Options struct {
 	// Records are more records of the zone, in zone file syntax
 	// (BINDOptions.Records).
 	Records []string
+	// GatewayAPI installs the Gateway API CRDs (KubernetesOptions.GatewayAPI).
+	GatewayAPI bool
 }
 
 // Stack is the whole local stack certflow runs against.
@@ -59,7 +61,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		})
 	}
 	run("kubernetes", func() (err error) {
-		s.Kubernetes, err = StartKubernetes(ctx, KubernetesOptions{Dir: dirs["kubernetes"]})
+		s.Kubernetes, err = StartKubernetes(ctx, KubernetesOptions{Dir: dirs["kubernetes"], GatewayAPI: opts.GatewayAPI})
 		return err
 	})
 	run("temporal", func() (err error) {
