@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -37,7 +38,7 @@ const issuerRefIndex = "spec.issuerRef"
 
 func issuerIndexKey(kind, name string) string { return kind + "/" + name }
 
-func setupCertificates(mgr manager.Manager, opts Options) error {
+func setupCertificates(mgr manager.Manager, opts Options, secrets cache.Cache) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Certificate{}, issuerRefIndex,
 		func(obj client.Object) []string {
 			ref, err := issuerRefOf(obj.(*v1alpha1.Certificate))
@@ -46,13 +47,6 @@ func setupCertificates(mgr manager.Manager, opts Options) error {
 			}
 			return []string{issuerIndexKey(ref.Kind, ref.Name)}
 		})
-	if err != nil {
-		return err
-	}
-	if err := indexSecrets(mgr); err != nil {
-		return err
-	}
-	secrets, err := newSecretVersions(mgr)
 	if err != nil {
 		return err
 	}

@@ -82,10 +82,17 @@ func Setup(mgr manager.Manager, opts Options) error {
 	if opts.FinalizerTimeout <= 0 {
 		opts.FinalizerTimeout = DefaultFinalizerTimeout
 	}
-	if err := setupCertificates(mgr, opts); err != nil {
+	if err := indexSecrets(mgr); err != nil {
+		return err
+	}
+	secrets, err := newSecretVersions(mgr)
+	if err != nil {
+		return err
+	}
+	if err := setupCertificates(mgr, opts, secrets); err != nil {
 		return fmt.Errorf("setting up the Certificate reconciler: %w", err)
 	}
-	if err := setupIssuers(mgr, opts); err != nil {
+	if err := setupIssuers(mgr, opts, secrets); err != nil {
 		return fmt.Errorf("setting up the issuer reconcilers: %w", err)
 	}
 	return shim.Setup(mgr, opts.Shim)

@@ -106,9 +106,10 @@ func TestRBAC(t *testing.T) {
 		orphan.Spec.IssuerRef = certflowv1.ObjectReference{Name: "missing", Kind: certflowv1.IssuerKind}
 		w.create(orphan)
 		w.waitEvent(ns, certflowv1.CertificateKind, "orphan", certflowv1.ReasonIssuerNotFound, 30*time.Second)
-		w.create(&certflowv1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "self-signed"},
-			Spec: certflowv1.IssuerSpec{SelfSigned: &certflowv1.SelfSignedIssuer{}}})
-		w.waitEvent(ns, certflowv1.IssuerKind, "self-signed", controller.ReasonNotSupported, 30*time.Second)
+		w.create(&certflowv1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault"},
+			Spec: certflowv1.IssuerSpec{Vault: &certflowv1.VaultIssuer{Server: "https://vault.example.com:8200", Path: "pki/sign/web",
+				Auth: certflowv1.VaultAuth{TokenSecretRef: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "vault-token"}, Key: "token"}}}}})
+		w.waitEvent(ns, certflowv1.IssuerKind, "vault", controller.ReasonNotSupported, 30*time.Second)
 	})
 
 	asViewer, asEditor := w.userBoundTo(ns, "alice", "certflow-view"), w.userBoundTo(ns, "bob", "certflow-edit")

@@ -47,11 +47,25 @@ func Issuer(ctx workflow.Context, in IssuerInput) error {
 		}); err != nil {
 			return err
 		}
-		timer := workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: fmt.Sprintf("%s attempt %d failed: next at %s", noun, attempt, summaryTime(now.Add(wait)))})
-		if err := timer.Get(ctx, nil); err != nil {
+		summary := fmt.Sprintf("%s attempt %d failed: next at %s", noun, attempt, summaryTime(now.Add(wait)))
+		if err := waitOrRecheck(ctx, wait, summary); err != nil {
 			return err
 		}
 	}
+}
+
+// waitOrRecheck waits for d, or until the controller says a Secret the
+// issuer reads changed (SignalRecheck).
+func waitOrRecheck(ctx workflow.Context, d time.Duration, summary string) error {
+	timerCtx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: summary})
+	var err error
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(timer, func(f workflow.Future) { err = f.Get(ctx, nil) })
+	sel.AddReceive(workflow.GetSignalChannel(ctx, SignalRecheck), func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+	sel.Select(ctx)
+	return err
 }
 
 // registerAccount registers an ACME issuer's account; superseded when a

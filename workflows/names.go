@@ -23,6 +23,10 @@ const (
 	SignalSpec = "spec"
 	// SignalRenew forces a renewal now, skipping any backoff. It takes no value.
 	SignalRenew = "renew"
+	// SignalRecheck makes an Issuer workflow that waits after a failure try
+	// again now: the controller sends it when a Secret the issuer reads
+	// changes. It takes no value.
+	SignalRecheck = "recheck"
 	// QueryStatus returns a CertificateStatus.
 	QueryStatus = "status"
 )
