@@ -105,7 +105,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	hint := workflows.SpecChanged{Generation: cert.Generation, SecretResourceVersion: version, SearchAttributes: r.searchAttributes}
-	if waitsForConfigChange(&cert) {
+	if waitsForConfigChange(&cert) || signsWithKeyPair(issuer) {
 		if hint.ConfigVersion, err = r.configVersion(ctx, &cert, issuer); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -114,7 +114,7 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		switch last := last.(workflows.SpecChanged); {
 		case last == hint:
 			return ctrl.Result{}, nil
-		case ownWrite && last.Generation == hint.Generation:
+		case ownWrite && last.Generation == hint.Generation && last.ConfigVersion == hint.ConfigVersion:
 			// certflow's own Secret write: the workflow has its version
 			// from StoreSecret, and a signal would only wake it.
 			r.sent.Store(req.NamespacedName, hint)

@@ -111,7 +111,7 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil && !errors.As(err, &started) {
 		return ctrl.Result{}, fmt.Errorf("starting workflow %s: %w", id, err)
 	}
-	if started != nil && !isReady(obj) {
+	if started != nil && failed(obj) {
 		// A Secret the issuer reads may have changed: try again now rather
 		// than at the end of the backoff. A closed workflow has nothing to
 		// try again.
@@ -124,10 +124,11 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{}, nil
 }
 
-// isReady says whether the issuer's current generation is Ready.
-func isReady(obj v1alpha1.IssuerObject) bool {
+// failed says whether the workflow of the issuer's current generation
+// reported a failure, after which it waits to try again.
+func failed(obj v1alpha1.IssuerObject) bool {
 	ready := meta.FindStatusCondition(obj.IssuerStatus().Conditions, v1alpha1.ConditionReady)
-	return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == obj.GetGeneration()
+	return ready != nil && ready.Status == metav1.ConditionFalse && ready.ObservedGeneration == obj.GetGeneration()
 }
 
 // readingSecret maps a Secret to the issuers of this kind that read it.

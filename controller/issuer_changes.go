@@ -28,8 +28,9 @@ import (
 // (v1alpha1.IssuerSpec.SecretNames) or of a keystore password Secret of the
 // Certificate. For such a Certificate the reconciler sends the version of
 // all these (configVersion) with its hint, and a new one starts the next
-// attempt at once. Other Certificates' hints carry none, so an issuer or
-// Secret change wakes no workflow that is not waiting for it.
+// attempt at once. The Certificates of a ca issuer carry it always, so that
+// a renewed CA rolls through to them. Other Certificates' hints carry none,
+// so an issuer or Secret change wakes no workflow that is not waiting for it.
 //
 // The issuers' Secrets are watched in a cache of their own, as names and
 // versions only: the manager's cache holds only certflow's target Secrets.
@@ -113,7 +114,11 @@ func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret clie
 		}
 		issuers, _ := apimeta.ExtractList(list) // a typed list's items always extract
 		for _, issuer := range issuers {
-			reqs = append(reqs, r.certificatesOfIssuer(ctx, kind, issuer.(client.Object), waitsForConfigChange)...)
+			which := waitsForConfigChange
+			if signsWithKeyPair(issuer.(client.Object)) {
+				which = func(*v1alpha1.Certificate) bool { return true }
+			}
+			reqs = append(reqs, r.certificatesOfIssuer(ctx, kind, issuer.(client.Object), which)...)
 		}
 	}
 	add(v1alpha1.IssuerKind, &v1alpha1.IssuerList{}, client.InNamespace(secret.GetNamespace()))
@@ -125,6 +130,14 @@ func (r *certificateReconciler) waitingOnSecret(ctx context.Context, secret clie
 
 func waitsForConfigChange(cert *v1alpha1.Certificate) bool {
 	return cert.Status.NextAttemptReason == v1alpha1.NextAttemptConfigurationChange
+}
+
+// signsWithKeyPair says whether the issuer is a ca issuer: when its key
+// pair's Secret changes (the CA was renewed), every Certificate it signed
+// looks at its Secret again, and is signed again by the new CA.
+func signsWithKeyPair(issuer client.Object) bool {
+	i, ok := issuer.(v1alpha1.IssuerObject)
+	return ok && i.IssuerSpec().CA != nil
 }
 
 // configVersion names the version of a Certificate's configuration besides

@@ -75,7 +75,8 @@ spec:
 
 // TestCAIssuerChain applies the bootstrap chain as manifests and checks the
 // root (self-signed, a CA with its name constraints) and the leaf (signed
-// by the root, with the usages, duration and the issuer's URLs) verify.
+// by the root, with the usages, duration and the issuer's URLs) verify, and
+// that a renewal of the root reaches the leaf.
 func TestCAIssuerChain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -121,6 +122,26 @@ func TestCAIssuerChain(t *testing.T) {
 	}
 	if !pki.KeyMatches(leaf.leaf, leaf.key) {
 		t.Error("tls.key is not the leaf's key")
+	}
+
+	// A renewed root rolls through to the leaf: signed again, with the new
+	// root in ca.crt.
+	if err := w.temporal.SignalWorkflow(w.ctx, "sandbox/certificate/certflow/root-ca", "", "renew", nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		newRoot, newLeaf := w.tlsSecret("certflow", "root-ca"), w.tlsSecret("apps", "backend-tls")
+		ca, err := pki.ParseChain(newLeaf.secret.Data["ca.crt"])
+		if !newRoot.leaf.Equal(root.leaf) && err == nil && ca[0].Equal(newRoot.leaf) && newLeaf.leaf.CheckSignatureFrom(newRoot.leaf) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leaf was not signed again by the renewed root within a minute (root renewed: %v; ca.crt %v is the new root: %v; signature: %v; leaf AKI %x, root SKI %x old %x)",
+				!newRoot.leaf.Equal(root.leaf), err, err == nil && ca[0].Equal(newRoot.leaf), newLeaf.leaf.CheckSignatureFrom(newRoot.leaf),
+				newLeaf.leaf.AuthorityKeyId, newRoot.leaf.SubjectKeyId, root.leaf.SubjectKeyId)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 
 	var ca certflowv1.ClusterIssuer

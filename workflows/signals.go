@@ -38,7 +38,7 @@ func (c *certificate) wait(ctx workflow.Context, until time.Time, summary string
 		sel.AddReceive(c.specs, func(ch workflow.ReceiveChannel, _ bool) {
 			var hint SpecChanged
 			ch.Receive(ctx, &hint)
-			act = c.hear(hint)
+			act = c.hear(ctx, hint)
 			look = true
 		})
 		sel.AddReceive(c.renews, func(ch workflow.ReceiveChannel, _ bool) {
@@ -79,7 +79,7 @@ func (c *certificate) drainSignals(ctx workflow.Context) {
 		if !c.specs.ReceiveAsync(&hint) {
 			break
 		}
-		c.hear(hint)
+		c.hear(ctx, hint)
 	}
 	for c.renews.ReceiveAsync(nil) {
 		c.applyRenew()
@@ -89,20 +89,29 @@ func (c *certificate) drainSignals(ctx workflow.Context) {
 // hear notes what a spec signal says: the generation it names, whether the
 // workflow may set its search attributes, and the configuration's version. A new
 // version while the Certificate waits for its configuration to change ends
-// the wait: hear says to act now.
-func (c *certificate) hear(hint SpecChanged) (act bool) {
+// the wait: hear says to act now. A new version while it waits for nothing
+// (it is up to date; the controller sends versions then only for a ca
+// issuer, whose CA may have been renewed) makes it look at its Secret again.
+func (c *certificate) hear(ctx workflow.Context, hint SpecChanged) (act bool) {
 	c.heard = max(c.heard, hint.Generation)
 	c.state.SearchAttributes = hint.SearchAttributes
 	if hint.ConfigVersion == "" || hint.ConfigVersion == c.state.ConfigVersion {
 		return false
 	}
 	c.state.ConfigVersion = hint.ConfigVersion
-	if c.state.NextAttemptReason != nextAttemptConfigChange {
-		return false
+	switch c.state.NextAttemptReason {
+	case nextAttemptConfigChange:
+		c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
+		return true
+	case "":
+		return workflow.GetVersion(ctx, changeLookAtNewCA, workflow.DefaultVersion, 1) == 1
 	}
-	c.state.NextAttemptTime, c.state.NextAttemptReason = time.Time{}, ""
-	return true
+	return false
 }
+
+// changeLookAtNewCA versions the look at the Secret on a new configuration
+// version when nothing is awaited: runs before it did not look.
+const changeLookAtNewCA = "look-at-new-ca"
 
 // applySpec takes the spec as read at the start of a cycle. A newer
 // generation skips any backoff (the user changed something) and unblocks a

@@ -26,7 +26,8 @@ import (
 //     a kubernetes.io/tls Secret (certflow could never write it).
 //   - for a Secret labelled as this Certificate's: Invalid when tls.crt or
 //     tls.key is unreadable or the key is not the leaf's; Mismatched when the
-//     leaf expired or differs from the request (names, key); else Current.
+//     leaf expired or differs from the request (names, key), or a ca issuer
+//     signs with another CA now; else Current.
 //   - for an unlabelled Secret (cert-manager's, a user's): when it is a
 //     kubernetes.io/tls Secret whose certificate is valid, matches the request
 //     and has its key, it is adopted (labelled, data untouched) and Current
@@ -104,6 +105,12 @@ func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef,
 
 	e := examine(&s, spec.Request, time.Now())
 	res.Issued = e.issued
+	if labelled && e.invalid == "" && e.mismatch == "" {
+		var err error
+		if e.mismatch, err = a.signedByCurrentCA(ctx, spec.Issuer, &s, e.leaf); err != nil {
+			return activities.InspectSecretResult{}, err
+		}
+	}
 	switch {
 	case labelled && e.invalid != "":
 		res.State, res.Reason = activities.SecretInvalid, fmt.Sprintf("Secret %s: %s", name, e.invalid)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -31,7 +32,7 @@ const DefaultDuration = 90 * 24 * time.Hour
 // Activities sign certificates for ca and selfSigned issuers.
 type Activities struct {
 	Issuers *issuers.Resolver
-	// Kube reads the pending key Secrets, from the API server.
+	// Kube reads the CA and pending key Secrets, from the API server.
 	Kube         client.Client
 	Certificates *certificates.Reader
 	// Now is the clock; time.Now when nil.
@@ -168,17 +169,19 @@ type keyPair struct {
 
 // keyPair reads and checks a ca issuer's Secret: a CA certificate (isCA,
 // allowed to sign certificates, not expired) and the key that matches it.
+// It reads from the API server every time, not from the issuers' credential
+// memory: a renewed CA signs from its first moment.
 func (a *Activities) keyPair(ctx context.Context, iss *issuers.Issuer) (keyPair, error) {
 	name := iss.Spec.CA.SecretName
-	certPEM, err := iss.SecretValue(ctx, name, corev1.TLSCertKey)
-	if err != nil {
-		return keyPair{}, err
-	}
-	keyPEM, err := iss.SecretValue(ctx, name, corev1.TLSPrivateKeyKey)
-	if err != nil {
-		return keyPair{}, err
-	}
 	where := fmt.Sprintf("%s: Secret %s/%s", iss.Ref, iss.SecretNamespace, name)
+	var secret corev1.Secret
+	if err := a.Kube.Get(ctx, types.NamespacedName{Namespace: iss.SecretNamespace, Name: name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return keyPair{}, activities.ConfigError("%s not found", where)
+		}
+		return keyPair{}, fmt.Errorf("%s: %w", where, err)
+	}
+	certPEM, keyPEM := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
 	chain, err := pki.ParseChain(certPEM)
 	if err != nil {
 		return keyPair{}, activities.ConfigError("%s: tls.crt: %v", where, err)
