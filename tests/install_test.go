@@ -44,7 +44,7 @@ func TestInstall(t *testing.T) {
 	const installNS, ns, cluster = sandbox.ClusterResourceNamespace, "shop", "installed"
 	w.namespace(ns)
 	_, dnsPort, _ := net.SplitHostPort(w.stack.BIND.Addr)
-	manifest := w.helmTemplate(installNS,
+	manifest := w.helmTemplate("certflow", installNS,
 		"mode=split",
 		"temporal.address="+w.stack.Temporal.Address,
 		"clusterName="+cluster,
@@ -106,6 +106,38 @@ func TestInstall(t *testing.T) {
 		}
 	})
 
+	// Mode run is one process under one ServiceAccount: another release, in
+	// its own namespace, whose account may do what each part's may.
+	t.Run("in mode run one ServiceAccount holds every part's roles", func(t *testing.T) {
+		w := w.in(t)
+		const otherNS = "platform"
+		w.namespace(otherNS)
+		w.kubectlApplyFile(w.helmTemplate("edge", otherNS, "mode=run"))
+		d := renderedDeployments(t, filepath.Join(w.dir, "edge-chart.yaml"))["edge-certflow"]
+		if d == nil {
+			t.Fatal("the chart rendered no Deployment edge-certflow in mode run")
+		}
+		sa := d.Spec.Template.Spec.ServiceAccountName
+		as := w.impersonating("system:serviceaccount:"+otherNS+":"+sa, "system:serviceaccounts", "system:serviceaccounts:"+otherNS, "system:authenticated")
+		waitAllowed(t, as,
+			authorizationv1.ResourceAttributes{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "certflow-controller", Namespace: otherNS},
+			authorizationv1.ResourceAttributes{Verb: "watch", Group: "certflow.dev", Resource: "certificates"},
+			authorizationv1.ResourceAttributes{Verb: "create", Resource: "secrets", Namespace: ns},
+			authorizationv1.ResourceAttributes{Verb: "patch", Group: "certflow.dev", Resource: "certificates", Subresource: "status", Namespace: ns},
+			authorizationv1.ResourceAttributes{Verb: "create", Resource: "configmaps", Namespace: otherNS},
+			authorizationv1.ResourceAttributes{Verb: "watch", Resource: "configmaps", Namespace: otherNS},
+		)
+		for _, denied := range []authorizationv1.ResourceAttributes{
+			{Verb: "delete", Group: "certflow.dev", Resource: "certificates", Namespace: ns},
+			{Verb: "create", Resource: "configmaps", Namespace: ns},
+			{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "certflow-controller", Namespace: installNS},
+		} {
+			if canI(t, as, denied) {
+				t.Errorf("%s may %s %s", sa, denied.Verb, describe(denied))
+			}
+		}
+	})
+
 	t.Run("the worker's role without its Secrets rule refuses the next issuance", func(t *testing.T) {
 		w := w.in(t)
 		var role rbacv1.ClusterRole
@@ -161,9 +193,10 @@ type rbacAs struct {
 	kubeconfig string
 }
 
-// helmTemplate renders deploy/charts/certflow with `helm template --set`
-// for each value, into the world's folder, and returns the file.
-func (w *world) helmTemplate(namespace string, values ...string) string {
+// helmTemplate renders deploy/charts/certflow as release into namespace,
+// with `helm template --set` for each value, into the world's folder, and
+// returns the file.
+func (w *world) helmTemplate(release, namespace string, values ...string) string {
 	w.t.Helper()
 	root, err := sandbox.RepoRoot()
 	if err != nil {
@@ -177,7 +210,7 @@ func (w *world) helmTemplate(namespace string, values ...string) string {
 	if !fileExists(helm) {
 		w.t.Fatalf("%s is missing: hack/tools.sh helm builds it", helm)
 	}
-	args := []string{"template", "certflow", filepath.Join(root, "deploy", "charts", "certflow"), "--namespace", namespace, "--include-crds"}
+	args := []string{"template", release, filepath.Join(root, "deploy", "charts", "certflow"), "--namespace", namespace, "--include-crds"}
 	for _, v := range values {
 		args = append(args, "--set", v)
 	}
@@ -188,7 +221,7 @@ func (w *world) helmTemplate(namespace string, values ...string) string {
 	if err != nil {
 		w.t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
 	}
-	path := filepath.Join(w.dir, "certflow-chart.yaml")
+	path := filepath.Join(w.dir, release+"-chart.yaml")
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		w.t.Fatal(err)
 	}
