@@ -117,6 +117,15 @@ func TestInstall(t *testing.T) {
 		if d == nil {
 			t.Fatal("the chart rendered no Deployment edge-certflow in mode run")
 		}
+		// certflow parses every flag before it prints help: one it does not
+		// take fails here.
+		bin, err := certflowBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(bin, append(d.Spec.Template.Spec.Containers[0].Args, "--help")...).CombinedOutput(); err != nil {
+			t.Errorf("certflow %s --help: %v\n%s", strings.Join(d.Spec.Template.Spec.Containers[0].Args, " "), err, out)
+		}
 		sa := d.Spec.Template.Spec.ServiceAccountName
 		as := w.impersonating("system:serviceaccount:"+otherNS+":"+sa, "system:serviceaccounts", "system:serviceaccounts:"+otherNS, "system:authenticated")
 		waitAllowed(t, as,
