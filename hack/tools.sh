@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned binaries that the tests and the demo run (kube-apiserver, etcd, kubectl,
-# temporal, pebble, pebble-challtestsrv, controller-gen, workflowcheck) from Go modules, into a cache outside the clone
+# temporal, pebble, pebble-challtestsrv, controller-gen, workflowcheck, helm) from Go modules, into a cache outside the clone
 # keyed by tool and version, and links them into bin/. A warm run builds nothing.
 #
 # Usage: hack/tools.sh [tool...]   (default: all)
@@ -17,6 +17,7 @@ TEMPORAL_CLI_VERSION=v1.5.1
 PEBBLE_VERSION=v2.10.3
 CONTROLLER_TOOLS_VERSION=v0.23.0
 WORKFLOWCHECK_VERSION=v0.6.0
+HELM_VERSION=v4.3.2
 
 # build NAME VERSION COMMAND...: runs COMMAND with $out set to a fresh directory that must
 # receive the binary NAME, then moves it into the cache, so an interrupted build leaves nothing.
@@ -42,11 +43,12 @@ kubernetes() { (cd "$root/hack/tools/kubernetes" && go build -o "$out/$1" "k8s.i
 etcd() { (cd "$root/hack/tools/etcd" && go build -o "$out/etcd" go.etcd.io/etcd/server/v3); }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(controller-gen workflowcheck pebble pebble-challtestsrv etcd temporal kube-apiserver kubectl)
+[ ${#want[@]} -gt 0 ] || want=(controller-gen workflowcheck helm pebble pebble-challtestsrv etcd temporal kube-apiserver kubectl)
 for tool in "${want[@]}"; do
   case $tool in
     controller-gen) build controller-gen $CONTROLLER_TOOLS_VERSION go_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION ;;
     workflowcheck) build workflowcheck $WORKFLOWCHECK_VERSION go_install go.temporal.io/sdk/contrib/tools/workflowcheck@$WORKFLOWCHECK_VERSION ;;
+    helm) build helm $HELM_VERSION go_install helm.sh/helm/v4/cmd/helm@$HELM_VERSION ;;
     pebble) build pebble $PEBBLE_VERSION go_install github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION ;;
     pebble-challtestsrv) build pebble-challtestsrv $PEBBLE_VERSION go_install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION ;;
     etcd) build etcd $ETCD_VERSION etcd ;;

@@ -219,15 +219,21 @@ func (w *world) killCertflow() { w.kill("run") }
 // is stopped with SIGTERM when the test ends.
 func (w *world) start(subcommand string) {
 	w.t.Helper()
+	w.startProcess(subcommand, append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...), w.env)
+}
+
+// startProcess runs certflow with args and more environment, as the
+// process name (its key in w.certflow and its log certflow-<name>.log).
+func (w *world) startProcess(name string, args, env []string) {
+	w.t.Helper()
 	bin, err := certflowBinary()
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	args := append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), w.env...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = sandbox.ChildAttrs()
-	logPath := filepath.Join(w.dir, "certflow-"+subcommand+".log")
+	logPath := filepath.Join(w.dir, "certflow-"+name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		w.t.Fatal(err)
@@ -243,7 +249,7 @@ func (w *world) start(subcommand string) {
 		logFile.Close()
 		close(p.exited)
 	}()
-	w.certflow[subcommand] = p
+	w.certflow[name] = p
 	w.owner.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
