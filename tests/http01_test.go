@@ -1,6 +1,10 @@
 package tests
 
 import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
@@ -29,7 +34,7 @@ import (
 func TestHTTP01(t *testing.T) {
 	t.Parallel()
 	var rc *routingController
-	w := newWorldWith(t, worldOptions{beforeCertflow: func(w *world) { rc = startRouting(w) }})
+	w := newWorldWith(t, worldOptions{stack: sandbox.Options{GatewayAPI: true}, beforeCertflow: func(w *world) { rc = startRouting(w) }})
 	const ns = "web"
 	w.namespace(ns)
 	class := rc.class
@@ -59,6 +64,47 @@ func TestHTTP01(t *testing.T) {
 		w.create(http01Certificate(ns, "classic", "http-class", "classic.http.certflow.test"))
 		w.waitReady(ns, "classic")
 		w.verify(w.tlsSecret(ns, "classic-tls"), "classic.http.certflow.test")
+		w.noChallengeObjects(ns)
+	})
+
+	t.Run("an HTTPRoute on the Gateway", func(t *testing.T) {
+		w := w.in(t)
+		gatewayNS := gatewayv1.Namespace(rc.gateway.Namespace)
+		w.create(w.http01Issuer("http-gateway", certflowv1.ACMEChallengeSolver{HTTP01: &certflowv1.ACMEChallengeSolverHTTP01{
+			GatewayHTTPRoute: &certflowv1.ACMEChallengeSolverHTTP01GatewayHTTPRoute{
+				ParentRefs: []certflowv1.ParentReference{{Name: rc.gateway.Name, Namespace: (*string)(&gatewayNS)}},
+				Labels:     map[string]string{"team": "web"},
+			},
+		}}))
+		w.create(http01Certificate(ns, "routed", "http-gateway", "routed.http.certflow.test"))
+		w.waitReady(ns, "routed")
+		w.verify(w.tlsSecret(ns, "routed-tls"), "routed.http.certflow.test")
+		if rc.routedTo("routed.http.certflow.test") == 0 {
+			t.Error("no request for routed.http.certflow.test was routed to the responder")
+		}
+		var routes gatewayv1.HTTPRouteList
+		if err := w.kube.List(w.ctx, &routes, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(routes.Items) != 0 {
+			t.Errorf("%d HTTPRoutes left after the challenge", len(routes.Items))
+		}
+		w.noChallengeObjects(ns)
+	})
+
+	t.Run("cert-manager's manifests with apiVersion changed", func(t *testing.T) {
+		w := w.in(t)
+		manifests := fmt.Sprintf(certManagerHTTP01, w.proxy.DirectoryURL, base64.StdEncoding.EncodeToString(w.proxy.CACertPEM), class, ns, class)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "cert-manager.yaml"), []byte(manifests), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.kubectlApply("", dir)
+		w.waitReady(ns, "shop-example-tls") // the ingress-shim names the Certificate after the Secret
+		w.verify(w.tlsSecret(ns, "shop-example-tls"), "shop-example.http.certflow.test")
+		if rc.routedTo("shop-example.http.certflow.test") == 0 {
+			t.Error("no request for shop-example.http.certflow.test was routed to the responder")
+		}
 		w.noChallengeObjects(ns)
 	})
 
@@ -242,3 +288,51 @@ func (w *world) noChallengeObjects(namespace string) {
 		}
 	}
 }
+
+// certManagerHTTP01 is cert-manager's documented HTTP-01 setup, a
+// ClusterIssuer with an ingress solver and an Ingress that asks for a
+// certificate with cert-manager's annotation, with only apiVersion changed
+// (the CA's directory and bundle, the ingress class and the namespace are
+// filled in).
+const certManagerHTTP01 = `
+apiVersion: certflow.dev/v1alpha1
+kind: ClusterIssuer
+metadata:
+  name: letsencrypt-http01
+spec:
+  acme:
+    server: %s
+    caBundle: %s
+    email: ops@certflow.test
+    privateKeySecretRef:
+      name: letsencrypt-http01-account
+    solvers:
+    - http01:
+        ingress:
+          ingressClassName: %s
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop-example
+  namespace: %s
+  annotations:
+    cert-manager.io/cluster-issuer: letsencrypt-http01
+spec:
+  ingressClassName: %s
+  tls:
+  - hosts:
+    - shop-example.http.certflow.test
+    secretName: shop-example-tls
+  rules:
+  - host: shop-example.http.certflow.test
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: shop-example
+            port:
+              number: 80
+`

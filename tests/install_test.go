@@ -137,7 +137,7 @@ func TestInstall(t *testing.T) {
 			authorizationv1.ResourceAttributes{Verb: "watch", Resource: "configmaps", Namespace: otherNS},
 		)
 		for _, denied := range []authorizationv1.ResourceAttributes{
-			{Verb: "delete", Group: "certflow.dev", Resource: "certificates", Namespace: ns},
+			{Verb: "delete", Group: "certflow.dev", Resource: "issuers", Namespace: ns},
 			{Verb: "create", Resource: "configmaps", Namespace: ns},
 			{Verb: "update", Group: "coordination.k8s.io", Resource: "leases", Name: "certflow-controller", Namespace: installNS},
 		} {
