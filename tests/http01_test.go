@@ -49,21 +49,37 @@ func TestHTTP01(t *testing.T) {
 		w.waitReady(ns, "site")
 		w.verify(w.tlsSecret(ns, "site-tls"), names...)
 		for _, name := range names {
-			if rc.routedTo(name) == 0 {
-				t.Errorf("no request for %s was routed to the responder", name)
+			if by := w.routedThrough(rc, name); by.service.Spec.Type != corev1.ServiceTypeNodePort {
+				t.Errorf("the challenge Service for %s is %s, want NodePort (serviceType unset)", name, by.service.Spec.Type)
 			}
 		}
 		w.noChallengeObjects(ns)
 	})
 
-	t.Run("the class annotation", func(t *testing.T) {
+	t.Run("the class annotation and the templates", func(t *testing.T) {
 		w := w.in(t)
 		w.create(w.http01Issuer("http-class", certflowv1.ACMEChallengeSolver{HTTP01: &certflowv1.ACMEChallengeSolverHTTP01{
-			Ingress: &certflowv1.ACMEChallengeSolverHTTP01Ingress{Class: &class},
+			Ingress: &certflowv1.ACMEChallengeSolverHTTP01Ingress{
+				Class:       &class,
+				ServiceType: "ClusterIP",
+				IngressTemplate: &certflowv1.ACMEChallengeSolverHTTP01IngressTemplate{Metadata: certflowv1.ObjectMetaTemplate{
+					Labels: map[string]string{"team": "web"}, Annotations: map[string]string{"nginx.ingress.kubernetes.io/ssl-redirect": "false"},
+				}},
+				PodTemplate: &certflowv1.ACMEChallengeSolverHTTP01IngressPodTemplate{Metadata: certflowv1.ObjectMetaTemplate{
+					Labels: map[string]string{"sidecar.istio.io/inject": "false"},
+				}},
+			},
 		}}))
 		w.create(http01Certificate(ns, "classic", "http-class", "classic.http.certflow.test"))
 		w.waitReady(ns, "classic")
 		w.verify(w.tlsSecret(ns, "classic-tls"), "classic.http.certflow.test")
+		by := w.routedThrough(rc, "classic.http.certflow.test")
+		if by.ingress.Labels["team"] != "web" || by.ingress.Annotations["nginx.ingress.kubernetes.io/ssl-redirect"] != "false" {
+			t.Errorf("the challenge Ingress has labels %v and annotations %v: want ingressTemplate's", by.ingress.Labels, by.ingress.Annotations)
+		}
+		if by.service.Spec.Type != corev1.ServiceTypeClusterIP || by.service.Labels["sidecar.istio.io/inject"] != "false" {
+			t.Errorf("the challenge Service is %s with labels %v: want ClusterIP with podTemplate's", by.service.Spec.Type, by.service.Labels)
+		}
 		w.noChallengeObjects(ns)
 	})
 
@@ -79,8 +95,8 @@ func TestHTTP01(t *testing.T) {
 		w.create(http01Certificate(ns, "routed", "http-gateway", "routed.http.certflow.test"))
 		w.waitReady(ns, "routed")
 		w.verify(w.tlsSecret(ns, "routed-tls"), "routed.http.certflow.test")
-		if rc.routedTo("routed.http.certflow.test") == 0 {
-			t.Error("no request for routed.http.certflow.test was routed to the responder")
+		if by := w.routedThrough(rc, "routed.http.certflow.test"); by.ingress != nil {
+			t.Errorf("routed through Ingress %s, want the HTTPRoute", by.ingress.Name)
 		}
 		var routes gatewayv1.HTTPRouteList
 		if err := w.kube.List(w.ctx, &routes, client.InNamespace(ns)); err != nil {
@@ -102,8 +118,8 @@ func TestHTTP01(t *testing.T) {
 		w.kubectlApply("", dir)
 		w.waitReady(ns, "shop-example-tls") // the ingress-shim names the Certificate after the Secret
 		w.verify(w.tlsSecret(ns, "shop-example-tls"), "shop-example.http.certflow.test")
-		if rc.routedTo("shop-example.http.certflow.test") == 0 {
-			t.Error("no request for shop-example.http.certflow.test was routed to the responder")
+		if by := w.routedThrough(rc, "shop-example.http.certflow.test"); by.ingress == nil || by.ingress.Name == "shop-example" {
+			t.Errorf("routed through %+v, want certflow's challenge Ingress", by.ingress)
 		}
 		w.noChallengeObjects(ns)
 	})
@@ -336,3 +352,14 @@ spec:
             port:
               number: 80
 `
+
+// routedThrough is what the request for host went through, failing the
+// test when none reached the responder.
+func (w *world) routedThrough(rc *routingController, host string) routedBy {
+	w.t.Helper()
+	by, unrouted := rc.routedThrough(host)
+	if by.service == nil {
+		w.t.Fatalf("no request for %s was routed to the responder; requests without a route: %v", host, unrouted)
+	}
+	return by
+}

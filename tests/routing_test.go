@@ -42,9 +42,16 @@ type routingController struct {
 	respondPort int32
 
 	mu      sync.Mutex
-	refuse  map[string]bool // hosts answered 404 whatever the routes say
-	routed  map[string]int  // routed requests by host
-	missing []string        // requests with no route, and why
+	refuse  map[string]bool     // hosts answered 404 whatever the routes say
+	through map[string]routedBy // the objects the last request for a host went through
+	missing []string            // requests with no route, and why
+}
+
+// routedBy are the objects a request was routed through: the Ingress (nil
+// for an HTTPRoute) and the Service.
+type routedBy struct {
+	ingress *networkingv1.Ingress
+	service *corev1.Service
 }
 
 // responderPodIP is the address of the responder's "pod" in its Service's
@@ -85,7 +92,7 @@ func startRouting(w *world) *routingController {
 	})
 
 	rc := &routingController{t: w.t, kube: w.kube, class: "test-class", gateway: client.ObjectKey{Namespace: "default", Name: "test-gateway"},
-		responder: responder, respondPort: p, refuse: map[string]bool{}, routed: map[string]int{}}
+		responder: responder, respondPort: p, refuse: map[string]bool{}, through: map[string]routedBy{}}
 	srv := &http.Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(w.stack.Pebble.HTTPPort)), Handler: rc}
 	front, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
@@ -103,11 +110,12 @@ func (rc *routingController) refuseHost(host string) {
 	rc.refuse[host] = true
 }
 
-// routedTo says how many requests for host reached the responder.
-func (rc *routingController) routedTo(host string) int {
+// routedThrough says which objects the last request for host that reached
+// the responder went through, and why requests found no route.
+func (rc *routingController) routedThrough(host string) (routedBy, []string) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return rc.routed[host]
+	return rc.through[host], slices.Clone(rc.missing)
 }
 
 func (rc *routingController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -122,15 +130,16 @@ func (rc *routingController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	ns, svc, port, err := rc.route(r, host)
+	var by routedBy
+	ns, svc, port, err := rc.route(r, host, &by)
 	if err == nil {
-		err = rc.checkEndpoints(r, ns, svc, port)
+		by.service, err = rc.checkEndpoints(r, ns, svc, port)
 	}
 	rc.mu.Lock()
 	if err != nil {
 		rc.missing = append(rc.missing, fmt.Sprintf("%s%s: %v", host, r.URL.Path, err))
 	} else {
-		rc.routed[host]++
+		rc.through[host] = by
 	}
 	rc.mu.Unlock()
 	if err != nil {
@@ -143,7 +152,7 @@ func (rc *routingController) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route finds the Service and port the request goes to: an Ingress of the
 // class with an Exact path for the host, else an HTTPRoute attached to the
 // Gateway with an Exact path match for a hostname.
-func (rc *routingController) route(r *http.Request, host string) (namespace, service string, port int32, err error) {
+func (rc *routingController) route(r *http.Request, host string, by *routedBy) (namespace, service string, port int32, err error) {
 	var ingresses networkingv1.IngressList
 	if err := rc.kube.List(r.Context(), &ingresses); err != nil {
 		return "", "", 0, err
@@ -162,6 +171,7 @@ func (rc *routingController) route(r *http.Request, host string) (namespace, ser
 			}
 			for _, p := range rule.HTTP.Paths {
 				if p.PathType != nil && *p.PathType == networkingv1.PathTypeExact && p.Path == r.URL.Path && p.Backend.Service != nil {
+					by.ingress = &ing
 					return ing.Namespace, p.Backend.Service.Name, p.Backend.Service.Port.Number, nil
 				}
 			}
@@ -195,19 +205,20 @@ func (rc *routingController) route(r *http.Request, host string) (namespace, ser
 	return "", "", 0, fmt.Errorf("no Ingress of class %s and no HTTPRoute on %s routes it", rc.class, rc.gateway)
 }
 
-// checkEndpoints checks that the Service's port leads to the responder.
-func (rc *routingController) checkEndpoints(r *http.Request, namespace, service string, port int32) error {
+// checkEndpoints checks that the Service's port leads to the responder,
+// and returns the Service.
+func (rc *routingController) checkEndpoints(r *http.Request, namespace, service string, port int32) (*corev1.Service, error) {
 	var svc corev1.Service
 	if err := rc.kube.Get(r.Context(), client.ObjectKey{Namespace: namespace, Name: service}, &svc); err != nil {
-		return err
+		return nil, err
 	}
 	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Port == port })
 	if i < 0 {
-		return fmt.Errorf("Service %s/%s has no port %d", namespace, service, port)
+		return nil, fmt.Errorf("Service %s/%s has no port %d", namespace, service, port)
 	}
 	var endpointSlices discoveryv1.EndpointSliceList
 	if err := rc.kube.List(r.Context(), &endpointSlices, client.InNamespace(namespace), client.MatchingLabels{discoveryv1.LabelServiceName: service}); err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range endpointSlices.Items {
 		for _, p := range s.Ports {
@@ -216,10 +227,10 @@ func (rc *routingController) checkEndpoints(r *http.Request, namespace, service 
 			}
 			for _, e := range s.Endpoints {
 				if slices.Contains(e.Addresses, responderPodIP) {
-					return nil
+					return &svc, nil
 				}
 			}
 		}
 	}
-	return fmt.Errorf("Service %s/%s port %d does not lead to the responder at %s:%d", namespace, service, port, responderPodIP, rc.respondPort)
+	return nil, fmt.Errorf("Service %s/%s port %d does not lead to the responder at %s:%d", namespace, service, port, responderPodIP, rc.respondPort)
 }
