@@ -27,6 +27,9 @@ type PebbleOptions struct {
 	NonceRejectPercent *int
 	// AuthzReusePercent is PEBBLE_AUTHZREUSE; nil keeps Pebble's 50%.
 	AuthzReusePercent *int
+	// AlternateRoots is PEBBLE_ALTERNATE_ROOTS: how many other roots the
+	// CA's intermediates are cross-signed by, offered as alternate chains.
+	AlternateRoots int
 	// RetryAfterSeconds is what Pebble sends in Retry-After on order and
 	// authorization polls; 0 sends none.
 	RetryAfterSeconds int
@@ -126,6 +129,9 @@ func startPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 	if opts.AuthzReusePercent != nil {
 		env = append(env, "PEBBLE_AUTHZREUSE="+strconv.Itoa(*opts.AuthzReusePercent))
 	}
+	if opts.AlternateRoots > 0 {
+		env = append(env, "PEBBLE_ALTERNATE_ROOTS="+strconv.Itoa(opts.AlternateRoots))
+	}
 	args := []string{"-config", configPath}
 	if opts.DNSServer != "" {
 		args = append(args, "-dnsserver", opts.DNSServer)
@@ -158,8 +164,12 @@ func startPebble(ctx context.Context, opts PebbleOptions) (*Pebble, error) {
 func (p *Pebble) HTTPClient() *http.Client { return p.client }
 
 // Root returns the PEM root that issued certificates chain to.
-func (p *Pebble) Root(ctx context.Context) ([]byte, error) {
-	return p.get(ctx, p.ManagementURL+"/roots/0")
+func (p *Pebble) Root(ctx context.Context) ([]byte, error) { return p.RootAt(ctx, 0) }
+
+// RootAt returns root i: 0 is the default chain's, the others the
+// alternate chains' (AlternateRoots).
+func (p *Pebble) RootAt(ctx context.Context, i int) ([]byte, error) {
+	return p.get(ctx, p.ManagementURL+"/roots/"+strconv.Itoa(i))
 }
 
 func (p *Pebble) get(ctx context.Context, url string) ([]byte, error) {
