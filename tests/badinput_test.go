@@ -74,7 +74,7 @@ func TestBadInput(t *testing.T) {
 				"': ACME server " + strings.TrimSuffix(strings.TrimPrefix(unreachableURL, "https://"), "/dir") + " is unreachable (connect: connection refused); next attempt at {next}",
 			certflowv1.ReasonFailed, certflowv1.NextAttemptBackoff},
 		{"names no solver covers", "other-zone",
-			"attempt 1 (ClusterIssuer/other-zone) failed: no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, http-01)" + fixedOrChanged,
+			"attempt 1 (ClusterIssuer/other-zone) failed: no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, dns-persist-01, http-01)" + fixedOrChanged,
 			certflowv1.ReasonNoSolver, certflowv1.NextAttemptConfigurationChange},
 		{"a DNS server not authoritative for the zone", "not-served",
 			"attempt 1 (ClusterIssuer/not-served) failed: presenting TXT _acme-challenge.not-served.certflow.test.: rfc2136 server " + nameserver +
@@ -286,7 +286,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("reading the memo: %v", err)
 		}
 		want := workflows.Listing{Namespace: ns, Name: "other-zone", Issuer: "ClusterIssuer/other-zone", Step: "ordering", FailureReason: certflowv1.ReasonNoSolver,
-			LastFailure: "no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, http-01)"}
+			LastFailure: "no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, dns-persist-01, http-01)"}
 		if memo != want {
 			t.Errorf("memo %+v, want %+v", memo, want)
 		}

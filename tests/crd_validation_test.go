@@ -708,7 +708,7 @@ spec:
     - http01: {ingress: {ingressClassName: nginx}}
       dns01: {rfc2136: {nameserver: 192.0.2.53}}
 `,
-		want: "spec.acme.solvers[0]: Invalid value: each solver must set exactly one of http01 or dns01",
+		want: "spec.acme.solvers[0]: Invalid value: each solver must set exactly one of http01, dns01 or dnsPersist01",
 	},
 	{
 		name: "a solver with neither http01 nor dns01 is refused",
@@ -723,7 +723,7 @@ spec:
     solvers:
     - selector: {dnsZones: [example.com]}
 `,
-		want: "each solver must set exactly one of http01 or dns01",
+		want: "each solver must set exactly one of http01, dns01 or dnsPersist01",
 	},
 	{
 		name: "a dns01 solver with two providers is refused",

@@ -249,7 +249,7 @@ func TestHTTP01(t *testing.T) {
 			issuing := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionIssuing)
 			return issuing != nil && issuing.Reason == certflowv1.ReasonNoSolver
 		})
-		want := "attempt 1 (ClusterIssuer/http) failed: no solver of ClusterIssuer/http is for *.wild.http.certflow.test (a wildcard needs a dns01 solver)"
+		want := "attempt 1 (ClusterIssuer/http) failed: no solver of ClusterIssuer/http is for *.wild.http.certflow.test (a wildcard needs a dns01 or dnsPersist01 solver)"
 		if msg := meta.FindStatusCondition(refused.Status.Conditions, certflowv1.ConditionIssuing).Message; !strings.HasPrefix(msg, want) {
 			t.Errorf("Issuing says %q, want it to begin %q", msg, want)
 		}

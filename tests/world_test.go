@@ -413,18 +413,37 @@ func (w *world) verify(is issued, names ...string) {
 func (w *world) challengeRecords(names ...string) []string {
 	var left []string
 	for _, name := range names {
-		fqdn := "_acme-challenge." + strings.TrimPrefix(name, "*.") + "."
-		q := new(dns.Msg)
-		q.SetQuestion(fqdn, dns.TypeTXT)
-		resp, _, err := new(dns.Client).Exchange(q, w.stack.BIND.Addr)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		for _, rr := range resp.Answer {
+		for _, rr := range w.txtRecords("_acme-challenge." + strings.TrimPrefix(name, "*.") + ".") {
 			left = append(left, rr.String())
 		}
 	}
 	return left
+}
+
+// txt lists the values of the TXT records BIND has at fqdn.
+func (w *world) txt(fqdn string) []string {
+	var values []string
+	for _, rr := range w.txtRecords(fqdn) {
+		values = append(values, strings.Join(rr.Txt, ""))
+	}
+	return values
+}
+
+func (w *world) txtRecords(fqdn string) []*dns.TXT {
+	w.t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(fqdn, dns.TypeTXT)
+	resp, _, err := new(dns.Client).Exchange(q, w.stack.BIND.Addr)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []*dns.TXT
+	for _, rr := range resp.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			out = append(out, txt)
+		}
+	}
+	return out
 }
 
 // workflowClosed waits until the workflow's latest run is no longer running.

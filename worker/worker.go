@@ -200,11 +200,13 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	checker := &propagation.Checker{
 		Resolvers: opts.DNS01Resolvers, ResolversOnly: opts.DNS01ResolversOnly, AuthoritativePort: opts.DNS01NameserverPort,
 	}
+	dns := &dns01.Type{
+		Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
+		Kubernetes: opts.Kubernetes,
+	}
 	challengeTypes := map[string]challenges.Type{
-		"dns-01": &dns01.Type{
-			Providers: dns01.Providers, Checker: checker, Endpoints: opts.DNS01Endpoints, IssuerAmbientCredentials: opts.IssuerAmbientCredentials,
-			Kubernetes: opts.Kubernetes,
-		},
+		"dns-01":         dns,
+		"dns-persist-01": dns01.PersistType{Type: dns},
 		"http-01": &http01.Type{
 			Kube: kube, Responder: opts.HTTP01Responder,
 			SelfCheck: http01.SelfCheck{Resolvers: opts.DNS01Resolvers, Port: opts.HTTP01SelfCheckPort},

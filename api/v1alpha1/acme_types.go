@@ -108,9 +108,9 @@ const (
 )
 
 // ACMEChallengeSolver says how to solve the challenges of the names its selector picks:
-// exactly one of http01 or dns01.
+// exactly one of http01, dns01 or dnsPersist01.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.http01) != has(self.dns01)",message="each solver must set exactly one of http01 or dns01"
+// +kubebuilder:validation:XValidation:rule="(has(self.http01) ? 1 : 0) + (has(self.dns01) ? 1 : 0) + (has(self.dnsPersist01) ? 1 : 0) == 1",message="each solver must set exactly one of http01, dns01 or dnsPersist01"
 // +kubebuilder:validation:XValidation:rule="!has(self.waitInsteadOfSelfCheck) || (duration(self.waitInsteadOfSelfCheck) >= duration('0s') && duration(self.waitInsteadOfSelfCheck) <= duration('45m'))",message="waitInsteadOfSelfCheck must be between 0s and 45m",fieldPath=".waitInsteadOfSelfCheck"
 // +kubebuilder:validation:XValidation:rule="!has(self.selfCheckTimeout) || (duration(self.selfCheckTimeout) > duration('0s') && duration(self.selfCheckTimeout) <= duration('45m'))",message="selfCheckTimeout must be more than 0s and at most 45m",fieldPath=".selfCheckTimeout"
 type ACMEChallengeSolver struct {
@@ -125,6 +125,14 @@ type ACMEChallengeSolver struct {
 	// Solve with DNS-01.
 	// +optional
 	DNS01 *ACMEChallengeSolverDNS01 `json:"dns01,omitempty"`
+
+	// Solve with dns-persist-01 (draft-ietf-acme-dns-persist), at a CA that offers it: one
+	// standing TXT record at _validation-persist.<name> that names the CA and the ACME
+	// account, made through this DNS provider at the first issuance and kept (certflow
+	// never removes it), so later issuances and renewals need no DNS change. Covers the
+	// name's wildcard too (policy=wildcard) when the name is asked for as one.
+	// +optional
+	DNSPersist01 *ACMEChallengeSolverDNS01 `json:"dnsPersist01,omitempty"`
 
 	// Skip the self-check (waiting until every authoritative nameserver of the zone
 	// serves the response) and wait this long after presenting instead, then ask the CA

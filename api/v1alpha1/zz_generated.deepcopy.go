@@ -28,6 +28,11 @@ func (in *ACMEChallengeSolver) DeepCopyInto(out *ACMEChallengeSolver) {
 		*out = new(ACMEChallengeSolverDNS01)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.DNSPersist01 != nil {
+		in, out := &in.DNSPersist01, &out.DNSPersist01
+		*out = new(ACMEChallengeSolverDNS01)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.WaitInsteadOfSelfCheck != nil {
 		in, out := &in.WaitInsteadOfSelfCheck, &out.WaitInsteadOfSelfCheck
 		*out = new(v1.Duration)

@@ -54,6 +54,11 @@ func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int, _ act
 	if spec == nil {
 		return nil, activities.ConfigError("%s solver %d has no dns01 section", iss.Ref, index)
 	}
+	return t.solver(ctx, iss, index, spec)
+}
+
+// solver builds the provider a dns01 or dnsPersist01 section configures.
+func (t *Type) solver(ctx context.Context, iss *issuers.Issuer, index int, spec *certflowv1.ACMEChallengeSolverDNS01) (*solver, error) {
 	i := slices.IndexFunc(t.Providers, func(k certflowdns.Kind) bool { return k.Configured(spec) })
 	if i < 0 {
 		return nil, activities.ConfigError("%s solver %d: dns01 provider %s is not supported yet (certflow serves %s)",
@@ -71,7 +76,7 @@ func (t *Type) Solver(ctx context.Context, iss *issuers.Issuer, index int, _ act
 	if err != nil {
 		return nil, activities.Wrap(configError(err), "%s solver %d", iss.Ref, index)
 	}
-	return &solver{t: t, provider: provider, follow: spec.CNAMEStrategy == certflowv1.FollowStrategy}, nil
+	return &solver{t: t, provider: provider, follow: spec.CNAMEStrategy == certflowv1.FollowStrategy, prefix: "_acme-challenge."}, nil
 }
 
 // Reachable checks once whether every authoritative nameserver of the
@@ -107,11 +112,12 @@ func (t *Type) names() []string {
 type solver struct {
 	t        *Type
 	provider certflowdns.Provider
-	follow   bool // cnameStrategy Follow
+	follow   bool   // cnameStrategy Follow
+	prefix   string // of the names the CA asks: "_acme-challenge."
 }
 
 func (s *solver) Present(ctx context.Context, p activities.Presented) (activities.Presented, error) {
-	if err := checkName(p); err != nil {
+	if err := s.checkName(p); err != nil {
 		return p, err
 	}
 	target, err := s.target(ctx, p.FQDN)
@@ -127,7 +133,7 @@ func (s *solver) Present(ctx context.Context, p activities.Presented) (activitie
 }
 
 func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
-	if err := checkName(p); err != nil {
+	if err := s.checkName(p); err != nil {
 		return err
 	}
 	target, err := s.target(ctx, p.FQDN)
@@ -138,11 +144,11 @@ func (s *solver) CleanUp(ctx context.Context, p activities.Presented) error {
 }
 
 // checkName refuses a record at any name but the one a CA asks for the
-// identifier (RFC 8555 section 8.4): the solver's credentials write only
-// challenge records.
-func checkName(p activities.Presented) error {
-	if want := "_acme-challenge." + strings.TrimSuffix(p.Identifier, ".") + "."; !strings.EqualFold(p.FQDN, want) {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a dns-01 record for %s goes at %s, not %s", p.Identifier, want, p.FQDN),
+// identifier (RFC 8555 section 8.4; _validation-persist for dns-persist-01):
+// the solver's credentials write only challenge records.
+func (s *solver) checkName(p activities.Presented) error {
+	if want := s.prefix + strings.TrimSuffix(p.Identifier, ".") + "."; !strings.EqualFold(p.FQDN, want) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a %s record for %s goes at %s, not %s", p.Type, p.Identifier, want, p.FQDN),
 			activities.ErrTypeMismatch, nil)
 	}
 	return nil

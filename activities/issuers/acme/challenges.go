@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,8 +20,9 @@ import (
 
 // Challenge types certflow solves.
 const (
-	dns01  = "dns-01"
-	http01 = "http-01"
+	dns01        = "dns-01"
+	http01       = "http-01"
+	dnsPersist01 = "dns-persist-01"
 )
 
 // solverRank orders the solvers that match a name, as cert-manager does: a
@@ -46,8 +48,8 @@ func (r solverRank) beats(o solverRank) bool {
 // chooseSolver picks the solver of identifier (without "*."; wildcard says
 // whether it had one) and the challenge type it solves with. offered lists
 // the challenge types the CA offers; nil means any. Only the types the
-// worker solves count. A wildcard needs dns-01; an IP address cannot use it
-// (RFC 8738).
+// worker solves count. A wildcard needs dns-01 or dns-persist-01; an IP
+// address needs http-01 (RFC 8738).
 func (a *Activities) chooseSolver(solvers []certflowv1.ACMEChallengeSolver, certLabels map[string]string,
 	identifier string, wildcard bool, offered []string) (index int, challengeType string, ok bool) {
 	name := strings.ToLower(strings.TrimSuffix(identifier, "."))
@@ -57,14 +59,8 @@ func (a *Activities) chooseSolver(solvers []certflowv1.ACMEChallengeSolver, cert
 	}
 	best, bestRank := -1, solverRank{}
 	for i, s := range solvers {
-		typ := ""
-		switch {
-		case s.DNS01 != nil:
-			typ = dns01
-		case s.HTTP01 != nil:
-			typ = http01
-		}
-		if typ == "" || (wildcard && typ != dns01) || (ip && typ == dns01) || !slices.Contains(a.ChallengeTypes, typ) ||
+		typ := solverType(s)
+		if typ == "" || (wildcard && typ == http01) || (ip && typ != http01) || !slices.Contains(a.ChallengeTypes, typ) ||
 			(offered != nil && !slices.Contains(offered, typ)) {
 			continue
 		}
@@ -93,10 +89,20 @@ func (a *Activities) chooseSolver(solvers []certflowv1.ACMEChallengeSolver, cert
 	if best < 0 {
 		return 0, "", false
 	}
-	if solvers[best].DNS01 != nil {
-		return best, dns01, true
+	return best, solverType(solvers[best]), true
+}
+
+// solverType is the challenge type a solver solves.
+func solverType(s certflowv1.ACMEChallengeSolver) string {
+	switch {
+	case s.DNS01 != nil:
+		return dns01
+	case s.HTTP01 != nil:
+		return http01
+	case s.DNSPersist01 != nil:
+		return dnsPersist01
 	}
-	return best, http01, true
+	return ""
 }
 
 // longestZone is the length of the longest zone that is name or a parent of it, 0 if none.
@@ -126,7 +132,7 @@ func normalize(name string) string { return strings.ToLower(strings.TrimSuffix(n
 func (a *Activities) noSolver(ref activities.IssuerRef, identifier string, wildcard bool) string {
 	switch {
 	case wildcard:
-		return fmt.Sprintf("no solver of %s is for *.%s (a wildcard needs a dns01 solver)", ref, identifier)
+		return fmt.Sprintf("no solver of %s is for *.%s (a wildcard needs a dns01 or dnsPersist01 solver)", ref, identifier)
 	case net.ParseIP(identifier) != nil:
 		return fmt.Sprintf("no solver of %s is for %s (an IP address needs an http01 solver: RFC 8738 forbids dns-01 for it; certflow solves %s)",
 			ref, identifier, strings.Join(a.ChallengeTypes, ", "))
@@ -156,6 +162,9 @@ func challenge(core *api.Core, authz legoacme.Authorization, solver int, typ str
 		return activities.Challenge{}, fmt.Errorf("the CA offers no %s challenge for %s", typ, authz.Identifier.Value)
 	}
 	c := authz.Challenges[i]
+	if typ == dnsPersist01 {
+		return persistChallenge(core, authz, c, solver)
+	}
 	keyAuth, err := core.GetKeyAuthorization(c.Token)
 	if err != nil {
 		return activities.Challenge{}, fmt.Errorf("computing key authorization for %s: %w", authz.Identifier.Value, err)
@@ -171,6 +180,25 @@ func challenge(core *api.Core, authz legoacme.Authorization, solver int, typ str
 		out.Value = keyAuth
 	}
 	return out, nil
+}
+
+// persistChallenge fills in a dns-persist-01 challenge: the standing TXT
+// record at _validation-persist.<name> that names the CA (the first of the
+// challenge's issuer-domain-names) and the account (its accounturi, else
+// the account's URL), with policy=wildcard for a wildcard. It has no token.
+func persistChallenge(core *api.Core, authz legoacme.Authorization, c legoacme.Challenge, solver int) (activities.Challenge, error) {
+	if len(c.IssuerDomainNames) == 0 {
+		return activities.Challenge{}, fmt.Errorf("the CA's dns-persist-01 challenge for %s names no issuer domain", authz.Identifier.Value)
+	}
+	account := cmp.Or(c.AccountURI, core.GetKID())
+	value := c.IssuerDomainNames[0] + "; accounturi=" + account
+	if authz.Wildcard {
+		value += "; policy=wildcard"
+	}
+	return activities.Challenge{
+		Type: dnsPersist01, URL: c.URL, Solver: solver,
+		FQDN: "_validation-persist." + normalize(authz.Identifier.Value) + ".", Value: value,
+	}, nil
 }
 
 // offeredTypes lists the challenge types of an authorization.

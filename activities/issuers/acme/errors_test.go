@@ -41,7 +41,7 @@ func TestBadCasesAreClassified(t *testing.T) {
 					Ingress: &certflowv1.ACMEChallengeSolverHTTP01Ingress{Name: "web"}}}}
 			},
 			"key", request("*.wild.certflow.test"),
-			activities.ErrTypeConfig, "*.wild.certflow.test (a wildcard needs a dns01 solver)"},
+			activities.ErrTypeConfig, "*.wild.certflow.test (a wildcard needs a dns01 or dnsPersist01 solver)"},
 		{"an IP address with only a dns01 solver is refused (RFC 8738)",
 			nil, "key", activities.BeginOrderInput{Revision: 1, Request: activities.Request{IPAddresses: []string{"192.0.2.7"}, SecretName: "ip-tls"}},
 			activities.ErrTypeConfig, "192.0.2.7 (an IP address needs an http01 solver: RFC 8738 forbids dns-01 for it"},
