@@ -23,6 +23,10 @@ import (
 // names (cert-manager's solver port).
 const ServicePort = 8089
 
+// hint says what to check when the API server refuses an object certflow
+// makes for a challenge.
+const hint = "check the http01 solver's podTemplate and ingressTemplate labels and annotations"
+
 // managedBy marks the EndpointSlices certflow keeps, so that Kubernetes'
 // EndpointSlice mirroring leaves them alone.
 const managedBy = "certflow.dev"
@@ -82,7 +86,7 @@ func (t *Type) storeResponse(ctx context.Context, cert activities.CertificateRef
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storing the http-01 response for %s in ConfigMap %s/%s: %w", p.Identifier, cm.Namespace, cm.Name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("storing the http-01 response for %s in ConfigMap %s/%s", p.Identifier, cm.Namespace, cm.Name), hint)
 	}
 	return nil
 }
@@ -116,7 +120,7 @@ func (t *Type) ensureService(ctx context.Context, namespace, token string, typ c
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("making the http-01 Service %s/%s: %w", namespace, name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("making the http-01 Service %s/%s", namespace, name), hint)
 	}
 	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
 	_, err = controllerutil.CreateOrUpdate(ctx, t.Kube, slice, func() error {
@@ -125,7 +129,7 @@ func (t *Type) ensureService(ctx context.Context, namespace, token string, typ c
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("making the endpoints of the http-01 Service %s/%s: %w", namespace, name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("making the endpoints of the http-01 Service %s/%s", namespace, name), hint)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func (r *ingressRoute) add(ctx context.Context, p activities.Presented) error {
 			return activities.ConfigError("the Ingress %s/%s that the http01 solver names does not exist, so the challenge for %s cannot be routed",
 				r.namespace, r.spec.Name, p.Identifier)
 		case err != nil:
-			return fmt.Errorf("adding the challenge route for %s to Ingress %s/%s: %w", p.Identifier, r.namespace, r.spec.Name, err)
+			return activities.KubeWriteError(err, fmt.Sprintf("adding the challenge route for %s to Ingress %s/%s", p.Identifier, r.namespace, r.spec.Name), hint)
 		}
 		return nil
 	}
@@ -82,7 +82,7 @@ func (r *ingressRoute) add(ctx context.Context, p activities.Presented) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("making the http-01 Ingress %s/%s: %w", ing.Namespace, ing.Name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("making the http-01 Ingress %s/%s", ing.Namespace, ing.Name), hint)
 	}
 	return nil
 }
@@ -149,7 +149,7 @@ func (r *httpRoute) add(ctx context.Context, p activities.Presented) error {
 	case meta.IsNoMatchError(err):
 		return activities.ConfigError("the http01 solver routes with gatewayHTTPRoute, and the cluster serves no Gateway API HTTPRoute")
 	case err != nil:
-		return fmt.Errorf("making the http-01 HTTPRoute %s/%s: %w", route.Namespace, route.Name, err)
+		return activities.KubeWriteError(err, fmt.Sprintf("making the http-01 HTTPRoute %s/%s", route.Namespace, route.Name), hint)
 	}
 	return nil
 }
