@@ -18,16 +18,25 @@ func TestIssuers(t *testing.T) {
 	t.Parallel()
 	selfSigned := v1alpha1.IssuerSpec{SelfSigned: &v1alpha1.SelfSignedIssuer{}}
 	ca := v1alpha1.IssuerSpec{CA: &v1alpha1.CAIssuer{SecretName: "ca-key-pair"}}
+	vault := v1alpha1.IssuerSpec{Vault: &v1alpha1.VaultIssuer{Server: "https://vault.example.test:8200", Path: "pki/sign/web",
+		Auth: v1alpha1.VaultAuth{TokenSecretRef: &v1alpha1.SecretKeySelector{LocalObjectReference: v1alpha1.LocalObjectReference{Name: "vault-token"}, Key: "token"}}}}
 	cases := []struct {
-		name     string
-		cluster  bool
-		spec     v1alpha1.IssuerSpec
-		wantACME bool
+		name    string
+		cluster bool
+		spec    v1alpha1.IssuerSpec
+		// change makes the spec's next generation; nil for a kind
+		// certflow does not serve, whose workflow never starts.
+		change func(*v1alpha1.IssuerSpec)
 	}{
-		{"an ACME ClusterIssuer starts its issuer workflow, again for each spec change", true, acmeIssuerSpec(), true},
-		{"an ACME Issuer starts its issuer workflow, again for each spec change", false, acmeIssuerSpec(), true},
-		{"a CA Issuer is Ready=False NotSupported and starts nothing", false, ca, false},
-		{"a selfSigned ClusterIssuer is Ready=False NotSupported and starts nothing", true, selfSigned, false},
+		{"an ACME ClusterIssuer starts its issuer workflow, again for each spec change", true, acmeIssuerSpec(),
+			func(s *v1alpha1.IssuerSpec) { s.ACME.Email = "ops@example.test" }},
+		{"an ACME Issuer starts its issuer workflow, again for each spec change", false, acmeIssuerSpec(),
+			func(s *v1alpha1.IssuerSpec) { s.ACME.Email = "ops@example.test" }},
+		{"a CA Issuer starts its issuer workflow, again for each spec change", false, ca,
+			func(s *v1alpha1.IssuerSpec) { s.CA.SecretName = "other-key-pair" }},
+		{"a selfSigned ClusterIssuer starts its issuer workflow, again for each spec change", true, selfSigned,
+			func(s *v1alpha1.IssuerSpec) { s.SelfSigned.CRLDistributionPoints = []string{"http://crl.example.test"} }},
+		{"a Vault Issuer is Ready=False NotSupported and starts nothing", false, vault, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,7 +56,7 @@ func TestIssuers(t *testing.T) {
 			}
 			id := activities.IssuerWorkflowID(testCluster, ref, string(obj.GetUID()), 1)
 
-			if !tc.wantACME {
+			if tc.change == nil {
 				eventually(t, "Ready=False NotSupported", func() (bool, string) {
 					if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 						return false, err.Error()
@@ -63,12 +72,13 @@ func TestIssuers(t *testing.T) {
 				return
 			}
 
-			waitForIssuerWorkflow(t, id, workflows.IssuerInput{Issuer: ref, Generation: 1})
-			obj.(v1alpha1.IssuerObject).IssuerSpec().ACME.Email = "ops@example.test"
+			typ := tc.spec.Type()
+			waitForIssuerWorkflow(t, id, workflows.IssuerInput{Issuer: ref, Generation: 1, Type: typ})
+			tc.change(obj.(v1alpha1.IssuerObject).IssuerSpec())
 			if err := k8s.Update(ctx, obj); err != nil {
 				t.Fatal(err)
 			}
-			waitForIssuerWorkflow(t, activities.IssuerWorkflowID(testCluster, ref, string(obj.GetUID()), 2), workflows.IssuerInput{Issuer: ref, Generation: 2})
+			waitForIssuerWorkflow(t, activities.IssuerWorkflowID(testCluster, ref, string(obj.GetUID()), 2), workflows.IssuerInput{Issuer: ref, Generation: 2, Type: typ})
 		})
 	}
 }
