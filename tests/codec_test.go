@@ -382,6 +382,8 @@ func (w *world) startOwnCertflow(logName string, extra ...string) ownCertflow {
 		w.t.Fatal(err)
 	}
 	args := append([]string{"run", "--health-addr", "0", "--log-level", "debug"}, w.stack.CertflowArgs()...)
+	// The world's own `certflow run` answers HTTP-01 on the stack's port.
+	args = append(args, "--http01-solver-listen=")
 	cmd := exec.Command(bin, append(args, extra...)...)
 	logPath := filepath.Join(w.dir, logName)
 	logFile, err := os.Create(logPath)

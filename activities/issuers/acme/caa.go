@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 	"go.temporal.io/sdk/activity"
@@ -28,12 +29,13 @@ func (a *Activities) checkCAA(ctx context.Context, identities []string, ids []st
 		return nil
 	}
 	r := dnsutil.Resolver{Servers: a.Resolvers, Recurse: true}
+	sets := lookUpCAA(ctx, r, ids)
 	for _, id := range ids {
 		name, wildcard := strings.CutPrefix(id, "*.")
 		if net.ParseIP(name) != nil {
 			continue
 		}
-		set, err := relevantCAA(ctx, r, name)
+		set, err := relevantCAA(sets, name)
 		if err != nil {
 			activity.GetLogger(ctx).Debug("CAA records not read: the CA checks them", "name", id, "error", err)
 			continue
@@ -46,22 +48,70 @@ func (a *Activities) checkCAA(ctx context.Context, identities []string, ids []st
 	return nil
 }
 
-// relevantCAA is the CAA record set that applies to name: its own, else
-// its parent's, up to the top-level domain; none when no name has one.
-func relevantCAA(ctx context.Context, r dnsutil.Resolver, name string) ([]*dns.CAA, error) {
-	for n := dns.Fqdn(name); n != "."; {
-		resp, err := r.Query(ctx, n, dns.TypeCAA)
-		if err != nil {
-			return nil, err
+// caaAnswer is the CAA records at one name, or why they are not known.
+type caaAnswer struct {
+	set []*dns.CAA
+	err error
+}
+
+// lookUpCAA asks for the CAA records of every name on the way from each
+// identifier to its top-level domain, each name once and all at once: an
+// order's names share most of their parents, and one round trip costs
+// what the climb's first step would.
+func lookUpCAA(ctx context.Context, r dnsutil.Resolver, ids []string) map[string]caaAnswer {
+	var names []string
+	for _, id := range ids {
+		name := strings.TrimPrefix(id, "*.")
+		if net.ParseIP(name) != nil {
+			continue
 		}
-		var set []*dns.CAA
-		for _, rr := range resp.Answer {
-			if caa, ok := rr.(*dns.CAA); ok {
-				set = append(set, caa)
+		for n := dns.Fqdn(name); n != "."; {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
 			}
+			i, end := dns.NextLabel(n, 0)
+			if end {
+				break
+			}
+			n = n[i:]
 		}
-		if len(set) > 0 {
-			return set, nil
+	}
+	answers := make([]caaAnswer, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Go(func() {
+			resp, err := r.Query(ctx, n, dns.TypeCAA)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			for _, rr := range resp.Answer {
+				if caa, ok := rr.(*dns.CAA); ok {
+					answers[i].set = append(answers[i].set, caa)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	out := make(map[string]caaAnswer, len(names))
+	for i, n := range names {
+		out[n] = answers[i]
+	}
+	return out
+}
+
+// relevantCAA is the CAA record set that applies to name (RFC 8659
+// section 3): its own, else its parent's, up to the top-level domain; none
+// when no name has one. A name on the way whose records are not known
+// leaves the answer unknown.
+func relevantCAA(sets map[string]caaAnswer, name string) ([]*dns.CAA, error) {
+	for n := dns.Fqdn(name); n != "."; {
+		a := sets[n]
+		if a.err != nil {
+			return nil, a.err
+		}
+		if len(a.set) > 0 {
+			return a.set, nil
 		}
 		i, end := dns.NextLabel(n, 0)
 		if end {
