@@ -9,6 +9,7 @@ package vault
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -70,6 +71,11 @@ func (a *Activities) Sign(ctx context.Context, in activities.SignInput) (activit
 	if err != nil {
 		return activities.FinalizeResult{}, err
 	}
+	return a.sign(ctx, iss, in)
+}
+
+// sign logs in, posts the CSR and checks the answer.
+func (a *Activities) sign(ctx context.Context, iss *issuers.Issuer, in activities.SignInput) (activities.FinalizeResult, error) {
 	csr, err := x509.ParseCertificateRequest(in.CSR)
 	if err != nil {
 		return activities.FinalizeResult{}, activities.ConfigError("signing for %s: the CSR does not parse: %v", in.Certificate, err)
@@ -114,8 +120,8 @@ func (a *Activities) resolve(ctx context.Context, ref activities.IssuerRef) (*is
 }
 
 // publicKeysEqual says whether two public keys of any algorithm are equal.
-func publicKeysEqual(a, b any) bool {
-	k, ok := a.(interface{ Equal(x any) bool })
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(x crypto.PublicKey) bool })
 	return ok && k.Equal(b)
 }
 
