@@ -175,3 +175,13 @@ func verify(t *testing.T, res activities.FinalizeResult, root *x509.Certificate)
 	}
 	return chain[0], ca[0]
 }
+
+// mustParse is the first certificate of a PEM chain.
+func mustParse(t *testing.T, chainPEM string) *x509.Certificate {
+	t.Helper()
+	chain, err := pki.ParseChain([]byte(chainPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain[0]
+}
