@@ -18,6 +18,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/activities/certificates"
 	"github.com/certflow/certflow/activities/issuers"
+	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/pki"
 )
 
@@ -56,7 +57,7 @@ func (a *Activities) CheckIssuer(ctx context.Context, in activities.CheckIssuerI
 	if health.Sealed || !health.Initialized {
 		return activities.CheckIssuerResult{}, fmt.Errorf("%s: Vault at %s is sealed or not initialized", iss.Ref, iss.Spec.Vault.Server)
 	}
-	return activities.CheckIssuerResult{Reason: "VaultVerified", Message: fmt.Sprintf("logged in to Vault %s at %s with %s",
+	return activities.CheckIssuerResult{Reason: certflowv1.ReasonVaultVerified, Message: fmt.Sprintf("logged in to Vault %s at %s with %s",
 		health.Version, iss.Spec.Vault.Server, method(iss.Spec.Vault.Auth))}, nil
 }
 
