@@ -1,14 +1,15 @@
 package activities
 
-// The steps of the issuers that sign in the worker (package
-// activities/issuers/ca): SignCertificate signs the issuance's CSR, and
+// The steps of the issuers that sign in one step (packages
+// activities/issuers/ca and activities/issuers/vault, routed by
+// activities/issuers/signing): SignCertificate signs the issuance's CSR, and
 // CheckIssuer says whether such an issuer can sign, for its Ready condition.
 var (
 	SignCertificate = declare[SignInput, FinalizeResult]("SignCertificate")
 	CheckIssuer     = declare[CheckIssuerInput, CheckIssuerResult]("CheckIssuer")
 )
 
-// SignInput has a ca or selfSigned issuer sign an issuance's CSR.
+// SignInput has a ca, selfSigned or vault issuer sign an issuance's CSR.
 type SignInput struct {
 	Certificate CertificateRef
 	Issuer      IssuerRef
@@ -20,7 +21,7 @@ type SignInput struct {
 	CSR []byte
 }
 
-// CheckIssuerInput asks whether an issuer that signs in the worker can sign.
+// CheckIssuerInput asks whether an issuer that signs in one step can sign.
 type CheckIssuerInput struct {
 	Issuer IssuerRef
 }

@@ -9,7 +9,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,19 +28,12 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
-// ReasonNotSupported is the Ready reason of an issuer of a kind certflow does
-// not serve yet (ca, selfSigned, vault).
-const ReasonNotSupported = "NotSupported"
-
-// messageNotSupported is the Ready message of such an issuer.
-const messageNotSupported = "certflow supports ACME, ca and selfSigned issuers so far"
-
 // +kubebuilder:rbac:groups=certflow.dev,resources=issuers/status;clusterissuers/status,verbs=patch
 
-// issuerReconciler serves one kind, Issuer or ClusterIssuer. For an ACME, ca
-// or selfSigned issuer it starts workflow
+// issuerReconciler serves one kind, Issuer or ClusterIssuer. For each issuer
+// (ACME, ca, selfSigned or vault) it starts workflow
 // <cluster>/issuer/<kind>/<namespace>/<name>/<uid>/<generation>, which
-// registers the account or checks the key pair and writes the issuer's
+// registers the account, checks the key pair or logs in to Vault, and writes the issuer's
 // status; the ID names the generation, so each spec change is checked once
 // and a restart of the controller starts nothing new (the ID is never
 // reused). When a Secret the issuer reads changes while its workflow waits
@@ -92,10 +84,7 @@ func (r *issuerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, nil
 	}
-	typ := obj.IssuerSpec().Type()
-	if typ != activities.IssuerTypeACME && typ != activities.IssuerTypeCA && typ != activities.IssuerTypeSelfSigned {
-		return ctrl.Result{}, r.setNotSupported(ctx, obj)
-	}
+	typ := obj.IssuerSpec().Type() // the CRD admits only the types certflow serves
 	ref := activities.IssuerRef{Kind: r.kind, Namespace: req.Namespace, Name: req.Name}
 	in := workflows.IssuerInput{Issuer: ref, Generation: obj.GetGeneration(), Type: typ}
 	id := activities.IssuerWorkflowID(r.cluster, ref, string(obj.GetUID()), in.Generation)
@@ -153,29 +142,4 @@ func (r *issuerReconciler) readingSecret(ctx context.Context, secret client.Obje
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(item.(client.Object))})
 	}
 	return reqs
-}
-
-// setNotSupported writes Ready=False NotSupported, unless the condition
-// already says so for this generation. No workflow owns the status of such an
-// issuer, so the controller writes it.
-func (r *issuerReconciler) setNotSupported(ctx context.Context, obj v1alpha1.IssuerObject) error {
-	status := obj.IssuerStatus()
-	cond := metav1.Condition{
-		Type:               v1alpha1.ConditionReady,
-		Status:             metav1.ConditionFalse,
-		Reason:             ReasonNotSupported,
-		Message:            messageNotSupported,
-		ObservedGeneration: obj.GetGeneration(),
-	}
-	if c := meta.FindStatusCondition(status.Conditions, cond.Type); c != nil && c.Status == cond.Status &&
-		c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
-	meta.SetStatusCondition(&status.Conditions, cond)
-	if err := r.client.Status().Patch(ctx, obj, patch); err != nil {
-		return fmt.Errorf("writing condition %s: %w", ReasonNotSupported, err)
-	}
-	r.events.Eventf(obj, nil, corev1.EventTypeWarning, ReasonNotSupported, eventAction, "%s", messageNotSupported)
-	return nil
 }

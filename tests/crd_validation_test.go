@@ -827,6 +827,38 @@ spec:
 `,
 		want: "spec.vault.auth: Invalid value: vault auth must set exactly one of tokenSecretRef, appRole or kubernetes",
 	},
+	{
+		name: "a Vault Kubernetes auth with both a Secret and a ServiceAccount is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Issuer
+metadata: {name: vault-two-jwts}
+spec:
+  vault:
+    server: https://vault.example.com:8200
+    path: pki/sign/web
+    auth:
+      kubernetes: {role: certflow, secretRef: {name: sa-token, key: token}, serviceAccountRef: {name: vault-issuer}}
+`,
+		want: "spec.vault.auth.kubernetes: Invalid value: vault kubernetes auth must set exactly one of secretRef or serviceAccountRef",
+	},
+	{
+		name: "a Vault issuer with caBundle and caBundleSecretRef is refused",
+		manifest: `
+apiVersion: certflow.dev/v1alpha1
+kind: Issuer
+metadata: {name: vault-two-bundles}
+spec:
+  vault:
+    server: https://vault.example.com:8200
+    path: pki/sign/web
+    caBundle: Y2E=
+    caBundleSecretRef: {name: vault-ca}
+    auth:
+      tokenSecretRef: {name: vault-token}
+`,
+		want: "spec.vault: Invalid value: vault may set caBundle or caBundleSecretRef, not both",
+	},
 }
 
 // acceptedManifest is a manifest that must be stored as written.

@@ -68,6 +68,8 @@ type selfCheck struct {
 	// legoToken and cloudflareToken are what other DNS providers' Secrets
 	// hold: a whole Secret of settings (lego) and one entry (cloudflare).
 	legoToken, cloudflareToken string
+	// vaultToken is what a Vault issuer's token Secret holds.
+	vaultToken string
 	// ringSecret holds the key ring that ring encrypts with.
 	ringSecret corev1.Secret
 	ring       *codec.Codec
@@ -85,6 +87,7 @@ func newSelfCheck(t *testing.T) *selfCheck {
 
 		legoToken:       hex.EncodeToString(randomBytes(t, 24)),
 		cloudflareToken: hex.EncodeToString(randomBytes(t, 20)),
+		vaultToken:      "hvs." + hex.EncodeToString(randomBytes(t, 16)),
 	}
 	ca := newSelfCheckCA(t)
 	for _, k := range []struct {
@@ -149,6 +152,10 @@ func newSelfCheck(t *testing.T) *selfCheck {
 			ObjectMeta: metav1.ObjectMeta{Namespace: sandbox.ClusterResourceNamespace, Name: "cloudflare"},
 			Data:       map[string][]byte{"api-token": []byte(s.cloudflareToken)},
 		},
+		corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: selfCheckNS, Name: "vault-token"},
+			Data:       map[string][]byte{"token": []byte(s.vaultToken)},
+		},
 		s.ringSecret,
 	)
 	ref := func(name, key string) certflowv1.SecretKeySelector {
@@ -174,12 +181,16 @@ func newSelfCheck(t *testing.T) *selfCheck {
 			Server: "https://acme.certflow.test/directory", PrivateKey: ref("account", "tls.key"),
 			ExternalAccountBinding: &certflowv1.ACMEExternalAccountBinding{KeyID: "kid-1", Key: ref("eab", "hmac")},
 		}}},
+		{name: "Issuer " + selfCheckNS + "/vault", namespace: selfCheckNS, spec: certflowv1.IssuerSpec{Vault: &certflowv1.VaultIssuer{
+			Server: "https://vault.certflow.test:8200", Path: "pki/sign/web",
+			Auth: certflowv1.VaultAuth{TokenSecretRef: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "vault-token"}}},
+		}}},
 	}
 
 	var seen secretsSeen
 	s.n, seen = secretNeedles(s.secrets, s.issuers, s.stackTSIG)
-	if seen.keys != len(s.keys) || seen.credentials != 5 || len(seen.unparsed) > 0 {
-		t.Fatalf("secretNeedles saw %d private keys and %d credentials (unparsed: %v); want %d and 5", seen.keys, seen.credentials, seen.unparsed, len(s.keys))
+	if seen.keys != len(s.keys) || seen.credentials != 6 || len(seen.unparsed) > 0 {
+		t.Fatalf("secretNeedles saw %d private keys and %d credentials (unparsed: %v); want %d and 6", seen.keys, seen.credentials, seen.unparsed, len(s.keys))
 	}
 	return s
 }
@@ -413,6 +424,8 @@ func (s *selfCheck) plantings(t *testing.T) []planting {
 		"dns01.lego.settingsSecretRef of solver 1 of ClusterIssuer selfcheck", "as stored, raw")
 	credential("a Cloudflare API token, in a marker's details", markerRecorded(t, struct{ Token string }{s.cloudflareToken}),
 		"dns01.cloudflare.apiTokenSecretRef of solver 2 of ClusterIssuer selfcheck", "as stored, raw")
+	credential("a Vault token, in an activity's result", activityCompleted(t, struct{ Token string }{s.vaultToken}),
+		"Vault token of Issuer "+selfCheckNS+"/vault", "as stored, raw")
 	credential("an EAB HMAC as stored, in an activity's input", activityScheduled(t, "RegisterAccount", struct{ HMAC string }{s.eab}), binder, "as stored, raw")
 	credential("an EAB HMAC decoded, as a []byte field", activityCompleted(t, struct{ HMAC []byte }{eab}), binder, "decoded, base64 (std)")
 	credential("an EAB HMAC decoded, as a [32]byte field", activityCompleted(t, struct{ HMAC [32]byte }{[32]byte(eab)}), binder, "decoded, decimal bytes [1,2]")

@@ -306,10 +306,20 @@ func secretNeedles(secrets []corev1.Secret, issuers []issuerAt, tsigSecret strin
 		seen.credentials++
 	}
 	for _, iss := range issuers {
+		refs := map[string]*certflowv1.SecretKeySelector{}
+		if v := iss.spec.Vault; v != nil {
+			if a := v.Auth; a.TokenSecretRef != nil {
+				refs["Vault token"] = a.TokenSecretRef
+			} else if a.AppRole != nil {
+				refs["Vault AppRole secret ID"] = &a.AppRole.SecretRef
+			} else if a.Kubernetes != nil && a.Kubernetes.SecretRef != nil {
+				refs["Vault Kubernetes JWT"] = a.Kubernetes.SecretRef
+			}
+		}
 		if iss.spec.ACME == nil {
+			addRefs(n, &seen, secrets, iss, refs)
 			continue
 		}
-		refs := map[string]*certflowv1.SecretKeySelector{}
 		if eab := iss.spec.ACME.ExternalAccountBinding; eab != nil {
 			refs["EAB HMAC"] = &eab.Key
 		}
@@ -321,22 +331,28 @@ func secretNeedles(secrets []corev1.Secret, issuers []issuerAt, tsigSecret strin
 				refs[fmt.Sprintf("%s of solver %d", path, i)] = ref
 			}
 		}
-		for _, label := range slices.Sorted(maps.Keys(refs)) {
-			ref := refs[label]
-			for _, s := range secrets {
-				if s.Namespace != iss.namespace || s.Name != ref.Name {
-					continue
-				}
-				for entry, value := range s.Data {
-					if ref.Key == "" || ref.Key == entry {
-						n.addSecretValue(fmt.Sprintf("the %s of %s (Secret %s/%s %s)", label, iss.name, s.Namespace, s.Name, entry), value)
-						seen.credentials++
-					}
+		addRefs(n, &seen, secrets, iss, refs)
+	}
+	return n, seen
+}
+
+// addRefs adds the Secret entries an issuer's references name (every entry
+// of the Secret when a reference names no key), by label.
+func addRefs(n *needles, seen *secretsSeen, secrets []corev1.Secret, iss issuerAt, refs map[string]*certflowv1.SecretKeySelector) {
+	for _, label := range slices.Sorted(maps.Keys(refs)) {
+		ref := refs[label]
+		for _, s := range secrets {
+			if s.Namespace != iss.namespace || s.Name != ref.Name {
+				continue
+			}
+			for entry, value := range s.Data {
+				if ref.Key == "" || ref.Key == entry {
+					n.addSecretValue(fmt.Sprintf("the %s of %s (Secret %s/%s %s)", label, iss.name, s.Namespace, s.Name, entry), value)
+					seen.credentials++
 				}
 			}
 		}
 	}
-	return n, seen
 }
 
 // addKeystorePasswords adds the password of every keystore the Certificates
@@ -533,6 +549,10 @@ func (w *world) assertNoSecretsInHistories(t *testing.T) {
 		t.Fatalf("listing Certificates for the history scan: %v", err)
 	}
 	seen.credentials += n.addKeystorePasswords(secrets.Items, certs.Items)
+	for _, what := range slices.Sorted(maps.Keys(w.credentials)) {
+		n.addSecretValue(what, w.credentials[what])
+		seen.credentials++
+	}
 	for _, u := range seen.unparsed {
 		t.Logf("history scan: %s: looking for its DER as stored only", u)
 	}

@@ -29,7 +29,6 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
-	"github.com/certflow/certflow/controller"
 	"github.com/certflow/certflow/internal/connect"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/workflows"
@@ -100,16 +99,12 @@ func TestRBAC(t *testing.T) {
 
 	// The status and Events the controller writes itself, off the happy path
 	// (it records each Event after its status patch went through).
-	t.Run("the controller reports a missing issuer and an issuer kind it does not serve", func(t *testing.T) {
+	t.Run("the controller reports a missing issuer", func(t *testing.T) {
 		w := w.in(t)
 		orphan := certificate(ns, "orphan", "orphan-tls", dnsName)
 		orphan.Spec.IssuerRef = certflowv1.ObjectReference{Name: "missing", Kind: certflowv1.IssuerKind}
 		w.create(orphan)
 		w.waitEvent(ns, certflowv1.CertificateKind, "orphan", certflowv1.ReasonIssuerNotFound, 30*time.Second)
-		w.create(&certflowv1.Issuer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "vault"},
-			Spec: certflowv1.IssuerSpec{Vault: &certflowv1.VaultIssuer{Server: "https://vault.example.com:8200", Path: "pki/sign/web",
-				Auth: certflowv1.VaultAuth{TokenSecretRef: &certflowv1.SecretKeySelector{LocalObjectReference: certflowv1.LocalObjectReference{Name: "vault-token"}, Key: "token"}}}}})
-		w.waitEvent(ns, certflowv1.IssuerKind, "vault", controller.ReasonNotSupported, 30*time.Second)
 	})
 
 	asViewer, asEditor := w.userBoundTo(ns, "alice", "certflow-view"), w.userBoundTo(ns, "bob", "certflow-edit")

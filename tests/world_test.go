@@ -54,6 +54,9 @@ type world struct {
 	args []string
 	// env is more environment for every certflow process ("SSL_CERT_FILE=...").
 	env []string
+	// credentials are more secrets no workflow history may hold, by what
+	// they are (a token a server gave certflow), for the history scan.
+	credentials map[string][]byte
 }
 
 // worldOptions are what a test's world does differently from the default:

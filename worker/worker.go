@@ -35,6 +35,8 @@ import (
 	"github.com/certflow/certflow/activities/issuers"
 	"github.com/certflow/certflow/activities/issuers/acme"
 	"github.com/certflow/certflow/activities/issuers/ca"
+	"github.com/certflow/certflow/activities/issuers/signing"
+	"github.com/certflow/certflow/activities/issuers/vault"
 	"github.com/certflow/certflow/activities/keys"
 	"github.com/certflow/certflow/activities/permits"
 	"github.com/certflow/certflow/activities/secrets"
@@ -214,10 +216,15 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
 		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify, Resolvers: opts.DNS01Resolvers}
-	signers := &ca.Activities{Issuers: resolver, Kube: kube, Certificates: certs}
+	caActivities := &ca.Activities{Issuers: resolver, Kube: kube, Certificates: certs}
+	vaultActivities := &vault.Activities{Issuers: resolver, Certificates: certs, Tokens: clientset.CoreV1()}
 	issuerTypes := map[string]issuers.Type{
-		activities.IssuerTypeACME: acmeActivities, activities.IssuerTypeCA: signers, activities.IssuerTypeSelfSigned: signers,
+		activities.IssuerTypeACME: acmeActivities, activities.IssuerTypeCA: caActivities, activities.IssuerTypeSelfSigned: caActivities,
+		activities.IssuerTypeVault: vaultActivities,
 	}
+	signers := &signing.Activities{Issuers: resolver, Types: map[string]signing.Signer{
+		activities.IssuerTypeCA: caActivities, activities.IssuerTypeSelfSigned: caActivities, activities.IssuerTypeVault: vaultActivities,
+	}}
 	activities.Register(w, slices.Concat(
 		(&keys.Activities{Kube: kube, Issuers: resolver, Certificates: certs, Types: issuerTypes}).Bindings(),
 		acmeActivities.Bindings(),

@@ -14,12 +14,13 @@ import (
 
 // Issuer makes one generation of an issuer's spec ready and reports the
 // outcome in the issuer's Ready condition: an ACME issuer registers its
-// account, a ca issuer has its key pair checked, a selfSigned one is ready.
+// account, a ca issuer has its key pair checked, a vault issuer logs in, a
+// selfSigned one is ready.
 // It retries with the failure backoff until it is ready, the issuer is
 // deleted, or a newer generation's workflow takes over.
 func Issuer(ctx workflow.Context, in IssuerInput) error {
 	check, doing, noun := registerAccount, "registering the ACME account", "registration"
-	if in.Type == activities.IssuerTypeCA || in.Type == activities.IssuerTypeSelfSigned {
+	if in.Type == activities.IssuerTypeCA || in.Type == activities.IssuerTypeSelfSigned || in.Type == activities.IssuerTypeVault {
 		check, doing, noun = checkSigner, "checking the issuer", "check"
 	}
 	for attempt := 1; ; attempt++ {
@@ -85,7 +86,7 @@ func registerAccount(ctx workflow.Context, in IssuerInput) (ready activities.Iss
 	}, false, nil
 }
 
-// checkSigner checks that a ca or selfSigned issuer can sign.
+// checkSigner checks that a ca, selfSigned or vault issuer can sign.
 func checkSigner(ctx workflow.Context, in IssuerInput) (activities.IssuerStatus, bool, error) {
 	res, err := execute(shortStep(ctx), activities.CheckIssuer, activities.CheckIssuerInput{Issuer: in.Issuer})
 	if err != nil {

@@ -30,7 +30,7 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	switch key.IssuerType {
 	case activities.IssuerTypeACME:
 		signed, err = signByACME(ctx, in, key, &st)
-	case activities.IssuerTypeCA, activities.IssuerTypeSelfSigned:
+	case activities.IssuerTypeCA, activities.IssuerTypeSelfSigned, activities.IssuerTypeVault:
 		signed, err = signInWorker(ctx, in, key)
 	default:
 		// EnsurePendingKey refuses the types it does not serve.
@@ -50,8 +50,9 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	return OrderResult{Issued: signed.Issued, ChainPEM: signed.ChainPEM, SecretVersion: stored.ResourceVersion}, nil
 }
 
-// signInWorker has a ca or selfSigned issuer sign the key's CSR: one
-// step, with no CA to wait for and no budget to keep.
+// signInWorker has a ca, selfSigned or vault issuer sign the key's CSR:
+// one step (for Vault: log in and call its sign endpoint), with no order to
+// wait for and no budget to keep.
 func signInWorker(ctx workflow.Context, in OrderInput, key activities.EnsurePendingKeyResult) (signed, error) {
 	res, err := executeLocal(localStep(ctx), activities.SignCertificate, activities.SignInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, PendingKeySecret: key.Secret, CSR: key.CSR,

@@ -164,7 +164,9 @@ type ServiceAccountRef struct {
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 
-	// Audiences of the token; sts.amazonaws.com when unset.
+	// Audiences of the token. Route53: sts.amazonaws.com when unset. Vault: more audiences
+	// after vault://<namespace>/<issuer> (an Issuer) or vault://<issuer> (a ClusterIssuer),
+	// which certflow always requests, as cert-manager does.
 	// +optional
 	// +listType=atomic
 	TokenAudiences []string `json:"audiences,omitempty"`

@@ -24,3 +24,23 @@ func TestIssuerSecretNames(t *testing.T) {
 		t.Errorf("SecretNames() = %v, want %v", got, want)
 	}
 }
+
+func TestVaultIssuerSecretNames(t *testing.T) {
+	ref := func(name string) *SecretKeySelector {
+		return &SecretKeySelector{LocalObjectReference: LocalObjectReference{Name: name}}
+	}
+	for _, tc := range []struct {
+		name string
+		auth VaultAuth
+		want []string
+	}{
+		{"a token issuer reads its token and CA bundle Secrets", VaultAuth{TokenSecretRef: ref("token")}, []string{"token", "vault-ca"}},
+		{"an AppRole issuer reads its secret ID Secret", VaultAuth{AppRole: &VaultAppRole{SecretRef: *ref("approle")}}, []string{"approle", "vault-ca"}},
+		{"a Kubernetes issuer reads its JWT Secret", VaultAuth{Kubernetes: &VaultKubernetesAuth{SecretRef: ref("jwt")}}, []string{"jwt", "vault-ca"}},
+	} {
+		spec := IssuerSpec{Vault: &VaultIssuer{Auth: tc.auth, CABundleSecretRef: ref("vault-ca")}}
+		if got := spec.SecretNames(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: SecretNames() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

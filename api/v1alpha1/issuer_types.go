@@ -122,6 +122,8 @@ type SelfSignedIssuer struct {
 }
 
 // VaultIssuer signs certificates through a HashiCorp Vault PKI backend.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.caBundle) && has(self.caBundleSecretRef))",message="vault may set caBundle or caBundleSecretRef, not both"
 type VaultIssuer struct {
 	// How certflow authenticates to Vault.
 	// +required
@@ -136,18 +138,30 @@ type VaultIssuer struct {
 	// Path of the PKI backend's sign endpoint, for example my_pki_mount/sign/my-role-name.
 	// +required
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
 	Path string `json:"path"`
 
-	// PEM CA bundle to verify the Vault server's certificate. Unset: the system roots.
+	// The Vault Enterprise namespace of the requests (header X-Vault-Namespace). Unset: none.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Namespace string `json:"namespace,omitempty"`
+
+	// PEM CA bundle to verify the Vault server's certificate. Unset: caBundleSecretRef, or
+	// the system roots.
 	// +optional
 	CABundle []byte `json:"caBundle,omitempty"`
+
+	// The Secret entry holding a PEM CA bundle to verify the Vault server's certificate; the
+	// key defaults to ca.crt.
+	// +optional
+	CABundleSecretRef *SecretKeySelector `json:"caBundleSecretRef,omitempty"`
 }
 
 // VaultAuth is how certflow authenticates to Vault: exactly one method.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.tokenSecretRef) ? 1 : 0) + (has(self.appRole) ? 1 : 0) + (has(self.kubernetes) ? 1 : 0) == 1",message="vault auth must set exactly one of tokenSecretRef, appRole or kubernetes"
 type VaultAuth struct {
-	// A Vault token stored in a Secret.
+	// A Vault token stored in a Secret; the key defaults to token.
 	// +optional
 	TokenSecretRef *SecretKeySelector `json:"tokenSecretRef,omitempty"`
 
@@ -155,7 +169,8 @@ type VaultAuth struct {
 	// +optional
 	AppRole *VaultAppRole `json:"appRole,omitempty"`
 
-	// The Kubernetes auth method, with a ServiceAccount token stored in a Secret.
+	// The Kubernetes auth method, with a ServiceAccount token stored in a Secret or requested
+	// for a ServiceAccount.
 	// +optional
 	Kubernetes *VaultKubernetesAuth `json:"kubernetes,omitempty"`
 }
@@ -165,6 +180,7 @@ type VaultAppRole struct {
 	// Where the AppRole method is mounted, for example approle.
 	// +required
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
 	Path string `json:"path"`
 
 	// The role ID.
@@ -177,15 +193,24 @@ type VaultAppRole struct {
 	SecretRef SecretKeySelector `json:"secretRef"`
 }
 
-// VaultKubernetesAuth authenticates with Vault's Kubernetes method.
+// VaultKubernetesAuth authenticates with Vault's Kubernetes method, with the token of a
+// Secret or one requested for a ServiceAccount: exactly one.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.secretRef) ? 1 : 0) + (has(self.serviceAccountRef) ? 1 : 0) == 1",message="vault kubernetes auth must set exactly one of secretRef or serviceAccountRef"
 type VaultKubernetesAuth struct {
 	// Vault path of the Kubernetes method; /v1/auth/kubernetes when unset.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Path string `json:"mountPath,omitempty"`
 
-	// The Secret entry holding a ServiceAccount token.
-	// +required
-	SecretRef SecretKeySelector `json:"secretRef"`
+	// The Secret entry holding a ServiceAccount token; the key defaults to token.
+	// +optional
+	SecretRef *SecretKeySelector `json:"secretRef,omitempty"`
+
+	// A ServiceAccount of the issuer's namespace (a ClusterIssuer: the cluster resource
+	// namespace) whose short-lived token certflow requests with the TokenRequest API.
+	// +optional
+	ServiceAccountRef *ServiceAccountRef `json:"serviceAccountRef,omitempty"`
 
 	// The Vault role to assume.
 	// +required
@@ -228,4 +253,5 @@ const (
 	ReasonKeyPairVerified           = "KeyPairVerified"           // CA issuer: the Secret holds a usable CA key pair
 	ReasonSecretNotFound            = "SecretNotFound"            // a referenced Secret or key is missing
 	ReasonIsReady                   = "IsReady"                   // selfSigned and other issuers with nothing to check
+	ReasonVaultVerified             = "VaultVerified"             // Vault issuer: the login works and Vault answers
 )

@@ -1,7 +1,8 @@
-// Package standin holds servers that stand in for DNS providers' APIs, which
-// cannot be reached from the tests: each follows its provider's documented
-// API (paths, bodies, error bodies, pagination, rate limits) closely enough
-// for the provider's own SDK client, and does for real what it is asked. A
+// Package standin holds servers that stand in for DNS providers' APIs (and,
+// in folder vault, for Vault), which cannot be reached from the tests: each
+// follows its provider's documented API (paths, bodies, error bodies,
+// pagination, rate limits) closely enough for the provider's own SDK
+// client, and does for real what it is asked. A
 // TXT record it is given goes into an authoritative server (BIND) with RFC
 // 2136, so that the CA validates real DNS-01 challenges through it. One
 // folder per provider; this package holds what they share.

@@ -41,14 +41,6 @@ type Activities struct {
 
 var _ issuers.Type = (*Activities)(nil)
 
-// Bindings are the activities with their implementations, to register.
-func (a *Activities) Bindings() []activities.Binding {
-	return []activities.Binding{
-		activities.SignCertificate.Bind(a.Sign),
-		activities.CheckIssuer.Bind(a.CheckIssuer),
-	}
-}
-
 // CheckRequest checks, before the key is made, that a ca issuer's key pair
 // can sign; a selfSigned issuer always can.
 func (a *Activities) CheckRequest(ctx context.Context, iss *issuers.Issuer, _ activities.Request, _ map[string]string) error {
@@ -59,7 +51,8 @@ func (a *Activities) CheckRequest(ctx context.Context, iss *issuers.Issuer, _ ac
 	return err
 }
 
-// CheckIssuer says whether the issuer can sign: Ready with the CA's
+// CheckIssuer (activities.CheckIssuer, through package signing) says
+// whether the issuer can sign: Ready with the CA's
 // subject, or a configuration error saying what is wrong with its Secret.
 func (a *Activities) CheckIssuer(ctx context.Context, in activities.CheckIssuerInput) (activities.CheckIssuerResult, error) {
 	iss, err := a.Issuers.Resolve(ctx, in.Issuer)
@@ -80,7 +73,8 @@ func (a *Activities) CheckIssuer(ctx context.Context, in activities.CheckIssuerI
 	return activities.CheckIssuerResult{}, activities.ConfigError("%s is neither a ca nor a selfSigned issuer", in.Issuer)
 }
 
-// Sign signs the issuance's CSR.
+// Sign signs the issuance's CSR (activities.SignCertificate, through
+// package signing).
 func (a *Activities) Sign(ctx context.Context, in activities.SignInput) (activities.FinalizeResult, error) {
 	if _, err := a.Certificates.Check(ctx, certificates.Claim{Certificate: in.Certificate, Issuer: in.Issuer, Request: &in.Request}); err != nil {
 		return activities.FinalizeResult{}, err
