@@ -164,3 +164,58 @@ func value(family *dto.MetricFamily, labels map[string]string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// TestMetricsSplit runs `certflow controller` and `certflow worker` apart,
+// each with its own metrics port: each serves what it has, the controller
+// the Certificates' series and the worker its ACME requests, and neither
+// the other's.
+func TestMetricsSplit(t *testing.T) {
+	t.Parallel()
+	controllerAddr, workerAddr := freeAddr(t), freeAddr(t)
+	w := newWorldWith(t, worldOptions{split: true, partArgs: map[string][]string{
+		"controller": {"--metrics-addr", controllerAddr},
+		"worker":     {"--metrics-addr", workerAddr},
+	}})
+	const ns = "metrics-split"
+	w.namespace(ns)
+	w.create(certificate(ns, "issued", "issued-tls", "metrics-split.certflow.test"))
+	w.waitReady(ns, "issued")
+
+	ready := metrics.Prefix + metrics.CertificateReady
+	requests := metrics.Prefix + metrics.ACMERequestCount
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		families, err := scrape("http://" + controllerAddr + "/metrics")
+		if err != nil {
+			t.Fatalf("controller: %v", err)
+		}
+		got, ok := value(families[ready], map[string]string{"namespace": ns, "name": "issued", "condition": "True",
+			"issuer_name": "pebble", "issuer_kind": "ClusterIssuer", "issuer_group": ""})
+		if ok && got == 1 {
+			if families[requests] != nil {
+				t.Errorf("the controller serves %s, which is the worker's", requests)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller's %s for %s/issued is %v (there: %t), want 1", ready, ns, got, ok)
+		}
+	}
+	families, err := scrape("http://" + workerAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("worker: %v", err)
+	}
+	var orders float64
+	for _, m := range families[requests].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "action" && l.GetValue() == metrics.ActionAuthorizeOrder {
+				orders += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if orders == 0 {
+		t.Errorf("the worker counted no %s requests in %s", metrics.ActionAuthorizeOrder, requests)
+	}
+	if families[ready] != nil {
+		t.Errorf("the worker serves %s, which is the controller's", ready)
+	}
+}
