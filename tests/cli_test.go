@@ -132,7 +132,7 @@ func TestCLIRunConnectsAndStopsOnSIGTERM(t *testing.T) {
 	t.Cleanup(func() { _ = temporal.Stop() })
 
 	health := freeAddr(t)
-	cmd := exec.Command(bin, "run", "--kubeconfig", kube.Kubeconfig, "--temporal-address", temporal.Address, "--health-addr", health)
+	cmd := exec.Command(bin, "run", "--kubeconfig", kube.Kubeconfig, "--temporal-address", temporal.Address, "--health-addr", health, "--metrics-addr", "0")
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -53,6 +53,7 @@ func TestInstall(t *testing.T) {
 		"worker.extraArgs={--dns01-recursive-nameservers="+w.stack.BIND.Addr+",--dns01-nameserver-port="+dnsPort+"}",
 		"controller.extraArgs={--health-addr=0}",
 		"solver.extraArgs={--http01-solver-listen=127.0.0.1:0}",
+		"metrics.port=0",
 	)
 	w.kubectlApplyFile(manifest)
 	deployments := renderedDeployments(t, manifest)

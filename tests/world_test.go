@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,6 +53,8 @@ type world struct {
 	certflow map[string]*certflowProcess
 	// args are more flags for every certflow process (worldOptions.certflowArgs).
 	args []string
+	// partArgs are more flags for one subcommand's process (worldOptions.partArgs).
+	partArgs map[string][]string
 	// env is more environment for every certflow process ("SSL_CERT_FILE=...").
 	env []string
 	// credentials are more secrets no workflow history may hold, by what
@@ -77,6 +80,9 @@ type worldOptions struct {
 	retryBackoff time.Duration
 	// certflowArgs are more flags for every certflow process.
 	certflowArgs []string
+	// partArgs are more flags for one subcommand's process ("controller",
+	// "worker" or "run"), after certflowArgs: for ports of split parts.
+	partArgs map[string][]string
 	// noIssuer makes no "pebble" ClusterIssuer: for a CA that would refuse
 	// it (one that requires external account binding).
 	noIssuer bool
@@ -127,7 +133,7 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 	}
 	t.Cleanup(tc.Close)
 	w := &world{t: t, owner: t, ctx: ctx, dir: dir, stack: stack, proxy: proxy, kube: kube, temporal: tc, certflow: map[string]*certflowProcess{},
-		args: opts.certflowArgs}
+		args: opts.certflowArgs, partArgs: opts.partArgs}
 	// Registered after the stack's clean-ups and before certflow's, so it runs
 	// when certflow has stopped and the stack still serves: every history of
 	// the test is complete, and none may hold a secret.
@@ -317,7 +323,7 @@ func (w *world) flags(subcommand string) []string {
 	if subcommand != "worker" {
 		args = append(args, "--health-addr", "0") // parallel tests would share :8081
 	}
-	return append(args, w.args...)
+	return slices.Concat(args, w.args, w.partArgs[subcommand])
 }
 
 func (w *world) namespace(name string) {

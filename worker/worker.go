@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"slices"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -93,6 +95,9 @@ type Options struct {
 	// early instead of all of them late, each waiting behind the others'
 	// keys.
 	WorkflowTaskSlots int
+	// ACMERequestMetrics counts and times the requests to ACME CAs; nil
+	// counts none.
+	ACMERequestMetrics *metrics.ACME
 	// OnFatalError is called when the worker stops for good (the namespace
 	// is gone, the server refuses it): the process should exit, not linger.
 	OnFatalError func(error)
@@ -215,7 +220,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		},
 	}
 	acmeActivities := &acme.Activities{Issuers: resolver, Kube: kube, Certificates: certs, ChallengeTypes: slices.Sorted(maps.Keys(challengeTypes)),
-		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify, Resolvers: opts.DNS01Resolvers}
+		AllowSkipTLSVerify: opts.ACMEAllowSkipTLSVerify, Resolvers: opts.DNS01Resolvers, RequestMetrics: opts.ACMERequestMetrics}
 	caActivities := &ca.Activities{Issuers: resolver, Kube: kube, Certificates: certs}
 	vaultActivities := &vault.Activities{Issuers: resolver, Certificates: certs, Tokens: clientset.CoreV1()}
 	issuerTypes := map[string]issuers.Type{

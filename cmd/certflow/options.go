@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	"github.com/spf13/cobra"
 
 	"github.com/certflow/certflow/api/v1alpha1"
@@ -27,12 +29,14 @@ type options struct {
 	clusterName    string
 	connectTimeout time.Duration
 	healthAddr     string
+	metricsAddr    string
 	leaderElect    bool
 	leaderElectNS  string
 	finalizerWait  time.Duration
 	logLevel       string
 
 	certManagerAnnotations bool
+	certManagerMetrics     bool
 	defaultIssuer          v1alpha1.ObjectReference
 
 	kubeQPS                  float32
@@ -94,6 +98,14 @@ func (o *options) bindWorker(cmd *cobra.Command) {
 	f.StringVar(&o.http01Service, "http01-solver-service", env("CERTFLOW_HTTP01_SOLVER_SERVICE", "certflow-solver"), "name of the HTTP-01 responder's Service in --http01-solver-namespace: challenge routes lead to its endpoints (CERTFLOW_HTTP01_SOLVER_SERVICE)")
 	f.IntVar(&o.http01SelfCheckPort, "http01-self-check-port", 80, "port the self-check of an http-01 response connects to instead of 80, where the cluster's ingress listens on another")
 	f.IntVar(&o.workflowCacheSize, "workflow-cache-size", 500, "workflows the worker keeps in memory between their tasks (about 50 KB each): size it to the issuances in flight, not to the certificates; a sleeping certificate's leaves when others need the room, so memory stays bounded however many certificates there are")
+}
+
+// bindMetrics binds where /metrics is served: each part serves what it has,
+// `run` both parts' on one server.
+func (o *options) bindMetrics(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.metricsAddr, "metrics-addr", env("CERTFLOW_METRICS_ADDR", metrics.DefaultAddr), "address serving Prometheus metrics at /metrics; 0 or empty turns them off (CERTFLOW_METRICS_ADDR)")
+	f.BoolVar(&o.certManagerMetrics, "metrics-cert-manager-names", envBool("CERTFLOW_METRICS_CERT_MANAGER_NAMES"), "export each metric under cert-manager's name (certmanager_*) too, for its dashboards and alerts (CERTFLOW_METRICS_CERT_MANAGER_NAMES)")
 }
 
 // bindResponderNamespace binds where the http-01 responses are kept: the

@@ -8,6 +8,9 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/certflow/certflow/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/go-logr/logr"
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
@@ -34,6 +37,7 @@ func newRunCommand(opts *options, name, short string, withController, withWorker
 			return run(cmd.Context(), opts, withController, withWorker, withResponder)
 		},
 	}
+	opts.bindMetrics(cmd)
 	if withController {
 		opts.bindController(cmd)
 	}
@@ -86,8 +90,24 @@ func run(ctx context.Context, opts *options, withController, withWorker, withRes
 		}
 	}
 
+	var reg *prometheus.Registry
+	if opts.metricsAddr != "" && opts.metricsAddr != "0" {
+		reg = metrics.NewRegistry()
+		addr, err := metrics.Serve(ctx, opts.metricsAddr, reg, log, func(err error) { cancel(err) })
+		if err != nil {
+			return err
+		}
+		log.Info("serving metrics", "address", addr.String(), "certManagerNames", opts.certManagerMetrics)
+	}
+
 	if withWorker {
-		stop, err := startWorker(opts, tc, kube, log, func(err error) { cancel(fmt.Errorf("worker stopped: %w", err)) })
+		var acmeMetrics *metrics.ACME
+		if reg != nil {
+			if acmeMetrics, err = metrics.NewACME(reg, opts.certManagerMetrics); err != nil {
+				return fmt.Errorf("registering the ACME client's metrics: %w", err)
+			}
+		}
+		stop, err := startWorker(opts, tc, kube, acmeMetrics, log, func(err error) { cancel(fmt.Errorf("worker stopped: %w", err)) })
 		if err != nil {
 			return err
 		}
@@ -120,6 +140,11 @@ func run(ctx context.Context, opts *options, withController, withWorker, withRes
 	if err := controller.Setup(mgr, copts); err != nil {
 		return err
 	}
+	if reg != nil {
+		if err := reg.Register(metrics.NewCertificates(mgr.GetCache(), opts.certManagerMetrics)); err != nil {
+			return fmt.Errorf("registering the Certificates' metrics: %w", err)
+		}
+	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running controller: %w", err)
 	}
@@ -134,7 +159,7 @@ func fatal(ctx context.Context) error {
 	return nil
 }
 
-func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.Logger, onFatal func(error)) (func(), error) {
+func startWorker(opts *options, tc tclient.Client, kube *rest.Config, acmeMetrics *metrics.ACME, log *slog.Logger, onFatal func(error)) (func(), error) {
 	resolvers := opts.dns01Resolvers
 	if len(resolvers) == 0 {
 		conf, err := dns.ClientConfigFromFile("/etc/resolv.conf")
@@ -162,6 +187,7 @@ func startWorker(opts *options, tc tclient.Client, kube *rest.Config, log *slog.
 		TemporalUIURL:            opts.temporalUIURL,
 		WorkflowCacheSize:        opts.workflowCacheSize,
 		WorkflowTaskSlots:        opts.workflowTaskSlots,
+		ACMERequestMetrics:       acmeMetrics,
 		OnFatalError:             onFatal,
 	})
 	if err != nil {

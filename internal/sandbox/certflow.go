@@ -25,7 +25,9 @@ const (
 // Kubernetes, its Temporal, BIND for propagation checks (BIND is the zone's
 // only nameserver and listens on a port other than 53), and the HTTP-01
 // responder on the port Pebble validates http-01 challenges at (BIND sends
-// every name of the zone to 127.0.0.1), which the self-check uses too.
+// every name of the zone to 127.0.0.1), which the self-check uses too. Metrics are off: processes of
+// parallel tests would share :9402 (a test that scrapes them passes its own
+// --metrics-addr after these, and the last one wins).
 func (s *Stack) CertflowArgs() []string {
 	_, port, _ := net.SplitHostPort(s.BIND.Addr)
 	http01Port := strconv.Itoa(s.Pebble.HTTPPort)
@@ -39,6 +41,7 @@ func (s *Stack) CertflowArgs() []string {
 		"--http01-solver-namespace", ClusterResourceNamespace,
 		"--http01-self-check-port", http01Port,
 		"--http01-solver-listen", net.JoinHostPort("127.0.0.1", http01Port),
+		"--metrics-addr", "0",
 	}
 	if s.Temporal.UIURL != "" {
 		args = append(args, "--temporal-ui-url", s.Temporal.UIURL)

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
 	"go.temporal.io/sdk/temporal"
@@ -46,7 +48,7 @@ func (a *Activities) EnsureAccount(ctx context.Context, in activities.EnsureAcco
 		return activities.EnsureAccountResult{}, classify(fmt.Errorf("acme: registering account for %s at %s: %w", in.Issuer, s.spec.Server, err))
 	}
 	if want := contact(s.spec.Email); len(want) > 0 && !slices.Equal(acct.Contact, want) {
-		if _, err := s.core.Accounts.Update(ctx, acct.Location, legoacme.Account{Contact: want}); err != nil {
+		if _, err := s.core.Accounts.Update(metrics.WithAction(ctx, metrics.ActionUpdateRegistration), acct.Location, legoacme.Account{Contact: want}); err != nil {
 			return activities.EnsureAccountResult{}, classify(fmt.Errorf("acme: updating the contact of account %s: %w", acct.Location, err))
 		}
 	}
@@ -115,7 +117,7 @@ func (s *session) register(ctx context.Context) (legoacme.ExtendedAccount, error
 	req := legoacme.Account{TermsOfServiceAgreed: true, Contact: contact(s.spec.Email)}
 	eab := s.spec.ExternalAccountBinding
 	if eab == nil {
-		return s.core.Accounts.New(ctx, req)
+		return s.core.Accounts.New(metrics.WithAction(ctx, metrics.ActionRegisterAccount), req)
 	}
 	if eab.Key.Key == "" {
 		return legoacme.ExtendedAccount{}, temporal.NewNonRetryableApplicationError(
@@ -125,7 +127,7 @@ func (s *session) register(ctx context.Context) (legoacme.ExtendedAccount, error
 	if err != nil {
 		return legoacme.ExtendedAccount{}, err
 	}
-	account, err := s.core.Accounts.NewEAB(ctx, req, eab.KeyID, strings.TrimSpace(string(hmac)))
+	account, err := s.core.Accounts.NewEAB(metrics.WithAction(ctx, metrics.ActionRegisterAccount), req, eab.KeyID, strings.TrimSpace(string(hmac)))
 	// The CA does not know the key ID, or the MAC key does not sign for it:
 	// the binding the user gave is wrong, which only they can change.
 	var p *legoacme.ProblemDetails

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
@@ -23,13 +25,13 @@ func (s *session) download(ctx context.Context, certURL string) ([]*x509.Certifi
 		return nil, temporal.NewNonRetryableApplicationError("the valid order has no certificate URL", activities.ErrTypeACMEPermanent, nil)
 	}
 	if s.spec.PreferredChain == "" {
-		raw, err := s.core.Certificates.Get(ctx, certURL, true)
+		raw, err := s.core.Certificates.Get(metrics.WithAction(ctx, metrics.ActionFetchCert), certURL, true)
 		if err != nil {
 			return nil, fmt.Errorf("downloading certificate %s: %w", certURL, err)
 		}
 		return parseChain(certURL, raw.Cert)
 	}
-	all, err := s.core.Certificates.GetAll(ctx, certURL, true)
+	all, err := s.core.Certificates.GetAll(metrics.WithAction(ctx, metrics.ActionListCertAlternates), certURL, true)
 	if err != nil {
 		return nil, fmt.Errorf("downloading certificate %s and its alternates: %w", certURL, err)
 	}

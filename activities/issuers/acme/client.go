@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	"github.com/go-acme/lego/v5/acme/api"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -42,6 +44,8 @@ type Activities struct {
 	// return a new *http.Client on every call (lego wraps its Transport); the
 	// Transport may be shared. Nil uses DefaultHTTPClient.
 	HTTPClient func(iss *issuers.Issuer) (*http.Client, error)
+	// RequestMetrics counts and times the requests to the CAs; nil counts none.
+	RequestMetrics *metrics.ACME
 	// UserAgent prefixes lego's User-Agent; "certflow" when empty.
 	UserAgent string
 	// AllowSkipTLSVerify lets an issuer's skipTLSVerify turn off the check
@@ -156,6 +160,9 @@ func (a *Activities) newCore(iss *issuers.Issuer, kid string, key accountKey) (*
 	hints := &retryAfters{rt: base.Transport, server: iss.Spec.ACME.Server, max: maxRetryAfter(iss.Spec.ACME)}
 	if hints.rt == nil {
 		hints.rt = http.DefaultTransport
+	}
+	if a.RequestMetrics != nil {
+		hints.rt = a.RequestMetrics.Transport(hints.rt, iss.Spec.ACME.Server)
 	}
 	hc := *base
 	hc.Transport = hints

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"go.temporal.io/sdk/temporal"
 
@@ -49,7 +51,7 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	}
 	var order legoacme.ExtendedOrder
 	err = s.retryWithFreshAccount(ctx, func() (err error) {
-		order, err = s.core.Orders.Get(ctx, in.OrderURL)
+		order, err = s.core.Orders.Get(metrics.WithAction(ctx, metrics.ActionGetOrder), in.OrderURL)
 		return err
 	})
 	if err != nil {
@@ -58,7 +60,7 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 	sent, fresh := false, true
 	err = s.poll(ctx, func() (bool, string, error) {
 		if !fresh {
-			if order, err = s.core.Orders.Get(ctx, in.OrderURL); err != nil {
+			if order, err = s.core.Orders.Get(metrics.WithAction(ctx, metrics.ActionGetOrder), in.OrderURL); err != nil {
 				return false, "", fmt.Errorf("reading order: %w", err)
 			}
 		}
@@ -75,7 +77,7 @@ func (a *Activities) finalize(ctx context.Context, in activities.FinalizeInput) 
 			if finalizeURL == "" {
 				finalizeURL = in.FinalizeURL
 			}
-			updated, err := s.core.Orders.UpdateForCSR(ctx, finalizeURL, csr.Raw)
+			updated, err := s.core.Orders.UpdateForCSR(metrics.WithAction(ctx, metrics.ActionCreateOrderCert), finalizeURL, csr.Raw)
 			if err != nil {
 				return false, "", fmt.Errorf("sending CSR: %w", err)
 			}

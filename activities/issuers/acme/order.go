@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
 	"go.temporal.io/sdk/activity"
@@ -78,7 +80,7 @@ func (a *Activities) beginOrder(ctx context.Context, in activities.BeginOrderInp
 			"name", in.Certificate.Name, "orderURL", order.Location)
 	}
 	for _, u := range order.Authorizations {
-		authz, err := s.core.Authorizations.Get(ctx, u)
+		authz, err := s.core.Authorizations.Get(metrics.WithAction(ctx, metrics.ActionGetAuthorization), u)
 		if err != nil {
 			return activities.BeginOrderResult{}, fmt.Errorf("reading authorization %s: %w", u, err)
 		}
@@ -201,7 +203,7 @@ var errPermitExpired = temporal.NewNonRetryableApplicationError(
 // usable for ids, else a new one, when its permit still holds.
 func (s *session) order(ctx context.Context, in activities.BeginOrderInput, known string, ids []string) (legoacme.ExtendedOrder, error) {
 	if known != "" && s.onCAHost(known) {
-		order, err := s.core.Orders.Get(ctx, known)
+		order, err := s.core.Orders.Get(metrics.WithAction(ctx, metrics.ActionGetOrder), known)
 		var p *legoacme.ProblemDetails
 		switch {
 		case err == nil && order.Status != legoacme.StatusInvalid && order.Status != legoacme.StatusExpired && sameIdentifiers(order.Identifiers, ids):
@@ -221,7 +223,7 @@ func (s *session) order(ctx context.Context, in activities.BeginOrderInput, know
 		return legoacme.ExtendedOrder{}, err
 	}
 	opts := &api.OrderOptions{Profile: s.spec.Profile, ReplacesCertID: in.ReplacesCertID}
-	order, err := s.core.Orders.New(ctx, ids, opts)
+	order, err := s.core.Orders.New(metrics.WithAction(ctx, metrics.ActionAuthorizeOrder), ids, opts)
 	var p *legoacme.ProblemDetails
 	if err != nil && opts.ReplacesCertID != "" && errors.As(err, &p) && p.HTTPStatus >= 400 && p.HTTPStatus < 500 &&
 		p.HTTPStatus != http.StatusTooManyRequests && p.Type != legoacme.RateLimitedErrorType {
@@ -229,7 +231,7 @@ func (s *session) order(ctx context.Context, in activities.BeginOrderInput, know
 		// another CA) refuses "replaces"; order without it (ARI's rate-limit
 		// exemption is lost, the renewal is not).
 		opts.ReplacesCertID = ""
-		order, err = s.core.Orders.New(ctx, ids, opts)
+		order, err = s.core.Orders.New(metrics.WithAction(ctx, metrics.ActionAuthorizeOrder), ids, opts)
 	}
 	if err != nil {
 		s.closeGate(ids, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/acme/api"
 
@@ -42,7 +44,7 @@ func (a *Activities) renewalInfo(ctx context.Context, in activities.RenewalInfoI
 	if core.GetDirectory().RenewalInfo == "" {
 		return activities.RenewalInfoResult{}, nil
 	}
-	info, err := core.Certificates.GetRenewalInfo(ctx, in.ARICertID)
+	info, err := core.Certificates.GetRenewalInfo(metrics.WithAction(ctx, metrics.ActionGetRenewalInfo), in.ARICertID)
 	var p *legoacme.ProblemDetails
 	switch {
 	case errors.Is(err, api.ErrNoARI):

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certflow/certflow/internal/metrics"
+
 	legoacme "github.com/go-acme/lego/v5/acme"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -64,7 +66,7 @@ func (a *Activities) validate(ctx context.Context, in activities.ValidateInput) 
 		}
 		var authz legoacme.Authorization
 		err := s.retryWithFreshAccount(ctx, func() (err error) {
-			authz, err = s.core.Authorizations.Get(ctx, out[i].URL)
+			authz, err = s.core.Authorizations.Get(metrics.WithAction(ctx, metrics.ActionGetAuthorization), out[i].URL)
 			return err
 		})
 		if err != nil {
@@ -80,7 +82,7 @@ func (a *Activities) validate(ctx context.Context, in activities.ValidateInput) 
 			if out[i].Status != legoacme.StatusPending {
 				continue
 			}
-			authz, err := s.core.Authorizations.Get(ctx, out[i].URL)
+			authz, err := s.core.Authorizations.Get(metrics.WithAction(ctx, metrics.ActionGetAuthorization), out[i].URL)
 			if err != nil {
 				return false, "", fmt.Errorf("reading authorization %s: %w", out[i].URL, err)
 			}
@@ -107,9 +109,9 @@ func (s *session) accept(ctx context.Context, out *activities.Authorization, aut
 	if authz.Challenges[i].Status != legoacme.StatusPending {
 		return nil
 	}
-	if _, err := s.core.Challenges.New(ctx, out.Challenge.URL); err != nil {
+	if _, err := s.core.Challenges.New(metrics.WithAction(ctx, metrics.ActionAcceptChallenge), out.Challenge.URL); err != nil {
 		// Look again: an earlier attempt may have accepted it meanwhile.
-		again, err2 := s.core.Challenges.Get(ctx, out.Challenge.URL)
+		again, err2 := s.core.Challenges.Get(metrics.WithAction(ctx, metrics.ActionGetChallenge), out.Challenge.URL)
 		if err2 != nil || again.Status == legoacme.StatusPending {
 			return fmt.Errorf("accepting %s challenge %s: %w", out.Challenge.Type, out.Challenge.URL, err)
 		}
