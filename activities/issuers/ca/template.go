@@ -72,44 +72,49 @@ func withURLs(tmpl *x509.Certificate, crl, ocsp, issuing []string) {
 	tmpl.IssuingCertificateURL = issuing
 }
 
-// The key usages and extended key usages of cert-manager's names.
+// The key usages and extended key usages of the API's names (cert-manager's).
 var (
-	keyUsages = map[string]x509.KeyUsage{
-		"signing": x509.KeyUsageDigitalSignature, "digital signature": x509.KeyUsageDigitalSignature,
-		"content commitment": x509.KeyUsageContentCommitment, "key encipherment": x509.KeyUsageKeyEncipherment,
-		"key agreement": x509.KeyUsageKeyAgreement, "data encipherment": x509.KeyUsageDataEncipherment,
-		"cert sign": x509.KeyUsageCertSign, "crl sign": x509.KeyUsageCRLSign,
-		"encipher only": x509.KeyUsageEncipherOnly, "decipher only": x509.KeyUsageDecipherOnly,
+	keyUsages = map[certflowv1.KeyUsage]x509.KeyUsage{
+		certflowv1.UsageSigning: x509.KeyUsageDigitalSignature, certflowv1.UsageDigitalSignature: x509.KeyUsageDigitalSignature,
+		certflowv1.UsageContentCommitment: x509.KeyUsageContentCommitment, certflowv1.UsageKeyEncipherment: x509.KeyUsageKeyEncipherment,
+		certflowv1.UsageKeyAgreement: x509.KeyUsageKeyAgreement, certflowv1.UsageDataEncipherment: x509.KeyUsageDataEncipherment,
+		certflowv1.UsageCertSign: x509.KeyUsageCertSign, certflowv1.UsageCRLSign: x509.KeyUsageCRLSign,
+		certflowv1.UsageEncipherOnly: x509.KeyUsageEncipherOnly, certflowv1.UsageDecipherOnly: x509.KeyUsageDecipherOnly,
 	}
-	extKeyUsages = map[string]x509.ExtKeyUsage{
-		"any": x509.ExtKeyUsageAny, "server auth": x509.ExtKeyUsageServerAuth, "client auth": x509.ExtKeyUsageClientAuth,
-		"code signing": x509.ExtKeyUsageCodeSigning, "email protection": x509.ExtKeyUsageEmailProtection,
-		"s/mime": x509.ExtKeyUsageEmailProtection, "ipsec end system": x509.ExtKeyUsageIPSECEndSystem,
-		"ipsec tunnel": x509.ExtKeyUsageIPSECTunnel, "ipsec user": x509.ExtKeyUsageIPSECUser,
-		"timestamping": x509.ExtKeyUsageTimeStamping, "ocsp signing": x509.ExtKeyUsageOCSPSigning,
-		"microsoft sgc": x509.ExtKeyUsageMicrosoftServerGatedCrypto, "netscape sgc": x509.ExtKeyUsageNetscapeServerGatedCrypto,
+	extKeyUsages = map[certflowv1.KeyUsage]x509.ExtKeyUsage{
+		certflowv1.UsageAny: x509.ExtKeyUsageAny, certflowv1.UsageServerAuth: x509.ExtKeyUsageServerAuth,
+		certflowv1.UsageClientAuth: x509.ExtKeyUsageClientAuth, certflowv1.UsageCodeSigning: x509.ExtKeyUsageCodeSigning,
+		certflowv1.UsageEmailProtection: x509.ExtKeyUsageEmailProtection, certflowv1.UsageSMIME: x509.ExtKeyUsageEmailProtection,
+		certflowv1.UsageIPsecEndSystem: x509.ExtKeyUsageIPSECEndSystem, certflowv1.UsageIPsecTunnel: x509.ExtKeyUsageIPSECTunnel,
+		certflowv1.UsageIPsecUser: x509.ExtKeyUsageIPSECUser, certflowv1.UsageTimestamping: x509.ExtKeyUsageTimeStamping,
+		certflowv1.UsageOCSPSigning: x509.ExtKeyUsageOCSPSigning, certflowv1.UsageMicrosoftSGC: x509.ExtKeyUsageMicrosoftServerGatedCrypto,
+		certflowv1.UsageNetscapeSGC: x509.ExtKeyUsageNetscapeServerGatedCrypto,
 	}
 )
 
-// usages maps the request's usages, "digital signature" and "key
-// encipherment" when it names none, as cert-manager does; a CA certificate
+// usages maps the request's usages, the API's defaults when it names none
+// (certflowv1.DefaultKeyUsages, as cert-manager's); a CA certificate
 // always has "cert sign".
 func usages(names []string, isCA bool) (x509.KeyUsage, []x509.ExtKeyUsage, error) {
-	if len(names) == 0 {
-		names = []string{"digital signature", "key encipherment"}
+	requested := certflowv1.DefaultKeyUsages()
+	if len(names) > 0 {
+		requested = requested[:0]
+		for _, n := range names {
+			requested = append(requested, certflowv1.KeyUsage(strings.ToLower(n)))
+		}
 	}
 	var ku x509.KeyUsage
 	var eku []x509.ExtKeyUsage
-	for _, n := range names {
-		if u, ok := keyUsages[strings.ToLower(n)]; ok {
-			ku |= u
+	for _, u := range requested {
+		if k, ok := keyUsages[u]; ok {
+			ku |= k
 			continue
 		}
-		if u, ok := extKeyUsages[strings.ToLower(n)]; ok {
-			eku = append(eku, u)
+		if e, ok := extKeyUsages[u]; ok {
+			eku = append(eku, e)
 			continue
 		}
-		return 0, nil, fmt.Errorf("unknown usage %q", n)
+		return 0, nil, fmt.Errorf("unknown usage %q", u)
 	}
 	if isCA {
 		ku |= x509.KeyUsageCertSign
