@@ -21,9 +21,9 @@ const credentialsTTL = time.Minute
 // watchOwnKinds returns a reader of certflow's own kinds (Certificates,
 // Issuers and ClusterIssuers) from a cache that watches them, so that each
 // step does not read its Certificate and issuer from the API server again.
-// Only these kinds are cached (certflow's own, small; never Secrets); the
-// first read of each waits until its cache is filled.
-func watchOwnKinds(cfg *rest.Config, scheme *runtime.Scheme) (client.Reader, func(), error) {
+// Only these kinds are cached (certflow's own, small; never Secrets);
+// Worker.Start waits until the cache is filled.
+func watchOwnKinds(cfg *rest.Config, scheme *runtime.Scheme) (cache.Cache, func(), error) {
 	kinds := []client.Object{&certflowv1.Certificate{}, &certflowv1.Issuer{}, &certflowv1.ClusterIssuer{}}
 	byObject := map[client.Object]cache.ByObject{}
 	for _, obj := range kinds {

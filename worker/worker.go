@@ -9,12 +9,12 @@ package worker
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"runtime"
 	"slices"
-
-	"github.com/certflow/certflow/internal/metrics"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
@@ -26,6 +26,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	ctrlclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/certflow/certflow/activities"
@@ -44,6 +45,7 @@ import (
 	"github.com/certflow/certflow/activities/secrets"
 	"github.com/certflow/certflow/activities/status"
 	"github.com/certflow/certflow/internal/connect"
+	"github.com/certflow/certflow/internal/metrics"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -135,12 +137,26 @@ type Options struct {
 // the limiter workflow: a limiter's tasks do not wait behind the issuances'.
 type Worker struct {
 	main, limiters sdkworker.Worker
+	ownKinds       cache.Cache
 	release        func() // the event broadcaster and the issuers' watch
 }
 
-// Start starts polling both task queues. When it fails, everything is
-// released: the worker is not to be stopped.
+// cacheFillTimeout bounds Start's wait for the cache of certflow's kinds.
+const cacheFillTimeout = time.Minute
+
+// Start waits until the cache of certflow's kinds is filled, then starts
+// polling both task queues. Waiting here keeps the wait out of the first
+// tasks: an informer of a kind with no objects yet is filled only by the API
+// server's next watch bookmark, about a second after it starts, and a
+// Certificate created meanwhile waited that long for its first read. When
+// Start fails, everything is released: the worker is not to be stopped.
 func (w *Worker) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cacheFillTimeout)
+	defer cancel()
+	if !w.ownKinds.WaitForCacheSync(ctx) {
+		w.release()
+		return fmt.Errorf("the cache of Certificates, Issuers and ClusterIssuers was not filled within %s", cacheFillTimeout)
+	}
 	if err := w.limiters.Start(); err != nil {
 		w.release()
 		return fmt.Errorf("starting the account limiters' worker: %w", err)
@@ -242,7 +258,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 
 	limiters := sdkworker.New(c, activities.LimiterTaskQueue(opts.TaskQueue), sdkworker.Options{OnFatalError: opts.OnFatalError})
 	limiters.RegisterWorkflowWithOptions(workflows.AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
-	return &Worker{main: w, limiters: limiters, release: func() { stopCache(); broadcaster.Shutdown() }}, nil
+	return &Worker{main: w, limiters: limiters, ownKinds: ownKinds, release: func() { stopCache(); broadcaster.Shutdown() }}, nil
 }
 
 // DefaultWorkflowTaskSlots is 16 workflow tasks per CPU the process may use.
