@@ -69,6 +69,10 @@ type worldOptions struct {
 	stack sandbox.Options
 	// split runs `certflow controller` and `certflow worker` as two processes.
 	split bool
+	// workers, with split, are the `certflow worker` processes to run instead
+	// of the one named "worker": each is named, and identified to Temporal
+	// (--identity), by its entry.
+	workers []string
 	// dnsProxy puts a DNSProxy between BIND and certflow: the issuer's RFC 2136
 	// updates and the worker's propagation checks pass through it.
 	dnsProxy bool
@@ -173,7 +177,7 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 	// Registered before the processes' own clean-ups, so it runs after them:
 	// the logs are complete.
 	t.Cleanup(func() {
-		for _, role := range []string{"run", "controller", "worker"} {
+		for _, role := range slices.Concat([]string{"run", "controller", "worker"}, opts.workers) {
 			p := filepath.Join(dir, "certflow-"+role+".log")
 			if !fileExists(p) {
 				continue
@@ -184,10 +188,16 @@ func newWorldWith(t *testing.T, opts worldOptions) *world {
 			keepLog(t, p)
 		}
 	})
-	if opts.split {
+	switch {
+	case opts.split && len(opts.workers) > 0:
+		w.start("controller")
+		for _, name := range opts.workers {
+			w.startWorker(name)
+		}
+	case opts.split:
 		w.start("controller")
 		w.start("worker")
-	} else {
+	default:
 		w.startCertflow()
 	}
 	// The issuer registers its ACME account before any test begins: tests
@@ -236,6 +246,14 @@ func (w *world) killCertflow() { w.kill("run") }
 func (w *world) start(subcommand string) {
 	w.t.Helper()
 	w.startProcess(subcommand, append([]string{subcommand, "--log-level", "debug"}, w.flags(subcommand)...), w.env)
+}
+
+// startWorker runs `certflow worker` as the process name, which is also its
+// identity in Temporal's histories.
+func (w *world) startWorker(name string) {
+	w.t.Helper()
+	args := slices.Concat([]string{"worker", "--log-level", "debug"}, w.flags("worker"), []string{"--identity", name})
+	w.startProcess(name, args, w.env)
 }
 
 // startProcess runs certflow with args and more environment, as the

@@ -65,6 +65,7 @@ func (o *options) bindGlobal(cmd *cobra.Command) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig path; empty uses in-cluster config, then ~/.kube/config (KUBECONFIG)")
 	f.StringVar(&o.temporal.Address, "temporal-address", env("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (TEMPORAL_ADDRESS)")
 	f.StringVar(&o.temporal.Namespace, "temporal-namespace", env("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (TEMPORAL_NAMESPACE)")
+	f.StringVar(&o.temporal.Identity, "identity", os.Getenv("CERTFLOW_IDENTITY"), "name this process gives Temporal, recorded in histories with each task a worker ran and each workflow a client started or signalled; default <pid>@<hostname>, in a pod 1@<pod name> (CERTFLOW_IDENTITY)")
 	f.StringVar(&o.taskQueue, "task-queue", env("CERTFLOW_TASK_QUEUE", workflows.TaskQueue), "Temporal task queue; clusters that share a Temporal namespace need one each (CERTFLOW_TASK_QUEUE)")
 	f.StringVar(&o.clusterName, "cluster-name", os.Getenv("CERTFLOW_CLUSTER_NAME"), "the cluster's name in workflow IDs, so that clusters can share a Temporal namespace; default: kube- and the start of the kube-system namespace's UID (CERTFLOW_CLUSTER_NAME)")
 	f.BoolVar(&o.temporal.TLS, "temporal-tls", envBool("TEMPORAL_TLS"), "connect to Temporal over TLS with the system roots (TEMPORAL_TLS)")

@@ -25,6 +25,10 @@ import (
 type Temporal struct {
 	Address   string
 	Namespace string
+	// Identity names this process to Temporal: histories record it as the
+	// worker that ran each task and the client that started or signalled a
+	// workflow. Empty is the SDK's "<pid>@<hostname>".
+	Identity string
 	// TLS turns on TLS with the system roots; implied by the fields below.
 	TLS bool
 	// ClientCertPath and ClientKeyPath are the mTLS client certificate and key.
@@ -86,6 +90,7 @@ func (cfg Temporal) clientOptions() (client.Options, error) {
 	opts := client.Options{
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
+		Identity:  cfg.Identity,
 		Logger:    tlog.NewStructuredLogger(logger),
 	}
 	if !cfg.Gzip {
