@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +22,9 @@ import (
 )
 
 const benchNamespace = "bench"
+
+// progressEvery is how often a long run says how many are Ready (on stderr).
+const progressEvery = 30 * time.Second
 
 type results struct {
 	total, p50, p90, max time.Duration
@@ -65,8 +69,12 @@ func issueAll(ctx context.Context, kube client.WithWatch, stack *sandbox.Stack, 
 	}
 
 	ready := make([]time.Duration, n)
+	progress := time.NewTicker(progressEvery)
+	defer progress.Stop()
 	for left := n; left > 0; {
 		select {
+		case <-progress.C:
+			fmt.Fprintf(os.Stderr, "bench: %d of %d Ready after %s\n", n-left, n, time.Since(start).Round(time.Second))
 		case <-ctx.Done():
 			return results{}, fmt.Errorf("%d of %d certificates not Ready: %w", left, n, ctx.Err())
 		case ev, ok := <-watch.ResultChan():

@@ -46,11 +46,12 @@ func main() {
 	verbose := flag.Bool("v", false, "also print the API server's requests and the history events of each workflow type")
 	extra := flag.String("certflow-args", "", "more arguments for `certflow run`, space-separated (to compare settings)")
 	kind := flag.String("issuer-kind", "ClusterIssuer", "kind of the certificates' issuer: ClusterIssuer or Issuer")
+	timeout := flag.Duration("timeout", 30*time.Minute, "give up when the run, with its stack's start and the histories' reading, takes longer")
 	newOrders := flag.String("new-orders", "", "the issuer's new-order budget, such as 300/1m: orders go through a proxy that counts them, to check the limiter kept it (default: no budget)")
 	flag.Parse()
 	b, err := parseBudget(*newOrders)
 	if err == nil {
-		err = run(*n, *keep, *verbose, *idle, strings.Fields(*extra), *kind, b)
+		err = run(*n, *keep, *verbose, *idle, *timeout, strings.Fields(*extra), *kind, b)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -58,10 +59,10 @@ func main() {
 	}
 }
 
-func run(n int, keep, verbose bool, idle time.Duration, extraArgs []string, issuerKind string, b budget) error {
+func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []string, issuerKind string, b budget) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	root, err := sandbox.RepoRoot()
