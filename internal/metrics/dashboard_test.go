@@ -135,3 +135,26 @@ func familyOf(series string, known map[string]string) (string, bool) {
 	}
 	return "", false
 }
+
+// alertsFile is the chart's PrometheusRule template.
+const alertsFile = "../../deploy/charts/certflow/templates/monitoring.yaml"
+
+// The chart's alerts name only series certflow serves, like the dashboard.
+func TestAlertsNameOnlyExportedSeries(t *testing.T) {
+	raw, err := os.ReadFile(alertsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := regexp.MustCompile(`(?m)^\s*expr: (.+)$`).FindAllStringSubmatch(string(raw), -1)
+	if len(exprs) < 4 {
+		t.Fatalf("%s has %d alert expressions; want the chart's alerts", alertsFile, len(exprs))
+	}
+	known := exported(t)
+	for _, expr := range exprs {
+		for _, n := range metricName.FindAllString(expr[1], -1) {
+			if _, ok := familyOf(n, known); !ok {
+				t.Errorf("alert %q names %s, which certflow does not serve", expr[1], n)
+			}
+		}
+	}
+}
