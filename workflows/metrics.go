@@ -33,7 +33,8 @@ const (
 	// MetricLimiterPermits counts the permits an account limiter grants.
 	MetricLimiterPermits = "certflow_limiter_permits_granted"
 	// MetricLimiterOrderBudget is the number of new orders the account's
-	// budget still allows now, the permits granted for later counted.
+	// budget allows, the permits granted for later counted, as of the
+	// limiter's last grant or returned permit (a workflow has no scrape time).
 	MetricLimiterOrderBudget = "certflow_limiter_order_budget_remaining"
 )
 
