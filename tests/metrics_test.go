@@ -20,9 +20,12 @@ import (
 )
 
 // TestMetrics scrapes `certflow run`'s /metrics, with cert-manager's names
-// on, after one Certificate is issued and another fails: each series is
-// there under both names, with the values of the Certificates' status and
-// Secret, and the ACME requests of the issuance are counted by action.
+// on, after one Certificate is issued, another fails and a third is
+// rate-limited: each per-certificate and ACME series is there under both
+// names, with the values of the Certificates' status and Secret, and the
+// ACME requests of the issuance are counted by action; the workflows'
+// issuance series count the three attempts (metrics_issuance_test.go); and
+// every series the Grafana dashboard queries is served.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
@@ -39,10 +42,11 @@ func TestMetrics(t *testing.T) {
 
 	issued := w.waitReady(ns, "issued")
 	leaf := w.tlsSecret(ns, "issued-tls").leaf
-	w.waitFor(ns, "failing", time.Minute, "Ready False", func(c *certflowv1.Certificate) bool {
+	failed := w.waitFor(ns, "failing", time.Minute, "Ready False", func(c *certflowv1.Certificate) bool {
 		ready := meta.FindStatusCondition(c.Status.Conditions, certflowv1.ConditionReady)
 		return ready != nil && ready.Status == metav1.ConditionFalse
 	})
+	limited := rateLimitOneOrder(w, ns)
 	caURL, err := url.Parse(w.proxy.DirectoryURL)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +104,8 @@ func TestMetrics(t *testing.T) {
 		if err != nil {
 			problems = append(problems, err.Error())
 		}
+		problems = append(problems, issuanceProblems(families, failed, limited)...)
+		problems = append(problems, dashboardProblems(t, families)...)
 		for _, prefix := range []string{metrics.Prefix, metrics.CertManagerPrefix} {
 			for _, c := range checks {
 				got, ok := value(families[prefix+c.name], c.labels)

@@ -202,10 +202,13 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 	if c.inlineOrders {
 		order = c.orderHere
 	}
+	started := workflow.Now(ctx)
 	res, err := order(ctx, in)
 	if err != nil {
 		return time.Time{}, err
 	}
+	recordAttempt(ctx, issuer, "")
+	workflow.GetMetricsHandler(ctx).WithTags(issuerTags(issuer)).Timer(MetricIssuanceDuration).Record(workflow.Now(ctx).Sub(started))
 
 	c.state = CertificateState{
 		Revision: revision, Issued: &res.Issued, IssuedBy: issuer, SecretVersion: res.SecretVersion,
@@ -283,7 +286,9 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 	now := workflow.Now(ctx)
 	f := failureOf(err, now)
 	issuer := c.issuer()
+	reason := failureReason(f)
 	c.state.FailedAttempts++
+	recordAttempt(ctx, issuer, reason)
 	c.state.LastFailureTime, c.state.LastFailure = now, f.detail
 	c.state.ForceRenewal, c.state.Renewed = false, false
 	if f.kind == activities.ErrTypeRateLimited && c.state.RateLimitedSince.IsZero() {
@@ -305,6 +310,7 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		// From the CA's refusal, not from now: a task that runs this again
 		// later (its worker died) comes to the same time.
 		c.state.NextAttemptTime = f.retryAt().Add(rateLimitJitter(f.retryAfter, fraction(c.id+f.detail)))
+		recordRateLimitWait(ctx, issuer, waitCauseCA, c.state.NextAttemptTime.Sub(now))
 	case activities.ErrTypeConfig:
 		// Trying again cannot help until someone changes the issuer or a
 		// Secret it reads (the controller says when), or the DNS service
@@ -319,17 +325,6 @@ func (c *certificate) fail(ctx workflow.Context, err error) error {
 		c.state.IssuerIndex, c.state.RateLimitedSince = 0, time.Time{}
 	}
 	c.describeState()
-	reason := reasonFailed
-	switch f.kind {
-	case activities.ErrTypeRateLimited:
-		reason = reasonRateLimited
-	case activities.ErrTypeIssuerNotFound:
-		reason = reasonIssuerNotFound
-	case activities.ErrTypeSecretConflict:
-		reason = reasonSecretConflict
-	case activities.ErrTypeConfig:
-		reason = cmp.Or(f.reason, reasonFailed)
-	}
 	c.state.FailedStep, c.state.FailureReason = f.step, reason
 	nextAttempt := "next attempt at " + c.state.NextAttemptTime.UTC().Format(time.RFC3339)
 	if c.state.NextAttemptReason == nextAttemptConfigChange {
@@ -371,6 +366,21 @@ func (c *certificate) fallback(kind string, rateLimitedUntil time.Time) (activit
 		return next, held > cmp.Or(c.spec.FallbackAfter, defaultFallbackAfter)
 	}
 	return activities.IssuerRef{}, false
+}
+
+// failureReason is the conditions' reason for a failure.
+func failureReason(f failure) string {
+	switch f.kind {
+	case activities.ErrTypeRateLimited:
+		return reasonRateLimited
+	case activities.ErrTypeIssuerNotFound:
+		return reasonIssuerNotFound
+	case activities.ErrTypeSecretConflict:
+		return reasonSecretConflict
+	case activities.ErrTypeConfig:
+		return cmp.Or(f.reason, reasonFailed)
+	}
+	return reasonFailed
 }
 
 // rateLimitJitter spreads the certificates one rate limit stopped a little

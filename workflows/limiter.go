@@ -167,6 +167,8 @@ func (l *limiter) decide(ctx workflow.Context, r activities.PermitRequest) activ
 		g = l.grant(now, r)
 		g.Attempt = r.Attempt
 		l.state.Answered[key] = g
+		workflow.GetMetricsHandler(ctx).WithTags(issuerTags(l.issuer)).Counter(MetricLimiterPermits).Inc(1)
+		l.recordOrderBudget(ctx, now)
 		if g.At.After(now) {
 			workflow.GetLogger(ctx).Info("permit for later", "issuer", l.issuer.String(), "requester", r.RequesterWorkflowID,
 				"at", g.At.UTC().Format(time.RFC3339), "reason", g.Reason)

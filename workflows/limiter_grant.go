@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -82,6 +83,7 @@ func (l *limiter) settle(ctx workflow.Context, o activities.PermitOutcome) {
 	for _, name := range o.FailedValidations {
 		l.state.FailedValidations[name] = insertTime(l.state.FailedValidations[name], now)
 	}
+	l.recordOrderBudget(ctx, now)
 	workflow.GetLogger(ctx).Info("a permit's attempt settled", "issuer", l.issuer.String(), "requester", o.RequesterWorkflowID,
 		"orderSent", o.OrderSent, "issued", o.Issued, "failedValidations", strings.Join(o.FailedValidations, ","))
 }
@@ -192,4 +194,18 @@ func (l *limiter) prune(now time.Time, lim activities.RateLimits) {
 // over a map, which sorting makes deterministic.)
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m)) //workflowcheck:ignore
+}
+
+// recordOrderBudget records how many new orders the account's budget allows
+// now (the latest request's limits): its limit less the permits in the
+// window ending now and those granted for later. An account without an
+// order budget records nothing.
+func (l *limiter) recordOrderBudget(ctx workflow.Context, now time.Time) {
+	lim := l.prunedLimits.NewOrders
+	if !limits(lim) {
+		return
+	}
+	oldest := now.Add(-window(lim.Period))
+	counted := len(l.state.Orders) - sort.Search(len(l.state.Orders), func(i int) bool { return l.state.Orders[i].After(oldest) })
+	workflow.GetMetricsHandler(ctx).WithTags(issuerTags(l.issuer)).Gauge(MetricLimiterOrderBudget).Update(float64(max(0, lim.Limit-counted)))
 }

@@ -65,7 +65,12 @@ var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // continues as new).
 func runLimiter(t *testing.T, in activities.LimiterInput, events []limiterEvent) (*testsuite.TestWorkflowEnvironment, []answer) {
 	t.Helper()
-	var suite testsuite.WorkflowTestSuite
+	return runLimiterIn(t, &testsuite.WorkflowTestSuite{}, in, events)
+}
+
+// runLimiterIn is runLimiter in suite (one with a metrics handler).
+func runLimiterIn(t *testing.T, suite *testsuite.WorkflowTestSuite, in activities.LimiterInput, events []limiterEvent) (*testsuite.TestWorkflowEnvironment, []answer) {
+	t.Helper()
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(testStart)
 	env.RegisterWorkflowWithOptions(AccountLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})

@@ -54,6 +54,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		if wait <= 0 {
 			return p, req.Attempt, nil // BeginOrder checks how late the order goes out
 		}
+		recordRateLimitWait(ctx, in.Issuer, waitCauseLimiter, wait)
 		showWait(ctx, st, saved, grant)
 		waited = true
 		renewed, err := sleepUnlessRenewed(ctx, grant.At, "waiting for a permit from "+res.LimiterWorkflowID)

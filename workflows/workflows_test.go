@@ -31,7 +31,11 @@ var (
 // newEnv registers the workflows and every activity, unimplemented, so that
 // the mocks below can stand in for them.
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
-	var suite testsuite.WorkflowTestSuite
+	return newEnvOf(t, &testsuite.WorkflowTestSuite{})
+}
+
+// newEnvOf is newEnv in suite (one with a metrics handler).
+func newEnvOf(t *testing.T, suite *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowEnvironment {
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(Certificate, workflow.RegisterOptions{Name: CertificateWorkflowName})
 	env.RegisterWorkflowWithOptions(Order, workflow.RegisterOptions{Name: OrderWorkflowName})

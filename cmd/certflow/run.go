@@ -64,8 +64,26 @@ func run(ctx context.Context, opts *options, withController, withWorker, withRes
 		return err
 	}
 	logPayloadEncryption(log, opts.temporal.Codec, opts.payloadKeySource())
+	// The registry comes first: the Temporal client reports to it.
+	var reg *prometheus.Registry
+	if opts.metricsAddr != "" && opts.metricsAddr != "0" {
+		reg = metrics.NewRegistry()
+		addr, err := metrics.Serve(ctx, opts.metricsAddr, reg, log, func(err error) { cancel(err) })
+		if err != nil {
+			return err
+		}
+		log.Info("serving metrics", "address", addr.String(), "certManagerNames", opts.certManagerMetrics)
+	}
+
 	opts.temporal.Timeout = opts.connectTimeout
 	opts.temporal.Logger = log.With("component", "temporal")
+	if reg != nil {
+		sdk := metrics.NewTemporal()
+		if err := reg.Register(sdk); err != nil {
+			return fmt.Errorf("registering the Temporal SDK's metrics: %w", err)
+		}
+		opts.temporal.MetricsHandler = sdk
+	}
 	tc, err := connect.DialTemporal(ctx, opts.temporal)
 	if err != nil {
 		return err
@@ -88,16 +106,6 @@ func run(ctx context.Context, opts *options, withController, withWorker, withRes
 		if err := startResponder(ctx, opts, kube, log, func(err error) { cancel(err) }); err != nil {
 			return err
 		}
-	}
-
-	var reg *prometheus.Registry
-	if opts.metricsAddr != "" && opts.metricsAddr != "0" {
-		reg = metrics.NewRegistry()
-		addr, err := metrics.Serve(ctx, opts.metricsAddr, reg, log, func(err error) { cancel(err) })
-		if err != nil {
-			return err
-		}
-		log.Info("serving metrics", "address", addr.String(), "certManagerNames", opts.certManagerMetrics)
 	}
 
 	if withWorker {

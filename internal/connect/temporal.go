@@ -55,6 +55,9 @@ type Temporal struct {
 	// with a message naming their key, failing the workflow task, where the
 	// default converter would fail the workflow.
 	Codec *codec.Codec
+	// MetricsHandler receives the SDK's metrics and those the workflows
+	// record; nil drops them.
+	MetricsHandler client.MetricsHandler
 }
 
 // DialTemporal connects to Temporal and checks that the namespace exists.
@@ -92,6 +95,8 @@ func (cfg Temporal) clientOptions() (client.Options, error) {
 		Namespace: cfg.Namespace,
 		Identity:  cfg.Identity,
 		Logger:    tlog.NewStructuredLogger(logger),
+		// nil is the SDK's no-op handler.
+		MetricsHandler: cfg.MetricsHandler,
 	}
 	if !cfg.Gzip {
 		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}

@@ -1,7 +1,8 @@
 // Package metrics is certflow's Prometheus metrics: the names (certflow_*, and
 // cert-manager's certmanager_* aliases for dashboards and alerts made for
 // cert-manager), a collector that reads the Certificates at scrape time, the
-// ACME client's request counters, and the /metrics server.
+// ACME client's request counters, the Temporal SDK's metrics handler (through
+// which the workflows record theirs), and the /metrics server.
 package metrics
 
 import (
