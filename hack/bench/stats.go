@@ -135,6 +135,8 @@ type histories struct {
 	certificates, orders int
 	// tasks counts the workflow tasks completed.
 	tasks int
+	// workflows and bytes count the workflow runs and their histories' size.
+	workflows, bytes int64
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
 	// taskWait and taskRun are the total times workflow tasks waited for a
@@ -162,6 +164,8 @@ func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) 
 			return h, fmt.Errorf("listing workflows: %w", err)
 		}
 		for _, ex := range resp.Executions {
+			h.workflows++
+			h.bytes += ex.HistorySizeBytes
 			var events []*historypb.HistoryEvent
 			it := tc.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			for it.HasNext() {
@@ -289,6 +293,7 @@ func localActivity(m *historypb.MarkerRecordedEventAttributes) (localActivityMar
 func (h histories) String() string {
 	mean := func(d time.Duration, n int) float64 { return (d / time.Duration(max(n, 1))).Seconds() }
 	var b strings.Builder
+	fmt.Fprintf(&b, "histories: %d workflow runs, %.1f MB in all\n", h.workflows, float64(h.bytes)/1e6)
 	fmt.Fprintf(&b, "mean time per step: inspect=%.2fs", mean(h.inspect, h.certificates))
 	if h.orders > 0 {
 		fmt.Fprintf(&b, " start=%.2fs", mean(h.begin, h.orders))
