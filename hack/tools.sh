@@ -15,6 +15,7 @@ KUBE_VERSION=v1.37.2      # hack/tools/kubernetes/go.mod pins the same
 ETCD_VERSION=v3.6.16      # hack/tools/etcd/go.mod pins the same
 TEMPORAL_CLI_VERSION=v1.5.1
 PEBBLE_VERSION=v2.10.3
+PEBBLE_PATCHES=certflow.1 # hack/tools/pebble/*.patch; count up when they change
 CONTROLLER_TOOLS_VERSION=v0.23.0
 WORKFLOWCHECK_VERSION=v0.6.0
 HELM_VERSION=v4.3.2
@@ -39,6 +40,16 @@ build() {
 }
 
 go_install() { GOBIN=$out go install "$1"; }
+# patched_pebble builds Pebble from its module with hack/tools/pebble/*.patch applied (each says why).
+patched_pebble() {
+  go mod download "github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION"
+  local src work=$out/src p
+  src=$(go env GOMODCACHE)/github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION
+  cp -r "$src" "$work" && chmod -R u+w "$work"
+  for p in "$root"/hack/tools/pebble/*.patch; do (cd "$work" && GIT_CEILING_DIRECTORIES=$out git apply "$p"); done
+  (cd "$work" && go build -o "$out/pebble" ./cmd/pebble)
+  rm -rf "$work"
+}
 kubernetes() { (cd "$root/hack/tools/kubernetes" && go build -o "$out/$1" "k8s.io/kubernetes/cmd/$1"); }
 etcd() { (cd "$root/hack/tools/etcd" && go build -o "$out/etcd" go.etcd.io/etcd/server/v3); }
 
@@ -49,7 +60,7 @@ for tool in "${want[@]}"; do
     controller-gen) build controller-gen $CONTROLLER_TOOLS_VERSION go_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION ;;
     workflowcheck) build workflowcheck $WORKFLOWCHECK_VERSION go_install go.temporal.io/sdk/contrib/tools/workflowcheck@$WORKFLOWCHECK_VERSION ;;
     helm) build helm $HELM_VERSION go_install helm.sh/helm/v4/cmd/helm@$HELM_VERSION ;;
-    pebble) build pebble $PEBBLE_VERSION go_install github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION ;;
+    pebble) build pebble "$PEBBLE_VERSION+$PEBBLE_PATCHES" patched_pebble ;;
     pebble-challtestsrv) build pebble-challtestsrv $PEBBLE_VERSION go_install github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION ;;
     etcd) build etcd $ETCD_VERSION etcd ;;
     temporal) build temporal $TEMPORAL_CLI_VERSION go_install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION ;;
