@@ -5,17 +5,24 @@ import (
 )
 
 // The account limiter's API, in one place: its workflow name, ID, task queue
-// and input, its signals and their values, and the activities that start and
-// signal it (package activities/permits). Both sides use them: the permits
-// activities start and signal the limiter, the limiter (package workflows)
-// answers, and the Order waits for the answer. Like every registered name
+// and input, its update, signals and their values, and the activities that
+// start and ask it (package activities/permits). Both sides use them: the
+// permits activities start and ask the limiter, the limiter (package
+// workflows) answers, and the Order takes or waits for the answer. Like every registered name
 // they are API: never renamed.
 const (
 	// LimiterWorkflowName is the registered name of the account limiter workflow.
 	LimiterWorkflowName = "AccountLimiter"
 
+	// UpdateRequestPermits asks the limiter for new-order permits and
+	// returns its answers: the update's argument is a []PermitRequest (the
+	// requests of one worker process that came together), its result the
+	// []PermitGrant, one for each request, in their order.
+	UpdateRequestPermits = "request-permits"
 	// SignalPermitRequest asks the limiter for a new-order permit; its value is
-	// a PermitRequest.
+	// a PermitRequest. The limiter answers with a SignalPermit. Workers ask so
+	// when the limiter refuses UpdateRequestPermits (a limiter run by a worker
+	// from before it).
 	SignalPermitRequest = "request"
 	// SignalRateLimited tells the limiter that the CA refused an order with a
 	// rate limit; its value is a RateLimitReport.
@@ -95,6 +102,9 @@ type RequestPermitResult struct {
 	// Unlimited is true when the issuer has no budgets (it is not an ACME
 	// issuer): no limiter was asked, no SignalPermit will come.
 	Unlimited bool
+	// Grant is the limiter's answer when it gave it to the activity
+	// (UpdateRequestPermits); nil when it comes as a SignalPermit.
+	Grant *PermitGrant
 	// LimiterWorkflowID and LimiterRunID name the limiter run that was asked.
 	LimiterWorkflowID string
 	LimiterRunID      string

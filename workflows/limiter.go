@@ -11,8 +11,9 @@ import (
 )
 
 const (
-	// defaultContinueAfter keeps a run's history at a few thousand events:
-	// each request adds about four (signal, signal sent and acknowledged, task).
+	// defaultContinueAfter keeps a run's history at a few thousand events: a
+	// signalled request adds about four (signal, signal sent and
+	// acknowledged, task), a batch of requests by update two and a task.
 	defaultContinueAfter = 500
 	// answerRetention: a requester asks again only while it waits for its
 	// answer (a retried activity, or no answer after permitPatience), never
@@ -26,7 +27,8 @@ const (
 // which every budget the order counts against has room (its share of the
 // account's new orders, of each registered domain's certificates, and of
 // duplicates of its set of names) and no CA rate limit is in force, records
-// the permit at that time, and signals the grant to the requester.
+// the permit at that time, and returns the grants of requests asked by
+// update, or signals the grant to a requester that asked by signal.
 // It runs as long as its issuer is used, continuing as new every
 // defaultContinueAfter requests.
 func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
@@ -34,6 +36,17 @@ func AccountLimiter(ctx workflow.Context, in activities.LimiterInput) error {
 	requests := workflow.GetSignalChannel(ctx, activities.SignalPermitRequest)
 	reports := workflow.GetSignalChannel(ctx, activities.SignalRateLimited)
 	outcomes := workflow.GetSignalChannel(ctx, activities.SignalPermitOutcome)
+	err := workflow.SetUpdateHandler(ctx, activities.UpdateRequestPermits, func(ctx workflow.Context, rs []activities.PermitRequest) ([]activities.PermitGrant, error) {
+		l.absorb(ctx, reports, outcomes)
+		grants := make([]activities.PermitGrant, len(rs))
+		for i, r := range rs {
+			grants[i] = l.decide(ctx, r)
+		}
+		return grants, nil
+	})
+	if err != nil {
+		return err
+	}
 	limit := cmp.Or(in.ContinueAfter, defaultContinueAfter)
 	continueAsNew := func() bool { return l.handled >= limit || workflow.GetInfo(ctx).GetContinueAsNewSuggested() }
 	for !continueAsNew() {
@@ -98,6 +111,21 @@ func newLimiter(in activities.LimiterInput) *limiter {
 // whether there were any: the CA's blocks and what permits were used for
 // first, so that the requests see them.
 func (l *limiter) drain(ctx workflow.Context, requests, reports, outcomes workflow.ReceiveChannel) bool {
+	found := l.absorb(ctx, reports, outcomes)
+	for {
+		var r activities.PermitRequest
+		if !requests.ReceiveAsync(&r) {
+			break
+		}
+		l.answer(ctx, r, l.decide(ctx, r))
+		found = true
+	}
+	return found
+}
+
+// absorb handles the CA's blocks and what permits were used for, already
+// buffered, and says whether there were any.
+func (l *limiter) absorb(ctx workflow.Context, reports, outcomes workflow.ReceiveChannel) bool {
 	found := false
 	for {
 		var r activities.RateLimitReport
@@ -113,14 +141,6 @@ func (l *limiter) drain(ctx workflow.Context, requests, reports, outcomes workfl
 			break
 		}
 		l.settle(ctx, o)
-		found = true
-	}
-	for {
-		var r activities.PermitRequest
-		if !requests.ReceiveAsync(&r) {
-			break
-		}
-		l.answer(ctx, r, l.decide(ctx, r))
 		found = true
 	}
 	return found

@@ -185,8 +185,9 @@ func failedValidations(err error) []string {
 	return names
 }
 
-// requestPermit asks the limiter and waits for its answer to this attempt,
-// asking again after permitPatience without one.
+// requestPermit asks the limiter for its answer to this attempt. When the
+// limiter did not answer in the activity (asked by signal), it waits for the
+// answer's signal, asking again after permitPatience without one.
 func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (activities.PermitGrant, activities.RequestPermitResult, error) {
 	permits := workflow.GetSignalChannel(ctx, activities.SignalPermit)
 	for {
@@ -196,6 +197,9 @@ func requestPermit(ctx workflow.Context, req activities.RequestPermitInput) (act
 		}
 		if res.Unlimited {
 			return activities.PermitGrant{}, res, nil
+		}
+		if res.Grant != nil {
+			return *res.Grant, res, nil
 		}
 		for {
 			var grant activities.PermitGrant

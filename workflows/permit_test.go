@@ -373,3 +373,26 @@ func TestRenewWhileWaitingForAPermitAsksForAForcedOne(t *testing.T) {
 		t.Fatalf("ordered %s after the start, want just after the renew an hour in", d)
 	}
 }
+
+// TestOrderTakesThePermitItsActivityReturns: a limiter that answers in
+// RequestPermit's result (asked by update) sends no signal; a permit for
+// later is waited for on a timer.
+func TestOrderTakesThePermitItsActivityReturns(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	start := env.Now()
+	at := start.Add(10 * time.Minute)
+	on(env, activities.RequestPermit, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Attempt: in.Attempt},
+				LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
+		}).Once()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !began.Equal(at) {
+		t.Fatalf("the order began %s after the start, want %s: at its permit", began.Sub(start), at.Sub(start))
+	}
+}

@@ -1,15 +1,14 @@
 // Package permits holds the activities that talk to an issuer's account
 // limiter, the workflow that hands out new-order permits so that a flood of
 // Certificates stays inside the CA's limits: RequestPermit asks it for a
-// permit (starting it when it does not run, on the limiters' own task queue)
-// and ReportRateLimit tells it that the CA rate-limited the account. The
-// limiter answers the requesting workflow with a signal, not through these
-// activities.
+// permit and returns its answer, and ReportRateLimit tells it that the CA
+// rate-limited the account. Both start the limiter when it does not run, on
+// the limiters' own task queue.
 //
-// Both SignalWithStart the limiter, so they are idempotent: a retry sends the
-// same signal again, and the limiter answers a repeated request with its
-// first answer. The limiter's names and signal values are in package
-// activities; this package must not import workflows.
+// Both are idempotent: a retry asks again or sends the same signal again, and
+// the limiter answers a repeated request with its first answer. The
+// limiter's names, update and signal values are in package activities; this
+// package must not import workflows.
 package permits
 
 import (
@@ -39,6 +38,8 @@ type Activities struct {
 	Issuers Issuers
 	// Certificates checks that the Certificate asking names the issuer.
 	Certificates *certificates.Reader
+
+	batches batches // permit requests waiting for an update to their limiter
 }
 
 // Issuers resolves an issuer; a missing one is a non-retryable
@@ -57,17 +58,29 @@ func (a *Activities) Bindings() []activities.Binding {
 }
 
 // RequestPermit asks the issuer's limiter for a permit to create a new order
-// for the names, with the issuer's budgets as they are now. The limiter
-// answers the requester run with a SignalPermit. An issuer that is not an
-// ACME issuer needs no permit: nothing is asked, and the result says so. Nor
-// does an issuer with no budget (a CA whose limits certflow does not know,
-// and the issuer sets none), unless its limiter runs: it does once the CA
-// has rate-limited the account, and keeps the CA's blocks.
+// for the names, with the issuer's budgets as they are now, and returns its
+// answer: in a batch of this process's requests, by update (batch.go). When
+// the update fails (a limiter run by a worker from before the update), it
+// asks by signal, and the limiter answers the requester run with a
+// SignalPermit. An issuer that is not an ACME issuer needs no permit:
+// nothing is asked, and the result says so. Nor does an issuer with no
+// budget (a CA whose limits certflow does not know, and the issuer sets
+// none), unless its limiter runs: it does once the CA has rate-limited the
+// account, and keeps the CA's blocks.
 func (a *Activities) RequestPermit(ctx context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
 	req, unlimited, err := a.permitRequest(ctx, in)
 	if err != nil || unlimited {
 		return activities.RequestPermitResult{Unlimited: unlimited}, err
 	}
+	id := activities.LimiterWorkflowID(a.Cluster, in.Issuer)
+	grant, runID, err := a.requestByUpdate(ctx, in.Issuer, req)
+	if err == nil {
+		return activities.RequestPermitResult{Grant: &grant, LimiterWorkflowID: id, LimiterRunID: runID, Limits: req.Limits}, nil
+	}
+	if ctx.Err() != nil {
+		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)
+	}
+	activity.GetLogger(ctx).Warn("asking the account limiter by signal: the update failed", "limiter", id, "error", err)
 	run, err := a.signalWithStart(ctx, in.Issuer, activities.SignalPermitRequest, req)
 	if err != nil {
 		return activities.RequestPermitResult{}, fmt.Errorf("asking the account limiter of %s for a permit: %w", in.Issuer, err)

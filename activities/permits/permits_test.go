@@ -2,7 +2,9 @@ package permits_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,61 +29,30 @@ func call[In, Out any](t *testing.T, a *permits.Activities, act activities.Activ
 	return activitytest.Run(t, a.Bindings(), act, in)
 }
 
-func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
-	ctx := testContext(t)
+func TestRequestPermitStartsTheLimiterAndReturnsItsAnswer(t *testing.T) {
+	a := startWorker(t)
 	ref := createIssuer(t, "le", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(50, 20*time.Second)}))
-	a := newActivities(unique("no-worker")) // nothing polls: the limiter keeps its signals
 	in := activities.RequestPermitInput{Certificate: certificateOf(t, ref), Issuer: ref, RequesterWorkflowID: "certificate/default/web/order/1/1", RequesterRunID: "run-1",
 		Names: []string{"Web.Example.COM.", "*.web.example.com", "web.example.com", "192.0.2.7"}}
 
-	var runs []string
-	for range 2 { // a retried activity signals again, into the same run
+	var results []activities.RequestPermitResult
+	for range 2 { // a retried activity asks again, of the same run
 		res, err := call(t, a, activities.RequestPermit, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		runs = append(runs, res.LimiterRunID)
-		if res.Unlimited || res.LimiterWorkflowID != "test/limiter/ClusterIssuer//"+ref.Name {
-			t.Fatalf("result %+v", res)
+		if res.Unlimited || res.Grant == nil || res.LimiterWorkflowID != "test/limiter/ClusterIssuer//"+ref.Name || res.LimiterRunID == "" {
+			t.Fatalf("result %+v, want the grant of limiter %s", res, ref.Name)
 		}
+		results = append(results, res)
 	}
-	if runs[0] == "" || runs[0] != runs[1] {
-		t.Fatalf("limiter runs %v, want one", runs)
+	if results[0].LimiterRunID != results[1].LimiterRunID || !results[0].Grant.At.Equal(results[1].Grant.At) || time.Since(results[0].Grant.At) > time.Minute {
+		t.Fatalf("answers %+v and %+v, want the same permit, now, from one limiter run", *results[0].Grant, *results[1].Grant)
 	}
 
-	desc, err := temporal.DescribeWorkflowExecution(ctx, activities.LimiterWorkflowID(testCluster, ref), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info := desc.WorkflowExecutionInfo; info.Type.GetName() != activities.LimiterWorkflowName ||
-		info.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || info.TaskQueue != activities.LimiterTaskQueue(a.TaskQueue) {
-		t.Fatalf("limiter %s, %s, on %s", info.Type.GetName(), info.Status, info.TaskQueue)
-	}
-
-	var started activities.LimiterInput
-	var requests []activities.PermitRequest
-	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(testCluster, ref), runs[0], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dc := converter.GetDefaultDataConverter()
-		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
-			if err := dc.FromPayloads(a.Input, &started); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.SignalName == activities.SignalPermitRequest {
-			var r activities.PermitRequest
-			if err := dc.FromPayloads(a.Input, &r); err != nil {
-				t.Fatal(err)
-			}
-			requests = append(requests, r)
-		}
-	}
+	started, requests := limiterHistory(t, ref, results[0].LimiterRunID)
 	if started.Issuer != ref || len(requests) != 2 {
-		t.Fatalf("started with %+v, %d requests signalled; want the issuer and 2", started, len(requests))
+		t.Fatalf("started with %+v, %d requests; want the issuer and 2", started, len(requests))
 	}
 	want := activities.PermitRequest{
 		RequesterWorkflowID: in.RequesterWorkflowID, RequesterRunID: in.RequesterRunID,
@@ -89,11 +60,117 @@ func TestRequestPermitStartsTheLimiterWithTheRequest(t *testing.T) {
 		Domains: []string{"192.0.2.7", "example.com"},
 		Limits:  activities.RateLimits{NewOrders: activities.RateLimit{Limit: 50, Period: 20 * time.Second}},
 	}
-	r := requests[0]
+	r := requests[0][0]
 	if r.RequesterWorkflowID != want.RequesterWorkflowID || r.RequesterRunID != want.RequesterRunID ||
 		!slices.Equal(r.Names, want.Names) || !slices.Equal(r.Domains, want.Domains) || r.Limits != want.Limits {
 		t.Fatalf("request\n got %+v\nwant %+v", r, want)
 	}
+}
+
+// TestConcurrentRequestsShareUpdates: the requests a process makes at once
+// reach the limiter in a few updates, each answered.
+func TestConcurrentRequestsShareUpdates(t *testing.T) {
+	a := startWorker(t)
+	ref := createIssuer(t, "burst", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(1000, time.Hour)}))
+	const n = 40
+	cert := certificateOf(t, ref)
+	results := make([]activities.RequestPermitResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = call(t, a, activities.RequestPermit, activities.RequestPermitInput{
+				Certificate: cert, Issuer: ref, RequesterWorkflowID: fmt.Sprintf("certificate/burst/%d", i), RequesterRunID: "run",
+				Names: []string{fmt.Sprintf("%d.example.com", i)},
+			})
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || results[i].Grant == nil {
+			t.Fatalf("request %d: %+v, %v; want a grant", i, results[i], errs[i])
+		}
+	}
+	_, updates := limiterHistory(t, ref, results[0].LimiterRunID)
+	asked := 0
+	for _, u := range updates {
+		asked += len(u)
+	}
+	if asked != n || len(updates) > n/4 {
+		t.Fatalf("%d requests in %d updates, want %d requests in at most %d updates", asked, len(updates), n, n/4)
+	}
+}
+
+// TestRequestPermitAsksBySignalWhenTheLimiterHasNoUpdate: a limiter run by a
+// worker from before the update refuses it; the request then goes by signal,
+// and the answer comes by signal.
+func TestRequestPermitAsksBySignalWhenTheLimiterHasNoUpdate(t *testing.T) {
+	ctx := testContext(t)
+	a := newActivities(unique("signal-only"))
+	limiters := worker.New(temporal, activities.LimiterTaskQueue(a.TaskQueue), worker.Options{})
+	limiters.RegisterWorkflowWithOptions(signalOnlyLimiter, workflow.RegisterOptions{Name: activities.LimiterWorkflowName})
+	if err := limiters.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(limiters.Stop)
+	ref := createIssuer(t, "old", acmeSpec(&certflowv1.RateLimits{NewOrders: limit(50, time.Hour)}))
+	res, err := call(t, a, activities.RequestPermit, activities.RequestPermitInput{
+		Certificate: certificateOf(t, ref), Issuer: ref, RequesterWorkflowID: "certificate/old/1", RequesterRunID: "run", Names: []string{"old.example.com"},
+	})
+	if err != nil || res.Grant != nil || res.LimiterRunID == "" {
+		t.Fatalf("result %+v, %v; want no grant: the answer comes by signal", res, err)
+	}
+	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(testCluster, ref), res.LimiterRunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.SignalName == activities.SignalPermitRequest {
+			return
+		}
+	}
+	t.Fatal("the limiter got no signalled request")
+}
+
+// signalOnlyLimiter is a limiter as workers before the update ran it: it
+// takes requests by signal only.
+func signalOnlyLimiter(ctx workflow.Context, _ activities.LimiterInput) error {
+	requests := workflow.GetSignalChannel(ctx, activities.SignalPermitRequest)
+	for {
+		var r activities.PermitRequest
+		requests.Receive(ctx, &r)
+	}
+}
+
+// limiterHistory reads a limiter run: its input and the requests of each
+// update, in order.
+func limiterHistory(t *testing.T, ref activities.IssuerRef, runID string) (activities.LimiterInput, [][]activities.PermitRequest) {
+	t.Helper()
+	ctx := testContext(t)
+	var started activities.LimiterInput
+	var updates [][]activities.PermitRequest
+	dc := converter.GetDefaultDataConverter()
+	it := temporal.GetWorkflowHistory(ctx, activities.LimiterWorkflowID(testCluster, ref), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			if err := dc.FromPayloads(a.Input, &started); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil && a.GetAcceptedRequest().GetInput().GetName() == activities.UpdateRequestPermits {
+			var rs []activities.PermitRequest
+			if err := dc.FromPayloads(a.GetAcceptedRequest().GetInput().GetArgs(), &rs); err != nil {
+				t.Fatal(err)
+			}
+			updates = append(updates, rs)
+		}
+	}
+	return started, updates
 }
 
 func TestRequestPermitForAnIssuerWithoutBudgetsOrNoIssuer(t *testing.T) {
@@ -129,19 +206,30 @@ func requester(ctx workflow.Context, cert activities.CertificateRef, issuer acti
 	in := activities.RequestPermitInput{Certificate: cert, Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID,
 		Names: []string{run.ID + ".example.com"}}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	var grants []activities.PermitGrant
 	for range 2 {
-		if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, nil); err != nil {
+		g, err := askPermit(ctx, actx, in)
+		if err != nil {
 			return nil, err
 		}
-	}
-	var grants []activities.PermitGrant
-	permits := workflow.GetSignalChannel(ctx, activities.SignalPermit)
-	for len(grants) < 2 {
-		var g activities.PermitGrant
-		permits.Receive(ctx, &g)
 		grants = append(grants, g)
 	}
 	return grants, nil
+}
+
+// askPermit runs RequestPermit and returns its answer: the grant in its
+// result, or the limiter's signal when it answers so.
+func askPermit(ctx, actx workflow.Context, in activities.RequestPermitInput) (activities.PermitGrant, error) {
+	var res activities.RequestPermitResult
+	if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, &res); err != nil {
+		return activities.PermitGrant{}, err
+	}
+	if res.Grant != nil {
+		return *res.Grant, nil
+	}
+	var g activities.PermitGrant
+	workflow.GetSignalChannel(ctx, activities.SignalPermit).Receive(ctx, &g)
+	return g, nil
 }
 
 // startWorker runs the permits activities, the requester and attempt on a task queue
@@ -221,11 +309,10 @@ func attempt(ctx workflow.Context, cert activities.CertificateRef, issuer activi
 	run := workflow.GetInfo(ctx).WorkflowExecution
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
 	in := activities.RequestPermitInput{Certificate: cert, Issuer: issuer, RequesterWorkflowID: run.ID, RequesterRunID: run.RunID, Names: outcome.Names}
-	if err := workflow.ExecuteActivity(actx, activities.RequestPermit.Name(), in).Get(ctx, nil); err != nil {
+	grant, err := askPermit(ctx, actx, in)
+	if err != nil {
 		return activities.PermitGrant{}, err
 	}
-	var grant activities.PermitGrant
-	workflow.GetSignalChannel(ctx, activities.SignalPermit).Receive(ctx, &grant)
 	outcome.Certificate, outcome.Issuer, outcome.Grant = cert, issuer, grant
 	return grant, workflow.ExecuteActivity(actx, activities.ReportPermitOutcome.Name(), outcome).Get(ctx, nil)
 }
