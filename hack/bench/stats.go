@@ -14,6 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/sandbox"
@@ -135,7 +136,8 @@ type histories struct {
 	certificates, orders int
 	// tasks counts the workflow tasks completed.
 	tasks int
-	// workflows and bytes count the workflow runs and their histories' size.
+	// workflows and bytes count the workflow runs and their histories' size
+	// (the events' encoded size; the list's HistorySizeBytes lags).
 	workflows, bytes int64
 	// eventTypes counts events by workflow type and event type.
 	eventTypes map[string]map[string]int
@@ -165,7 +167,6 @@ func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) 
 		}
 		for _, ex := range resp.Executions {
 			h.workflows++
-			h.bytes += ex.HistorySizeBytes
 			var events []*historypb.HistoryEvent
 			it := tc.GetWorkflowHistory(ctx, ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			for it.HasNext() {
@@ -174,6 +175,7 @@ func historyStats(ctx context.Context, stack *sandbox.Stack) (histories, error) 
 					return h, err
 				}
 				events = append(events, ev)
+				h.bytes += int64(proto.Size(ev))
 			}
 			h.add(ex.Type.Name, events)
 		}
