@@ -282,7 +282,8 @@ func assertHistoriesEncrypted(t *testing.T, w *world, c tclient.Client, keys *co
 		enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
 		enumspb.EVENT_TYPE_MARKER_RECORDED,
 		enumspb.EVENT_TYPE_TIMER_STARTED,
-		enumspb.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
 	} {
 		if perEventType[et] == 0 {
 			t.Errorf("no payload in any %s event: the scan did not see that kind", et)

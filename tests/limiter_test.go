@@ -177,25 +177,40 @@ func perSecond(times []time.Time) string {
 }
 
 // permitLag compares the permits the issuer's limiter granted (from its
-// history's permit signals) with when each order reached the CA: how full the
+// history: the answers of its updates, and its permit signals) with when each order reached the CA: how full the
 // busiest window of permits was, and how long orders came after their
 // permits. It tells a limiter that counts wrong from orders that arrive late.
 func (w *world) permitLag(issuer string, period time.Duration) string {
 	id := activities.LimiterWorkflowID(sandbox.ClusterName, activities.IssuerRef{Kind: "ClusterIssuer", Name: issuer})
-	granted := map[string]time.Time{} // by requesting workflow ID: a Certificate's, or an Order's
+	granted := map[string]time.Time{}                // by requesting workflow ID: a Certificate's, or an Order's
+	asked := map[string][]activities.PermitRequest{} // by update ID
+	dc := converter.GetDefaultDataConverter()
 	iter := w.temporal.GetWorkflowHistory(w.ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		if err != nil {
 			return fmt.Sprintf("(reading the history of %s: %v)", id, err)
 		}
-		a := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes()
-		if a == nil || a.GetSignalName() != activities.SignalPermit {
-			continue
+		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
+			var rs []activities.PermitRequest
+			if dc.FromPayloads(a.GetAcceptedRequest().GetInput().GetArgs(), &rs) == nil {
+				asked[a.GetAcceptedRequest().GetMeta().GetUpdateId()] = rs
+			}
 		}
-		var g struct{ At time.Time }
-		if err := converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &g); err == nil {
-			granted[a.GetWorkflowExecution().GetWorkflowId()] = g.At
+		if a := ev.GetWorkflowExecutionUpdateCompletedEventAttributes(); a != nil {
+			var gs []activities.PermitGrant
+			rs := asked[a.GetMeta().GetUpdateId()]
+			if dc.FromPayloads(a.GetOutcome().GetSuccess(), &gs) == nil && len(gs) == len(rs) {
+				for i, r := range rs {
+					granted[r.RequesterWorkflowID] = gs[i].At
+				}
+			}
+		}
+		if a := ev.GetSignalExternalWorkflowExecutionInitiatedEventAttributes(); a != nil && a.GetSignalName() == activities.SignalPermit {
+			var g activities.PermitGrant
+			if dc.FromPayloads(a.GetInput(), &g) == nil {
+				granted[a.GetWorkflowExecution().GetWorkflowId()] = g.At
+			}
 		}
 	}
 	var permits []time.Time
@@ -213,7 +228,7 @@ func (w *world) permitLag(issuer string, period time.Duration) string {
 		}
 	}
 	if len(lags) == 0 {
-		return fmt.Sprintf("no permits found in the history of %s (%d signals)", id, len(granted))
+		return fmt.Sprintf("no permits found in the history of %s (%d granted)", id, len(granted))
 	}
 	slices.SortFunc(permits, time.Time.Compare)
 	slices.Sort(lags)
