@@ -147,28 +147,14 @@ func scrape(u string) (map[string]*dto.MetricFamily, error) {
 // value is the value of the series of family whose labels are exactly
 // labels: a gauge's, or a counter's.
 func value(family *dto.MetricFamily, labels map[string]string) (float64, bool) {
-	if family == nil {
+	m, ok := series(family, labels)
+	switch {
+	case !ok:
 		return 0, false
+	case m.Counter != nil:
+		return m.GetCounter().GetValue(), true
 	}
-	for _, m := range family.GetMetric() {
-		if len(m.GetLabel()) != len(labels) {
-			continue
-		}
-		match := true
-		for _, l := range m.GetLabel() {
-			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		if m.Counter != nil {
-			return m.GetCounter().GetValue(), true
-		}
-		return m.GetGauge().GetValue(), true
-	}
-	return 0, false
+	return m.GetGauge().GetValue(), true
 }
 
 // TestMetricsSplit runs `certflow controller` and `certflow worker` apart,
