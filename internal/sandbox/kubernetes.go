@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -70,13 +72,6 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 	if opts.GatewayAPI {
 		crds = append(crds, filepath.Join(root, "internal", "sandbox", "testdata", "gateway-api"))
 	}
-	k.env = &envtest.Environment{
-		BinaryAssetsDirectory:    bin,
-		CRDDirectoryPaths:        crds,
-		ErrorIfCRDPathMissing:    true,
-		ControlPlaneStartTimeout: startTimeout(ctx, time.Minute),
-		ControlPlaneStopTimeout:  20 * time.Second,
-	}
 	// The API server's certificates live in a folder of ours, not in one
 	// envtest makes and removes on stop: StartAPIServer serves the same
 	// certificate again, so clients that trusted it reconnect.
@@ -85,35 +80,59 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (*Kubernetes, 
 		k.closeLogs()
 		return nil, fmt.Errorf("creating %s: %w", certDir, err)
 	}
-	k.env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
-	k.env.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog, CertDir: certDir}
-	// Without a grace period for watches, a stop waits for every client's
-	// watch to end (controllers never end theirs) and envtest kills the
-	// server after its stop timeout: end them after a second.
-	k.env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "1s")
-	// As on clusters that run it (OpenShift does): setting blockOwnerDeletion
-	// on a controller reference, as the ingress-shim does on its
-	// Certificates, needs the right to update the owner's finalizers, and the
-	// RBAC test proves deploy/rbac grants it.
-	k.env.ControlPlane.APIServer.Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
-
-	// envtest has no context; it enforces ControlPlaneStartTimeout itself.
-	cfg, err := k.env.Start()
+	// envtest picks free ports by listening on them and closing them again:
+	// a process of a test running beside this one can take one before etcd
+	// or the API server listens. Then the control plane starts again, on
+	// ports picked anew.
+	env, err := retryOnTakenPort(func() (*envtest.Environment, error) {
+		env := environment(ctx, bin, crds, certDir, etcdLog, apiLog)
+		// envtest has no context; it enforces ControlPlaneStartTimeout itself.
+		if _, err := env.Start(); err != nil {
+			// Start may fail after the control plane came up (a CRD the API
+			// server refuses): stop whatever runs.
+			_ = env.Stop()
+			etcdTail, apiTail := tail(etcdLog.Name(), 15), tail(apiLog.Name(), 15)
+			if slices.ContainsFunc(portTakenMessages, func(m string) bool { return strings.Contains(etcdTail+apiTail, m) }) {
+				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			return nil, fmt.Errorf("starting kube-apiserver: %w\netcd log:\n%s\nkube-apiserver log:\n%s", err, etcdTail, apiTail)
+		}
+		return env, nil
+	})
 	if err != nil {
-		// Start may fail after the control plane came up (a CRD the API server
-		// refuses): stop whatever runs.
-		_ = k.env.Stop()
 		k.closeLogs()
-		return nil, fmt.Errorf("starting kube-apiserver: %w\netcd log:\n%s\nkube-apiserver log:\n%s",
-			err, tail(etcdLog.Name(), 15), tail(apiLog.Name(), 15))
+		return nil, err
 	}
-	k.Config = cfg
+	k.env, k.Config = env, env.Config
 	k.Kubeconfig = filepath.Join(opts.Dir, "kubeconfig")
 	if err := os.WriteFile(k.Kubeconfig, k.env.KubeConfig, 0o600); err != nil {
 		_ = k.Stop()
 		return nil, fmt.Errorf("writing kubeconfig: %w", err)
 	}
 	return k, nil
+}
+
+// environment is an envtest control plane that picks its ports when started.
+func environment(ctx context.Context, bin string, crds []string, certDir string, etcdLog, apiLog *os.File) *envtest.Environment {
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    bin,
+		CRDDirectoryPaths:        crds,
+		ErrorIfCRDPathMissing:    true,
+		ControlPlaneStartTimeout: startTimeout(ctx, time.Minute),
+		ControlPlaneStopTimeout:  20 * time.Second,
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
+	env.ControlPlane.APIServer = &envtest.APIServer{Out: apiLog, Err: apiLog, CertDir: certDir}
+	// Without a grace period for watches, a stop waits for every client's
+	// watch to end (controllers never end theirs) and envtest kills the
+	// server after its stop timeout: end them after a second.
+	env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "1s")
+	// As on clusters that run it (OpenShift does): setting blockOwnerDeletion
+	// on a controller reference, as the ingress-shim does on its
+	// Certificates, needs the right to update the owner's finalizers, and the
+	// RBAC test proves deploy/rbac grants it.
+	env.ControlPlane.APIServer.Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	return env
 }
 
 // EtcdURL is etcd's client URL (plain HTTP on loopback), which serves its
