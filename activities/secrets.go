@@ -42,6 +42,10 @@ type InspectSecretResult struct {
 	ResourceVersion string
 	// Issued describes the stored certificate when there is a readable one.
 	Issued *Issued
+	// Revision is the issuance of this Certificate the Secret stores (its
+	// revision annotation); 0 when none. It is ahead of the workflow's when
+	// a workflow task that stored it was lost and runs again.
+	Revision int
 	// Adopted is true when the Secret was not labelled as certflow's but its
 	// certificate matches the request (cert-manager migration): it has now
 	// been labelled as this Certificate's.

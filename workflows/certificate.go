@@ -87,6 +87,10 @@ func (c *certificate) cycle(ctx workflow.Context) error {
 		return errCertificateGone
 	}
 	c.applySpec(*inspected.Spec)
+	// A task that stored an issuance and was lost (Temporal was down when
+	// it completed) runs again from its start: the Secret holds a revision
+	// the state does not. The next issuance must not reuse its number.
+	c.state.Revision = max(c.state.Revision, inspected.Revision)
 	switch inspected.State {
 	case activities.SecretConflict:
 		if c.state.Blocked != inspected.Reason {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -105,6 +106,9 @@ func (a *Activities) inspect(ctx context.Context, ref activities.CertificateRef,
 
 	e := examine(&s, spec.Request, time.Now())
 	res.Issued = e.issued
+	if labelled {
+		res.Revision, _ = strconv.Atoi(s.Annotations[activities.AnnotationRevision])
+	}
 	if labelled && e.invalid == "" && e.mismatch == "" {
 		var err error
 		if e.mismatch, err = a.signedByCurrentCA(ctx, spec.Issuer, &s, e.leaf); err != nil {

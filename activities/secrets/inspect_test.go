@@ -182,3 +182,24 @@ func TestInspectingAGoneCertificateSaysSo(t *testing.T) {
 		t.Fatalf("inspecting a Certificate that does not exist: %+v, %v; want no spec and nothing inspected", res, err)
 	}
 }
+
+// TestInspectSaysWhichRevisionTheSecretStores: a workflow task that stored
+// revision 4 and was lost runs again; the state it runs from says 3.
+func TestInspectSaysWhichRevisionTheSecretStores(t *testing.T) {
+	ca := newTestCA(t)
+	req := activities.Request{DNSNames: []string{"app.certflow.test"}, PrivateKey: activities.KeySpec{Algorithm: pki.ECDSA}, SecretName: "app-tls"}
+	good := ca.issue(t, leafSpec{dnsNames: req.DNSNames, algorithm: pki.ECDSA})
+	ns := namespace(t)
+	s := tlsSecret(ns, map[string]string{activities.LabelCertificateName: "app"}, map[string][]byte{"tls.crt": []byte(good.chainPEM), "tls.key": good.keyPEM})
+	s.Annotations = map[string]string{activities.AnnotationRevision: "4"}
+	if err := kube.Create(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	res, err := execute(t, env(), activities.InspectSecret, applyCertificate(t, ns, "app", clusterIssuer, req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != activities.SecretCurrent || res.Revision != 4 {
+		t.Fatalf("got %s, revision %d; want Current, revision 4", res.State, res.Revision)
+	}
+}
