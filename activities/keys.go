@@ -15,6 +15,15 @@ type EnsurePendingKeyInput struct {
 	// Revision this issuance will produce: it names the key, so that a
 	// retry finds the key an earlier attempt made.
 	Revision int
+	// NoTarget says that the attempt found no target Secret when it
+	// inspected it: the step does not read it again (StoreSecret refuses a
+	// Secret made since that is not the Certificate's).
+	NoTarget bool `json:",omitempty"`
+	// FirstAttempt says that no earlier attempt of this revision made a
+	// pending key: the step makes one and creates its Secret without
+	// reading first. A Secret that exists after all (a lost workflow task
+	// ran the step before) is read then, and its key kept.
+	FirstAttempt bool `json:",omitempty"`
 }
 
 // EnsurePendingKeyResult is the key of the issuance as public data.

@@ -22,6 +22,7 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	publish(ctx, &st)
 	key, err := executeLocal(localPollingStep(ctx), activities.EnsurePendingKey, activities.EnsurePendingKeyInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
+		NoTarget: in.SecretVersion == "", FirstAttempt: in.Attempt == 1,
 	})
 	if err != nil {
 		return OrderResult{}, failedIn(ctx, activities.StepOrdering, "checking the request and making the key", err)

@@ -99,11 +99,15 @@ func (a *Activities) ensure(ctx context.Context, in activities.EnsurePendingKeyI
 	}, nil
 }
 
-// target is the Certificate's target Secret, nil when it does not exist. A
+// target is the Certificate's target Secret, nil when it does not exist
+// (or did not when the attempt inspected it: in.NoTarget). A
 // Secret another Certificate owns, or someone else's that is not a TLS
 // Secret, is refused now: StoreSecret would refuse to overwrite it after
 // the CA had issued.
 func (a *Activities) target(ctx context.Context, in activities.EnsurePendingKeyInput) (*corev1.Secret, error) {
+	if in.NoTarget {
+		return nil, nil
+	}
 	var s corev1.Secret
 	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: in.Request.SecretName}
 	err := a.Kube.Get(ctx, nn, &s)
@@ -137,27 +141,23 @@ func conflict(format string, args ...any) error {
 
 // pendingKey returns the key of this issuance, making and saving a new key
 // when there is none. A key saved with the order it was ordered with keeps
-// the order (BeginOrder reads it).
+// the order (BeginOrder reads it). A first attempt saves a new key without
+// reading the pending key Secret first: there is none, but for a lost
+// workflow task that ran this step before, whose key is then kept.
 func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePendingKeyInput, cert *certflowv1.Certificate, target *corev1.Secret) (crypto.Signer, error) {
 	nn := types.NamespacedName{Namespace: in.Certificate.Namespace, Name: activities.PendingKeySecretName(in.Certificate.Name)}
-	revision := strconv.Itoa(in.Revision)
-	secret := &corev1.Secret{}
-	err := a.Kube.Get(ctx, nn, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		secret = nil
-	case err != nil:
-		return nil, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
-	case secret.Labels[activities.LabelPendingKey] != "true" || !activities.SecretOwnedBy(secret.Labels, secret.Annotations, in.Certificate.Name):
-		return nil, conflict("Secret %s exists and is not the pending key of %s", nn, in.Certificate)
-	case secret.Annotations[activities.AnnotationRevision] == revision:
-		if key, err := pki.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err == nil && KeyMatches(key, in.Request.PrivateKey) {
-			return key, nil
+	var secret *corev1.Secret
+	if !in.FirstAttempt {
+		saved, key, err := a.savedKey(ctx, nn, in)
+		if key != nil || err != nil {
+			return key, err
 		}
+		secret = saved
 	}
 
 	key, orderURL := storedIssuance(target, in)
 	if key == nil {
+		var err error
 		if key, err = a.newKey(ctx, in, target); err != nil {
 			return nil, err
 		}
@@ -172,7 +172,7 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 	}
 	next.Type = corev1.SecretTypeOpaque
 	next.Labels = map[string]string{activities.LabelCertificateName: activities.CertificateLabelValue(in.Certificate.Name), activities.LabelPendingKey: "true"}
-	next.Annotations = map[string]string{activities.AnnotationCertificateName: in.Certificate.Name, activities.AnnotationRevision: revision}
+	next.Annotations = map[string]string{activities.AnnotationCertificateName: in.Certificate.Name, activities.AnnotationRevision: strconv.Itoa(in.Revision)}
 	if orderURL != "" {
 		next.Annotations[activities.AnnotationOrderURL] = orderURL
 	}
@@ -187,11 +187,37 @@ func (a *Activities) pendingKey(ctx context.Context, in activities.EnsurePending
 	next.OwnerReferences = []metav1.OwnerReference{{
 		APIVersion: certflowv1.GroupVersion.String(), Kind: certflowv1.CertificateKind, Name: cert.Name, UID: cert.UID,
 	}}
-	if err := a.Kube.Create(ctx, next); err != nil {
+	err = a.Kube.Create(ctx, next)
+	if apierrors.IsAlreadyExists(err) && in.FirstAttempt {
+		in.FirstAttempt = false
+		return a.pendingKey(ctx, in, cert, target)
+	}
+	if err != nil {
 		// AlreadyExists: another attempt made it first; a retry reads it.
 		return nil, writeError(err, "creating pending key Secret "+nn.String())
 	}
 	return key, nil
+}
+
+// savedKey reads the pending key Secret: the Secret (nil when there is
+// none), and its key when it holds one of this revision that fits the
+// request.
+func (a *Activities) savedKey(ctx context.Context, nn types.NamespacedName, in activities.EnsurePendingKeyInput) (*corev1.Secret, crypto.Signer, error) {
+	secret := &corev1.Secret{}
+	err := a.Kube.Get(ctx, nn, secret)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading pending key Secret %s: %w", nn, err)
+	case secret.Labels[activities.LabelPendingKey] != "true" || !activities.SecretOwnedBy(secret.Labels, secret.Annotations, in.Certificate.Name):
+		return nil, nil, conflict("Secret %s exists and is not the pending key of %s", nn, in.Certificate)
+	case secret.Annotations[activities.AnnotationRevision] == strconv.Itoa(in.Revision):
+		if key, err := pki.ParseKey(secret.Data[corev1.TLSPrivateKeyKey]); err == nil && KeyMatches(key, in.Request.PrivateKey) {
+			return secret, key, nil
+		}
+	}
+	return secret, nil, nil
 }
 
 // storedIssuance is the key and the order of in.Revision when the target

@@ -108,6 +108,28 @@ func TestTheKeyIsMadeOncePerRevision(t *testing.T) {
 	}
 }
 
+// TestAFirstAttemptRunAgainKeepsItsKey: a first attempt saves its key
+// without reading the pending key Secret; run again (its workflow task was
+// lost after the step), it finds the key saved and keeps it, with the order
+// recorded on it.
+func TestAFirstAttemptRunAgainKeepsItsKey(t *testing.T) {
+	t.Parallel()
+	in := issuance(t, "first", "first.certflow.test")
+	in.FirstAttempt, in.NoTarget = true, true
+	first := mustEnsure(t, in)
+	s := pendingSecret(t, in)
+	s.Annotations[activities.AnnotationOrderURL] = "https://acme.certflow.test/order/3"
+	if err := kube.Update(testContext(t), s); err != nil {
+		t.Fatal(err)
+	}
+	again := mustEnsure(t, in)
+	after := pendingSecret(t, in)
+	if again.PublicKeySHA256 != first.PublicKeySHA256 || after.ResourceVersion != s.ResourceVersion ||
+		after.Annotations[activities.AnnotationOrderURL] != "https://acme.certflow.test/order/3" {
+		t.Fatalf("run again, the first attempt replaced its key or its order: annotations %v", after.Annotations)
+	}
+}
+
 // TestARevisionStoredAlreadyKeepsItsKeyAndOrder: an issuance run again after
 // StoreSecret (its workflow task was lost) finds the stored key and order,
 // so the CA gets no new order.
