@@ -51,6 +51,9 @@ type BeginOrderInput struct {
 	// from the account limiter plus the margin the limiter's windows allow.
 	// Zero: no permit, no limit.
 	SendBy time.Time
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // BeginOrderResult is the order and what must be solved.
@@ -115,6 +118,9 @@ type ValidateInput struct {
 	Certificate    CertificateRef
 	Issuer         IssuerRef
 	Authorizations []Authorization
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // ValidateResult carries the authorizations in their final states.
@@ -131,6 +137,9 @@ type FinalizeInput struct {
 	FinalizeURL string
 	// CSR is EnsurePendingKey's request (DER: public data).
 	CSR []byte
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // FinalizeResult is the issued chain (PEM, leaf first) and what it says.

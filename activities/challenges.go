@@ -18,6 +18,9 @@ type PresentInput struct {
 	Certificate    CertificateRef
 	Issuer         IssuerRef
 	Authorizations []Authorization
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // Presented is one challenge response in place: the challenge, and where its
@@ -46,6 +49,9 @@ type WaitPropagationInput struct {
 	// long and says in the result whether every response was reachable,
 	// instead of waiting until they are.
 	LookFor time.Duration
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // WaitPropagationResult says how long it took, and whether every response

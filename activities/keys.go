@@ -24,6 +24,9 @@ type EnsurePendingKeyInput struct {
 	// reading first. A Secret that exists after all (a lost workflow task
 	// ran the step before) is read then, and its key kept.
 	FirstAttempt bool `json:",omitempty"`
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // EnsurePendingKeyResult is the key of the issuance as public data.

@@ -12,48 +12,56 @@ const (
 	StepStoring     = "storing"
 )
 
-// Progress is what a Certificate's status says while a step of its issuance
-// runs: the step, and the authorizations when the step has them.
-type Progress struct {
-	Certificate    CertificateRef
-	Step           string
-	Authorizations []Authorization
-}
-
-// InProgress is the input of a step that shows in the Certificate's status
-// when it takes a while: the worker writes its Progress then, so that a
-// step that waits (for DNS, for the CA) is seen without a status write for
-// every step of every issuance.
+// InProgress is the input of a step of an issuance attempt. It carries the
+// attempt's status, which the worker writes, with the step, when the step
+// takes a while: a step that waits (for DNS, for the CA) is seen without a
+// status write for every step of every issuance.
 type InProgress interface {
-	Progress() Progress
+	// Progress is the status to write while the step runs; nil when the
+	// input carries none.
+	Progress() *CertificateStatus
 }
 
-func (in EnsurePendingKeyInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepOrdering}
+// during is st as it reads while step runs, with the step's authorizations
+// when it has them; nil when st is.
+func during(st *CertificateStatus, step string, authorizations []Authorization) *CertificateStatus {
+	if st == nil {
+		return nil
+	}
+	p := *st
+	p.Step, p.Event = step, nil
+	if authorizations != nil {
+		p.Authorizations = authorizations
+	}
+	return &p
 }
 
-func (in BeginOrderInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepOrdering}
+func (in EnsurePendingKeyInput) Progress() *CertificateStatus {
+	return during(in.Status, StepOrdering, nil)
 }
 
-func (in PresentInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepPresenting, Authorizations: in.Authorizations}
+func (in BeginOrderInput) Progress() *CertificateStatus {
+	return during(in.Status, StepOrdering, nil)
 }
 
-func (in WaitPropagationInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepPropagating}
+func (in PresentInput) Progress() *CertificateStatus {
+	return during(in.Status, StepPresenting, in.Authorizations)
 }
 
-func (in ValidateInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepValidating, Authorizations: in.Authorizations}
+func (in WaitPropagationInput) Progress() *CertificateStatus {
+	return during(in.Status, StepPropagating, nil)
 }
 
-func (in FinalizeInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepFinalizing}
+func (in ValidateInput) Progress() *CertificateStatus {
+	return during(in.Status, StepValidating, in.Authorizations)
 }
 
-func (in StoreSecretInput) Progress() Progress {
-	return Progress{Certificate: in.Certificate, Step: StepStoring}
+func (in FinalizeInput) Progress() *CertificateStatus {
+	return during(in.Status, StepFinalizing, nil)
+}
+
+func (in StoreSecretInput) Progress() *CertificateStatus {
+	return during(in.Status, StepStoring, nil)
 }
 
 // BeatEvery calls beat every interval until the returned stop is called, for

@@ -70,6 +70,9 @@ type StoreSecretInput struct {
 	// fails (non-retryable) instead of overwriting. Empty means "must not exist
 	// or must be ours".
 	ExpectResourceVersion string
+	// Status is the attempt's status, which the worker writes with this
+	// step when the step takes a while (InProgress).
+	Status *CertificateStatus `json:",omitempty"`
 }
 
 // StoreSecretResult is the written Secret's version.

@@ -72,10 +72,9 @@ func (w *world) killedIn(step certflowv1.IssuanceStep) {
 	// Still in the step: the fault holds it for stepDelay.
 	at := w.waitStep(certs, step, stepDelay)
 	if step == certflowv1.StepOrdering {
-		// The status says ordering from the start (the key, a permit
-		// first): kill once an order exists and its authorizations are
-		// being read, and every order the CA made is recorded with its
-		// pending key. (A kill between the CA's answer and that write loses
+		// Step ordering covers the key and the permit too: kill once an
+		// order exists and its authorizations are being read, and every
+		// order the CA made is recorded with its pending key. (A kill between the CA's answer and that write loses
 		// the order's URL, and the issuance orders again: ACME has no way
 		// to find the order.)
 		w.waitHeld(sandbox.ActionAuthorization, time.Minute)

@@ -15,12 +15,12 @@ import (
 // it, and the many steps that take less cost no status write.
 const progressDelay = time.Second
 
-// progressInterceptor writes the progress of an activity whose input is
-// activities.InProgress into the Certificate's status when the activity
-// runs longer than delay.
+// progressInterceptor writes the status an activity's input carries
+// (activities.InProgress) into the Certificate when the activity runs longer
+// than delay.
 type progressInterceptor struct {
 	interceptor.WorkerInterceptorBase
-	write func(context.Context, activities.Progress) error
+	write func(context.Context, activities.CertificateStatus) error
 	delay time.Duration
 }
 
@@ -37,22 +37,22 @@ type progressInbound struct {
 
 func (i *progressInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	if len(in.Args) > 0 {
-		if r, ok := in.Args[0].(activities.InProgress); ok {
-			defer i.writeLater(ctx, r.Progress())()
+		if r, ok := in.Args[0].(activities.InProgress); ok && r.Progress() != nil {
+			defer i.writeLater(ctx, *r.Progress())()
 		}
 	}
 	return i.Next.ExecuteActivity(ctx, in)
 }
 
-// writeLater writes p after the delay unless the returned stop is called
+// writeLater writes st after the delay unless the returned stop is called
 // first; stop waits for a write under way, so that it lands before the
 // workflow's next one.
-func (i *progressInbound) writeLater(ctx context.Context, p activities.Progress) (stop func()) {
+func (i *progressInbound) writeLater(ctx context.Context, st activities.CertificateStatus) (stop func()) {
 	done := make(chan struct{})
 	timer := time.AfterFunc(i.p.delay, func() {
 		defer close(done)
-		if err := i.p.write(ctx, p); err != nil {
-			activity.GetLogger(ctx).Warn("writing the status of a step that takes a while", "step", p.Step, "error", err)
+		if err := i.p.write(ctx, st); err != nil {
+			activity.GetLogger(ctx).Warn("writing the status of a step that takes a while", "step", st.Step, "error", err)
 		}
 	})
 	return func() {

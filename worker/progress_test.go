@@ -35,9 +35,9 @@ func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
 				mu      sync.Mutex
-				written []activities.Progress
+				written []activities.CertificateStatus
 			)
-			p := &progressInterceptor{delay: 50 * time.Millisecond, write: func(_ context.Context, st activities.Progress) error {
+			p := &progressInterceptor{delay: 50 * time.Millisecond, write: func(_ context.Context, st activities.CertificateStatus) error {
 				time.Sleep(20 * time.Millisecond) // a write under way when the step ends is waited for
 				mu.Lock()
 				defer mu.Unlock()
@@ -45,26 +45,31 @@ func TestAStepWritesItsStatusOnlyWhenItTakesAWhile(t *testing.T) {
 				return nil
 			}}
 			i := p.InterceptActivity(t.Context(), &sleepingActivity{d: tc.takes})
-			in := activities.ValidateInput{Certificate: activities.CertificateRef{Namespace: "default", Name: "web"}}
+			ref := activities.CertificateRef{Namespace: "default", Name: "web"}
+			in := activities.ValidateInput{Certificate: ref, Status: &activities.CertificateStatus{
+				Certificate: ref, Conditions: []activities.Condition{{Type: "Issuing", Status: "True", Reason: "Issuing"}},
+			}}
 			if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{in}}); err != nil {
 				t.Fatal(err)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(written) != tc.writes || (tc.writes > 0 && written[0].Step != "validating") {
-				t.Fatalf("written %+v, want %d write(s) of step validating", written, tc.writes)
+			if len(written) != tc.writes || (tc.writes > 0 && (written[0].Step != "validating" || written[0].Certificate != ref ||
+				len(written[0].Conditions) != 1 || written[0].Conditions[0].Status != "True")) {
+				t.Fatalf("written %+v, want %d write(s) of the attempt's status at step validating", written, tc.writes)
 			}
 		})
 	}
 }
 
 func TestAStepThatIsNotAnIssuancesWritesNothing(t *testing.T) {
-	p := &progressInterceptor{delay: time.Millisecond, write: func(context.Context, activities.Progress) error {
+	p := &progressInterceptor{delay: time.Millisecond, write: func(context.Context, activities.CertificateStatus) error {
 		t.Error("wrote the progress of a step that is not an issuance's")
 		return nil
 	}}
 	i := p.InterceptActivity(t.Context(), &sleepingActivity{d: 20 * time.Millisecond})
-	for _, arg := range []any{activities.EnsureAccountInput{}, activities.InspectSecretInput{}} {
+	// The last carries no status to write.
+	for _, arg := range []any{activities.EnsureAccountInput{}, activities.InspectSecretInput{}, activities.ValidateInput{}} {
 		if _, err := i.ExecuteActivity(t.Context(), &interceptor.ExecuteActivityInput{Args: []any{arg}}); err != nil {
 			t.Fatal(err)
 		}

@@ -214,7 +214,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	w := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentWorkflowTaskExecutionSize: cmp.Or(opts.WorkflowTaskSlots, DefaultWorkflowTaskSlots()),
 		OnFatalError:                           opts.OnFatalError,
-		Interceptors:                           []interceptor.WorkerInterceptor{&progressInterceptor{delay: progressDelay, write: statuses.WriteProgress}},
+		Interceptors:                           []interceptor.WorkerInterceptor{&progressInterceptor{delay: progressDelay, write: statuses.WriteStatus}},
 	})
 	w.RegisterWorkflowWithOptions(workflows.Certificate, workflow.RegisterOptions{Name: workflows.CertificateWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Order, workflow.RegisterOptions{Name: workflows.OrderWorkflowName})

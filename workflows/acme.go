@@ -32,7 +32,7 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 
 	if pending := pendingAuthorizations(begin.Authorizations); len(pending) > 0 {
 		presented, err := executeLocal(localStep(ctx), activities.Present, activities.PresentInput{
-			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
+			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending, Status: shown(st),
 		})
 		if err != nil {
 			// A Present that failed part-way (a worker lost, a timeout) may
@@ -44,14 +44,14 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 		responses.list = append(leftovers, presented.Presented...)
 
 		err = waitPropagation(ctx, activities.WaitPropagationInput{
-			Certificate: in.Certificate, Issuer: in.Issuer, Presented: presented.Presented,
+			Certificate: in.Certificate, Issuer: in.Issuer, Presented: presented.Presented, Status: shown(st),
 		})
 		if err != nil {
 			return signed{}, failedIn(ctx, activities.StepPropagating, "waiting for the challenge responses to propagate", err)
 		}
 
 		_, err = executeLocal(localPollingStep(ctx), activities.Validate, activities.ValidateInput{
-			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending,
+			Certificate: in.Certificate, Issuer: in.Issuer, Authorizations: pending, Status: shown(st),
 		})
 		if err != nil {
 			return signed{}, failedIn(ctx, activities.StepValidating, "validating", err)
@@ -62,7 +62,7 @@ func signByACME(ctx workflow.Context, in OrderInput, key activities.EnsurePendin
 
 	final, err := executeLocal(localPollingStep(ctx), activities.Finalize, activities.FinalizeInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
-		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: key.CSR,
+		OrderURL: begin.OrderURL, FinalizeURL: begin.FinalizeURL, CSR: key.CSR, Status: shown(st),
 	})
 	if err != nil {
 		return signed{}, failedIn(ctx, activities.StepFinalizing, "finalizing", err)

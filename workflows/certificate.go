@@ -239,7 +239,7 @@ func (c *certificate) issue(ctx workflow.Context, inspected activities.InspectSe
 // or the attempt makes the certificate it asks for): it is dropped, as an
 // Order child drops one it does not wait for.
 func (c *certificate) orderHere(ctx workflow.Context, in OrderInput) (OrderResult, error) {
-	res, err := Order(ctx, in)
+	res, err := attempt(ctx, in, false)
 	for c.renews.ReceiveAsync(nil) {
 	}
 	return res, err

@@ -11,18 +11,28 @@ import (
 
 // Order is one issuance attempt: make (or find again) the issuance's key,
 // have the issuer sign the key's CSR, and store the chain with the key in
-// the target Secret. The Certificate workflow calls it in place; it is also
-// registered as a workflow, the child that runs of v0.1.0 start. How an issuer signs depends on its type (an ACME CA:
-// acme.go). The Certificate's status shows the step: written when the
-// attempt starts and while it waits for a permit, and by the worker for a
-// step that takes more than a moment (activities.InProgress).
+// the target Secret. The Certificate workflow runs it in place (attempt);
+// it is also registered as a workflow, the child that runs of v0.1.0 start,
+// which writes the attempt's status before its first step. How an issuer
+// signs depends on its type (an ACME CA: acme.go).
 func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
+	return attempt(ctx, in, true)
+}
+
+// attempt runs the attempt's steps. Each step's input carries the attempt's
+// status, which the worker writes with the step when the step takes a while
+// (activities.InProgress); the status is written too while the attempt
+// waits for a permit, and when it starts if writeAtStart or it has an Event
+// to record. An attempt whose steps are all quick writes only its result.
+func attempt(ctx workflow.Context, in OrderInput, writeAtStart bool) (OrderResult, error) {
 	st := in.Status
 	st.Step = activities.StepOrdering
-	publish(ctx, &st)
+	if writeAtStart || st.Event != nil {
+		publish(ctx, &st)
+	}
 	key, err := executeLocal(localPollingStep(ctx), activities.EnsurePendingKey, activities.EnsurePendingKeyInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
-		NoTarget: in.SecretVersion == "", FirstAttempt: in.Attempt == 1,
+		NoTarget: in.SecretVersion == "", FirstAttempt: in.Attempt == 1, Status: shown(&st),
 	})
 	if err != nil {
 		return OrderResult{}, failedIn(ctx, activities.StepOrdering, "checking the request and making the key", err)
@@ -43,7 +53,7 @@ func Order(ctx workflow.Context, in OrderInput) (OrderResult, error) {
 	stored, err := executeLocal(localStep(ctx), activities.StoreSecret, activities.StoreSecretInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request,
 		PendingKeySecret: key.Secret, ChainPEM: signed.ChainPEM, CAPEM: signed.CAPEM,
-		Revision: in.Revision, OrderURL: signed.OrderURL, ExpectResourceVersion: in.SecretVersion,
+		Revision: in.Revision, OrderURL: signed.OrderURL, ExpectResourceVersion: in.SecretVersion, Status: shown(&st),
 	})
 	if err != nil {
 		return OrderResult{}, failedIn(ctx, activities.StepStoring, "storing Secret "+in.Request.SecretName, err)

@@ -127,7 +127,7 @@ func beginOrder(ctx workflow.Context, in OrderInput, st *activities.CertificateS
 		}
 		begin, err := executeLocal(localPollingStep(ctx), activities.BeginOrder, activities.BeginOrderInput{
 			Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
-			ReplacesCertID: in.ReplacesCertID, SendBy: sendBy,
+			ReplacesCertID: in.ReplacesCertID, SendBy: sendBy, Status: shown(st),
 		})
 		if err == nil {
 			return begin, p, nil

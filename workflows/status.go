@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"slices"
+
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -16,6 +18,15 @@ func publish(ctx workflow.Context, st *activities.CertificateStatus) {
 		workflow.GetLogger(ctx).Warn("writing certificate status", "namespace", st.Certificate.Namespace, "name", st.Certificate.Name, "error", err)
 	}
 	st.Event = nil
+}
+
+// shown is a copy of the attempt's status for a step's input, which the
+// worker writes if the step takes a while (activities.InProgress). The
+// Event is not the step's to record.
+func shown(st *activities.CertificateStatus) *activities.CertificateStatus {
+	c := *st
+	c.Conditions, c.Authorizations, c.Event = slices.Clone(st.Conditions), slices.Clone(st.Authorizations), nil
+	return &c
 }
 
 // stamp gives the conditions whose status changed since the last write the

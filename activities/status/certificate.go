@@ -43,6 +43,14 @@ func (a *Activities) UpdateCertificateStatus(ctx context.Context, in activities.
 	return activities.UpdateCertificateStatusResult{}, nil
 }
 
+// WriteStatus writes the status as UpdateCertificateStatus does, for the
+// worker: the status of an attempt's step that takes a while
+// (activities.InProgress). It is not an activity.
+func (a *Activities) WriteStatus(ctx context.Context, st activities.CertificateStatus) error {
+	_, err := a.UpdateCertificateStatus(ctx, st)
+	return err
+}
+
 // jsonPatchOp is one operation of a JSON patch (RFC 6902). "add" of a member
 // that exists replaces it.
 type jsonPatchOp struct {
