@@ -29,6 +29,8 @@ func attempt(ctx workflow.Context, in OrderInput, writeAtStart bool) (OrderResul
 	st.Step = activities.StepOrdering
 	if writeAtStart || st.Event != nil {
 		publish(ctx, &st)
+	} else {
+		stamp(ctx, &st) // a condition the attempt changed changed at its start, whichever step writes it
 	}
 	key, err := executeLocal(localPollingStep(ctx), activities.EnsurePendingKey, activities.EnsurePendingKeyInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,

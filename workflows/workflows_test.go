@@ -162,8 +162,10 @@ func TestFirstIssuanceThenRenewalAfterTwoThirdsOfTheLifetime(t *testing.T) {
 	if len(*written) != 1 {
 		t.Fatalf("statuses written %+v, want the result's only", *written)
 	}
-	if st := first.Progress(); st == nil || st.Step != activities.StepOrdering || lastCondition([]activities.CertificateStatus{*st}, condIssuing).Status != condTrue {
-		t.Fatalf("BeginOrder carried status %+v, want Issuing at step ordering", st)
+	if st := first.Progress(); st == nil || st.Step != activities.StepOrdering {
+		t.Fatalf("BeginOrder carried status %+v, want step ordering", st)
+	} else if c := lastCondition([]activities.CertificateStatus{*st}, condIssuing); c.Status != condTrue || !c.LastTransitionTime.Equal(start) {
+		t.Fatalf("BeginOrder carried condition Issuing %+v, want True since the attempt began at %s", c, start)
 	}
 
 	// The next run finds the stored certificate due and renews it, naming it in
