@@ -2,12 +2,14 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	tclient "go.temporal.io/sdk/client"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -46,9 +48,10 @@ const eventAction = "Reconcile"
 
 // certificateReconciler turns each Certificate into workflow
 // <cluster>/certificate/<namespace>/<name>. A reconcile sends a SpecChanged
-// hint (the generation and the target Secret's version it saw) with
-// SignalWithStart, which starts the workflow when none runs and otherwise
-// only signals it; the workflow then reads the spec and the Secret itself.
+// hint (the generation and the target Secret's version it saw): in the
+// input of a new Certificate's run, or with SignalWithStart, which starts
+// the workflow when none runs and otherwise only signals it (send); the
+// workflow then reads the spec and the Secret itself.
 // The reconciler remembers what it sent and sends the same hint again only
 // after a restart: every signal is a workflow task and history events, and a
 // resync of thousands of Certificates must not wake thousands of sleeping
@@ -121,18 +124,10 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			return ctrl.Result{}, nil
 		}
 	}
-	ref := activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name}
-	id := activities.CertificateWorkflowID(r.cluster, ref)
-	run, err := r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, hint, tclient.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: r.taskQueue,
-		// A Certificate deleted and made again gets a new run under the same ID.
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		// The Web UI's line for the run: what it is for, as it was started.
-		StaticSummary: startSummary(&cert),
-	}, workflows.CertificateWorkflowName, workflows.CertificateInput{Certificate: ref, InlineOrders: true})
+	id := activities.CertificateWorkflowID(r.cluster, activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name})
+	run, err := r.send(ctx, &cert, id, hint)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("signalling workflow %s: %w", id, err)
+		return ctrl.Result{}, fmt.Errorf("sending the hint to workflow %s: %w", id, err)
 	}
 	r.sent.Store(req.NamespacedName, hint)
 	if issuerWasMissing {
@@ -143,6 +138,35 @@ func (r *certificateReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	ctrl.LoggerFrom(ctx).V(1).Info("sent spec", "workflowID", id, "runID", run.GetRunID(),
 		"generation", cert.Generation, "secretResourceVersion", version)
 	return ctrl.Result{}, nil
+}
+
+// send gives the Certificate's workflow the hint. A Certificate that no
+// workflow has written to yet most likely has none: its run starts with the
+// hint in its input, eagerly, so that in `run` this process's worker gets
+// the run's first workflow task in the start's answer instead of through
+// Temporal's task queue. Otherwise, or when a run is open after all, the hint
+// goes by SignalWithStart, which starts a run when none is open.
+func (r *certificateReconciler) send(ctx context.Context, cert *v1alpha1.Certificate, id string, hint workflows.SpecChanged) (tclient.WorkflowRun, error) {
+	opts := tclient.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: r.taskQueue,
+		// A Certificate deleted and made again gets a new run under the same ID.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		// The Web UI's line for the run: what it is for, as it was started.
+		StaticSummary: startSummary(cert),
+	}
+	in := workflows.CertificateInput{Certificate: activities.CertificateRef{Namespace: cert.Namespace, Name: cert.Name}, InlineOrders: true}
+	if cert.Status.WorkflowID == "" {
+		eager, first := opts, in
+		eager.EnableEagerStart, eager.WorkflowExecutionErrorWhenAlreadyStarted = true, true
+		first.Heard = &hint
+		run, err := r.temporal.ExecuteWorkflow(ctx, eager, workflows.CertificateWorkflowName, first)
+		var open *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &open) {
+			return run, err
+		}
+	}
+	return r.temporal.SignalWithStartWorkflow(ctx, id, workflows.SignalSpec, hint, opts, workflows.CertificateWorkflowName, in)
 }
 
 // startSummary is the Web UI's line for a Certificate's workflow: its names

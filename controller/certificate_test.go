@@ -66,11 +66,11 @@ func TestApplyingACertificateStartsItsWorkflowWithAHint(t *testing.T) {
 	// to look at it: it reads the spec from the API server itself.
 	var in workflows.CertificateInput
 	startInput(t, ctx, id, &in)
-	if in.Certificate != (activities.CertificateRef{Namespace: cert.Namespace, Name: "web"}) || in.Spec.Generation != 0 {
-		t.Fatalf("start input: %+v", in)
-	}
-	if hints := specSignals(t, ctx, id); len(hints) == 0 || hints[0] != (workflows.SpecChanged{Generation: 1}) {
-		t.Fatalf("hints %+v, want generation 1 and no Secret first", hints)
+	// A new Certificate's run is started with the hint in its input (an
+	// eager start), not sent it by signal.
+	if in.Certificate != (activities.CertificateRef{Namespace: cert.Namespace, Name: "web"}) || in.Spec.Generation != 0 ||
+		in.Heard == nil || *in.Heard != (workflows.SpecChanged{Generation: 1}) {
+		t.Fatalf("start input: %+v, want the Certificate and a hint of generation 1 and no Secret", in)
 	}
 	eventually(t, "the Certificate has the finalizer", func() (bool, string) {
 		var got v1alpha1.Certificate
@@ -85,7 +85,7 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 	cert, id := startCertificate(t, ctx)
 	key := client.ObjectKeyFromObject(cert)
 	generations := func() (gens []int64) {
-		for _, s := range specSignals(t, ctx, id) {
+		for _, s := range hints(t, ctx, id) {
 			gens = append(gens, s.Generation)
 		}
 		return gens
@@ -106,7 +106,7 @@ func TestSpecChangesAreSignalledAndStatusOrLabelChangesAreNot(t *testing.T) {
 	addDNSName("www.example.test")
 	var before int
 	eventually(t, "a spec signal with generation 2", func() (bool, string) {
-		specs := specSignals(t, ctx, id)
+		specs := hints(t, ctx, id)
 		last := specs[len(specs)-1]
 		before = len(specs)
 		return last.Generation == 2, fmt.Sprintf("%+v", specs)
@@ -193,7 +193,7 @@ func TestTargetSecretChangesByOthersAreSignalledWithItsResourceVersion(t *testin
 	ctx := testContext(t)
 	cert, id := startCertificate(t, ctx)
 	lastVersion := func() (string, int) {
-		specs := specSignals(t, ctx, id)
+		specs := hints(t, ctx, id)
 		return specs[len(specs)-1].SecretResourceVersion, len(specs)
 	}
 
@@ -227,7 +227,7 @@ func TestTargetSecretChangesByOthersAreSignalledWithItsResourceVersion(t *testin
 		signalsBefore = n
 		return v == secret.ResourceVersion, fmt.Sprintf("%q, want %q", v, secret.ResourceVersion)
 	})
-	for _, spec := range specSignals(t, ctx, id) {
+	for _, spec := range hints(t, ctx, id) {
 		if spec.SecretResourceVersion == ownVersion {
 			t.Fatalf("certflow's own write (version %s) was signalled", ownVersion)
 		}

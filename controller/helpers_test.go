@@ -107,10 +107,16 @@ func startInput(t *testing.T, ctx context.Context, id string, into any) {
 	}
 }
 
-// specSignals decodes every "spec" signal the workflow received, in order.
-func specSignals(t *testing.T, ctx context.Context, id string) []workflows.SpecChanged {
+// hints decodes every hint the workflow got, in order: the one it was
+// started with (an eager start's input), then every "spec" signal.
+func hints(t *testing.T, ctx context.Context, id string) []workflows.SpecChanged {
 	t.Helper()
+	var in workflows.CertificateInput
+	startInput(t, ctx, id, &in)
 	var specs []workflows.SpecChanged
+	if in.Heard != nil {
+		specs = append(specs, *in.Heard)
+	}
 	for _, ev := range history(t, ctx, id) {
 		attrs := ev.GetWorkflowExecutionSignaledEventAttributes()
 		if attrs == nil || attrs.GetSignalName() != workflows.SignalSpec {

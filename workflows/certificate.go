@@ -32,6 +32,9 @@ func Certificate(ctx workflow.Context, in CertificateInput) error {
 	}
 	c.specs = workflow.GetSignalChannel(ctx, SignalSpec)
 	c.renews = workflow.GetSignalChannel(ctx, SignalRenew)
+	if in.Heard != nil {
+		c.hear(ctx, *in.Heard)
+	}
 	c.drainSignals(ctx)
 
 	if err := c.cycle(ctx); errors.Is(err, errCertificateGone) {

@@ -36,6 +36,10 @@ type CertificateInput struct {
 	// the runs of v0.1.0 did. The controller starts runs so, and every run
 	// continues as new so; histories recorded before replay as they ran.
 	InlineOrders bool `json:",omitempty"`
+	// Heard is the controller's hint a run is started with, as if it had
+	// come by the spec signal with the start: an eager start carries it in
+	// the input (SignalWithStart sends it as the signal).
+	Heard *SpecChanged `json:",omitempty"`
 }
 
 // CertificateState is what a Certificate workflow remembers between cycles.

@@ -557,3 +557,24 @@ func TestAWorkflowWhoseCertificateIsGoneEnds(t *testing.T) {
 		t.Fatalf("workflow completed %v with %v, want it ended without error", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
 }
+
+// TestTheHintAStartCarriesIsHeard: the hint an eager start carries in its
+// input counts as the spec signal: the look asks for the generation it
+// names.
+func TestTheHintAStartCarriesIsHeard(t *testing.T) {
+	env := newEnv(t)
+	statuses(env)
+	var looked activities.InspectSecretInput
+	on(env, activities.InspectSecret, mock.Anything).Return(
+		func(_ context.Context, in activities.InspectSecretInput) (activities.InspectSecretResult, error) {
+			looked = in
+			return activities.InspectSecretResult{}, nil // the Certificate is gone: the run ends
+		}).Once()
+	env.ExecuteWorkflow(Certificate, CertificateInput{InlineOrders: true, Certificate: cert, Heard: &SpecChanged{Generation: 7}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if looked.Generation != 7 {
+		t.Fatalf("InspectSecret asked for generation %d, want the hint's 7", looked.Generation)
+	}
+}
