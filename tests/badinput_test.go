@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 	corev1 "k8s.io/api/core/v1"
@@ -21,7 +23,6 @@ import (
 
 	certflowv1 "github.com/certflow/certflow/api/v1alpha1"
 	"github.com/certflow/certflow/internal/sandbox"
-	"github.com/certflow/certflow/workflows"
 )
 
 // TestBadInput tries what users get wrong and checks each is reported in the
@@ -277,18 +278,24 @@ func TestBadInput(t *testing.T) {
 	})
 
 	t.Run("the memo says the last failure in words", func(t *testing.T) {
-		desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, certificateWorkflowID(ns, "other-zone"), "")
-		if err != nil {
-			t.Fatal(err)
+		memo := func(name string) map[string]*commonpb.Payload {
+			desc, err := w.temporal.DescribeWorkflowExecution(w.ctx, certificateWorkflowID(ns, name), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return desc.WorkflowExecutionInfo.Memo.GetFields()
 		}
-		var memo workflows.Listing
-		if err := converter.GetDefaultDataConverter().FromPayload(desc.WorkflowExecutionInfo.Memo.GetFields()["certificate"], &memo); err != nil {
+		var lastFailure string
+		if err := converter.GetDefaultDataConverter().FromPayload(memo("other-zone")["lastFailure"], &lastFailure); err != nil {
 			t.Fatalf("reading the memo: %v", err)
 		}
-		want := workflows.Listing{Namespace: ns, Name: "other-zone", Issuer: "ClusterIssuer/other-zone", Step: "ordering", FailureReason: certflowv1.ReasonNoSolver,
-			LastFailure: "no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, dns-persist-01, http-01)"}
-		if memo != want {
-			t.Errorf("memo %+v, want %+v", memo, want)
+		want := "no solver of ClusterIssuer/other-zone that certflow can use is for other-zone.certflow.test (certflow solves dns-01, dns-persist-01, http-01)"
+		if lastFailure != want {
+			t.Errorf("memo lastFailure %q, want %q", lastFailure, want)
+		}
+		// Issued at its first attempt: nothing to say, nothing written.
+		if m := memo("mismatch"); len(m) != 0 {
+			t.Errorf("memo of a Certificate that never failed: %v, want none", m)
 		}
 	})
 }

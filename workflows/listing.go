@@ -10,7 +10,7 @@ import (
 // What a Certificate's workflow is found by in Temporal: search attributes,
 // so that `CertflowReady=false` lists the certificates that are not ready and
 // `CertflowNotAfter < "2027-01-01T00:00:00Z"` the ones that expire, and a memo
-// that says the same with the last failure in words. They are registered
+// that says the last failure in words (memoLastFailure). They are registered
 // names, API like the workflow names: a namespace must have them before a
 // workflow may set them (the controller checks, and turns them on with the
 // spec signal: SpecChanged.SearchAttributes).
@@ -38,6 +38,11 @@ var SearchAttributes = map[string]string{
 	attrStep.GetName():          "Keyword",
 	attrFailureReason.GetName(): "Keyword",
 }
+
+// memoLastFailure is the memo's one key: the message of the failure the
+// attempts fail with, written when it changes ("" once issued), so that a
+// Certificate that never failed costs no memo write.
+const memoLastFailure = "lastFailure"
 
 // Listing is what a Certificate's workflow shows in its search attributes
 // and memo. Times are whole seconds.
@@ -77,8 +82,9 @@ func (c *certificate) listing() Listing {
 }
 
 // list sets the search attributes and the memo that changed since the last
-// list, when search attributes are on: each set is one history event, so a
-// Certificate that stays as it was costs nothing.
+// list, when search attributes are on: each set is one history event and one
+// write of Temporal's visibility record, so a Certificate that stays as it
+// was costs nothing.
 func (c *certificate) list(ctx workflow.Context) {
 	if !c.state.SearchAttributes {
 		return
@@ -97,9 +103,11 @@ func (c *certificate) list(ctx workflow.Context) {
 			return
 		}
 	}
-	if err := workflow.UpsertMemo(ctx, map[string]any{"certificate": l}); err != nil {
-		workflow.GetLogger(ctx).Warn("setting the memo", "error", err)
-		return
+	if l.LastFailure != last.LastFailure {
+		if err := workflow.UpsertMemo(ctx, map[string]any{memoLastFailure: l.LastFailure}); err != nil {
+			workflow.GetLogger(ctx).Warn("setting the memo", "error", err)
+			return
+		}
 	}
 	c.state.Listed = &l
 }
