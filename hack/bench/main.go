@@ -19,11 +19,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -109,22 +109,15 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 		return err
 	}
 
-	logFile, err := os.Create(filepath.Join(dir, "certflow.log"))
+	certflow, ctx, stopCertflow, err := startCertflow(ctx, root, dir, slices.Concat(stack.CertflowArgs(), extraArgs))
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	certflow := exec.Command(filepath.Join(root, "bin", "certflow"), slices.Concat([]string{"run", "--health-addr", "0"}, stack.CertflowArgs(), extraArgs)...)
-	certflow.Stdout, certflow.Stderr = logFile, logFile
-	certflow.SysProcAttr = sandbox.ChildAttrs()
-	if err := certflow.Start(); err != nil {
-		return fmt.Errorf("starting certflow: %w", err)
-	}
-	defer func() { _ = certflow.Process.Signal(syscall.SIGTERM); _ = certflow.Wait() }()
+	defer stopCertflow()
 	// Let certflow connect and register the issuer's account, so the clock
 	// measures issuance only.
 	if err := waitIssuerReady(ctx, kube, issuerKind); err != nil {
-		return err
+		return cmp.Or(context.Cause(ctx), err)
 	}
 
 	requestsBefore, err := apiRequests(ctx, stack.Kubernetes.Config)
@@ -141,13 +134,13 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	}
 	res, err := issueAll(ctx, kube, stack, n, issuerKind)
 	if err != nil {
-		return fmt.Errorf("%w (certflow log: %s)", err, logFile.Name())
+		return fmt.Errorf("%w (certflow log: %s)", cmp.Or(context.Cause(ctx), err), filepath.Join(dir, "certflow.log"))
 	}
 	machineAfter, err := machineUsage()
 	if err != nil {
 		return err
 	}
-	certflowUsage, err := usage(certflow.Process.Pid)
+	certflowUsage, err := usage(certflow.Pid)
 	if err != nil {
 		return err
 	}
@@ -161,7 +154,7 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	}
 	var idleLine string
 	if idle > 0 {
-		if idleLine, err = idleUsage(ctx, certflow.Process.Pid, idle); err != nil {
+		if idleLine, err = idleUsage(ctx, certflow.Pid, idle); err != nil {
 			return err
 		}
 	}
