@@ -30,7 +30,7 @@ func attempt(ctx workflow.Context, in OrderInput, writeAtStart bool) (OrderResul
 	if writeAtStart || st.Event != nil {
 		publish(ctx, &st)
 	} else {
-		stamp(ctx, &st) // a condition the attempt changed changed at its start, whichever step writes it
+		stamp(ctx, &st) // what the attempt changes changed at its start, whichever step writes it
 	}
 	key, err := executeLocal(localPollingStep(ctx), activities.EnsurePendingKey, activities.EnsurePendingKeyInput{
 		Certificate: in.Certificate, Issuer: in.Issuer, Request: in.Request, Revision: in.Revision,
