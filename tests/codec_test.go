@@ -74,7 +74,8 @@ func TestPayloadEncryption(t *testing.T) {
 
 	dnsName := "ledger-7f3a." + w.stack.BIND.Zone
 	w.namespace(ns)
-	w.create(certificate(ns, name, "ledger-tls", dnsName))
+	cert := certificate(ns, name, "ledger-tls", dnsName)
+	w.create(cert)
 	w.waitReady(ns, name)
 	w.verify(w.tlsSecret(ns, "ledger-tls"), dnsName)
 
@@ -86,6 +87,11 @@ func TestPayloadEncryption(t *testing.T) {
 	}
 	t.Cleanup(raw.Close)
 	workflowID := certificateWorkflowID(ns, name)
+	// A new Certificate's first hint rides in its run's input; a spec
+	// change comes by signal, which the scan must see too. (An hour before
+	// expiry is not due: no new order.)
+	w.update(cert, func() { cert.Spec.RenewBefore = &metav1.Duration{Duration: time.Hour} })
+	waitSignalled(t, w, raw, workflowID)
 
 	t.Run("every payload in every history is encrypted and none names the domain", func(t *testing.T) {
 		assertHistoriesEncrypted(t, w, raw, keyCodec, "k2", dnsName)
@@ -337,6 +343,29 @@ func historyEvents(t *testing.T, w *world, c tclient.Client, workflowID, runID s
 		events = append(events, ev)
 	}
 	return events
+}
+
+// waitSignalled waits until a run of the workflow has received a signal.
+func waitSignalled(t *testing.T, w *world, c tclient.Client, workflowID string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := c.ListWorkflow(w.ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = %q", workflowID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ex := range resp.Executions {
+			for _, ev := range historyEvents(t, w, c, workflowID, ex.Execution.RunId) {
+				if ev.EventType == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workflow %s received no signal within a minute", workflowID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // registerTemporalNamespace creates a namespace on the world's Temporal and
