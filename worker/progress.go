@@ -37,8 +37,10 @@ type progressInbound struct {
 
 func (i *progressInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	if len(in.Args) > 0 {
-		if r, ok := in.Args[0].(activities.InProgress); ok && r.Progress() != nil {
-			defer i.writeLater(ctx, *r.Progress())()
+		if r, ok := in.Args[0].(activities.InProgress); ok {
+			if st := r.Progress(); st != nil {
+				defer i.writeLater(ctx, *st)()
+			}
 		}
 	}
 	return i.Next.ExecuteActivity(ctx, in)
