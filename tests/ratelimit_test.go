@@ -111,7 +111,7 @@ func TestRateLimitWaitsTheCAsRetryAfterAndSendsNothingInBetween(t *testing.T) {
 func TestRateLimitWaitSurvivesAWorkerRestart(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	const ns, retryAfter = "restarted", 20 * time.Second
+	const ns, retryAfter = "restarted", 30 * time.Second
 	w.namespace(ns)
 	w.proxy.RateLimitAfter(sandbox.ActionNewOrder, 0, retryAfter)
 	w.create(certificate(ns, "api", "api-tls", "api.certflow.test"))
@@ -127,9 +127,16 @@ func TestRateLimitWaitSurvivesAWorkerRestart(t *testing.T) {
 		t.Errorf("after the restart the workflow waits until %v after %d failed attempts; before: %v after 1",
 			st.NextAttemptTime, st.FailedAttempts, before.Status.NextAttemptTime)
 	}
-	// The rest of the Retry-After, and long enough after the restart for a
-	// worker that lost track of the wait to have ordered again.
-	w.expectNoRequests(limitedAt, later(limitedAt.Add(retryAfter), time.Now().Add(8*time.Second)))
+	// The rest of the wait, long enough after the restart for a worker that
+	// lost track of it to have ordered again, and ending before the next
+	// attempt (the status gives its time to the second, never later): the
+	// status read next must still be this attempt's.
+	quietUntil := before.Status.NextAttemptTime.Add(-time.Second)
+	if restarted := time.Now(); restarted.Add(8 * time.Second).After(quietUntil) {
+		t.Fatalf("certflow was back at %s, too close to the next attempt at %s to tell whether it lost the wait",
+			restarted.Format(time.RFC3339), before.Status.NextAttemptTime.Format(time.RFC3339))
+	}
+	w.expectNoRequests(limitedAt, quietUntil)
 	after := w.waitFor(ns, "api", time.Second, "read", func(*certflowv1.Certificate) bool { return true })
 	if !after.Status.NextAttemptTime.Equal(before.Status.NextAttemptTime) || *after.Status.FailedIssuanceAttempts != 1 {
 		t.Errorf("after the restart the status says next attempt %v (was %v), failed attempts %d (was 1)",
@@ -289,13 +296,6 @@ func (w *world) queryStatus(workflowID string, timeout time.Duration) activities
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // TestARateLimitStopsTheWholeAccountAtOnce: while 50 Certificates issue, the
