@@ -111,13 +111,17 @@ func startInput(t *testing.T, ctx context.Context, id string, into any) {
 // started with (an eager start's input), then every "spec" signal.
 func hints(t *testing.T, ctx context.Context, id string) []workflows.SpecChanged {
 	t.Helper()
-	var in workflows.CertificateInput
-	startInput(t, ctx, id, &in)
 	var specs []workflows.SpecChanged
-	if in.Heard != nil {
-		specs = append(specs, *in.Heard)
-	}
 	for _, ev := range history(t, ctx, id) {
+		if attrs := ev.GetWorkflowExecutionStartedEventAttributes(); attrs != nil {
+			var in workflows.CertificateInput
+			if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
+				t.Fatalf("decoding the input of %s: %v", id, err)
+			}
+			if in.Heard != nil {
+				specs = append(specs, *in.Heard)
+			}
+		}
 		attrs := ev.GetWorkflowExecutionSignaledEventAttributes()
 		if attrs == nil || attrs.GetSignalName() != workflows.SignalSpec {
 			continue

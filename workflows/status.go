@@ -21,11 +21,11 @@ func publish(ctx workflow.Context, st *activities.CertificateStatus) {
 }
 
 // shown is a copy of the attempt's status for a step's input, which the
-// worker writes if the step takes a while (activities.InProgress). The
-// Event is not the step's to record.
+// worker writes if the step takes a while (activities.InProgress, which
+// leaves the Event out).
 func shown(st *activities.CertificateStatus) *activities.CertificateStatus {
 	c := *st
-	c.Conditions, c.Authorizations, c.Event = slices.Clone(st.Conditions), slices.Clone(st.Authorizations), nil
+	c.Conditions, c.Authorizations = slices.Clone(st.Conditions), slices.Clone(st.Authorizations)
 	return &c
 }
 
