@@ -1,5 +1,6 @@
 // Command bench is `make bench`: it issues N certificates at once on the real
-// local stack (kube-apiserver + etcd, Temporal dev server, Pebble with
+// local stack (kube-apiserver + etcd, the Temporal dev server with its SQLite
+// file database or, with -temporal-db memory, its in-memory one, Pebble with
 // PEBBLE_VA_NOSLEEP=1 and no nonce rejection, BIND with RFC 2136), each for
 // one name in the test zone via DNS-01 from an issuer of the given kind,
 // waits until all are Ready, checks every Secret, and prints one line of
@@ -8,10 +9,11 @@
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n> tasks_per_issue=<n>
 //
 // rss_peak and cpu are of the certflow process alone; the Temporal server's,
-// kube-apiserver's and etcd's are printed on lines of their own, and so is
-// the whole machine's CPU time while issuing (per issuance too: the whole
-// stack's cost): on a virtual machine, time stolen by the hypervisor slows a
-// run that is CPU-bound, so compare runs with little of it. With -new-orders
+// kube-apiserver's and etcd's are printed on lines of their own, and so are
+// the whole stack's (those four together) and the whole machine's CPU time
+// while issuing, per issuance too: on a virtual machine, time stolen by the
+// hypervisor slows a run that is CPU-bound, so compare runs with little of
+// it. With -new-orders
 // the issuer has that new-order budget and the requests reach Pebble through
 // a proxy that counts them (printed per issuance): the run fails if the CA
 // saw more new orders in any window than the budget. A budget that cannot
@@ -48,10 +50,15 @@ func main() {
 	kind := flag.String("issuer-kind", "ClusterIssuer", "kind of the certificates' issuer: ClusterIssuer or Issuer")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up when the run, with its stack's start and the histories' reading, takes longer")
 	newOrders := flag.String("new-orders", "", "the issuer's new-order budget, such as 300/1m: orders go through a proxy that counts them, to check the limiter kept it (default: no budget)")
+	temporalDB := flag.String("temporal-db", "file", "the Temporal dev server's database: file (SQLite in a file, as a restart keeps it) or memory")
 	flag.Parse()
 	b, err := parseBudget(*newOrders)
+	var persistent bool
 	if err == nil {
-		err = run(*n, *keep, *verbose, *idle, *timeout, strings.Fields(*extra), *kind, b)
+		persistent, err = parseTemporalDB(*temporalDB)
+	}
+	if err == nil {
+		err = run(*n, *keep, *verbose, *idle, *timeout, strings.Fields(*extra), *kind, b, persistent)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -59,7 +66,7 @@ func main() {
 	}
 }
 
-func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []string, issuerKind string, b budget) error {
+func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []string, issuerKind string, b budget, persistent bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -77,7 +84,11 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 		defer os.RemoveAll(dir)
 	}
 	noReject := 0
-	stack, err := sandbox.Start(ctx, sandbox.Options{Dir: dir, Pebble: sandbox.PebbleOptions{NonceRejectPercent: &noReject}})
+	stack, err := sandbox.Start(ctx, sandbox.Options{
+		Dir:      dir,
+		Temporal: sandbox.TemporalOptions{Persistent: persistent},
+		Pebble:   sandbox.PebbleOptions{NonceRejectPercent: &noReject},
+	})
 	if err != nil {
 		return err
 	}
@@ -169,8 +180,10 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f tasks_per_issue=%.1f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
-	fmt.Printf("temporal-server rss_peak=%.0fMB cpu=%.1fs\n", temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
+	fmt.Printf("temporal-server db=%s rss_peak=%.0fMB cpu=%.1fs\n", temporalDB(persistent), temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Printf("kube-apiserver cpu=%.1fs etcd cpu=%.1fs\n", apiserverAfter-apiserverBefore, etcdAfter-etcdBefore)
+	stackCPU := certflowUsage.cpu.Seconds() + temporalUsage.cpu.Seconds() + apiserverAfter - apiserverBefore + etcdAfter - etcdBefore
+	fmt.Printf("whole stack (certflow, Temporal, kube-apiserver, etcd): cpu=%.1fs per issuance=%.3fs\n", stackCPU, stackCPU/float64(n))
 	fmt.Print(machineAfter.since(machineBefore, n))
 	fmt.Print(h)
 	fmt.Print(idleLine)
@@ -187,6 +200,25 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 		fmt.Print(h.eventsByType())
 	}
 	return nil
+}
+
+// parseTemporalDB reads -temporal-db: whether the dev server keeps its
+// workflows in a file.
+func parseTemporalDB(s string) (persistent bool, err error) {
+	switch s {
+	case "file":
+		return true, nil
+	case "memory":
+		return false, nil
+	}
+	return false, fmt.Errorf("-temporal-db %q: want file or memory", s)
+}
+
+func temporalDB(persistent bool) string {
+	if persistent {
+		return "file"
+	}
+	return "memory"
 }
 
 // idleUsage measures certflow while the issued certificates wait for their

@@ -92,6 +92,9 @@ func newTemporal(bin string, opts TemporalOptions) (*Temporal, error) {
 	}
 	if opts.Persistent {
 		t.args = append(t.args, "--db-filename", filepath.Join(opts.Dir, "temporal.db"))
+		// A write-ahead log commits without an fsync and survives the
+		// server's crash or kill; only an OS crash may lose the last commits.
+		t.args = append(t.args, "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 	}
 	// certflow's search attributes, as a real server's operator adds them
 	// (README: Search attributes).
