@@ -177,7 +177,7 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	if err != nil {
 		return err
 	}
-	fmt.Printf("certflow N=%d total=%.1fs p50=%.1fs p90=%.1fs max=%.1fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f tasks_per_issue=%.1f\n",
+	fmt.Printf("certflow N=%d total=%.2fs p50=%.2fs p90=%.2fs max=%.2fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f tasks_per_issue=%.1f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
 	fmt.Printf("temporal-server db=%s rss_peak=%.0fMB cpu=%.1fs\n", temporalDB(persistent), temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
