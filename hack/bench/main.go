@@ -8,16 +8,16 @@
 //
 //	certflow N=<n> total=<s>s p50=<s>s p90=<s>s max=<s>s rss_peak=<MB> cpu=<s>s events_per_issue=<n> tasks_per_issue=<n>
 //
-// rss_peak and cpu are of the certflow process alone; the Temporal server's,
-// kube-apiserver's and etcd's are printed on lines of their own, and so are
-// the whole stack's (those four together) and the whole machine's CPU time
-// while issuing, per issuance too: on a virtual machine, time stolen by the
+// rss_peak and cpu are of the certflow process alone, since it started. Lines
+// of their own give the Temporal server's CPU (since it started) and, while
+// issuing, kube-apiserver's, etcd's, the whole stack's (those four) and the
+// whole machine's, per issuance too: on a virtual machine, time stolen by the
 // hypervisor slows a run that is CPU-bound, so compare runs with little of
-// it. With -new-orders
-// the issuer has that new-order budget and the requests reach Pebble through
-// a proxy that counts them (printed per issuance): the run fails if the CA
-// saw more new orders in any window than the budget. A budget that cannot
-// bind (-new-orders 1000000/1s) counts the requests without slowing them.
+// it. With -new-orders the issuer has that new-order budget and the requests
+// reach Pebble through a proxy that counts them (printed per issuance): the
+// run fails if the CA saw more new orders in any window than the budget. A
+// budget that cannot bind (-new-orders 1000000/1s) counts the requests
+// without slowing them.
 package main
 
 import (
@@ -143,6 +143,14 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	if err != nil {
 		return err
 	}
+	certflowBefore, err := usage(certflow.Pid)
+	if err != nil {
+		return err
+	}
+	temporalBefore, err := usage(stack.Temporal.Pid())
+	if err != nil {
+		return err
+	}
 	res, err := issueAll(ctx, kube, stack, n, issuerKind)
 	if err != nil {
 		return fmt.Errorf("%w (certflow log: %s)", cmp.Or(context.Cause(ctx), err), filepath.Join(dir, "certflow.log"))
@@ -182,8 +190,9 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
 	fmt.Printf("temporal-server db=%s rss_peak=%.0fMB cpu=%.1fs\n", temporalDB(persistent), temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
 	fmt.Printf("kube-apiserver cpu=%.1fs etcd cpu=%.1fs\n", apiserverAfter-apiserverBefore, etcdAfter-etcdBefore)
-	stackCPU := certflowUsage.cpu.Seconds() + temporalUsage.cpu.Seconds() + apiserverAfter - apiserverBefore + etcdAfter - etcdBefore
-	fmt.Printf("whole stack (certflow, Temporal, kube-apiserver, etcd): cpu=%.1fs per issuance=%.3fs\n", stackCPU, stackCPU/float64(n))
+	stackCPU := (certflowUsage.cpu - certflowBefore.cpu + temporalUsage.cpu - temporalBefore.cpu).Seconds() +
+		apiserverAfter - apiserverBefore + etcdAfter - etcdBefore
+	fmt.Printf("whole stack while issuing (certflow, Temporal, kube-apiserver, etcd): cpu=%.1fs per issuance=%.3fs\n", stackCPU, stackCPU/float64(n))
 	fmt.Print(machineAfter.since(machineBefore, n))
 	fmt.Print(h)
 	fmt.Print(idleLine)
