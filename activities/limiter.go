@@ -260,6 +260,8 @@ type PermitGrant struct {
 	At time.Time
 	// Reason says which budget decided At when At is later than the request,
 	// for status ("the account's order budget (300 per 3h) is used up").
+	// Without one, At is the moment the limiter decided, and the requester
+	// goes at once.
 	Reason string
 	// Attempt is the request's Attempt this grant answers.
 	Attempt int

@@ -78,7 +78,7 @@ func TestMetricsOfASuccessfulAttempt(t *testing.T) {
 	// timed, and the time to issue holds it.
 	const wait = 10 * time.Minute
 	on(env, activities.RequestPermit, mock.Anything).Return(func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-		grant := activities.PermitGrant{At: env.Now().Add(wait), Attempt: in.Attempt}
+		grant := activities.PermitGrant{At: env.Now().Add(wait), Reason: budgetUsedUp, Attempt: in.Attempt}
 		return activities.RequestPermitResult{}, env.SignalWorkflowByID(in.RequesterWorkflowID, activities.SignalPermit, grant)
 	}).Once()
 

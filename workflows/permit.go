@@ -51,7 +51,7 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		}
 		p := &permit{grant: grant, sendBy: grant.At.Add(permitValidity(res.Limits))}
 		wait := grant.At.Sub(workflow.Now(ctx))
-		if wait <= 0 {
+		if wait <= 0 || grantedForNow(ctx, grant) {
 			return p, req.Attempt, nil // BeginOrder checks how late the order goes out
 		}
 		recordRateLimitWait(ctx, in.Issuer, waitCauseLimiter, wait)
@@ -74,6 +74,19 @@ func awaitPermit(ctx workflow.Context, in OrderInput, st *activities.Certificate
 		workflow.GetLogger(ctx).Warn("woke too late to use the permit: asking again", "limiter", res.LimiterWorkflowID, "late", late)
 	}
 }
+
+// grantedForNow says whether a grant is for the moment the limiter decided
+// it: no budget or block moved it (it has no Reason). That moment is past,
+// though the grant may look a little ahead of this workflow's clock, which
+// is its task's start on the server plus the worker's time since it got
+// the task: it lags by the task's trip. Runs before waited for it on a timer,
+// which the server fires up to a second late.
+func grantedForNow(ctx workflow.Context, grant activities.PermitGrant) bool {
+	return grant.Reason == "" && workflow.GetVersion(ctx, changeGrantedForNow, workflow.DefaultVersion, 1) == 1
+}
+
+// changeGrantedForNow versions taking a grant for now without a timer.
+const changeGrantedForNow = "permit-granted-for-now"
 
 // sleepUnlessRenewed sleeps until at, or until a SignalRenew comes, and
 // says whether one did.

@@ -17,6 +17,9 @@ import (
 // These tests run the Order workflow alone, with the permits activities
 // mocked and the limiter's answer delivered as the permit signal.
 
+// budgetUsedUp is the Reason of a grant that a budget moved to later.
+const budgetUsedUp = "the account's order budget (300 per 3h) is used up"
+
 func orderInput() OrderInput {
 	st := activities.CertificateStatus{Certificate: cert}
 	setCondition(&st, condIssuing, condTrue, reasonIssuing, "issuing a new certificate")
@@ -68,7 +71,7 @@ func TestOrderWaitsForItsPermitAndShowsTheWait(t *testing.T) {
 			return activities.RequestPermitResult{LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
 		}).Once()
 	at := start.Add(2 * time.Hour).Truncate(time.Second)
-	grant := activities.PermitGrant{At: at, Reason: "the account's order budget (300 per 3h) is used up"}
+	grant := activities.PermitGrant{At: at, Reason: budgetUsedUp}
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(activities.SignalPermit, grant) }, time.Second)
 	began := quickOrder(env)
 
@@ -197,10 +200,10 @@ func TestOrderThatWakesTooLateAsksAgain(t *testing.T) {
 				}
 			}
 			if in.Attempt == 0 {
-				send(activities.PermitGrant{At: env.Now().Add(time.Second)})
+				send(activities.PermitGrant{At: env.Now().Add(time.Second), Reason: budgetUsedUp})
 			} else {
-				send(activities.PermitGrant{At: start.Add(time.Second)}) // the first answer again, late: ignored
-				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Attempt: in.Attempt})
+				send(activities.PermitGrant{At: start.Add(time.Second), Reason: budgetUsedUp}) // the first answer again, late: ignored
+				send(activities.PermitGrant{At: env.Now().Add(30 * time.Minute), Reason: budgetUsedUp, Attempt: in.Attempt})
 			}
 			return activities.RequestPermitResult{Limits: limits}, nil
 		}).Twice()
@@ -384,7 +387,7 @@ func TestOrderTakesThePermitItsActivityReturns(t *testing.T) {
 	at := start.Add(10 * time.Minute)
 	on(env, activities.RequestPermit, mock.Anything).Return(
 		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Attempt: in.Attempt},
+			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Reason: budgetUsedUp, Attempt: in.Attempt},
 				LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
 		}).Once()
 	began := quickOrder(env)
@@ -394,5 +397,32 @@ func TestOrderTakesThePermitItsActivityReturns(t *testing.T) {
 	}
 	if !began.Equal(at) {
 		t.Fatalf("the order began %s after the start, want %s: at its permit", began.Sub(start), at.Sub(start))
+	}
+}
+
+func TestOrderGoesAtOnceOnAGrantNoBudgetMoved(t *testing.T) {
+	env := newEnv(t)
+	written := statuses(env)
+	start := env.Now()
+	// The limiter decided at its own clock's now, a little ahead of this
+	// workflow's, which lags by the task's trip to the worker.
+	at := start.Add(30 * time.Millisecond)
+	on(env, activities.RequestPermit, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Attempt: in.Attempt},
+				LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
+		}).Once()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if !began.Equal(start) {
+		t.Fatalf("the order began %s after the start, want at once", began.Sub(start))
+	}
+	for _, st := range *written {
+		if st.Event != nil || !st.NextAttemptTime.IsZero() {
+			t.Fatalf("a status shows a wait for the permit: %+v", st)
+		}
 	}
 }
