@@ -223,6 +223,7 @@ func parseTemporalDB(s string) (persistent bool, err error) {
 	return false, fmt.Errorf("-temporal-db %q: want file or memory", s)
 }
 
+// temporalDB names the dev server's database as -temporal-db does.
 func temporalDB(persistent bool) string {
 	if persistent {
 		return "file"
