@@ -385,16 +385,7 @@ func TestOrderTakesThePermitItsActivityReturns(t *testing.T) {
 	statuses(env)
 	start := env.Now()
 	at := start.Add(10 * time.Minute)
-	on(env, activities.RequestPermit, mock.Anything).Return(
-		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Reason: budgetUsedUp, Attempt: in.Attempt},
-				LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
-		}).Once()
-	began := quickOrder(env)
-	env.ExecuteWorkflow(Order, orderInput())
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
+	began := orderGranted(t, env, activities.PermitGrant{At: at, Reason: budgetUsedUp})
 	if !began.Equal(at) {
 		t.Fatalf("the order began %s after the start, want %s: at its permit", began.Sub(start), at.Sub(start))
 	}
@@ -406,17 +397,7 @@ func TestOrderGoesAtOnceOnAGrantNoBudgetMoved(t *testing.T) {
 	start := env.Now()
 	// The limiter decided at its own clock's now, a little ahead of this
 	// workflow's, which lags by the task's trip to the worker.
-	at := start.Add(30 * time.Millisecond)
-	on(env, activities.RequestPermit, mock.Anything).Return(
-		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
-			return activities.RequestPermitResult{Grant: &activities.PermitGrant{At: at, Attempt: in.Attempt},
-				LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
-		}).Once()
-	began := quickOrder(env)
-	env.ExecuteWorkflow(Order, orderInput())
-	if err := env.GetWorkflowError(); err != nil {
-		t.Fatal(err)
-	}
+	began := orderGranted(t, env, activities.PermitGrant{At: start.Add(30 * time.Millisecond)})
 	if !began.Equal(start) {
 		t.Fatalf("the order began %s after the start, want at once", began.Sub(start))
 	}
@@ -425,4 +406,21 @@ func TestOrderGoesAtOnceOnAGrantNoBudgetMoved(t *testing.T) {
 			t.Fatalf("a status shows a wait for the permit: %+v", st)
 		}
 	}
+}
+
+// orderGranted runs a quick Order whose RequestPermit returns the grant, and
+// returns when BeginOrder ran.
+func orderGranted(t *testing.T, env *testsuite.TestWorkflowEnvironment, grant activities.PermitGrant) time.Time {
+	t.Helper()
+	on(env, activities.RequestPermit, mock.Anything).Return(
+		func(_ context.Context, in activities.RequestPermitInput) (activities.RequestPermitResult, error) {
+			grant.Attempt = in.Attempt
+			return activities.RequestPermitResult{Grant: &grant, LimiterWorkflowID: activities.LimiterWorkflowID("test", in.Issuer)}, nil
+		}).Once()
+	began := quickOrder(env)
+	env.ExecuteWorkflow(Order, orderInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	return *began
 }
