@@ -135,19 +135,7 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	if err != nil {
 		return err
 	}
-	apiserverBefore, etcdBefore, err := controlPlaneCPU(ctx, stack.Kubernetes)
-	if err != nil {
-		return err
-	}
-	machineBefore, err := machineUsage()
-	if err != nil {
-		return err
-	}
-	certflowBefore, err := usage(certflow.Pid)
-	if err != nil {
-		return err
-	}
-	temporalBefore, err := usage(stack.Temporal.Pid())
+	before, err := readStack(ctx, stack, certflow.Pid)
 	if err != nil {
 		return err
 	}
@@ -155,19 +143,7 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	if err != nil {
 		return fmt.Errorf("%w (certflow log: %s)", cmp.Or(context.Cause(ctx), err), filepath.Join(dir, "certflow.log"))
 	}
-	machineAfter, err := machineUsage()
-	if err != nil {
-		return err
-	}
-	certflowUsage, err := usage(certflow.Pid)
-	if err != nil {
-		return err
-	}
-	temporalUsage, err := usage(stack.Temporal.Pid())
-	if err != nil {
-		return err
-	}
-	apiserverAfter, etcdAfter, err := controlPlaneCPU(ctx, stack.Kubernetes)
+	after, err := readStack(ctx, stack, certflow.Pid)
 	if err != nil {
 		return err
 	}
@@ -187,13 +163,12 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 	}
 	fmt.Printf("certflow N=%d total=%.2fs p50=%.2fs p90=%.2fs max=%.2fs rss_peak=%.0fMB cpu=%.1fs events_per_issue=%.0f tasks_per_issue=%.1f\n",
 		n, res.total.Seconds(), res.p50.Seconds(), res.p90.Seconds(), res.max.Seconds(),
-		certflowUsage.rssPeakMB, certflowUsage.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
-	fmt.Printf("temporal-server db=%s rss_peak=%.0fMB cpu=%.1fs\n", temporalDB(persistent), temporalUsage.rssPeakMB, temporalUsage.cpu.Seconds())
-	fmt.Printf("kube-apiserver cpu=%.1fs etcd cpu=%.1fs\n", apiserverAfter-apiserverBefore, etcdAfter-etcdBefore)
-	stackCPU := (certflowUsage.cpu - certflowBefore.cpu + temporalUsage.cpu - temporalBefore.cpu).Seconds() +
-		apiserverAfter - apiserverBefore + etcdAfter - etcdBefore
+		after.certflow.rssPeakMB, after.certflow.cpu.Seconds(), float64(h.events)/float64(n), float64(h.tasks)/float64(n))
+	fmt.Printf("temporal-server db=%s rss_peak=%.0fMB cpu=%.1fs\n", temporalDB(persistent), after.temporal.rssPeakMB, after.temporal.cpu.Seconds())
+	fmt.Printf("kube-apiserver cpu=%.1fs etcd cpu=%.1fs\n", after.apiserver-before.apiserver, after.etcd-before.etcd)
+	stackCPU := after.stackCPU() - before.stackCPU()
 	fmt.Printf("whole stack while issuing (certflow, Temporal, kube-apiserver, etcd): cpu=%.1fs per issuance=%.3fs\n", stackCPU, stackCPU/float64(n))
-	fmt.Print(machineAfter.since(machineBefore, n))
+	fmt.Print(after.machine.since(before.machine, n))
 	fmt.Print(h)
 	fmt.Print(idleLine)
 	if proxy != nil {
@@ -209,6 +184,35 @@ func run(n int, keep, verbose bool, idle, timeout time.Duration, extraArgs []str
 		fmt.Print(h.eventsByType())
 	}
 	return nil
+}
+
+// stackUsage is the CPU the stack's parts have used so far (and certflow's
+// and the Temporal server's memory), read before and after issuing.
+type stackUsage struct {
+	machine            machineCPU
+	certflow, temporal processUsage
+	apiserver, etcd    float64 // CPU-seconds
+}
+
+// readStack reads the stack's usage: the API server's and etcd's from the
+// API server's metrics, the rest from /proc.
+func readStack(ctx context.Context, stack *sandbox.Stack, certflowPid int) (u stackUsage, err error) {
+	if u.apiserver, u.etcd, err = controlPlaneCPU(ctx, stack.Kubernetes); err != nil {
+		return u, err
+	}
+	if u.machine, err = machineUsage(); err != nil {
+		return u, err
+	}
+	if u.certflow, err = usage(certflowPid); err != nil {
+		return u, err
+	}
+	u.temporal, err = usage(stack.Temporal.Pid())
+	return u, err
+}
+
+// stackCPU is the CPU-seconds of certflow, Temporal, kube-apiserver and etcd.
+func (u stackUsage) stackCPU() float64 {
+	return (u.certflow.cpu + u.temporal.cpu).Seconds() + u.apiserver + u.etcd
 }
 
 // parseTemporalDB reads -temporal-db: whether the dev server keeps its
