@@ -246,10 +246,10 @@ func TestVaultIssuer(t *testing.T) {
 			t.Errorf("example-com lives %s, want its duration 720h sent as the ttl", d.NotAfter.Sub(d.NotBefore))
 		}
 		for _, name := range []string{"vault-issuer", "vault-approle", "vault-kubernetes"} {
-			ready := w.issuerReady("apps", name)
-			if ready == nil || ready.Status != metav1.ConditionTrue || ready.Reason != certflowv1.ReasonVaultVerified {
-				t.Errorf("Issuer apps/%s: Ready %+v, want True VaultVerified", name, ready)
-			}
+			// The Issuer workflow writes this in its own time: a Certificate may be Ready first.
+			w.waitIssuer("apps", name, 30*time.Second, "Ready=True VaultVerified", func(c *metav1.Condition) bool {
+				return c.Status == metav1.ConditionTrue && c.Reason == certflowv1.ReasonVaultVerified
+			})
 		}
 		var namespaced, without int
 		for _, r := range srv.Requests() {
